@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * block.h: the public interface of the block layer, used by the tools and
+ * the TPM NVRAM store.  Nodes (BlockDriverState) form a tree: a format node
+ * (raw, qcow2) over a protocol node (file) in bs->file, plus an optional
+ * backing chain.  All I/O, flushing and locking goes through bdrv_*.
+ */
+#ifndef BLOCK_BLOCK_H
+#define BLOCK_BLOCK_H
+
+#include "qemu/error.h"
+#include "qemu/qdict.h"
+#include "qemu/qobject.h"
+#include "qemu/option.h"
+
+typedef struct BlockDriver BlockDriver;
+typedef struct BlockDriverState BlockDriverState;
+typedef struct BdrvChild BdrvChild;
+
+/* Open flags, as QEMU's BDRV_O_* (values are ours). */
+#define BDRV_O_NO_SHARE   0x0001 /* don't share write/resize (convert src) */
+#define BDRV_O_RDWR       0x0002
+#define BDRV_O_RESIZE     0x0004 /* request the resize permission */
+#define BDRV_O_NOCACHE    0x0020 /* O_DIRECT */
+#define BDRV_O_NO_BACKING 0x0100 /* don't open the backing file */
+#define BDRV_O_INACTIVE   0x0800 /* take no permission locks */
+#define BDRV_O_CHECK      0x1000 /* open for qemu-img check (repair) */
+#define BDRV_O_UNMAP      0x4000 /* discard requests are passed down */
+#define BDRV_O_PROTOCOL   0x8000 /* @filename names a protocol node only */
+#define BDRV_O_NO_IO      0x10000 /* metadata only: no consistent read */
+
+/* Permissions (QEMU 7.2 bit values; they select the lock bytes). */
+enum {
+    BLK_PERM_CONSISTENT_READ = 0x01,
+    BLK_PERM_WRITE = 0x02,
+    BLK_PERM_WRITE_UNCHANGED = 0x04,
+    BLK_PERM_RESIZE = 0x08,
+    BLK_PERM_ALL = 0x0f,
+
+    DEFAULT_PERM_PASSTHROUGH = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                               BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE,
+    DEFAULT_PERM_UNCHANGED = BLK_PERM_ALL & ~DEFAULT_PERM_PASSTHROUGH,
+};
+/* "consistent read, write" (malloc'ed), as QEMU's bdrv_perm_names(). */
+char *bdrv_perm_names(uint64_t perm);
+
+/* Request flags for writes. */
+#define BDRV_REQ_ZERO_WRITE 0x2 /* write zeroes (buf is NULL) */
+#define BDRV_REQ_MAY_UNMAP  0x4 /* zeroes may be written by deallocating */
+#define BDRV_REQ_FUA        0x10 /* durable on return */
+#define BDRV_REQ_WRITE_COMPRESSED 0x20 /* one whole cluster, compressed */
+
+/* Block status bits (bdrv_block_status), QEMU's values. */
+#define BDRV_BLOCK_DATA         0x01
+#define BDRV_BLOCK_ZERO         0x02
+#define BDRV_BLOCK_OFFSET_VALID 0x04
+#define BDRV_BLOCK_RAW          0x08
+#define BDRV_BLOCK_ALLOCATED    0x10
+#define BDRV_BLOCK_EOF          0x20
+#define BDRV_BLOCK_RECURSE      0x40
+#define BDRV_BLOCK_COMPRESSED   0x80
+
+typedef enum PreallocMode {
+    PREALLOC_MODE_OFF,
+    PREALLOC_MODE_METADATA,
+    PREALLOC_MODE_FALLOC,
+    PREALLOC_MODE_FULL,
+} PreallocMode;
+/* "off", "metadata", "falloc", "full"; parse returns -EINVAL if unknown. */
+const char *prealloc_mode_str(PreallocMode m);
+int prealloc_mode_parse(const char *s, PreallocMode *m);
+
+typedef struct BlockDriverInfo {
+    int cluster_size; /* 0: not applicable */
+    bool is_dirty;
+} BlockDriverInfo;
+
+typedef enum BdrvCheckMode {
+    BDRV_FIX_LEAKS = 1,
+    BDRV_FIX_ERRORS = 2,
+} BdrvCheckMode;
+
+typedef struct BlockFragInfo {
+    uint64_t allocated_clusters;
+    uint64_t total_clusters;
+    uint64_t fragmented_clusters;
+    uint64_t compressed_clusters;
+} BlockFragInfo;
+
+typedef struct BdrvCheckResult {
+    int corruptions;
+    int leaks;
+    int check_errors;
+    int corruptions_fixed;
+    int leaks_fixed;
+    int64_t image_end_offset;
+    BlockFragInfo bfi;
+} BdrvCheckResult;
+
+typedef struct QEMUSnapshotInfo {
+    char id_str[128];
+    char name[256];
+    uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount; /* -1ULL when disabled */
+} QEMUSnapshotInfo;
+
+/* ---- drivers ---------------------------------------------------------- */
+
+/* Look up a registered driver by format/protocol name (NULL if unknown). */
+BlockDriver *bdrv_find_format(const char *name);
+const char *bdrv_get_format_name(const BlockDriverState *bs);
+/* Call @fn for each registered driver name, sorted (qemu-img --help). */
+void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
+                         void *opaque);
+/* Options a driver accepts at creation (NULL-terminated), may be NULL. */
+const QemuOptDesc *bdrv_create_opts(const BlockDriver *drv);
+bool bdrv_is_format_driver(const BlockDriver *drv);
+
+/* ---- open / close ----------------------------------------------------- */
+
+/*
+ * Open @filename (may be NULL when @options carries "filename" or
+ * "file.filename") as a node tree.  @options (consumed, may be NULL) holds
+ * block options: "driver", "file.*", "backing.*", "read-only",
+ * "force-share", "locking" (for the file node) ...  Without "driver" the
+ * format is probed (raw as fallback).  Unknown options fail:
+ * "Block format 'raw' does not support the option 'x'".
+ *
+ * The returned tree holds no permissions yet (perm 0, shares all): the
+ * caller (normally blk_new_open) applies them with bdrv_set_root_perm().
+ */
+BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
+                            Error **errp);
+void bdrv_ref(BlockDriverState *bs);
+/* Drop a reference; the last one closes the node and its children. */
+void bdrv_unref(BlockDriverState *bs);
+
+/*
+ * Set the permissions the root's user needs and what it shares, and derive
+ * the whole tree's from them: check every node (locks taken), then commit,
+ * or roll every node back on failure.  Loosening never fails.
+ */
+int bdrv_set_root_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
+                       Error **errp);
+
+/* ---- create ----------------------------------------------------------- */
+
+/*
+ * Create an image: @opts are the -o options as strings, plus "size".
+ * Validated against the driver's (and, for formats, the file protocol's)
+ * create options.
+ */
+int bdrv_create(BlockDriver *drv, const char *filename, QDict *opts,
+                Error **errp);
+
+/* ---- I/O (0 or -errno) ------------------------------------------------ */
+
+int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
+               void *buf);
+int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                const void *buf, int flags);
+int bdrv_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       int flags);
+int bdrv_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes);
+/* Flush caches of every node of the tree, then make them durable. */
+int bdrv_flush(BlockDriverState *bs);
+int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                  PreallocMode prealloc, Error **errp);
+int64_t bdrv_getlength(BlockDriverState *bs);
+/* Bytes used on the host (st_blocks * 512 for files); -ENOTSUP if n/a. */
+int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
+/*
+ * Status of [offset, offset+bytes): BDRV_BLOCK_* bits valid for *pnum bytes;
+ * with OFFSET_VALID, *map is the offset in *file.  Follows the backing
+ * chain for unallocated ranges of a format node only if asked through
+ * bdrv_block_status_above().
+ */
+int bdrv_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      int64_t *pnum, int64_t *map, BlockDriverState **file);
+/* Same, looking through backing files down to (not including) @base. */
+int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
+                            int64_t offset, int64_t bytes, int64_t *pnum,
+                            int64_t *map, BlockDriverState **file,
+                            int *depth);
+
+int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
+/* The "data" member of format-specific info (NULL if none). */
+QObject *bdrv_get_specific_info(BlockDriverState *bs, Error **errp);
+/* -ENOTSUP if the format has no check. */
+int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix);
+int bdrv_amend_options(BlockDriverState *bs, QDict *opts, bool force,
+                       Error **errp);
+int bdrv_make_empty(BlockDriverState *bs, Error **errp);
+int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
+                             const char *backing_fmt, Error **errp);
+
+/* Snapshots (-ENOTSUP if the format has none). */
+int bdrv_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn,
+                         Error **errp);
+int bdrv_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
+                       Error **errp);
+int bdrv_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
+                         const char *name, Error **errp);
+/* Returns the number of snapshots and a malloc'ed array in *psn. */
+int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn);
+
+/* ---- accessors -------------------------------------------------------- */
+
+const char *bdrv_get_filename(const BlockDriverState *bs);
+bool bdrv_is_read_only(const BlockDriverState *bs);
+BlockDriverState *bdrv_file_bs(const BlockDriverState *bs);    /* or NULL */
+BlockDriverState *bdrv_backing_bs(const BlockDriverState *bs); /* or NULL */
+/* Backing file name as recorded in the image ("" if none). */
+const char *bdrv_get_backing_filename(const BlockDriverState *bs);
+const char *bdrv_get_backing_format(const BlockDriverState *bs);
+/* The permissions currently held/shared by @bs's parent on @bs. */
+void bdrv_get_cumulative_perm(const BlockDriverState *bs, uint64_t *perm,
+                              uint64_t *shared);
+
+/* ---- the serialization lock ------------------------------------------- */
+
+/*
+ * bdrv_lock() serializes readers and writers of an image's contents across
+ * processes and hosts (e.g. the TPM NVRAM store's load and commit).  It is
+ * shared on a read-only node and exclusive on a read-write node, and it is
+ * refcounted per node: nested calls only count, the OS lock is taken on the
+ * 0->1 transition and released on 1->0.  Format nodes forward it to their
+ * protocol child.  It lives on its own byte (docs/devel/locking.rst), never
+ * on QEMU's permission bytes, so it cannot make a real QEMU fail.
+ *
+ * All return 0 or a negative errno with errp set:
+ *   -ENOTSUP    the driver cannot lock (or locking=off)
+ *   -EAGAIN     bdrv_trylock(): held by another owner
+ *   -ETIMEDOUT  bdrv_lock_timeout(): still held by another owner at timeout
+ *   -ENOLCK     bdrv_unlock() without a matching lock
+ * Thread-safe.
+ */
+int bdrv_lock(BlockDriverState *bs, Error **errp);
+int bdrv_trylock(BlockDriverState *bs, Error **errp);
+int bdrv_lock_timeout(BlockDriverState *bs, int64_t timeout_ms, Error **errp);
+int bdrv_unlock(BlockDriverState *bs, Error **errp);
+/* Current nesting depth of @bs's serialization lock (0: not held). */
+unsigned bdrv_lock_depth(BlockDriverState *bs);
+
+#endif /* BLOCK_BLOCK_H */

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * block_int.h: what drivers see.  A driver is one static const BlockDriver
+ * table; the core calls through it and never asks which driver it is.
+ */
+#ifndef BLOCK_BLOCK_INT_H
+#define BLOCK_BLOCK_INT_H
+
+#include "block/block.h"
+#include "qemu/thread.h"
+
+/* Roles of a child node, as QEMU's BdrvChildRole. */
+typedef enum BdrvChildRole {
+    BDRV_CHILD_DATA = 1 << 0,
+    BDRV_CHILD_METADATA = 1 << 1,
+    BDRV_CHILD_FILTERED = 1 << 2,
+    BDRV_CHILD_COW = 1 << 3,
+    BDRV_CHILD_PRIMARY = 1 << 4,
+    BDRV_CHILD_IMAGE = BDRV_CHILD_DATA | BDRV_CHILD_METADATA,
+} BdrvChildRole;
+
+struct BdrvChild {
+    BlockDriverState *bs;     /* the child node */
+    BlockDriverState *parent; /* the node that owns this edge */
+    char *name;               /* "file", "backing" */
+    BdrvChildRole role;
+    uint64_t perm;            /* what the parent holds on the child */
+    uint64_t shared_perm;     /* what the parent lets others do */
+};
+
+struct BlockDriver {
+    const char *format_name;
+    int instance_size;
+    /* Format drivers sit on a "file" child opened by the core. */
+    bool is_format;
+    /* Protocol drivers: prefix such as "file" (filenames "file:x"). */
+    const char *protocol_name;
+
+    /* Score 0..100 that @buf (first bytes of the file) is this format. */
+    int (*bdrv_probe)(const uint8_t *buf, int buf_size, const char *filename);
+
+    /*
+     * Open: bs->file is already open for format drivers.  Consume the
+     * options you understand from @options (qdict_del/qdict_take_str); the
+     * core rejects whatever is left.
+     */
+    int (*bdrv_open)(BlockDriverState *bs, QDict *options, int flags,
+                     Error **errp);
+    void (*bdrv_close)(BlockDriverState *bs);
+
+    /* Create: @opts validated against create_opts; holds "size". */
+    int (*bdrv_create)(const char *filename, QDict *opts, Error **errp);
+    const QemuOptDesc *create_opts;
+
+    int (*bdrv_pread)(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      void *buf);
+    int (*bdrv_pwrite)(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       const void *buf, int flags);
+    int (*bdrv_pwrite_zeroes)(BlockDriverState *bs, int64_t offset,
+                              int64_t bytes, int flags);
+    int (*bdrv_pdiscard)(BlockDriverState *bs, int64_t offset, int64_t bytes);
+    /* Write a driver's own caches to its children (formats). */
+    int (*bdrv_flush_to_os)(BlockDriverState *bs);
+    /* Make written data durable (protocols: fdatasync/FlushFileBuffers). */
+    int (*bdrv_flush_to_disk)(BlockDriverState *bs);
+    int (*bdrv_truncate)(BlockDriverState *bs, int64_t offset, bool exact,
+                         PreallocMode prealloc, Error **errp);
+    int64_t (*bdrv_getlength)(BlockDriverState *bs);
+    int64_t (*bdrv_get_allocated_file_size)(BlockDriverState *bs);
+    int (*bdrv_block_status)(BlockDriverState *bs, int64_t offset,
+                             int64_t bytes, int64_t *pnum, int64_t *map,
+                             BlockDriverState **file);
+    int (*bdrv_get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
+    QObject *(*bdrv_get_specific_info)(BlockDriverState *bs, Error **errp);
+    int (*bdrv_check)(BlockDriverState *bs, BdrvCheckResult *res,
+                      BdrvCheckMode fix);
+    int (*bdrv_amend_options)(BlockDriverState *bs, QDict *opts, bool force,
+                              Error **errp);
+    int (*bdrv_make_empty)(BlockDriverState *bs, Error **errp);
+    int (*bdrv_change_backing_file)(BlockDriverState *bs,
+                                    const char *backing_file,
+                                    const char *backing_fmt, Error **errp);
+
+    int (*bdrv_snapshot_create)(BlockDriverState *bs, QEMUSnapshotInfo *sn,
+                                Error **errp);
+    int (*bdrv_snapshot_goto)(BlockDriverState *bs, const char *snapshot_id,
+                              Error **errp);
+    int (*bdrv_snapshot_delete)(BlockDriverState *bs, const char *snapshot_id,
+                                const char *name, Error **errp);
+    int (*bdrv_snapshot_list)(BlockDriverState *bs, QEMUSnapshotInfo **psn);
+
+    /*
+     * Permissions.  check_perm may take locks (prepare); exactly one of
+     * set_perm (commit) or abort_perm_update follows.  Loosening must never
+     * fail.  child_perm derives what this node needs from @child given
+     * what its own parent needs (NULL: pass through, QEMU's "filtered").
+     */
+    int (*bdrv_check_perm)(BlockDriverState *bs, uint64_t perm,
+                           uint64_t shared, Error **errp);
+    void (*bdrv_set_perm)(BlockDriverState *bs, uint64_t perm,
+                          uint64_t shared);
+    void (*bdrv_abort_perm_update)(BlockDriverState *bs);
+    void (*bdrv_child_perm)(BlockDriverState *bs, BdrvChild *c,
+                            BdrvChildRole role, uint64_t parent_perm,
+                            uint64_t parent_shared, uint64_t *nperm,
+                            uint64_t *nshared);
+
+    /*
+     * The serialization lock's OS part (protocol drivers).  @timeout_ms < 0
+     * waits forever (retrying EINTR), 0 tries once, > 0 gives up with
+     * -ETIMEDOUT.  The core does the refcounting; these are called only on
+     * 0->1 and 1->0.  Format drivers leave them NULL: the core forwards to
+     * bs->file.
+     */
+    int (*bdrv_lock)(BlockDriverState *bs, bool exclusive, int64_t timeout_ms,
+                     Error **errp);
+    int (*bdrv_unlock)(BlockDriverState *bs, Error **errp);
+};
+
+struct BlockDriverState {
+    const BlockDriver *drv;
+    void *opaque;           /* drv->instance_size bytes, zeroed */
+    int open_flags;
+    bool read_only;
+    bool force_share;
+    int refcnt;
+
+    char filename[PATH_MAX];
+    /* As recorded in the image header, and its format ("" if none). */
+    char backing_file[PATH_MAX];
+    char backing_format[32];
+
+    BdrvChild *file;        /* protocol child of a format node */
+    BdrvChild *backing;     /* COW child, or NULL */
+    BdrvChild *parent_edge; /* the edge pointing at us, or NULL for a root */
+
+    /* Cumulative permissions our parent holds / shares (root: the user). */
+    uint64_t perm;
+    uint64_t shared_perm;
+
+    /* Serialization lock state (bdrv_lock). */
+    QemuMutex lock_mutex;
+    unsigned lock_depth;
+    bool lock_exclusive;
+};
+
+/* Registration: the one place every driver is listed is block.c. */
+extern const BlockDriver bdrv_file;
+extern const BlockDriver bdrv_raw;
+
+/*
+ * Open a child node of @parent named @name ("file", "backing") from the
+ * @name-prefixed options in @options (e.g. "file.locking") and @filename.
+ */
+BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
+                           QDict *options, const char *name,
+                           BdrvChildRole role, int flags, Error **errp);
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+
+/* QEMU's bdrv_default_perms() for storage (qcow2's file) and COW roles. */
+void bdrv_default_perms(BlockDriverState *bs, BdrvChild *c,
+                        BdrvChildRole role, uint64_t perm, uint64_t shared,
+                        uint64_t *nperm, uint64_t *nshared);
+
+/* Child I/O helpers used by format drivers. */
+int bdrv_child_pread(BdrvChild *c, int64_t offset, int64_t bytes, void *buf);
+int bdrv_child_pwrite(BdrvChild *c, int64_t offset, int64_t bytes,
+                      const void *buf, int flags);
+
+#endif /* BLOCK_BLOCK_INT_H */
