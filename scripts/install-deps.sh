@@ -10,7 +10,8 @@ PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
       qemu-utils qemu-system-x86 swtpm swtpm-tools
       tpm2-tools libtss2-tcti-swtpm0
       gcc-mingw-w64-x86-64 wine wine64
-      glusterfs-server valgrind socat python3 xxd"
+      glusterfs-server glusterfs-client valgrind socat python3 xxd
+      coreutils util-linux"
 
 missing=""
 for p in $PKGS; do

@@ -28,6 +28,12 @@ BlockDriverState *blk_bs(BlockBackend *blk);
 int blk_set_perm(BlockBackend *blk, uint64_t perm, uint64_t shared,
                  Error **errp);
 void blk_get_perm(BlockBackend *blk, uint64_t *perm, uint64_t *shared);
+/*
+ * End an inactive (BDRV_O_INACTIVE) open: clear the flag on the whole tree
+ * and take this user's permissions for real, locks included.  On failure
+ * the tree stays inactive and nothing is locked.
+ */
+int blk_activate(BlockBackend *blk, Error **errp);
 
 /* Writethrough mode flushes after every write (qemu-io's default). */
 void blk_set_enable_write_cache(BlockBackend *blk, bool wce);

@@ -73,6 +73,8 @@ int prealloc_mode_parse(const char *s, PreallocMode *m);
 typedef struct BlockDriverInfo {
     int cluster_size; /* 0: not applicable */
     bool is_dirty;
+    /* Where VM state would live (qcow2: past the last L1 entry), or 0. */
+    int64_t vm_state_offset;
 } BlockDriverInfo;
 
 typedef enum BdrvCheckMode {
@@ -146,6 +148,13 @@ void bdrv_unref(BlockDriverState *bs);
 int bdrv_set_root_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
                        Error **errp);
 
+/*
+ * Clear BDRV_O_INACTIVE (incoming migration: no permission locks) on every
+ * node of the tree.  Permissions are not re-applied here; blk_activate()
+ * does both.
+ */
+void bdrv_activate(BlockDriverState *bs);
+
 /* ---- create ----------------------------------------------------------- */
 
 /*
@@ -191,6 +200,14 @@ int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
 QObject *bdrv_get_specific_info(BlockDriverState *bs, Error **errp);
 /* -ENOTSUP if the format has no check. */
 int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix);
+/*
+ * Where a format's check sends its per-problem lines ("Leaked cluster 5
+ * refcount=1 reference=0", "ERROR OFLAG_COPIED ...", "Repairing ...").
+ * qemu-img installs a sink printing each line (plus "\n") to stderr, as
+ * QEMU does; without a sink the lines are dropped.  Not thread-safe.
+ */
+typedef void BdrvCheckReportFn(const char *line, void *opaque);
+void bdrv_check_set_report_fn(BdrvCheckReportFn *fn, void *opaque);
 int bdrv_amend_options(BlockDriverState *bs, QDict *opts, bool force,
                        Error **errp);
 int bdrv_make_empty(BlockDriverState *bs, Error **errp);

@@ -115,6 +115,13 @@ struct BlockDriver {
     int (*bdrv_lock)(BlockDriverState *bs, bool exclusive, int64_t timeout_ms,
                      Error **errp);
     int (*bdrv_unlock)(BlockDriverState *bs, Error **errp);
+
+    /*
+     * Options `qemu-img amend` accepts (NULL-terminated; NULL: the tool
+     * passes every option through to bdrv_amend_options).  Options valid
+     * only at creation are reported as such by the tool.
+     */
+    const QemuOptDesc *amend_opts;
 };
 
 struct BlockDriverState {
@@ -142,11 +149,18 @@ struct BlockDriverState {
     QemuMutex lock_mutex;
     unsigned lock_depth;
     bool lock_exclusive;
+
+    /* The format was guessed by probing (raw then guards block 0). */
+    bool probed;
 };
 
 /* Registration: the one place every driver is listed is block.c. */
 extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
+extern const BlockDriver bdrv_qcow2;
+/* Test drivers: fault injection and write recording (crash replay). */
+extern const BlockDriver bdrv_blkdebug;
+extern const BlockDriver bdrv_blkrecord;
 
 /*
  * Open a child node of @parent named @name ("file", "backing") from the
@@ -157,10 +171,21 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
                            BdrvChildRole role, int flags, Error **errp);
 void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
 
+/* Set BDRV_O_INACTIVE on every node again (blk_activate()'s rollback). */
+void bdrv_inactivate_flags(BlockDriverState *bs);
+
 /* QEMU's bdrv_default_perms() for storage (qcow2's file) and COW roles. */
 void bdrv_default_perms(BlockDriverState *bs, BdrvChild *c,
                         BdrvChildRole role, uint64_t perm, uint64_t shared,
                         uint64_t *nperm, uint64_t *nshared);
+
+/*
+ * The best-scoring format for @buf (the first bytes of an image), raw as
+ * the fallback.  Raw uses it to refuse writes that would change what a
+ * probed image looks like.
+ */
+const BlockDriver *bdrv_probe_all(const uint8_t *buf, int buf_size,
+                                  const char *filename);
 
 /* Child I/O helpers used by format drivers. */
 int bdrv_child_pread(BdrvChild *c, int64_t offset, int64_t bytes, void *buf);

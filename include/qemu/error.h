@@ -56,5 +56,12 @@ void warn_report_err(Error *err);
 typedef void (*WarningSink)(const char *msg, void *opaque);
 void warn_set_sink(WarningSink sink, void *opaque);
 void qemu_warn(const char *fmt, ...) QEMU_PRINTF(1, 2);
+/*
+ * A notice printed exactly as given (no prefix), for QEMU texts that carry
+ * their own ("WARNING: Image format was not specified ...").  Goes to the
+ * raw sink if one is installed, else to stderr with a newline appended.
+ */
+void warn_set_raw_sink(WarningSink sink, void *opaque);
+void qemu_warn_raw(const char *fmt, ...) QEMU_PRINTF(1, 2);
 
 #endif /* QEMU_ERROR_H */

@@ -53,4 +53,67 @@ int tpm_nvram_delete(TPMNvram *nv, const char *name, Error **errp);
 /* Read and verify every blob, the directory and the key; write nothing. */
 int tpm_nvram_validate(TPMNvram *nv, Error **errp);
 
+/* ---- additions: inspection, rekey, tuning ------------------------------ */
+
+/* Open flags for tpm_nvram_open_flags(). */
+#define TPM_NVRAM_OPEN_INSPECT 0x1 /* allow an encrypted store without key:
+                                      list/info/check work, loads fail */
+#define TPM_NVRAM_OPEN_CHECK   0x2 /* open a corrupt store too, so that
+                                      tpm_nvram_check() can report it */
+
+TPMNvram *tpm_nvram_open_flags(BlockBackend *blk, const TPMNvramKey *key,
+                               int flags, Error **errp);
+
+/* Milliseconds to wait for another process's bdrv_lock (default 30000). */
+#define TPM_NVRAM_LOCK_TIMEOUT_DEFAULT 30000
+void tpm_nvram_set_lock_timeout(TPMNvram *nv, int64_t timeout_ms);
+/* The timeout new stores start with (also used by tpm_nvram_open). */
+void tpm_nvram_set_default_lock_timeout(int64_t timeout_ms);
+
+typedef struct TPMNvramBlobInfo {
+    char name[48];
+    uint64_t length;
+    uint64_t generation;    /* generation that last wrote it */
+    uint32_t crc32;         /* of the plaintext */
+    uint64_t offset;
+} TPMNvramBlobInfo;
+
+typedef struct TPMNvramInfo {
+    bool empty;             /* nothing committed yet */
+    uint64_t generation;
+    unsigned version_major, version_minor;
+    bool encrypted;
+    const char *cipher;     /* "aes-256-gcm" or "none" (static string) */
+    const char *kdf;        /* "none", "pbkdf2-sha256" (static string) */
+    uint32_t kdf_iterations;
+    int current_slot;       /* 0 or 1, -1 when empty */
+    int64_t image_length;
+    unsigned blob_count;
+} TPMNvramInfo;
+
+int tpm_nvram_get_info(TPMNvram *nv, TPMNvramInfo *info, Error **errp);
+/* Malloc'ed array of the blobs (sorted by name) in *blobs. */
+int tpm_nvram_list(TPMNvram *nv, TPMNvramBlobInfo **blobs, size_t *count,
+                   Error **errp);
+
+typedef struct TPMNvramCheckResult {
+    int corruptions;        /* blobs or directories that fail verification */
+    int leaks;              /* always 0: the format cannot leak space */
+    int check_errors;       /* I/O errors while checking */
+    bool authenticated;     /* blobs decrypted and verified with the key */
+    bool other_slot_damaged;/* the previous slot does not verify (harmless) */
+    char *messages;         /* malloc'ed, one line per problem, or NULL */
+} TPMNvramCheckResult;
+
+/* Read and verify everything; fills @res; never writes.  0 or -errno. */
+int tpm_nvram_check(TPMNvram *nv, TPMNvramCheckResult *res, Error **errp);
+void tpm_nvram_check_result_free(TPMNvramCheckResult *res);
+
+/*
+ * Atomically re-encrypt every blob: @new_key NULL decrypts the store,
+ * otherwise the store is (re-)encrypted with @new_key (a new salt for
+ * passphrases).  The store must have been opened with its current key.
+ */
+int tpm_nvram_rekey(TPMNvram *nv, const TPMNvramKey *new_key, Error **errp);
+
 #endif /* HW_TPM_TPM_NVRAM_H */

@@ -1,0 +1,1345 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * block.c: the core of the block layer.  Driver registry, opening node
+ * trees (options, probing, children, backing files), the permission
+ * transaction, the bdrv_* request wrappers and the serialization lock.
+ */
+#include "qemu/osdep.h"
+#include "qemu/error.h"
+#include "qemu/cutils.h"
+#include "block/block_int.h"
+
+/* ---- driver registry ------------------------------------------------- */
+
+/* The one list of every driver.  Add new drivers here (#ifdef'd). */
+static const BlockDriver *const block_drivers[] = {
+    &bdrv_file,
+    &bdrv_raw,
+    &bdrv_qcow2,
+    &bdrv_blkdebug,
+    &bdrv_blkrecord,
+};
+
+#define PROBE_BUF_SIZE 2048
+
+BlockDriver *bdrv_find_format(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(block_drivers); i++) {
+        if (!strcmp(block_drivers[i]->format_name, name)) {
+            return (BlockDriver *)block_drivers[i];
+        }
+    }
+    return NULL;
+}
+
+const char *bdrv_get_format_name(const BlockDriverState *bs)
+{
+    return bs && bs->drv ? bs->drv->format_name : NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
+                         void *opaque)
+{
+    const char *names[ARRAY_SIZE(block_drivers)];
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(block_drivers); i++) {
+        names[i] = block_drivers[i]->format_name;
+    }
+    qsort(names, ARRAY_SIZE(block_drivers), sizeof(names[0]), cmp_str);
+    for (i = 0; i < ARRAY_SIZE(block_drivers); i++) {
+        fn(opaque, names[i]);
+    }
+}
+
+const QemuOptDesc *bdrv_create_opts(const BlockDriver *drv)
+{
+    return drv->create_opts;
+}
+
+bool bdrv_is_format_driver(const BlockDriver *drv)
+{
+    return drv->is_format;
+}
+
+const BlockDriver *bdrv_probe_all(const uint8_t *buf, int buf_size,
+                                  const char *filename)
+{
+    const BlockDriver *best = &bdrv_raw;
+    int best_score = 0;
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(block_drivers); i++) {
+        const BlockDriver *drv = block_drivers[i];
+        int score;
+
+        if (!drv->is_format || !drv->bdrv_probe) {
+            continue;
+        }
+        score = drv->bdrv_probe(buf, buf_size, filename);
+        if (score > best_score) {
+            best_score = score;
+            best = drv;
+        }
+    }
+    return best;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static const char *const perm_names[] = {
+    "consistent read", "write", "write unchanged", "resize",
+};
+
+char *bdrv_perm_names(uint64_t perm)
+{
+    char buf[128] = "";
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(perm_names); i++) {
+        if (perm & (UINT64_C(1) << i)) {
+            if (buf[0]) {
+                strcat(buf, ", ");
+            }
+            strcat(buf, perm_names[i]);
+        }
+    }
+    return qemu_xstrdup(buf);
+}
+
+static const char *const prealloc_names[] = {
+    [PREALLOC_MODE_OFF] = "off",
+    [PREALLOC_MODE_METADATA] = "metadata",
+    [PREALLOC_MODE_FALLOC] = "falloc",
+    [PREALLOC_MODE_FULL] = "full",
+};
+
+const char *prealloc_mode_str(PreallocMode m)
+{
+    if ((unsigned)m < ARRAY_SIZE(prealloc_names)) {
+        return prealloc_names[m];
+    }
+    return "invalid";
+}
+
+int prealloc_mode_parse(const char *s, PreallocMode *m)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(prealloc_names); i++) {
+        if (!strcmp(s, prealloc_names[i])) {
+            *m = (PreallocMode)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---- nodes ------------------------------------------------------------ */
+
+static BlockDriverState *bdrv_new_node(const BlockDriver *drv, int flags,
+                                       bool force_share)
+{
+    BlockDriverState *bs = qemu_xnew0(BlockDriverState, 1);
+
+    bs->drv = drv;
+    if (drv->instance_size) {
+        bs->opaque = qemu_xzalloc((size_t)drv->instance_size);
+    }
+    bs->open_flags = flags;
+    bs->read_only = !(flags & BDRV_O_RDWR);
+    bs->force_share = force_share;
+    bs->refcnt = 1;
+    bs->perm = 0;
+    bs->shared_perm = BLK_PERM_ALL;
+    qemu_mutex_init(&bs->lock_mutex);
+    return bs;
+}
+
+static void bdrv_free_node(BlockDriverState *bs)
+{
+    qemu_mutex_destroy(&bs->lock_mutex);
+    free(bs->opaque);
+    free(bs);
+}
+
+static BdrvChild *bdrv_attach_child(BlockDriverState *parent,
+                                    BlockDriverState *child,
+                                    const char *name, BdrvChildRole role)
+{
+    BdrvChild *c = qemu_xnew0(BdrvChild, 1);
+
+    c->bs = child;
+    c->parent = parent;
+    c->name = qemu_xstrdup(name);
+    c->role = role;
+    c->perm = 0;
+    c->shared_perm = BLK_PERM_ALL;
+    child->parent_edge = c;
+    return c;
+}
+
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
+{
+    if (!child) {
+        return;
+    }
+    if (parent->file == child) {
+        parent->file = NULL;
+    }
+    if (parent->backing == child) {
+        parent->backing = NULL;
+    }
+    child->bs->parent_edge = NULL;
+    bdrv_unref(child->bs);
+    free(child->name);
+    free(child);
+}
+
+void bdrv_ref(BlockDriverState *bs)
+{
+    bs->refcnt++;
+}
+
+void bdrv_unref(BlockDriverState *bs)
+{
+    if (!bs || --bs->refcnt > 0) {
+        return;
+    }
+    if (!bs->read_only) {
+        bdrv_flush(bs);
+    }
+    if (bs->drv->bdrv_close) {
+        bs->drv->bdrv_close(bs);
+    }
+    bdrv_unref_child(bs, bs->backing);
+    bdrv_unref_child(bs, bs->file);
+    bdrv_free_node(bs);
+}
+
+/* ---- open ------------------------------------------------------------- */
+
+/*
+ * Options every node accepts (QEMU's bdrv_runtime_opts subset); they
+ * adjust @flags and @force_share and are removed from @opts.
+ */
+static int take_common_options(QDict *opts, int *flags, bool *force_share,
+                               Error **errp)
+{
+    static const char *const ignored_bools[] = {
+        "cache.no-flush", "auto-read-only",
+    };
+    const char *v;
+    bool b;
+    size_t i;
+
+    if (qdict_haskey(opts, "read-only")) {
+        if (qdict_get_bool(opts, "read-only", false, &b, errp) < 0) {
+            return -EINVAL;
+        }
+        if (b) {
+            *flags &= ~BDRV_O_RDWR;
+        } else {
+            *flags |= BDRV_O_RDWR;
+        }
+        qdict_del(opts, "read-only");
+    }
+    if (qdict_get_bool(opts, "force-share", *force_share, &b, errp) < 0) {
+        return -EINVAL;
+    }
+    *force_share = b;
+    qdict_del(opts, "force-share");
+
+    if (qdict_get_bool(opts, "cache.direct", !!(*flags & BDRV_O_NOCACHE),
+                       &b, errp) < 0) {
+        return -EINVAL;
+    }
+    *flags = b ? (*flags | BDRV_O_NOCACHE) : (*flags & ~BDRV_O_NOCACHE);
+    qdict_del(opts, "cache.direct");
+
+    for (i = 0; i < ARRAY_SIZE(ignored_bools); i++) {
+        if (qdict_get_bool(opts, ignored_bools[i], false, &b, errp) < 0) {
+            return -EINVAL;
+        }
+        qdict_del(opts, ignored_bools[i]);
+    }
+    v = qdict_get_str(opts, "discard");
+    if (v) {
+        if (!strcmp(v, "unmap") || !strcmp(v, "on")) {
+            *flags |= BDRV_O_UNMAP;
+        } else if (!strcmp(v, "ignore") || !strcmp(v, "off")) {
+            *flags &= ~BDRV_O_UNMAP;
+        } else {
+            error_setg(errp, "Invalid discard option");
+            return -EINVAL;
+        }
+        qdict_del(opts, "discard");
+    }
+    qdict_del(opts, "node-name");
+    qdict_del(opts, "detect-zeroes");
+
+    if (*force_share && (*flags & BDRV_O_RDWR)) {
+        error_setg(errp,
+                   "force-share=on can only be used with read-only images");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int check_leftover(const BlockDriver *drv, QDict *opts, Error **errp)
+{
+    const QDictEntry *e = qdict_first(opts);
+
+    if (!e) {
+        return 0;
+    }
+    if (drv->is_format) {
+        error_setg(errp, "Block format '%s' does not support the option '%s'",
+                   drv->format_name, qdict_entry_key(e));
+    } else {
+        error_setg(errp, "Block protocol '%s' doesn't support the option "
+                   "'%s'", drv->format_name, qdict_entry_key(e));
+    }
+    return -EINVAL;
+}
+
+static BlockDriverState *open_protocol(const BlockDriver *drv,
+                                       const char *filename, QDict *opts,
+                                       int flags, bool force_share,
+                                       Error **errp)
+{
+    BlockDriverState *bs;
+    char *fn = qdict_take_str(opts, "filename");
+    const char *name;
+    int ret;
+
+    if (!fn && filename) {
+        fn = qemu_xstrdup(filename);
+    }
+    if (!fn) {
+        error_setg(errp, "The '%s' block driver requires a file name",
+                   drv->format_name);
+        return NULL;
+    }
+    name = fn;
+    if (drv->protocol_name) {
+        size_t n = strlen(drv->protocol_name);
+        if (!strncmp(fn, drv->protocol_name, n) && fn[n] == ':') {
+            name = fn + n + 1;
+        }
+    }
+    bs = bdrv_new_node(drv, flags | BDRV_O_PROTOCOL, force_share);
+    pstrcpy(bs->filename, sizeof(bs->filename), name);
+    free(fn);
+
+    ret = drv->bdrv_open ? drv->bdrv_open(bs, opts, bs->open_flags, errp) : 0;
+    if (ret < 0) {
+        bdrv_free_node(bs);
+        return NULL;
+    }
+    if (check_leftover(drv, opts, errp) < 0) {
+        if (drv->bdrv_close) {
+            drv->bdrv_close(bs);
+        }
+        bdrv_free_node(bs);
+        return NULL;
+    }
+    return bs;
+}
+
+/* Directory part of @base joined with a relative @name (QEMU's rule). */
+static char *path_combine(const char *base, const char *name)
+{
+    const char *slash;
+
+    if (name[0] == '/' || !base[0] || strchr(name, ':')) {
+        return qemu_xstrdup(name);
+    }
+#ifdef _WIN32
+    if (name[0] == '\\' || (name[0] && name[1] == ':')) {
+        return qemu_xstrdup(name);
+    }
+#endif
+    slash = strrchr(base, '/');
+#ifdef _WIN32
+    {
+        const char *bslash = strrchr(base, '\\');
+        if (bslash && (!slash || bslash > slash)) {
+            slash = bslash;
+        }
+    }
+#endif
+    if (!slash) {
+        return qemu_xstrdup(name);
+    }
+    return qemu_xasprintf("%.*s%s", (int)(slash - base + 1), base, name);
+}
+
+static BlockDriverState *open_inherit(const char *filename, QDict *opts,
+                                      int flags, bool force_share,
+                                      Error **errp);
+
+static int open_backing(BlockDriverState *bs, QDict *bopts, Error **errp)
+{
+    BlockDriverState *backing;
+    Error *local_err = NULL;
+    char *name;
+    int flags;
+
+    name = path_combine(bs->filename, bs->backing_file);
+    if (!qdict_haskey(bopts, "driver") && bs->backing_format[0]) {
+        qdict_put_str(bopts, "driver", bs->backing_format);
+    }
+    flags = bs->open_flags & ~(BDRV_O_RDWR | BDRV_O_PROTOCOL |
+                               BDRV_O_NO_BACKING | BDRV_O_CHECK);
+    backing = open_inherit(name, bopts, flags, bs->force_share, &local_err);
+    free(name);
+    if (!backing) {
+        error_propagate(errp, local_err);
+        error_prepend(errp, "Could not open backing file: ");
+        return -EINVAL;
+    }
+    bs->backing = bdrv_attach_child(bs, backing, "backing", BDRV_CHILD_COW);
+    return 0;
+}
+
+static BlockDriverState *open_format(const BlockDriver *drv,
+                                     const char *filename, QDict *opts,
+                                     int flags, bool force_share,
+                                     Error **errp)
+{
+    BlockDriverState *bs = NULL, *file = NULL;
+    QDict *file_opts = qdict_extract_subqdict(opts, "file.");
+    QDict *backing_opts = qdict_extract_subqdict(opts, "backing.");
+    char *backing_opt = qdict_take_str(opts, "backing");
+    char *top_filename = qdict_take_str(opts, "filename");
+    bool probed = false;
+    int ret;
+
+    if (!qdict_haskey(file_opts, "filename")) {
+        const char *fn = top_filename ? top_filename : filename;
+        if (!fn) {
+            error_setg(errp, "A block device must be specified for \"file\"");
+            goto fail;
+        }
+        qdict_put_str(file_opts, "filename", fn);
+    }
+    if (!qdict_haskey(file_opts, "driver")) {
+        qdict_put_str(file_opts, "driver", "file");
+    }
+    file = open_inherit(NULL, file_opts, flags | BDRV_O_PROTOCOL, force_share,
+                        errp);
+    qdict_free(file_opts);
+    file_opts = NULL;
+    if (!file) {
+        goto fail;
+    }
+
+    if (!drv) {
+        uint8_t buf[PROBE_BUF_SIZE];
+        int64_t len = bdrv_getlength(file);
+        int n;
+
+        if (len < 0) {
+            error_setg_errno(errp, (int)-len, "Could not read image for "
+                             "determining its format");
+            goto fail;
+        }
+        n = (int)MIN(len, (int64_t)sizeof(buf));
+        memset(buf, 0, sizeof(buf));
+        ret = n ? bdrv_pread(file, 0, n, buf) : 0;
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not read image for "
+                             "determining its format");
+            goto fail;
+        }
+        drv = bdrv_probe_all(buf, n, file->filename);
+        probed = true;
+    }
+
+    bs = bdrv_new_node(drv, flags & ~BDRV_O_PROTOCOL, force_share);
+    pstrcpy(bs->filename, sizeof(bs->filename), file->filename);
+    bs->probed = probed;
+    bs->file = bdrv_attach_child(bs, file, "file",
+                                 BDRV_CHILD_IMAGE | BDRV_CHILD_PRIMARY);
+    file = NULL;
+
+    ret = drv->bdrv_open ? drv->bdrv_open(bs, opts, bs->open_flags, errp) : 0;
+    if (ret < 0) {
+        bdrv_unref_child(bs, bs->file);
+        bdrv_free_node(bs);
+        bs = NULL;
+        goto fail;
+    }
+    if (check_leftover(drv, opts, errp) < 0) {
+        goto fail_opened;
+    }
+    if (bs->backing_file[0] && !(flags & BDRV_O_NO_BACKING) &&
+        !(backing_opt && (!backing_opt[0] || !strcmp(backing_opt, "null")))) {
+        if (open_backing(bs, backing_opts, errp) < 0) {
+            goto fail_opened;
+        }
+    }
+    qdict_free(backing_opts);
+    free(backing_opt);
+    free(top_filename);
+    return bs;
+
+fail_opened:
+    bdrv_unref(bs);
+    bs = NULL;
+fail:
+    if (file) {
+        bdrv_unref(file);
+    }
+    qdict_free(file_opts);
+    qdict_free(backing_opts);
+    free(backing_opt);
+    free(top_filename);
+    return NULL;
+}
+
+static BlockDriverState *open_inherit(const char *filename, QDict *opts,
+                                      int flags, bool force_share,
+                                      Error **errp)
+{
+    const BlockDriver *drv = NULL;
+    char *driver;
+
+    if (take_common_options(opts, &flags, &force_share, errp) < 0) {
+        return NULL;
+    }
+    driver = qdict_take_str(opts, "driver");
+    if (driver) {
+        drv = bdrv_find_format(driver);
+        if (!drv) {
+            error_setg(errp, "Unknown driver '%s'", driver);
+            free(driver);
+            return NULL;
+        }
+        free(driver);
+    } else if (flags & BDRV_O_PROTOCOL) {
+        drv = &bdrv_file;
+    }
+    if (drv && !drv->is_format) {
+        return open_protocol(drv, filename, opts, flags, force_share, errp);
+    }
+    return open_format(drv, filename, opts, flags, force_share, errp);
+}
+
+BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
+                            Error **errp)
+{
+    QDict *opts = options ? options : qdict_new();
+    BlockDriverState *bs;
+
+    bs = open_inherit(filename, opts, flags, false, errp);
+    qdict_free(opts);
+    return bs;
+}
+
+BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
+                           QDict *options, const char *name,
+                           BdrvChildRole role, int flags, Error **errp)
+{
+    char *prefix = qemu_xasprintf("%s.", name);
+    QDict *copts = qdict_extract_subqdict(options, prefix);
+    BlockDriverState *child;
+    BdrvChild *c;
+
+    free(prefix);
+    if (!qdict_haskey(copts, "driver") && !qdict_haskey(copts, "filename") &&
+        !filename) {
+        error_setg(errp, "A block device must be specified for \"%s\"", name);
+        qdict_free(copts);
+        return NULL;
+    }
+    child = open_inherit(filename, copts, flags, parent->force_share, errp);
+    qdict_free(copts);
+    if (!child) {
+        return NULL;
+    }
+    c = bdrv_attach_child(parent, child, name, role);
+    if (!strcmp(name, "file") && !parent->file) {
+        parent->file = c;
+    } else if (!strcmp(name, "backing") && !parent->backing) {
+        parent->backing = c;
+    }
+    return c;
+}
+
+/* ---- permissions ------------------------------------------------------- */
+
+void bdrv_default_perms(BlockDriverState *bs, BdrvChild *c,
+                        BdrvChildRole role, uint64_t perm, uint64_t shared,
+                        uint64_t *nperm, uint64_t *nshared)
+{
+    (void)c;
+    if (role & BDRV_CHILD_FILTERED) {
+        *nperm = (perm & DEFAULT_PERM_PASSTHROUGH) | DEFAULT_PERM_UNCHANGED;
+        *nshared = (shared & DEFAULT_PERM_PASSTHROUGH) |
+                   DEFAULT_PERM_UNCHANGED;
+        return;
+    }
+    if (role & BDRV_CHILD_COW) {
+        /* Backing files are only read; others may write them only if the
+         * overlay's user lets others write the overlay. */
+        *nperm = perm & BLK_PERM_CONSISTENT_READ;
+        *nshared = (shared & BLK_PERM_WRITE) ?
+                   (BLK_PERM_WRITE | BLK_PERM_RESIZE) : 0;
+        *nshared |= BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+        return;
+    }
+    /* Storage (data and/or metadata). */
+    perm &= DEFAULT_PERM_PASSTHROUGH;
+    shared &= DEFAULT_PERM_PASSTHROUGH;
+    if (role & BDRV_CHILD_METADATA) {
+        if (!bs->read_only && !(bs->open_flags & BDRV_O_INACTIVE)) {
+            perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
+        }
+        if (!(bs->open_flags & BDRV_O_NO_IO)) {
+            perm |= BLK_PERM_CONSISTENT_READ;
+        }
+        shared &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
+    }
+    if (role & BDRV_CHILD_DATA) {
+        if (perm & BLK_PERM_WRITE_UNCHANGED) {
+            perm |= BLK_PERM_WRITE;
+        }
+        if (perm & BLK_PERM_WRITE) {
+            perm |= BLK_PERM_RESIZE;
+        }
+        shared &= ~BLK_PERM_RESIZE;
+    }
+    if (bs->open_flags & BDRV_O_INACTIVE) {
+        shared |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
+    }
+    *nperm = perm;
+    *nshared = shared;
+}
+
+typedef struct PermUpdate {
+    BlockDriverState *bs;
+    uint64_t perm;
+    uint64_t shared;
+} PermUpdate;
+
+typedef struct PermList {
+    PermUpdate *u;
+    size_t n, cap;
+} PermList;
+
+static void child_perm(BlockDriverState *bs, BdrvChild *c, uint64_t perm,
+                       uint64_t shared, uint64_t *nperm, uint64_t *nshared)
+{
+    if (bs->drv->bdrv_child_perm) {
+        bs->drv->bdrv_child_perm(bs, c, c->role, perm, shared, nperm,
+                                 nshared);
+    } else {
+        bdrv_default_perms(bs, c, c->role, perm, shared, nperm, nshared);
+    }
+    if (bs->force_share || c->bs->force_share) {
+        *nshared = BLK_PERM_ALL;
+    }
+}
+
+/* The whole tree's new permissions, parents before children. */
+static void collect_perms(PermList *l, BlockDriverState *bs, uint64_t perm,
+                          uint64_t shared)
+{
+    BdrvChild *children[2] = { bs->file, bs->backing };
+    size_t i;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->u = qemu_xrealloc(l->u, l->cap * sizeof(*l->u));
+    }
+    l->u[l->n++] = (PermUpdate) { bs, perm, shared };
+    for (i = 0; i < ARRAY_SIZE(children); i++) {
+        uint64_t np, ns;
+
+        if (!children[i]) {
+            continue;
+        }
+        child_perm(bs, children[i], perm, shared, &np, &ns);
+        collect_perms(l, children[i]->bs, np, ns);
+    }
+}
+
+int bdrv_set_root_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
+                       Error **errp)
+{
+    PermList l = { 0 };
+    size_t i;
+    int ret = 0;
+
+    collect_perms(&l, bs, perm, shared);
+
+    /* Prepare every node; a failing node has rolled itself back. */
+    for (i = 0; i < l.n; i++) {
+        BlockDriverState *n = l.u[i].bs;
+
+        if (!n->drv->bdrv_check_perm) {
+            continue;
+        }
+        ret = n->drv->bdrv_check_perm(n, l.u[i].perm, l.u[i].shared, errp);
+        if (ret < 0) {
+            while (i-- > 0) {
+                n = l.u[i].bs;
+                if (n->drv->bdrv_check_perm && n->drv->bdrv_abort_perm_update) {
+                    n->drv->bdrv_abort_perm_update(n);
+                }
+            }
+            goto out;
+        }
+    }
+
+    /* Commit. */
+    for (i = 0; i < l.n; i++) {
+        BlockDriverState *n = l.u[i].bs;
+
+        n->perm = l.u[i].perm;
+        n->shared_perm = l.u[i].shared;
+        if (n->parent_edge) {
+            n->parent_edge->perm = n->perm;
+            n->parent_edge->shared_perm = n->shared_perm;
+        }
+        if (n->drv->bdrv_set_perm) {
+            n->drv->bdrv_set_perm(n, n->perm, n->shared_perm);
+        }
+    }
+out:
+    free(l.u);
+    return ret;
+}
+
+static void set_inactive(BlockDriverState *bs, bool inactive)
+{
+    if (inactive) {
+        bs->open_flags |= BDRV_O_INACTIVE;
+    } else {
+        bs->open_flags &= ~BDRV_O_INACTIVE;
+    }
+    if (bs->file) {
+        set_inactive(bs->file->bs, inactive);
+    }
+    if (bs->backing) {
+        set_inactive(bs->backing->bs, inactive);
+    }
+}
+
+void bdrv_activate(BlockDriverState *bs)
+{
+    set_inactive(bs, false);
+}
+
+/* Used by blk_activate() to undo a failed activation. */
+void bdrv_inactivate_flags(BlockDriverState *bs)
+{
+    set_inactive(bs, true);
+}
+
+void bdrv_get_cumulative_perm(const BlockDriverState *bs, uint64_t *perm,
+                              uint64_t *shared)
+{
+    *perm = bs->perm;
+    *shared = bs->shared_perm;
+}
+
+/* ---- create ------------------------------------------------------------ */
+
+int bdrv_create(BlockDriver *drv, const char *filename, QDict *opts,
+                Error **errp)
+{
+    const QemuOptDesc *lists[3] = { NULL, NULL, NULL };
+    QDict *empty = NULL;
+    size_t n = 0;
+    int ret;
+
+    if (!drv->bdrv_create) {
+        error_setg(errp, "Driver '%s' does not support image creation",
+                   drv->format_name);
+        return -ENOTSUP;
+    }
+    if (drv->create_opts) {
+        lists[n++] = drv->create_opts;
+    }
+    if (drv->is_format && bdrv_file.create_opts) {
+        lists[n++] = bdrv_file.create_opts;
+    }
+    if (!opts) {
+        opts = empty = qdict_new();
+    }
+    ret = qemu_opts_validate(opts, lists, errp);
+    if (ret == 0) {
+        ret = drv->bdrv_create(filename, opts, errp);
+    }
+    qdict_free(empty);
+    return ret;
+}
+
+/* ---- I/O ---------------------------------------------------------------- */
+
+static int check_request(int64_t offset, int64_t bytes)
+{
+    if (offset < 0 || bytes < 0 || offset > INT64_MAX - bytes) {
+        return -EIO;
+    }
+    return 0;
+}
+
+int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
+               void *buf)
+{
+    int ret = check_request(offset, bytes);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (!bytes) {
+        return 0;
+    }
+    if (!bs->drv->bdrv_pread) {
+        if (bs->file) {
+            return bdrv_pread(bs->file->bs, offset, bytes, buf);
+        }
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_pread(bs, offset, bytes, buf);
+}
+
+static int write_zero_buffers(BlockDriverState *bs, int64_t offset,
+                              int64_t bytes)
+{
+    const int64_t chunk = 1 * MiB;
+    void *zero = qemu_xzalloc((size_t)MIN(bytes, chunk));
+    int ret = 0;
+
+    while (bytes > 0 && ret == 0) {
+        int64_t n = MIN(bytes, chunk);
+        ret = bs->drv->bdrv_pwrite(bs, offset, n, zero, 0);
+        offset += n;
+        bytes -= n;
+    }
+    free(zero);
+    return ret;
+}
+
+static int do_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                            int64_t bytes, int flags)
+{
+    int ret;
+
+    if (bs->drv->bdrv_pwrite_zeroes) {
+        ret = bs->drv->bdrv_pwrite_zeroes(bs, offset, bytes, flags);
+        if (ret != -ENOTSUP) {
+            return ret;
+        }
+    }
+    if (!bs->drv->bdrv_pwrite) {
+        return -ENOTSUP;
+    }
+    return write_zero_buffers(bs, offset, bytes);
+}
+
+int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                const void *buf, int flags)
+{
+    int ret = check_request(offset, bytes);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (bs->read_only) {
+        return -EPERM;
+    }
+    if (!bytes) {
+        return 0;
+    }
+    if ((flags & BDRV_REQ_ZERO_WRITE) || !buf) {
+        ret = do_pwrite_zeroes(bs, offset, bytes, flags & ~BDRV_REQ_FUA);
+    } else if (!bs->drv->bdrv_pwrite) {
+        ret = -ENOTSUP;
+    } else {
+        ret = bs->drv->bdrv_pwrite(bs, offset, bytes, buf,
+                                   flags & ~BDRV_REQ_FUA);
+    }
+    if (ret == 0 && (flags & BDRV_REQ_FUA)) {
+        ret = bdrv_flush(bs);
+    }
+    return ret;
+}
+
+int bdrv_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       int flags)
+{
+    return bdrv_pwrite(bs, offset, bytes, NULL, flags | BDRV_REQ_ZERO_WRITE);
+}
+
+int bdrv_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
+{
+    int ret = check_request(offset, bytes);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (bs->read_only) {
+        return -EPERM;
+    }
+    if (!(bs->open_flags & BDRV_O_UNMAP) || !bytes ||
+        !bs->drv->bdrv_pdiscard) {
+        return 0;
+    }
+    ret = bs->drv->bdrv_pdiscard(bs, offset, bytes);
+    return ret == -ENOTSUP ? 0 : ret;
+}
+
+int bdrv_flush(BlockDriverState *bs)
+{
+    int ret = 0, r;
+
+    if (!bs || !bs->drv) {
+        return 0;
+    }
+    if (bs->drv->bdrv_flush_to_os) {
+        ret = bs->drv->bdrv_flush_to_os(bs);
+    }
+    if (bs->file) {
+        r = bdrv_flush(bs->file->bs);
+        ret = ret ? ret : r;
+    }
+    if (!bs->read_only && bs->drv->bdrv_flush_to_disk) {
+        r = bs->drv->bdrv_flush_to_disk(bs);
+        ret = ret ? ret : r;
+    }
+    return ret;
+}
+
+int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                  PreallocMode prealloc, Error **errp)
+{
+    if (offset < 0) {
+        error_setg(errp, "Image size cannot be negative");
+        return -EINVAL;
+    }
+    if (bs->read_only) {
+        error_setg(errp, "Block node is read-only");
+        return -EACCES;
+    }
+    if (!bs->drv->bdrv_truncate) {
+        error_setg(errp, "Image format driver does not support resize");
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_truncate(bs, offset, exact, prealloc, errp);
+}
+
+int64_t bdrv_getlength(BlockDriverState *bs)
+{
+    if (bs->drv->bdrv_getlength) {
+        return bs->drv->bdrv_getlength(bs);
+    }
+    if (bs->file) {
+        return bdrv_getlength(bs->file->bs);
+    }
+    return -ENOTSUP;
+}
+
+int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
+{
+    if (bs->drv->bdrv_get_allocated_file_size) {
+        return bs->drv->bdrv_get_allocated_file_size(bs);
+    }
+    if (bs->file) {
+        return bdrv_get_allocated_file_size(bs->file->bs);
+    }
+    return -ENOTSUP;
+}
+
+int bdrv_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      int64_t *pnum, int64_t *map, BlockDriverState **file)
+{
+    BlockDriverState *local_file = NULL;
+    int64_t local_map = 0;
+    int64_t total;
+    int ret;
+
+    if (check_request(offset, bytes) < 0) {
+        return -EIO;
+    }
+    total = bdrv_getlength(bs);
+    if (total < 0) {
+        return (int)total;
+    }
+    if (offset >= total) {
+        *pnum = 0;
+        return BDRV_BLOCK_EOF;
+    }
+    if (!bytes) {
+        *pnum = 0;
+        return 0;
+    }
+    bytes = MIN(bytes, total - offset);
+
+    if (!bs->drv->bdrv_block_status) {
+        *pnum = bytes;
+        ret = BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED;
+        if (!bs->drv->is_format) {
+            ret |= BDRV_BLOCK_OFFSET_VALID;
+            local_map = offset;
+            local_file = bs;
+        }
+        goto out;
+    }
+    *pnum = 0;
+    ret = bs->drv->bdrv_block_status(bs, offset, bytes, pnum, &local_map,
+                                     &local_file);
+    if (ret < 0) {
+        return ret;
+    }
+    if (*pnum <= 0 || *pnum > bytes) {
+        *pnum = bytes;
+    }
+    if (ret & BDRV_BLOCK_RAW) {
+        /* A filter's answer is its child's answer at the mapped offset. */
+        return bdrv_block_status(local_file, local_map, *pnum, pnum, map,
+                                 file);
+    }
+    if (ret & (BDRV_BLOCK_DATA | BDRV_BLOCK_ZERO)) {
+        ret |= BDRV_BLOCK_ALLOCATED;
+    } else if (bs->backing) {
+        int64_t blen = bdrv_getlength(bs->backing->bs);
+        if (blen >= 0 && offset >= blen) {
+            ret |= BDRV_BLOCK_ZERO;
+        }
+    } else if (bs->drv->is_format) {
+        ret |= BDRV_BLOCK_ZERO;
+    }
+    if ((ret & BDRV_BLOCK_RECURSE) && local_file && local_file != bs &&
+        (ret & BDRV_BLOCK_DATA) && (ret & BDRV_BLOCK_OFFSET_VALID)) {
+        int64_t file_pnum;
+        int ret2 = bdrv_block_status(local_file, local_map, *pnum,
+                                     &file_pnum, NULL, NULL);
+        if (ret2 >= 0) {
+            if ((ret2 & BDRV_BLOCK_EOF) &&
+                (!file_pnum || (ret2 & BDRV_BLOCK_ZERO))) {
+                ret |= BDRV_BLOCK_ZERO;
+            } else if (file_pnum > 0) {
+                *pnum = file_pnum;
+                ret |= ret2 & BDRV_BLOCK_ZERO;
+            }
+        }
+    }
+    ret &= ~BDRV_BLOCK_RECURSE;
+out:
+    if (offset + *pnum == total) {
+        ret |= BDRV_BLOCK_EOF;
+    }
+    if (map) {
+        *map = local_map;
+    }
+    if (file) {
+        *file = local_file;
+    }
+    return ret;
+}
+
+int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
+                            int64_t offset, int64_t bytes, int64_t *pnum,
+                            int64_t *map, BlockDriverState **file,
+                            int *depth)
+{
+    BlockDriverState *p;
+    int d = 0;
+    int ret = 0;
+
+    *pnum = 0;
+    for (p = bs; p && p != base; p = bdrv_backing_bs(p), d++) {
+        int64_t n = 0;
+
+        ret = bdrv_block_status(p, offset, bytes, &n, map, file);
+        if (ret < 0) {
+            return ret;
+        }
+        if (p != bs && n == 0 && (ret & BDRV_BLOCK_EOF)) {
+            /* Past the end of a shorter backing file: reads as zeroes. */
+            ret = BDRV_BLOCK_ZERO | BDRV_BLOCK_ALLOCATED;
+            if (map) {
+                *map = 0;
+            }
+            if (file) {
+                *file = NULL;
+            }
+            break;
+        }
+        if (p == bs || n < *pnum) {
+            *pnum = n;
+        }
+        bytes = *pnum;
+        if (!bytes || (ret & (BDRV_BLOCK_ALLOCATED | BDRV_BLOCK_ZERO))) {
+            break;
+        }
+        if (!bdrv_backing_bs(p) || bdrv_backing_bs(p) == base) {
+            break;
+        }
+    }
+    if (depth) {
+        *depth = d;
+    }
+    return ret;
+}
+
+/* ---- metadata operations ----------------------------------------------- */
+
+int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    memset(bdi, 0, sizeof(*bdi));
+    if (!bs->drv->bdrv_get_info) {
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_get_info(bs, bdi);
+}
+
+QObject *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)
+{
+    if (!bs->drv->bdrv_get_specific_info) {
+        return NULL;
+    }
+    return bs->drv->bdrv_get_specific_info(bs, errp);
+}
+
+int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix)
+{
+    memset(res, 0, sizeof(*res));
+    if (!bs->drv->bdrv_check) {
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_check(bs, res, fix);
+}
+
+int bdrv_amend_options(BlockDriverState *bs, QDict *opts, bool force,
+                       Error **errp)
+{
+    if (!bs->drv->bdrv_amend_options) {
+        error_setg(errp, "Block driver '%s' does not support option "
+                   "amendment", bs->drv->format_name);
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_amend_options(bs, opts, force, errp);
+}
+
+int bdrv_make_empty(BlockDriverState *bs, Error **errp)
+{
+    if (!bs->drv->bdrv_make_empty) {
+        error_setg(errp, "Image format '%s' cannot be emptied",
+                   bs->drv->format_name);
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_make_empty(bs, errp);
+}
+
+int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
+                             const char *backing_fmt, Error **errp)
+{
+    if (!bs->drv->bdrv_change_backing_file) {
+        error_setg_errno(errp, ENOTSUP, "Could not change the backing file "
+                         "to '%s'", backing_file ? backing_file : "");
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_change_backing_file(bs, backing_file, backing_fmt,
+                                             errp);
+}
+
+int bdrv_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn,
+                         Error **errp)
+{
+    if (!bs->drv->bdrv_snapshot_create) {
+        error_setg(errp, "Block format '%s' used by device '' does not "
+                   "support feature 'internal snapshots'",
+                   bs->drv->format_name);
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_snapshot_create(bs, sn, errp);
+}
+
+int bdrv_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
+                       Error **errp)
+{
+    if (!bs->drv->bdrv_snapshot_goto) {
+        error_setg(errp, "Block format '%s' used by device '' does not "
+                   "support feature 'internal snapshots'",
+                   bs->drv->format_name);
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_snapshot_goto(bs, snapshot_id, errp);
+}
+
+int bdrv_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
+                         const char *name, Error **errp)
+{
+    if (!bs->drv->bdrv_snapshot_delete) {
+        error_setg(errp, "Block format '%s' used by device '' does not "
+                   "support feature 'internal snapshots'",
+                   bs->drv->format_name);
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_snapshot_delete(bs, snapshot_id, name, errp);
+}
+
+int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn)
+{
+    *psn = NULL;
+    if (!bs->drv->bdrv_snapshot_list) {
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_snapshot_list(bs, psn);
+}
+
+/* ---- accessors ----------------------------------------------------------- */
+
+const char *bdrv_get_filename(const BlockDriverState *bs)
+{
+    return bs->filename;
+}
+
+bool bdrv_is_read_only(const BlockDriverState *bs)
+{
+    return bs->read_only;
+}
+
+BlockDriverState *bdrv_file_bs(const BlockDriverState *bs)
+{
+    return bs->file ? bs->file->bs : NULL;
+}
+
+BlockDriverState *bdrv_backing_bs(const BlockDriverState *bs)
+{
+    return bs->backing ? bs->backing->bs : NULL;
+}
+
+const char *bdrv_get_backing_filename(const BlockDriverState *bs)
+{
+    return bs->backing_file;
+}
+
+const char *bdrv_get_backing_format(const BlockDriverState *bs)
+{
+    return bs->backing_format;
+}
+
+/* ---- child I/O --------------------------------------------------------- */
+
+int bdrv_child_pread(BdrvChild *c, int64_t offset, int64_t bytes, void *buf)
+{
+    return bdrv_pread(c->bs, offset, bytes, buf);
+}
+
+int bdrv_child_pwrite(BdrvChild *c, int64_t offset, int64_t bytes,
+                      const void *buf, int flags)
+{
+    return bdrv_pwrite(c->bs, offset, bytes, buf, flags);
+}
+
+/* ---- the serialization lock --------------------------------------------- */
+
+/*
+ * The node that really holds the OS lock: format nodes (and any driver
+ * without a lock callback) forward to their protocol child, so every user
+ * of one image file shares one counter.
+ */
+static BlockDriverState *lock_target(BlockDriverState *bs)
+{
+    while (!bs->drv->bdrv_lock && bs->file) {
+        bs = bs->file->bs;
+    }
+    return bs;
+}
+
+static int lock_common(BlockDriverState *bs, int64_t timeout_ms,
+                       Error **errp)
+{
+    BlockDriverState *t = lock_target(bs);
+    bool exclusive;
+    int ret = 0;
+
+    if (!t->drv->bdrv_lock || !t->drv->bdrv_unlock) {
+        error_setg(errp, "Block driver '%s' does not support the "
+                   "serialization lock", t->drv->format_name);
+        return -ENOTSUP;
+    }
+    qemu_mutex_lock(&t->lock_mutex);
+    if (t->lock_depth > 0) {
+        if (t->lock_depth == UINT_MAX) {
+            error_setg(errp, "Serialization lock of '%s' nested too deeply",
+                       t->filename);
+            ret = -EOVERFLOW;
+        } else {
+            t->lock_depth++;
+        }
+        goto out;
+    }
+    exclusive = !t->read_only;
+    ret = t->drv->bdrv_lock(t, exclusive, timeout_ms, errp);
+    if (ret == 0) {
+        t->lock_depth = 1;
+        t->lock_exclusive = exclusive;
+    }
+out:
+    qemu_mutex_unlock(&t->lock_mutex);
+    return ret;
+}
+
+int bdrv_lock(BlockDriverState *bs, Error **errp)
+{
+    return lock_common(bs, -1, errp);
+}
+
+int bdrv_trylock(BlockDriverState *bs, Error **errp)
+{
+    return lock_common(bs, 0, errp);
+}
+
+int bdrv_lock_timeout(BlockDriverState *bs, int64_t timeout_ms, Error **errp)
+{
+    if (timeout_ms < 0) {
+        error_setg(errp, "Lock timeout must not be negative");
+        return -EINVAL;
+    }
+    return lock_common(bs, timeout_ms, errp);
+}
+
+int bdrv_unlock(BlockDriverState *bs, Error **errp)
+{
+    BlockDriverState *t = lock_target(bs);
+    int ret = 0;
+
+    qemu_mutex_lock(&t->lock_mutex);
+    if (t->lock_depth == 0) {
+        error_setg(errp, "The serialization lock of '%s' is not held",
+                   t->filename);
+        ret = -ENOLCK;
+    } else if (--t->lock_depth == 0) {
+        /* Even if the OS refuses, the lock is gone for us. */
+        ret = t->drv->bdrv_unlock(t, errp);
+        t->lock_exclusive = false;
+    }
+    qemu_mutex_unlock(&t->lock_mutex);
+    return ret;
+}
+
+unsigned bdrv_lock_depth(BlockDriverState *bs)
+{
+    BlockDriverState *t = lock_target(bs);
+    unsigned depth;
+
+    qemu_mutex_lock(&t->lock_mutex);
+    depth = t->lock_depth;
+    qemu_mutex_unlock(&t->lock_mutex);
+    return depth;
+}

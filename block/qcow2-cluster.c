@@ -1,0 +1,948 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qcow2-cluster.c: guest offset -> host cluster mapping (L1/L2), the read
+ * and write paths, copy-on-write, compressed clusters, zero and discard.
+ */
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "block/qcow2.h"
+#include "config-host.h"
+
+#ifdef CONFIG_ZLIB
+#include <zlib.h>
+#endif
+
+Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s, uint64_t e)
+{
+    (void)s;
+    if (e & QCOW_OFLAG_COMPRESSED) {
+        return QCOW2_CLUSTER_COMPRESSED;
+    }
+    if (e & QCOW_OFLAG_ZERO) {
+        return (e & L2E_OFFSET_MASK) ? QCOW2_CLUSTER_ZERO_ALLOC
+                                     : QCOW2_CLUSTER_ZERO_PLAIN;
+    }
+    if (!(e & L2E_OFFSET_MASK)) {
+        return QCOW2_CLUSTER_UNALLOCATED;
+    }
+    return QCOW2_CLUSTER_NORMAL;
+}
+
+/* ---- L1 --------------------------------------------------------------- */
+
+int qcow2_write_l1_entry(BlockDriverState *bs, int l1_index)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t buf[8];
+
+    if (s->l1_table_offset + l1_index * 8 < (uint64_t)s->cluster_size) {
+        return -EIO;
+    }
+    stbe64(buf, s->l1_table[l1_index]);
+    return bdrv_child_pwrite(bs->file, s->l1_table_offset + l1_index * 8, 8,
+                             buf, 0);
+}
+
+int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size, bool exact)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t new_size = s->l1_size;
+    uint64_t old_offset = s->l1_table_offset;
+    uint64_t old_size = s->l1_size;
+    uint64_t *new_table;
+    uint8_t *buf;
+    int64_t new_offset;
+    int ret;
+
+    if (min_size <= s->l1_size) {
+        return 0;
+    }
+    if (exact) {
+        new_size = min_size;
+    } else {
+        if (!new_size) {
+            new_size = 1;
+        }
+        while (min_size > new_size) {
+            new_size = DIV_ROUND_UP(new_size * 3, 2);
+        }
+    }
+    if (new_size > QCOW2_MAX_L1_BYTES / 8) {
+        return -EFBIG;
+    }
+    ret = qcow2_flush_caches(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    new_offset = qcow2_alloc_clusters(bs, new_size * 8);
+    if (new_offset < 0) {
+        return new_offset;
+    }
+    ret = qcow2_cache_flush(bs, s->refcount_cache);
+    if (ret < 0) {
+        return ret;
+    }
+    new_table = qemu_xnew0(uint64_t, new_size);
+    memcpy(new_table, s->l1_table, s->l1_size * 8);
+    buf = qemu_xzalloc(new_size * 8);
+    for (uint64_t i = 0; i < new_size; i++) {
+        stbe64(buf + i * 8, new_table[i]);
+    }
+    ret = bdrv_child_pwrite(bs->file, new_offset, new_size * 8, buf, 0);
+    if (ret < 0) {
+        goto fail;
+    }
+    ret = qcow2_file_flush(bs);
+    if (ret < 0) {
+        goto fail;
+    }
+    stbe32(buf, new_size);
+    stbe64(buf + 4, new_offset);
+    ret = bdrv_child_pwrite(bs->file, 36, 12, buf, 0);
+    if (ret < 0) {
+        goto fail;
+    }
+    ret = qcow2_file_flush(bs);
+    if (ret < 0) {
+        goto fail;
+    }
+    free(buf);
+    free(s->l1_table);
+    s->l1_table = new_table;
+    s->l1_table_offset = new_offset;
+    s->l1_size = new_size;
+    if (old_size) {
+        qcow2_free_clusters(bs, old_offset, old_size * 8);
+    }
+    return 0;
+fail:
+    free(buf);
+    free(new_table);
+    qcow2_free_clusters(bs, new_offset, new_size * 8);
+    return ret;
+}
+
+/* ---- lookup ----------------------------------------------------------- */
+
+static int check_l2_offset(BlockDriverState *bs, uint64_t l2_off, int l1_idx)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (qcow2_offset_into_cluster(s, l2_off)) {
+        qcow2_signal_corruption(bs, true, "L2 table offset %#" PRIx64
+                                " unaligned (L1 index: %#x)", l2_off, l1_idx);
+        return -EIO;
+    }
+    return 0;
+}
+
+int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
+                          uint64_t *bytes, uint64_t *host_offset,
+                          Qcow2ClusterType *type, uint64_t *l2_entry)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t in_cluster = qcow2_offset_into_cluster(s, offset);
+    uint64_t l1_index = offset >> (s->l2_bits + s->cluster_bits);
+    uint64_t l2_index = (offset >> s->cluster_bits) & (s->l2_size - 1);
+    uint64_t avail = ((uint64_t)(s->l2_size - l2_index) << s->cluster_bits)
+                     - in_cluster;
+    uint64_t want = MIN(*bytes, avail);
+    uint64_t l2_off, e, n, nb_clusters;
+    uint64_t *l2;
+    int ret;
+
+    *host_offset = 0;
+    *l2_entry = 0;
+    *type = QCOW2_CLUSTER_UNALLOCATED;
+    if (l1_index >= s->l1_size) {
+        *bytes = want;
+        return 0;
+    }
+    l2_off = s->l1_table[l1_index] & L1E_OFFSET_MASK;
+    if (!l2_off) {
+        *bytes = want;
+        return 0;
+    }
+    ret = check_l2_offset(bs, l2_off, l1_index);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+    if (ret < 0) {
+        return ret;
+    }
+    e = be64toh_q(l2[l2_index]);
+    *l2_entry = e;
+    *type = qcow2_get_cluster_type(s, e);
+    nb_clusters = qcow2_size_to_clusters(s, in_cluster + want);
+
+    switch (*type) {
+    case QCOW2_CLUSTER_COMPRESSED:
+        *host_offset = e & s->cluster_offset_mask;
+        n = 1;
+        break;
+    case QCOW2_CLUSTER_NORMAL:
+    case QCOW2_CLUSTER_ZERO_ALLOC: {
+        uint64_t host = e & L2E_OFFSET_MASK;
+        if (qcow2_offset_into_cluster(s, host)) {
+            qcow2_signal_corruption(bs, true, "Cluster allocation offset %#"
+                                    PRIx64 " unaligned (L2 offset: %#" PRIx64
+                                    ", L2 index: %#x)", host, l2_off,
+                                    (int)l2_index);
+            return -EIO;
+        }
+        *host_offset = host + in_cluster;
+        for (n = 1; n < nb_clusters; n++) {
+            uint64_t f = be64toh_q(l2[l2_index + n]);
+            if (qcow2_get_cluster_type(s, f) != *type ||
+                (f & L2E_OFFSET_MASK) != host + (n << s->cluster_bits) ||
+                (f & QCOW_OFLAG_COPIED) != (e & QCOW_OFLAG_COPIED)) {
+                break;
+            }
+        }
+        break;
+    }
+    default:
+        for (n = 1; n < nb_clusters; n++) {
+            uint64_t f = be64toh_q(l2[l2_index + n]);
+            if (qcow2_get_cluster_type(s, f) != *type) {
+                break;
+            }
+        }
+        break;
+    }
+    *bytes = MIN(want, (n << s->cluster_bits) - in_cluster);
+    return 0;
+}
+
+/* ---- compression ------------------------------------------------------ */
+
+int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
+                             uint8_t *out)
+{
+    BDRVQcow2State *s = bs->opaque;
+#ifdef CONFIG_ZLIB
+    uint64_t coffset = l2_entry & s->cluster_offset_mask;
+    uint64_t nb = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
+    int64_t csize = nb * 512 - (coffset & 511);
+    int64_t flen = bdrv_getlength(bs->file->bs);
+    z_stream strm;
+    int ret, zret;
+
+    if (s->cluster_cache_offset == l2_entry) {
+        memcpy(out, s->cluster_cache, s->cluster_size);
+        return 0;
+    }
+    if (flen < 0) {
+        return flen;
+    }
+    if ((int64_t)coffset >= flen) {
+        qcow2_signal_corruption(bs, false, "Compressed cluster at %#" PRIx64
+                                " is beyond the end of the image file",
+                                coffset);
+        return -EIO;
+    }
+    if ((int64_t)coffset + csize > flen) {
+        csize = flen - coffset;
+    }
+    ret = bdrv_child_pread(bs->file, coffset, csize, s->cluster_data);
+    if (ret < 0) {
+        return ret;
+    }
+    memset(&strm, 0, sizeof(strm));
+    if (inflateInit2(&strm, -12) != Z_OK) {
+        return -EIO;
+    }
+    strm.next_in = s->cluster_data;
+    strm.avail_in = csize;
+    strm.next_out = s->cluster_cache;
+    strm.avail_out = s->cluster_size;
+    zret = inflate(&strm, Z_FINISH);
+    ret = 0;
+    if (!(zret == Z_STREAM_END ||
+          (zret == Z_BUF_ERROR && strm.avail_out == 0)) ||
+        strm.avail_out != 0) {
+        ret = -EIO;
+    }
+    inflateEnd(&strm);
+    if (ret < 0) {
+        s->cluster_cache_offset = UINT64_MAX;
+        return ret;
+    }
+    s->cluster_cache_offset = l2_entry;
+    memcpy(out, s->cluster_cache, s->cluster_size);
+    return 0;
+#else
+    (void)s;
+    (void)l2_entry;
+    (void)out;
+    return -ENOTSUP;
+#endif
+}
+
+/* Compress one cluster; -ENOSPC if it does not get smaller. */
+static int compress_cluster(BDRVQcow2State *s, const uint8_t *in,
+                            uint8_t *out, int out_size)
+{
+#ifdef CONFIG_ZLIB
+    z_stream strm;
+    int ret;
+
+    memset(&strm, 0, sizeof(strm));
+    if (deflateInit2(&strm, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+                     Z_DEFAULT_STRATEGY) != Z_OK) {
+        return -EIO;
+    }
+    strm.next_in = (uint8_t *)in;
+    strm.avail_in = s->cluster_size;
+    strm.next_out = out;
+    strm.avail_out = out_size;
+    ret = deflate(&strm, Z_FINISH);
+    if (ret == Z_STREAM_END) {
+        ret = out_size - strm.avail_out;
+    } else {
+        ret = -ENOSPC;
+    }
+    deflateEnd(&strm);
+    return ret;
+#else
+    (void)s;
+    (void)in;
+    (void)out;
+    (void)out_size;
+    return -ENOTSUP;
+#endif
+}
+
+/* ---- read ------------------------------------------------------------- */
+
+static int read_backing(BlockDriverState *bs, uint64_t offset,
+                        uint64_t bytes, uint8_t *buf)
+{
+    BlockDriverState *b = bs->backing ? bs->backing->bs : NULL;
+    int64_t blen;
+    uint64_t n = 0;
+
+    if (b) {
+        blen = bdrv_getlength(b);
+        if (blen < 0) {
+            return blen;
+        }
+        if (offset < (uint64_t)blen) {
+            int ret;
+            n = MIN(bytes, (uint64_t)blen - offset);
+            ret = bdrv_pread(b, offset, n, buf);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    memset(buf + n, 0, bytes - n);
+    return 0;
+}
+
+int qcow2_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                    uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    while (bytes > 0) {
+        uint64_t cur = bytes, host, e;
+        Qcow2ClusterType type;
+        int ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type, &e);
+
+        if (ret < 0) {
+            return ret;
+        }
+        switch (type) {
+        case QCOW2_CLUSTER_UNALLOCATED:
+            ret = read_backing(bs, offset, cur, buf);
+            break;
+        case QCOW2_CLUSTER_ZERO_PLAIN:
+        case QCOW2_CLUSTER_ZERO_ALLOC:
+            memset(buf, 0, cur);
+            break;
+        case QCOW2_CLUSTER_NORMAL:
+            if (qcow2_offset_into_cluster(s, host) == 0 &&
+                host < (uint64_t)s->cluster_size) {
+                qcow2_signal_corruption(bs, true, "Data cluster at offset 0 "
+                                        "overlaps the qcow2 header");
+                return -EIO;
+            }
+            ret = bdrv_child_pread(bs->file, host, cur, buf);
+            break;
+        case QCOW2_CLUSTER_COMPRESSED: {
+            uint8_t *tmp = qemu_xmalloc(s->cluster_size);
+            ret = qcow2_decompress_cluster(bs, e, tmp);
+            if (ret == 0) {
+                memcpy(buf, tmp + qcow2_offset_into_cluster(s, offset), cur);
+            }
+            free(tmp);
+            break;
+        }
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        offset += cur;
+        bytes -= cur;
+        buf += cur;
+    }
+    return 0;
+}
+
+/* Current contents of the guest cluster at @voff, whose L2 entry is @e. */
+static int read_old_cluster(BlockDriverState *bs, uint64_t voff, uint64_t e,
+                            uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    switch (qcow2_get_cluster_type(s, e)) {
+    case QCOW2_CLUSTER_UNALLOCATED:
+        return read_backing(bs, voff, s->cluster_size, buf);
+    case QCOW2_CLUSTER_ZERO_PLAIN:
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        memset(buf, 0, s->cluster_size);
+        return 0;
+    case QCOW2_CLUSTER_COMPRESSED:
+        return qcow2_decompress_cluster(bs, e, buf);
+    default:
+        return bdrv_child_pread(bs->file, e & L2E_OFFSET_MASK,
+                                s->cluster_size, buf);
+    }
+}
+
+/* ---- L2 allocation ---------------------------------------------------- */
+
+/*
+ * Get a writable L2 table (refcount 1) for @offset, allocating it or
+ * copying a shared one.  Returns the table's host offset.
+ */
+static int64_t get_writable_l2(BlockDriverState *bs, uint64_t offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t l1_index = offset >> (s->l2_bits + s->cluster_bits);
+    uint64_t old_entry, old_off;
+    uint8_t *copy = NULL;
+    int64_t new_off;
+    void *table;
+    int ret;
+
+    if (l1_index >= s->l1_size) {
+        ret = qcow2_grow_l1_table(bs, l1_index + 1, false);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    old_entry = s->l1_table[l1_index];
+    old_off = old_entry & L1E_OFFSET_MASK;
+    if (old_off && (old_entry & QCOW_OFLAG_COPIED)) {
+        ret = check_l2_offset(bs, old_off, l1_index);
+        return ret < 0 ? ret : (int64_t)old_off;
+    }
+    if (old_off) {
+        ret = check_l2_offset(bs, old_off, l1_index);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = qcow2_cache_get(bs, s->l2_cache, old_off, &table);
+        if (ret < 0) {
+            return ret;
+        }
+        copy = qemu_xmalloc(s->cluster_size);
+        memcpy(copy, table, s->cluster_size);
+    }
+    ret = qcow2_mark_dirty(bs);
+    if (ret < 0) {
+        free(copy);
+        return ret;
+    }
+    new_off = qcow2_alloc_clusters(bs, s->cluster_size);
+    if (new_off < 0) {
+        free(copy);
+        return new_off;
+    }
+    if (qcow2_overlaps_metadata(bs, new_off, s->cluster_size)) {
+        free(copy);
+        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
+                                "metadata (overlaps with %s)",
+                                qcow2_overlaps_metadata(bs, new_off,
+                                                        s->cluster_size));
+        return -EIO;
+    }
+    ret = qcow2_cache_get_empty(bs, s->l2_cache, new_off, &table);
+    if (ret < 0) {
+        free(copy);
+        return ret;
+    }
+    if (copy) {
+        memcpy(table, copy, s->cluster_size);
+        free(copy);
+    }
+    qcow2_cache_mark_dirty(s->l2_cache, table);
+    /* Refcounts, then the new table, must be on disk before the L1 entry. */
+    ret = qcow2_cache_flush(bs, s->l2_cache);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_file_flush(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    s->l1_table[l1_index] = new_off | QCOW_OFLAG_COPIED;
+    ret = qcow2_write_l1_entry(bs, l1_index);
+    if (ret < 0) {
+        s->l1_table[l1_index] = old_entry;
+        return ret;
+    }
+    if (old_off) {
+        qcow2_free_clusters(bs, old_off, s->cluster_size);
+    }
+    return new_off;
+}
+
+/* Free old L2 entries after the tables that dropped them are on disk. */
+static int free_old_entries(BlockDriverState *bs, uint64_t *old, int n)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool any = false;
+    int ret;
+
+    for (int i = 0; i < n; i++) {
+        Qcow2ClusterType t = qcow2_get_cluster_type(s, old[i]);
+        any |= t == QCOW2_CLUSTER_NORMAL || t == QCOW2_CLUSTER_ZERO_ALLOC ||
+               t == QCOW2_CLUSTER_COMPRESSED;
+    }
+    if (!any) {
+        return 0;
+    }
+    ret = qcow2_cache_flush(bs, s->l2_cache);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_file_flush(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    for (int i = 0; i < n; i++) {
+        qcow2_free_any_cluster(bs, old[i]);
+    }
+    return 0;
+}
+
+/* ---- write ------------------------------------------------------------ */
+
+static bool entry_writable_in_place(BDRVQcow2State *s, uint64_t e)
+{
+    return qcow2_get_cluster_type(s, e) == QCOW2_CLUSTER_NORMAL &&
+           (e & QCOW_OFLAG_COPIED);
+}
+
+static int write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,
+                      const uint8_t *buf)
+{
+    const char *what = qcow2_overlaps_metadata(bs, host, bytes);
+
+    if (what) {
+        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
+                                "metadata (overlaps with %s)", what);
+        return -EIO;
+    }
+    return bdrv_child_pwrite(bs->file, host, bytes, buf, 0);
+}
+
+/* Write into a run of clusters inside one L2 table. */
+static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                       const uint8_t *buf, uint64_t *done)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t in_cluster = qcow2_offset_into_cluster(s, offset);
+    uint64_t l2_index = (offset >> s->cluster_bits) & (s->l2_size - 1);
+    uint64_t max_clusters = s->l2_size - l2_index;
+    uint64_t nb, k, *l2, *old = NULL;
+    int64_t l2_off, host;
+    bool in_place;
+    int ret;
+
+    nb = MIN(max_clusters, qcow2_size_to_clusters(s, in_cluster + bytes));
+    l2_off = get_writable_l2(bs, offset);
+    if (l2_off < 0) {
+        return l2_off;
+    }
+    ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+    if (ret < 0) {
+        return ret;
+    }
+    in_place = entry_writable_in_place(s, be64toh_q(l2[l2_index]));
+    for (k = 1; k < nb; k++) {
+        uint64_t e = be64toh_q(l2[l2_index + k]);
+        if (entry_writable_in_place(s, e) != in_place) {
+            break;
+        }
+        if (in_place && (e & L2E_OFFSET_MASK) !=
+            (be64toh_q(l2[l2_index]) & L2E_OFFSET_MASK) +
+            (k << s->cluster_bits)) {
+            break;
+        }
+    }
+    bytes = MIN(bytes, (k << s->cluster_bits) - in_cluster);
+    *done = bytes;
+
+    if (in_place) {
+        uint64_t h = be64toh_q(l2[l2_index]) & L2E_OFFSET_MASK;
+        if (qcow2_offset_into_cluster(s, h)) {
+            qcow2_signal_corruption(bs, true, "Data cluster offset %#"
+                                    PRIx64 " unaligned (guest offset: %#"
+                                    PRIx64 ")", h, offset - in_cluster);
+            return -EIO;
+        }
+        return write_data(bs, h + in_cluster, bytes, buf);
+    }
+
+    /* Allocate k new clusters and copy-on-write the partial ends. */
+    old = qemu_xnew0(uint64_t, k);
+    for (uint64_t i = 0; i < k; i++) {
+        old[i] = be64toh_q(l2[l2_index + i]);
+    }
+    ret = qcow2_mark_dirty(bs);
+    if (ret < 0) {
+        goto out;
+    }
+    host = qcow2_alloc_clusters(bs, k << s->cluster_bits);
+    if (host < 0) {
+        ret = host;
+        goto out;
+    }
+    {
+        uint64_t end = in_cluster + bytes;
+        uint64_t vstart = offset - in_cluster;
+        uint64_t tail_start = (k - 1) << s->cluster_bits;
+        bool head_partial = in_cluster != 0 ||
+                            (k == 1 && end < (uint64_t)s->cluster_size);
+        bool tail_partial = (end & (s->cluster_size - 1)) != 0 &&
+                            (k > 1 || !head_partial);
+        uint8_t *cbuf = qemu_xmalloc(s->cluster_size);
+        uint64_t mid_start = head_partial ? s->cluster_size : 0;
+        uint64_t mid_end = tail_partial ? tail_start : (k << s->cluster_bits);
+
+        if (k == 1 && (in_cluster != 0 || end < (uint64_t)s->cluster_size)) {
+            head_partial = true;
+            tail_partial = false;
+            mid_start = mid_end = s->cluster_size;
+        }
+        if (head_partial) {
+            uint64_t n = MIN(bytes, s->cluster_size - in_cluster);
+            ret = read_old_cluster(bs, vstart, old[0], cbuf);
+            if (ret == 0) {
+                memcpy(cbuf + in_cluster, buf, n);
+                ret = write_data(bs, host, s->cluster_size, cbuf);
+            }
+        }
+        if (ret == 0 && mid_end > mid_start) {
+            ret = write_data(bs, host + mid_start, mid_end - mid_start,
+                             buf + (mid_start - in_cluster));
+        }
+        if (ret == 0 && tail_partial) {
+            uint64_t n = end - tail_start;
+            ret = read_old_cluster(bs, vstart + tail_start, old[k - 1],
+                                   cbuf);
+            if (ret == 0) {
+                memcpy(cbuf, buf + (tail_start - in_cluster), n);
+                ret = write_data(bs, host + tail_start, s->cluster_size,
+                                 cbuf);
+            }
+        }
+        free(cbuf);
+        if (ret < 0) {
+            qcow2_free_clusters(bs, host, k << s->cluster_bits);
+            goto out;
+        }
+    }
+    /* Data is written; now point the L2 entries at it. */
+    ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+    if (ret < 0) {
+        goto out;
+    }
+    for (uint64_t i = 0; i < k; i++) {
+        l2[l2_index + i] = htobe64_q((host + (i << s->cluster_bits)) |
+                                     QCOW_OFLAG_COPIED);
+    }
+    qcow2_cache_mark_dirty(s->l2_cache, l2);
+    ret = free_old_entries(bs, old, k);
+out:
+    free(old);
+    return ret;
+}
+
+int qcow2_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                     const uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    s->cluster_cache_offset = UINT64_MAX;
+    while (bytes > 0) {
+        uint64_t done = 0;
+        int ret = write_in_l2(bs, offset, bytes, buf, &done);
+        if (ret < 0) {
+            return ret;
+        }
+        offset += done;
+        bytes -= done;
+        buf += done;
+    }
+    return 0;
+}
+
+int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
+                               int64_t bytes, const uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t l2_index, e;
+    uint8_t *in, *out;
+    int64_t l2_off, coff;
+    uint64_t *l2;
+    int clen, ret;
+
+#ifndef CONFIG_ZLIB
+    (void)l2_index;
+    (void)e;
+    (void)in;
+    (void)out;
+    (void)l2_off;
+    (void)coff;
+    (void)l2;
+    (void)clen;
+    (void)ret;
+    (void)buf;
+    (void)offset;
+    (void)bytes;
+    (void)s;
+    return -ENOTSUP;
+#else
+    if (qcow2_offset_into_cluster(s, offset) ||
+        (bytes != s->cluster_size && (uint64_t)(offset + bytes) != s->size) ||
+        bytes > s->cluster_size) {
+        return -EINVAL;
+    }
+    in = qemu_xzalloc(s->cluster_size);
+    out = qemu_xmalloc(s->cluster_size);
+    memcpy(in, buf, bytes);
+    clen = compress_cluster(s, in, out, s->cluster_size - 1);
+    if (clen == -ENOSPC) {
+        free(out);
+        ret = qcow2_co_pwritev(bs, offset, s->cluster_size == bytes ?
+                               bytes : bytes, in);
+        free(in);
+        return ret;
+    }
+    if (clen < 0) {
+        ret = clen;
+        goto out;
+    }
+    l2_off = get_writable_l2(bs, offset);
+    if (l2_off < 0) {
+        ret = l2_off;
+        goto out;
+    }
+    l2_index = (offset >> s->cluster_bits) & (s->l2_size - 1);
+    ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+    if (ret < 0) {
+        goto out;
+    }
+    e = be64toh_q(l2[l2_index]);
+    if (qcow2_get_cluster_type(s, e) != QCOW2_CLUSTER_UNALLOCATED) {
+        ret = -EIO;
+        goto out;
+    }
+    ret = qcow2_mark_dirty(bs);
+    if (ret < 0) {
+        goto out;
+    }
+    coff = qcow2_alloc_bytes(bs, clen);
+    if (coff < 0) {
+        ret = coff;
+        goto out;
+    }
+    ret = write_data(bs, coff, clen, out);
+    if (ret < 0) {
+        goto out;
+    }
+    {
+        uint64_t nb = ((coff + clen - 1) >> 9) - (coff >> 9);
+        e = coff | QCOW_OFLAG_COMPRESSED | (nb << s->csize_shift);
+    }
+    ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+    if (ret < 0) {
+        goto out;
+    }
+    l2[l2_index] = htobe64_q(e);
+    qcow2_cache_mark_dirty(s->l2_cache, l2);
+    ret = 0;
+out:
+    free(in);
+    free(out);
+    return ret;
+#endif
+}
+
+/* ---- zero and discard ------------------------------------------------- */
+
+static int zero_or_discard(BlockDriverState *bs, int64_t offset,
+                           int64_t bytes, bool zero, bool may_unmap,
+                           bool full_discard)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    s->cluster_cache_offset = UINT64_MAX;
+    while (bytes > 0) {
+        uint64_t l1_index = offset >> (s->l2_bits + s->cluster_bits);
+        uint64_t l2_index = (offset >> s->cluster_bits) & (s->l2_size - 1);
+        uint64_t nb = MIN((uint64_t)s->l2_size - l2_index,
+                          (uint64_t)bytes >> s->cluster_bits);
+        uint64_t *l2, *old;
+        int64_t l2_off;
+        int ret;
+
+        if (nb == 0) {
+            break;
+        }
+        if (!zero && !bs->backing &&
+            (l1_index >= s->l1_size ||
+             !(s->l1_table[l1_index] & L1E_OFFSET_MASK))) {
+            /* Nothing allocated here; discard leaves it as it is. */
+            offset += nb << s->cluster_bits;
+            bytes -= nb << s->cluster_bits;
+            continue;
+        }
+        l2_off = get_writable_l2(bs, offset);
+        if (l2_off < 0) {
+            return l2_off;
+        }
+        ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+        if (ret < 0) {
+            return ret;
+        }
+        old = qemu_xnew0(uint64_t, nb);
+        for (uint64_t i = 0; i < nb; i++) {
+            uint64_t e = be64toh_q(l2[l2_index + i]);
+            Qcow2ClusterType t = qcow2_get_cluster_type(s, e);
+            uint64_t ne;
+
+            if (zero) {
+                if (!may_unmap && t == QCOW2_CLUSTER_NORMAL &&
+                    (e & QCOW_OFLAG_COPIED)) {
+                    ne = e | QCOW_OFLAG_ZERO;
+                } else if (!may_unmap && t == QCOW2_CLUSTER_ZERO_ALLOC) {
+                    ne = e;
+                } else {
+                    ne = QCOW_OFLAG_ZERO;
+                    old[i] = e;
+                }
+            } else {
+                if (full_discard) {
+                    ne = 0;
+                } else if (bs->backing || t != QCOW2_CLUSTER_UNALLOCATED) {
+                    ne = s->qcow_version >= 3 ? QCOW_OFLAG_ZERO : 0;
+                } else {
+                    ne = e;
+                }
+                if (t == QCOW2_CLUSTER_UNALLOCATED && !full_discard &&
+                    !bs->backing) {
+                    ne = e;
+                }
+                if (ne != e) {
+                    old[i] = e;
+                }
+            }
+            if (ne != e) {
+                l2[l2_index + i] = htobe64_q(ne);
+                qcow2_cache_mark_dirty(s->l2_cache, l2);
+            }
+        }
+        ret = free_old_entries(bs, old, nb);
+        free(old);
+        if (ret < 0) {
+            return ret;
+        }
+        offset += nb << s->cluster_bits;
+        bytes -= nb << s->cluster_bits;
+    }
+    return 0;
+}
+
+int qcow2_cluster_zeroize(BlockDriverState *bs, int64_t offset,
+                          int64_t bytes, bool may_unmap)
+{
+    return zero_or_discard(bs, offset, bytes, true, may_unmap, false);
+}
+
+int qcow2_cluster_discard(BlockDriverState *bs, int64_t offset,
+                          int64_t bytes, bool full_discard)
+{
+    return zero_or_discard(bs, offset, bytes, false, false, full_discard);
+}
+
+/* ---- preallocation ---------------------------------------------------- */
+
+int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
+                      uint64_t new_length)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t last_end = 0;
+    int ret;
+
+    offset = qcow2_start_of_cluster(s, offset);
+    while (offset < new_length) {
+        uint64_t l2_index = (offset >> s->cluster_bits) & (s->l2_size - 1);
+        uint64_t nb = MIN((uint64_t)s->l2_size - l2_index,
+                          qcow2_size_to_clusters(s, new_length - offset));
+        uint64_t *l2, k;
+        int64_t l2_off, host;
+
+        l2_off = get_writable_l2(bs, offset);
+        if (l2_off < 0) {
+            return l2_off;
+        }
+        ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+        if (ret < 0) {
+            return ret;
+        }
+        /* Count the unallocated run at the start. */
+        for (k = 0; k < nb; k++) {
+            if (qcow2_get_cluster_type(s, be64toh_q(l2[l2_index + k])) !=
+                QCOW2_CLUSTER_UNALLOCATED) {
+                break;
+            }
+        }
+        if (k == 0) {
+            offset += s->cluster_size;
+            continue;
+        }
+        host = qcow2_alloc_clusters(bs, k << s->cluster_bits);
+        if (host < 0) {
+            return host;
+        }
+        ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+        if (ret < 0) {
+            return ret;
+        }
+        for (uint64_t i = 0; i < k; i++) {
+            l2[l2_index + i] = htobe64_q((host + (i << s->cluster_bits)) |
+                                         QCOW_OFLAG_COPIED);
+        }
+        qcow2_cache_mark_dirty(s->l2_cache, l2);
+        last_end = host + (k << s->cluster_bits);
+        offset += k << s->cluster_bits;
+    }
+    if (last_end) {
+        int64_t flen = bdrv_getlength(bs->file->bs);
+        if (flen >= 0 && flen < last_end) {
+            ret = bdrv_truncate(bs->file->bs, last_end, false,
+                                PREALLOC_MODE_OFF, NULL);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    return qcow2_flush_caches(bs);
+}

@@ -1,0 +1,924 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qcow2-refcount.c: the table caches (L2 and refcount blocks), reference
+ * counting, cluster and byte allocation and refcount-table growth.
+ */
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "block/qcow2.h"
+
+/* ---- cache ------------------------------------------------------------ */
+
+Qcow2Cache *qcow2_cache_create(int size, int cluster_size)
+{
+    Qcow2Cache *c = qemu_xzalloc(sizeof(*c));
+
+    c->size = size;
+    c->cluster_size = cluster_size;
+    c->offset = qemu_xnew0(int64_t, size);
+    c->dirty = qemu_xnew0(bool, size);
+    c->lru = qemu_xnew0(uint64_t, size);
+    c->tables = qemu_xmalloc((size_t)size * cluster_size);
+    return c;
+}
+
+void qcow2_cache_destroy(Qcow2Cache *c)
+{
+    if (!c) {
+        return;
+    }
+    free(c->offset);
+    free(c->dirty);
+    free(c->lru);
+    free(c->tables);
+    free(c);
+}
+
+static uint8_t *cache_table(Qcow2Cache *c, int i)
+{
+    return c->tables + (size_t)i * c->cluster_size;
+}
+
+static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
+{
+    int ret;
+
+    if (!c->dirty[i]) {
+        return 0;
+    }
+    if (c->depends) {
+        bool had_dirty = false;
+        for (int j = 0; j < c->depends->size; j++) {
+            had_dirty |= c->depends->dirty[j];
+        }
+        if (had_dirty) {
+            ret = qcow2_cache_flush(bs, c->depends);
+            if (ret < 0) {
+                return ret;
+            }
+            ret = qcow2_file_flush(bs);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    if (c->offset[i] < c->cluster_size) {
+        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
+                                "metadata (overlaps with qcow2_header)");
+        return -EIO;
+    }
+    ret = bdrv_child_pwrite(bs->file, c->offset[i], c->cluster_size,
+                            cache_table(c, i), 0);
+    if (ret < 0) {
+        return ret;
+    }
+    c->dirty[i] = false;
+    return 0;
+}
+
+int qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c)
+{
+    int result = 0;
+
+    for (int i = 0; i < c->size; i++) {
+        int ret = cache_write_entry(bs, c, i);
+        if (ret < 0 && result == 0) {
+            result = ret;
+        }
+    }
+    return result;
+}
+
+static int cache_find_slot(BlockDriverState *bs, Qcow2Cache *c,
+                           uint64_t offset, bool *hit)
+{
+    int victim = -1;
+
+    for (int i = 0; i < c->size; i++) {
+        if (c->offset[i] == (int64_t)offset) {
+            *hit = true;
+            return i;
+        }
+    }
+    *hit = false;
+    for (int i = 0; i < c->size; i++) {
+        if (c->offset[i] == 0) {
+            victim = i;
+            break;
+        }
+        if (victim < 0 || c->lru[i] < c->lru[victim]) {
+            victim = i;
+        }
+    }
+    if (c->offset[victim]) {
+        int ret = cache_write_entry(bs, c, victim);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    c->offset[victim] = 0;
+    c->dirty[victim] = false;
+    return victim;
+}
+
+static int cache_do_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
+                        void **table, bool read_from_disk)
+{
+    bool hit;
+    int i;
+
+    if (offset == 0 || (offset & (c->cluster_size - 1))) {
+        return -EIO;
+    }
+    i = cache_find_slot(bs, c, offset, &hit);
+    if (i < 0) {
+        return i;
+    }
+    if (!hit) {
+        if (read_from_disk) {
+            int ret = bdrv_child_pread(bs->file, offset, c->cluster_size,
+                                       cache_table(c, i));
+            if (ret < 0) {
+                return ret;
+            }
+        } else {
+            memset(cache_table(c, i), 0, c->cluster_size);
+        }
+        c->offset[i] = offset;
+    } else if (!read_from_disk) {
+        memset(cache_table(c, i), 0, c->cluster_size);
+    }
+    c->lru[i] = ++c->lru_counter;
+    *table = cache_table(c, i);
+    return 0;
+}
+
+int qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
+                    void **table)
+{
+    return cache_do_get(bs, c, offset, table, true);
+}
+
+int qcow2_cache_get_empty(BlockDriverState *bs, Qcow2Cache *c,
+                          uint64_t offset, void **table)
+{
+    return cache_do_get(bs, c, offset, table, false);
+}
+
+void qcow2_cache_mark_dirty(Qcow2Cache *c, void *table)
+{
+    size_t i = ((uint8_t *)table - c->tables) / c->cluster_size;
+
+    c->dirty[i] = true;
+}
+
+void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset)
+{
+    for (int i = 0; i < c->size; i++) {
+        if (c->offset[i] == (int64_t)offset) {
+            c->offset[i] = 0;
+            c->dirty[i] = false;
+        }
+    }
+}
+
+void qcow2_cache_clear(Qcow2Cache *c)
+{
+    for (int i = 0; i < c->size; i++) {
+        c->offset[i] = 0;
+        c->dirty[i] = false;
+    }
+}
+
+int qcow2_flush_caches(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret = qcow2_cache_flush(bs, s->l2_cache);
+
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_cache_flush(bs, s->refcount_cache);
+}
+
+/* ---- refcount entries ------------------------------------------------- */
+
+uint64_t qcow2_get_refcount_ro(const void *block, uint64_t index, int order)
+{
+    const uint8_t *b = block;
+
+    switch (order) {
+    case 0:
+    case 1:
+    case 2: {
+        int per_byte = 8 >> order;
+        int shift = (index % per_byte) << order;
+        return (b[index / per_byte] >> shift) & ((1u << (1 << order)) - 1);
+    }
+    case 3:
+        return b[index];
+    case 4:
+        return ldbe16(b + index * 2);
+    case 5:
+        return ldbe32(b + index * 4);
+    default:
+        return ldbe64(b + index * 8);
+    }
+}
+
+void qcow2_set_refcount_ro(void *block, uint64_t index, uint64_t value,
+                           int order)
+{
+    uint8_t *b = block;
+
+    switch (order) {
+    case 0:
+    case 1:
+    case 2: {
+        int per_byte = 8 >> order;
+        int shift = (index % per_byte) << order;
+        uint8_t mask = ((1u << (1 << order)) - 1) << shift;
+        b[index / per_byte] = (b[index / per_byte] & ~mask) |
+                              ((value << shift) & mask);
+        break;
+    }
+    case 3:
+        b[index] = value;
+        break;
+    case 4:
+        stbe16(b + index * 2, value);
+        break;
+    case 5:
+        stbe32(b + index * 4, value);
+        break;
+    default:
+        stbe64(b + index * 8, value);
+        break;
+    }
+}
+
+int qcow2_refcount_init(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t bytes = (uint64_t)s->refcount_table_clusters * s->cluster_size;
+    uint8_t *buf;
+    int ret;
+
+    s->refcount_table_size = bytes / 8;
+    s->refcount_table = qemu_xnew0(uint64_t, s->refcount_table_size + 1);
+    if (bytes) {
+        int64_t flen = bdrv_getlength(bs->file->bs);
+        int64_t avail = MIN((int64_t)bytes,
+                            MAX(0, flen - (int64_t)s->refcount_table_offset));
+        buf = qemu_xzalloc(bytes);
+        ret = avail > 0 ? bdrv_child_pread(bs->file, s->refcount_table_offset,
+                                           avail, buf) : 0;
+        if (ret < 0) {
+            free(buf);
+            error_setg_errno(errp, -ret, "Could not read refcount table");
+            return ret;
+        }
+        for (uint64_t i = 0; i < s->refcount_table_size; i++) {
+            s->refcount_table[i] = ldbe64(buf + i * 8);
+        }
+        free(buf);
+    }
+    s->refcount_cache = qcow2_cache_create(16, s->cluster_size);
+    return 0;
+}
+
+void qcow2_refcount_close(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    qcow2_cache_destroy(s->refcount_cache);
+    s->refcount_cache = NULL;
+    free(s->refcount_table);
+    s->refcount_table = NULL;
+}
+
+int qcow2_get_refcount(BlockDriverState *bs, int64_t cluster_index,
+                       uint64_t *refcount)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t rt_index = cluster_index >> s->refcount_block_bits;
+    uint64_t block_offset;
+    void *block;
+    int ret;
+
+    *refcount = 0;
+    if (rt_index >= s->refcount_table_size) {
+        return 0;
+    }
+    block_offset = s->refcount_table[rt_index] & REFT_OFFSET_MASK;
+    if (!block_offset) {
+        return 0;
+    }
+    if (qcow2_offset_into_cluster(s, block_offset)) {
+        qcow2_signal_corruption(bs, true, "Refblock offset %#" PRIx64
+                                " unaligned (reftable index: %#" PRIx64 ")",
+                                block_offset, rt_index);
+        return -EIO;
+    }
+    ret = qcow2_cache_get(bs, s->refcount_cache, block_offset, &block);
+    if (ret < 0) {
+        return ret;
+    }
+    *refcount = qcow2_get_refcount_ro(block, cluster_index &
+                                      (s->refcount_block_size - 1),
+                                      s->refcount_order);
+    return 0;
+}
+
+static int write_reftable_entry(BlockDriverState *bs, uint64_t index)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t buf[8];
+
+    stbe64(buf, s->refcount_table[index]);
+    return bdrv_child_pwrite(bs->file, s->refcount_table_offset + index * 8,
+                             8, buf, 0);
+}
+
+/* Find @n free clusters in a row, starting at the allocation hint. */
+static int64_t find_free_run(BlockDriverState *bs, uint64_t n)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t start = s->free_cluster_index;
+    uint64_t i = start;
+
+    while (i - start < n) {
+        uint64_t rc;
+        int ret;
+
+        if (((i + 1) << s->cluster_bits) > QCOW2_MAX_HOST_OFFSET) {
+            return -EFBIG;
+        }
+        ret = qcow2_get_refcount(bs, i, &rc);
+        if (ret < 0) {
+            return ret;
+        }
+        i++;
+        if (rc != 0) {
+            start = i;
+        }
+    }
+    return start;
+}
+
+static int64_t alloc_clusters_noref(BlockDriverState *bs, uint64_t size)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t n = qcow2_size_to_clusters(s, size);
+    int64_t start = find_free_run(bs, n ? n : 1);
+
+    if (start < 0) {
+        return start;
+    }
+    s->free_cluster_index = start + n;
+    return start << s->cluster_bits;
+}
+
+static int grow_reftable(BlockDriverState *bs, uint64_t min_index);
+
+/* Make sure the refcount block for reftable index @rt_index exists. */
+static int ensure_refblock(BlockDriverState *bs, uint64_t rt_index)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t new_off;
+    uint64_t new_idx;
+    void *block;
+    int ret;
+
+    if (rt_index < s->refcount_table_size &&
+        (s->refcount_table[rt_index] & REFT_OFFSET_MASK)) {
+        return 0;
+    }
+    if (rt_index >= s->refcount_table_size) {
+        ret = grow_reftable(bs, rt_index);
+        if (ret < 0) {
+            return ret;
+        }
+        if (s->refcount_table[rt_index] & REFT_OFFSET_MASK) {
+            return 0;
+        }
+    }
+    new_off = alloc_clusters_noref(bs, s->cluster_size);
+    if (new_off < 0) {
+        return new_off;
+    }
+    new_idx = new_off >> s->cluster_bits;
+    if ((new_idx >> s->refcount_block_bits) == rt_index) {
+        /* The new block describes itself. */
+        ret = qcow2_cache_get_empty(bs, s->refcount_cache, new_off, &block);
+        if (ret < 0) {
+            return ret;
+        }
+        qcow2_set_refcount_ro(block, new_idx & (s->refcount_block_size - 1),
+                              1, s->refcount_order);
+        qcow2_cache_mark_dirty(s->refcount_cache, block);
+    } else {
+        ret = qcow2_update_refcount(bs, new_off, s->cluster_size, 1);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = qcow2_cache_get_empty(bs, s->refcount_cache, new_off, &block);
+        if (ret < 0) {
+            return ret;
+        }
+        qcow2_cache_mark_dirty(s->refcount_cache, block);
+    }
+    /* The block must be on disk before the table points at it. */
+    ret = qcow2_cache_flush(bs, s->refcount_cache);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_file_flush(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    s->refcount_table[rt_index] = new_off;
+    ret = write_reftable_entry(bs, rt_index);
+    if (ret < 0) {
+        s->refcount_table[rt_index] = 0;
+        return ret;
+    }
+    return 0;
+}
+
+static bool have_block(BDRVQcow2State *s, uint64_t i)
+{
+    return i < s->refcount_table_size &&
+           (s->refcount_table[i] & REFT_OFFSET_MASK);
+}
+
+/*
+ * Move the refcount table to a bigger one at a free area, together with
+ * the new refcount blocks that describe that area.
+ */
+static int grow_reftable(BlockDriverState *bs, uint64_t min_index)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t per_cluster = s->cluster_size / 8;
+    uint64_t new_entries = MAX(s->refcount_table_size, per_cluster);
+    uint64_t T, B = 0, start = 0, end = 0, rbb = s->refcount_block_bits;
+    uint64_t old_offset = s->refcount_table_offset;
+    uint64_t old_clusters = s->refcount_table_clusters;
+    uint64_t *new_table = NULL;
+    uint8_t *blk = NULL, *hdr;
+    int ret;
+
+    while (new_entries <= min_index) {
+        new_entries = QEMU_ALIGN_UP(new_entries * 3 / 2 + 1, per_cluster);
+    }
+    for (int tries = 0;; tries++) {
+        int64_t st;
+        uint64_t needed = 0;
+
+        T = DIV_ROUND_UP(new_entries, per_cluster);
+        st = find_free_run(bs, T + B);
+        if (st < 0) {
+            return st;
+        }
+        start = st;
+        end = start + T + B;
+        for (uint64_t i = start >> rbb; i <= (end - 1) >> rbb; i++) {
+            needed += !have_block(s, i);
+        }
+        if (needed > B && tries < 64) {
+            B = needed;
+            continue;
+        }
+        if (((end - 1) >> rbb) >= new_entries) {
+            new_entries = QEMU_ALIGN_UP(((end - 1) >> rbb) + 1, per_cluster);
+            continue;
+        }
+        break;
+    }
+    if (T * s->cluster_size > QCOW2_MAX_REFTABLE_BYTES) {
+        return -EFBIG;
+    }
+
+    new_table = qemu_xnew0(uint64_t, T * per_cluster);
+    memcpy(new_table, s->refcount_table, s->refcount_table_size * 8);
+    blk = qemu_xmalloc(s->cluster_size);
+
+    /* New blocks, each counting the part of the new area it covers. */
+    {
+        uint64_t next = start + T;
+        for (uint64_t i = start >> rbb; i <= (end - 1) >> rbb; i++) {
+            uint64_t lo = MAX(start, i << rbb);
+            uint64_t hi = MIN(end, (i + 1) << rbb);
+            if (have_block(s, i)) {
+                continue;
+            }
+            if (next >= end) {
+                break;
+            }
+            memset(blk, 0, s->cluster_size);
+            for (uint64_t c = lo; c < hi; c++) {
+                qcow2_set_refcount_ro(blk, c & ((1ULL << rbb) - 1), 1,
+                                      s->refcount_order);
+            }
+            ret = bdrv_child_pwrite(bs->file, next << s->cluster_bits,
+                                    s->cluster_size, blk, 0);
+            if (ret < 0) {
+                goto out;
+            }
+            new_table[i] = next << s->cluster_bits;
+            next++;
+        }
+    }
+    /* Parts of the area covered by existing blocks: count them there. */
+    for (uint64_t i = start >> rbb; i <= (end - 1) >> rbb; i++) {
+        uint64_t lo = MAX(start, i << rbb);
+        uint64_t hi = MIN(end, (i + 1) << rbb);
+        if (have_block(s, i)) {
+            ret = qcow2_update_refcount(bs, lo << s->cluster_bits,
+                                        (hi - lo) << s->cluster_bits, 1);
+            if (ret < 0) {
+                goto out;
+            }
+        }
+    }
+    ret = qcow2_cache_flush(bs, s->refcount_cache);
+    if (ret < 0) {
+        goto out;
+    }
+
+    {
+        uint8_t *tbuf = qemu_xmalloc(T * s->cluster_size);
+        for (uint64_t i = 0; i < T * per_cluster; i++) {
+            stbe64(tbuf + i * 8, new_table[i]);
+        }
+        ret = bdrv_child_pwrite(bs->file, start << s->cluster_bits,
+                                T * s->cluster_size, tbuf, 0);
+        free(tbuf);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    ret = qcow2_file_flush(bs);
+    if (ret < 0) {
+        goto out;
+    }
+    hdr = blk;
+    stbe64(hdr, start << s->cluster_bits);
+    stbe32(hdr + 8, T);
+    ret = bdrv_child_pwrite(bs->file, 48, 12, hdr, 0);
+    if (ret < 0) {
+        goto out;
+    }
+    ret = qcow2_file_flush(bs);
+    if (ret < 0) {
+        goto out;
+    }
+
+    free(s->refcount_table);
+    s->refcount_table = new_table;
+    new_table = NULL;
+    s->refcount_table_size = T * per_cluster;
+    s->refcount_table_offset = start << s->cluster_bits;
+    s->refcount_table_clusters = T;
+    if (s->free_cluster_index < end) {
+        s->free_cluster_index = end;
+    }
+    if (old_offset) {
+        qcow2_free_clusters(bs, old_offset, old_clusters * s->cluster_size);
+    }
+    ret = 0;
+out:
+    free(new_table);
+    free(blk);
+    return ret;
+}
+
+int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
+                          int64_t length, int64_t addend)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t first, last;
+
+    if (length <= 0) {
+        return length < 0 ? -EINVAL : 0;
+    }
+    first = offset >> s->cluster_bits;
+    last = (offset + length - 1) >> s->cluster_bits;
+    for (int64_t c = first; c <= last; c++) {
+        uint64_t rt_index = c >> s->refcount_block_bits;
+        uint64_t idx = c & (s->refcount_block_size - 1);
+        uint64_t rc, nrc;
+        void *block;
+        int ret;
+
+        ret = ensure_refblock(bs, rt_index);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = qcow2_cache_get(bs, s->refcount_cache,
+                              s->refcount_table[rt_index] & REFT_OFFSET_MASK,
+                              &block);
+        if (ret < 0) {
+            return ret;
+        }
+        rc = qcow2_get_refcount_ro(block, idx, s->refcount_order);
+        if (addend < 0 && rc < (uint64_t)-addend) {
+            qcow2_signal_corruption(bs, true, "Refcount of cluster %#" PRIx64
+                                    " would drop below zero", c);
+            return -EIO;
+        }
+        nrc = rc + addend;
+        if (addend > 0 && (nrc < rc || nrc > s->refcount_max)) {
+            return -ERANGE;
+        }
+        qcow2_set_refcount_ro(block, idx, nrc, s->refcount_order);
+        qcow2_cache_mark_dirty(s->refcount_cache, block);
+        if (nrc == 0) {
+            if ((uint64_t)c < s->free_cluster_index) {
+                s->free_cluster_index = c;
+            }
+            qcow2_cache_discard(s->l2_cache, c << s->cluster_bits);
+            qcow2_cache_discard(s->refcount_cache, c << s->cluster_bits);
+        }
+    }
+    return 0;
+}
+
+int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size)
+{
+    int64_t off = alloc_clusters_noref(bs, size);
+    int ret;
+
+    if (off < 0) {
+        return off;
+    }
+    ret = qcow2_update_refcount(bs, off, size, 1);
+    if (ret < 0) {
+        return ret;
+    }
+    return off;
+}
+
+int64_t qcow2_alloc_bytes(BlockDriverState *bs, int size)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t offset = s->free_byte_offset;
+    int64_t free_in_cluster;
+    int ret;
+
+    if (offset) {
+        uint64_t rc;
+        ret = qcow2_get_refcount(bs, offset >> s->cluster_bits, &rc);
+        if (ret < 0) {
+            return ret;
+        }
+        if (rc == s->refcount_max) {
+            offset = 0;
+        }
+    }
+    free_in_cluster = s->cluster_size - qcow2_offset_into_cluster(s, offset);
+    if (!offset || free_in_cluster < size) {
+        int64_t nc = alloc_clusters_noref(bs, s->cluster_size);
+        if (nc < 0) {
+            return nc;
+        }
+        if (!offset || QEMU_ALIGN_UP(offset, s->cluster_size) != nc) {
+            offset = nc;
+        }
+    }
+    ret = qcow2_update_refcount(bs, offset, size, 1);
+    if (ret < 0) {
+        return ret;
+    }
+    s->free_byte_offset = offset + size;
+    if (!qcow2_offset_into_cluster(s, s->free_byte_offset)) {
+        s->free_byte_offset = 0;
+    }
+    return offset;
+}
+
+void qcow2_free_clusters(BlockDriverState *bs, int64_t offset, int64_t size)
+{
+    int ret = qcow2_update_refcount(bs, offset, size, -1);
+
+    if (ret < 0) {
+        qemu_warn("qcow2: Could not free clusters at %#" PRIx64 ": %s",
+                  (uint64_t)offset, strerror(-ret));
+    }
+}
+
+void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    switch (qcow2_get_cluster_type(s, l2_entry)) {
+    case QCOW2_CLUSTER_COMPRESSED: {
+        uint64_t off = l2_entry & s->cluster_offset_mask;
+        uint64_t n = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
+        qcow2_free_clusters(bs, off & ~511ULL, n * 512);
+        break;
+    }
+    case QCOW2_CLUSTER_NORMAL:
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        qcow2_free_clusters(bs, l2_entry & L2E_OFFSET_MASK, s->cluster_size);
+        break;
+    default:
+        break;
+    }
+}
+
+int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
+                             int l1_size, int addend, bool *l1_modified)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret = 0;
+
+    *l1_modified = false;
+    for (int i = 0; i < l1_size; i++) {
+        uint64_t l2_off = l1[i] & L1E_OFFSET_MASK;
+        uint64_t rc, new_l1;
+        uint64_t *l2;
+
+        if (!l2_off) {
+            continue;
+        }
+        if (qcow2_offset_into_cluster(s, l2_off)) {
+            qcow2_signal_corruption(bs, true, "L2 table offset %#" PRIx64
+                                    " unaligned (L1 index: %#x)", l2_off, i);
+            ret = -EIO;
+            goto out;
+        }
+        ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+        if (ret < 0) {
+            goto out;
+        }
+        for (int j = 0; j < s->l2_size; j++) {
+            uint64_t e = be64toh_q(l2[j]);
+            uint64_t ne = e;
+
+            switch (qcow2_get_cluster_type(s, e)) {
+            case QCOW2_CLUSTER_COMPRESSED:
+                if (addend) {
+                    uint64_t off = e & s->cluster_offset_mask;
+                    uint64_t n = ((e >> s->csize_shift) & s->csize_mask) + 1;
+                    ret = qcow2_update_refcount(bs, off & ~511ULL, n * 512,
+                                                addend);
+                    if (ret < 0) {
+                        goto out;
+                    }
+                }
+                break;
+            case QCOW2_CLUSTER_NORMAL:
+            case QCOW2_CLUSTER_ZERO_ALLOC: {
+                uint64_t off = e & L2E_OFFSET_MASK;
+                if (qcow2_offset_into_cluster(s, off)) {
+                    qcow2_signal_corruption(bs, true, "Cluster allocation "
+                                            "offset %#" PRIx64 " unaligned "
+                                            "(L2 offset: %#" PRIx64 ", L2 "
+                                            "index: %#x)", off, l2_off, j);
+                    ret = -EIO;
+                    goto out;
+                }
+                if (addend) {
+                    ret = qcow2_update_refcount(bs, off, s->cluster_size,
+                                                addend);
+                    if (ret < 0) {
+                        goto out;
+                    }
+                }
+                ret = qcow2_get_refcount(bs, off >> s->cluster_bits, &rc);
+                if (ret < 0) {
+                    goto out;
+                }
+                ne = rc == 1 ? e | QCOW_OFLAG_COPIED : e & ~QCOW_OFLAG_COPIED;
+                break;
+            }
+            default:
+                break;
+            }
+            if (ne != e) {
+                /* The table may have been reloaded by a refcount update. */
+                ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+                if (ret < 0) {
+                    goto out;
+                }
+                l2[j] = htobe64_q(ne);
+                qcow2_cache_mark_dirty(s->l2_cache, l2);
+            }
+        }
+        if (addend) {
+            ret = qcow2_update_refcount(bs, l2_off, s->cluster_size, addend);
+            if (ret < 0) {
+                goto out;
+            }
+        }
+        ret = qcow2_get_refcount(bs, l2_off >> s->cluster_bits, &rc);
+        if (ret < 0) {
+            goto out;
+        }
+        new_l1 = rc == 1 ? l1[i] | QCOW_OFLAG_COPIED
+                         : l1[i] & ~QCOW_OFLAG_COPIED;
+        if (new_l1 != l1[i]) {
+            l1[i] = new_l1;
+            *l1_modified = true;
+        }
+    }
+    ret = qcow2_flush_caches(bs);
+out:
+    return ret;
+}
+
+int qcow2_update_snapshot_refcount(BlockDriverState *bs,
+                                   int64_t l1_table_offset, int l1_size,
+                                   int addend)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool active = (uint64_t)l1_table_offset == s->l1_table_offset;
+    uint64_t *l1;
+    bool modified = false;
+    int ret;
+
+    if (l1_size <= 0) {
+        return 0;
+    }
+    if (active) {
+        l1 = s->l1_table;
+    } else {
+        uint8_t *buf = qemu_xmalloc((size_t)l1_size * 8);
+        ret = bdrv_child_pread(bs->file, l1_table_offset, l1_size * 8, buf);
+        if (ret < 0) {
+            free(buf);
+            return ret;
+        }
+        l1 = qemu_xnew0(uint64_t, l1_size);
+        for (int i = 0; i < l1_size; i++) {
+            l1[i] = ldbe64(buf + i * 8);
+        }
+        free(buf);
+    }
+    ret = qcow2_update_l1_refcount(bs, l1, l1_size, addend, &modified);
+    if (ret == 0 && modified) {
+        uint8_t *buf = qemu_xmalloc((size_t)l1_size * 8);
+        for (int i = 0; i < l1_size; i++) {
+            stbe64(buf + i * 8, l1[i]);
+        }
+        ret = bdrv_child_pwrite(bs->file, l1_table_offset, l1_size * 8, buf,
+                                0);
+        free(buf);
+    }
+    if (!active) {
+        free(l1);
+    }
+    return ret;
+}
+
+static bool ranges_overlap(int64_t a, int64_t alen, int64_t b, int64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+const char *qcow2_overlaps_metadata(BlockDriverState *bs, int64_t offset,
+                                    int64_t size)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (size <= 0) {
+        size = 1;
+    }
+    if (ranges_overlap(offset, size, 0, s->cluster_size)) {
+        return "qcow2_header";
+    }
+    if (s->l1_size && ranges_overlap(offset, size, s->l1_table_offset,
+                                     (int64_t)s->l1_size * 8)) {
+        return "active L1 table";
+    }
+    if (ranges_overlap(offset, size, s->refcount_table_offset,
+                       (int64_t)s->refcount_table_clusters *
+                       s->cluster_size)) {
+        return "refcount table";
+    }
+    if (s->nb_snapshots && ranges_overlap(offset, size, s->snapshots_offset,
+                                          s->snapshots_size)) {
+        return "snapshot table";
+    }
+    for (uint64_t i = 0; i < s->refcount_table_size; i++) {
+        uint64_t b = s->refcount_table[i] & REFT_OFFSET_MASK;
+        if (b && ranges_overlap(offset, size, b, s->cluster_size)) {
+            return "refcount block";
+        }
+    }
+    for (uint32_t i = 0; i < s->l1_size; i++) {
+        uint64_t b = s->l1_table[i] & L1E_OFFSET_MASK;
+        if (b && ranges_overlap(offset, size, b, s->cluster_size)) {
+            return "active L2 table";
+        }
+    }
+    for (uint32_t i = 0; s->snapshots && i < s->nb_snapshots; i++) {
+        if (s->snapshots[i].l1_size &&
+            ranges_overlap(offset, size, s->snapshots[i].l1_table_offset,
+                           (int64_t)s->snapshots[i].l1_size * 8)) {
+            return "inactive L1 table";
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,1729 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qcow2.c: the qcow2 format driver's front room: header and extensions,
+ * open/close, create, resize, amend, info, and the BlockDriver table.
+ */
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "block/qcow2.h"
+#include "config-host.h"
+
+static const char *const feature_names[][3] = {
+    /* incompatible, compatible, autoclear by bit */
+    { "dirty bit", "lazy refcounts", "bitmaps" },
+    { "corrupt bit", NULL, "raw external data" },
+    { "external data file", NULL, NULL },
+    { "compression type", NULL, NULL },
+    { "extended L2 entries", NULL, NULL },
+};
+
+static int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename)
+{
+    (void)filename;
+    if (buf_size >= 8 && ldbe32(buf) == QCOW_MAGIC &&
+        ldbe32(buf + 4) >= 2) {
+        return 100;
+    }
+    return 0;
+}
+
+void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
+                             const char *fmt, ...)
+{
+    BDRVQcow2State *s = bs->opaque;
+    char *msg;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = qemu_xvasprintf(fmt, ap);
+    va_end(ap);
+    if (!fatal || !s->writable) {
+        if (!s->corrupt_reported) {
+            qemu_warn_raw("qcow2: Image is corrupt: %s; further non-fatal "
+                      "corruption events will be suppressed", msg);
+        }
+        s->corrupt_reported = true;
+        free(msg);
+        return;
+    }
+    if (!s->signaled_corruption) {
+        uint8_t buf[8];
+        qemu_warn_raw("qcow2: Marking image as corrupt: %s; further "
+                      "corruption "
+                  "events will be suppressed", msg);
+        s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
+        stbe64(buf, s->incompatible_features);
+        if (s->qcow_version >= 3) {
+            (void)bdrv_child_pwrite(bs->file, 72, 8, buf, 0);
+            (void)bdrv_flush(bs->file->bs);
+        }
+        s->signaled_corruption = true;
+        /* Stop every further write. */
+        s->writable = false;
+    }
+    s->corrupt_reported = true;
+    free(msg);
+}
+
+int qcow2_file_flush(BlockDriverState *bs)
+{
+    return bdrv_flush(bs->file->bs);
+}
+
+static int write_incompat(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t buf[8];
+    int ret;
+
+    stbe64(buf, s->incompatible_features);
+    ret = bdrv_child_pwrite(bs->file, 72, 8, buf, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_file_flush(bs);
+}
+
+int qcow2_mark_dirty(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!s->writable) {
+        return -EIO;
+    }
+    if (!s->use_lazy_refcounts ||
+        (s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
+        return 0;
+    }
+    ret = qcow2_file_flush(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    s->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
+    return write_incompat(bs);
+}
+
+int qcow2_mark_clean(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!(s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
+        return 0;
+    }
+    ret = qcow2_flush_caches(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_file_flush(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    s->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+    return write_incompat(bs);
+}
+
+/* ---- header ----------------------------------------------------------- */
+
+static int add_ext(uint8_t *buf, size_t *pos, size_t len, uint32_t type,
+                   const void *data, uint32_t dlen)
+{
+    size_t padded = QEMU_ALIGN_UP(dlen, 8);
+
+    if (*pos + 8 + padded > len) {
+        return -ENOSPC;
+    }
+    stbe32(buf + *pos, type);
+    stbe32(buf + *pos + 4, dlen);
+    if (dlen) {
+        memcpy(buf + *pos + 8, data, dlen);
+    }
+    memset(buf + *pos + 8 + dlen, 0, padded - dlen);
+    *pos += 8 + padded;
+    return 0;
+}
+
+int qcow2_update_header(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    size_t len = s->cluster_size, pos;
+    uint8_t *buf = qemu_xzalloc(len);
+    uint32_t hlen;
+    int ret = -ENOSPC;
+
+    stbe32(buf, QCOW_MAGIC);
+    stbe32(buf + 4, s->qcow_version);
+    stbe32(buf + 20, s->cluster_bits);
+    stbe64(buf + 24, s->size);
+    stbe32(buf + 32, s->crypt_method);
+    stbe32(buf + 36, s->l1_size);
+    stbe64(buf + 40, s->l1_table_offset);
+    stbe64(buf + 48, s->refcount_table_offset);
+    stbe32(buf + 56, s->refcount_table_clusters);
+    stbe32(buf + 60, s->nb_snapshots);
+    stbe64(buf + 64, s->snapshots_offset);
+    if (s->qcow_version >= 3) {
+        hlen = QCOW2_HEADER_LEN + s->header_tail_len;
+        if (hlen > len) {
+            goto out;
+        }
+        stbe64(buf + 72, s->incompatible_features);
+        stbe64(buf + 80, s->compatible_features);
+        stbe64(buf + 88, s->autoclear_features);
+        stbe32(buf + 96, s->refcount_order);
+        stbe32(buf + 100, hlen);
+        buf[104] = s->compression_type;
+        if (s->header_tail_len) {
+            memcpy(buf + QCOW2_HEADER_LEN, s->header_tail,
+                   s->header_tail_len);
+        }
+    } else {
+        hlen = QCOW2_V2_HEADER_LEN;
+    }
+    pos = hlen;
+
+    if (bs->backing_file[0] && bs->backing_format[0]) {
+        if (add_ext(buf, &pos, len, QCOW2_EXT_BACKING_FORMAT,
+                    bs->backing_format, strlen(bs->backing_format)) < 0) {
+            goto out;
+        }
+    }
+    if (s->qcow_version >= 3 && s->cluster_size > 4096) {
+        uint8_t table[8 * 48];
+        static const struct { uint8_t type, bit; const char *name; } f[] = {
+            { 0, 0, "dirty bit" },
+            { 0, 1, "corrupt bit" },
+            { 0, 2, "external data file" },
+            { 0, 3, "compression type" },
+            { 0, 4, "extended L2 entries" },
+            { 1, 0, "lazy refcounts" },
+            { 2, 0, "bitmaps" },
+            { 2, 1, "raw external data" },
+        };
+        memset(table, 0, sizeof(table));
+        for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
+            table[i * 48] = f[i].type;
+            table[i * 48 + 1] = f[i].bit;
+            memcpy(table + i * 48 + 2, f[i].name, strlen(f[i].name));
+        }
+        if (add_ext(buf, &pos, len, QCOW2_EXT_FEATURE_TABLE, table,
+                    sizeof(table)) < 0) {
+            goto out;
+        }
+    }
+    if (s->has_bitmaps_ext) {
+        if (add_ext(buf, &pos, len, QCOW2_EXT_BITMAPS, s->bitmaps_ext,
+                    sizeof(s->bitmaps_ext)) < 0) {
+            goto out;
+        }
+    }
+    for (int i = 0; i < s->nb_unknown_ext; i++) {
+        if (add_ext(buf, &pos, len, s->unknown_ext[i].type,
+                    s->unknown_ext[i].data, s->unknown_ext[i].len) < 0) {
+            goto out;
+        }
+    }
+    if (add_ext(buf, &pos, len, QCOW2_EXT_END, NULL, 0) < 0) {
+        goto out;
+    }
+    if (bs->backing_file[0]) {
+        size_t blen = strlen(bs->backing_file);
+        if (pos + blen > len) {
+            goto out;
+        }
+        memcpy(buf + pos, bs->backing_file, blen);
+        stbe64(buf + 8, pos);
+        stbe32(buf + 16, blen);
+    }
+    ret = bdrv_child_pwrite(bs->file, 0, len, buf, 0);
+out:
+    free(buf);
+    return ret;
+}
+
+static void report_unsupported_features(BDRVQcow2State *s, uint64_t mask,
+                                        const uint8_t *table, size_t tlen,
+                                        Error **errp)
+{
+    char *list = qemu_xstrdup("");
+
+    for (int bit = 0; bit < 64; bit++) {
+        const char *name = NULL;
+        char nbuf[47];
+
+        if (!(mask & (1ULL << bit))) {
+            continue;
+        }
+        for (size_t i = 0; table && i + 48 <= tlen; i += 48) {
+            if (table[i] == 0 && table[i + 1] == bit) {
+                memcpy(nbuf, table + i + 2, 46);
+                nbuf[46] = 0;
+                name = nbuf;
+                break;
+            }
+        }
+        if (!name && bit < (int)ARRAY_SIZE(feature_names)) {
+            name = feature_names[bit][0];
+        }
+        if (name) {
+            char *n = qemu_xasprintf("%s%s%s", list, list[0] ? ", " : "",
+                                     name);
+            free(list);
+            list = n;
+            mask &= ~(1ULL << bit);
+        }
+    }
+    if (mask) {
+        char *n = qemu_xasprintf("%s%sUnknown incompatible feature: %" PRIx64,
+                                 list, list[0] ? ", " : "", mask);
+        free(list);
+        list = n;
+    }
+    (void)s;
+    error_setg(errp, "Unsupported qcow2 feature(s): %s", list);
+    free(list);
+}
+
+static bool valid_table(BDRVQcow2State *s, uint64_t offset, uint64_t entries,
+                        uint64_t entry_len, uint64_t max_bytes)
+{
+    if (entries > max_bytes / entry_len) {
+        return false;
+    }
+    if (offset > INT64_MAX - entries * entry_len) {
+        return false;
+    }
+    return qcow2_offset_into_cluster(s, offset) == 0;
+}
+
+static int read_extensions(BlockDriverState *bs, const uint8_t *hdr,
+                           uint64_t start, uint64_t end, uint8_t **ftable,
+                           size_t *ftable_len, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t off = start;
+
+    while (off + 8 <= end) {
+        uint32_t type = ldbe32(hdr + off);
+        uint32_t len = ldbe32(hdr + off + 4);
+
+        off += 8;
+        if (len > end - off) {
+            error_setg(errp, "Header extension too large");
+            return -EINVAL;
+        }
+        switch (type) {
+        case QCOW2_EXT_END:
+            return 0;
+        case QCOW2_EXT_BACKING_FORMAT:
+            if (len >= sizeof(bs->backing_format)) {
+                error_setg(errp, "ERROR: ext_backing_format: len=%" PRIu32
+                           " too large (>=%zu)", len,
+                           sizeof(bs->backing_format));
+                return -EINVAL;
+            }
+            memcpy(bs->backing_format, hdr + off, len);
+            bs->backing_format[len] = 0;
+            break;
+        case QCOW2_EXT_FEATURE_TABLE:
+            free(*ftable);
+            *ftable = qemu_xmalloc(len + 1);
+            memcpy(*ftable, hdr + off, len);
+            *ftable_len = len;
+            s->has_feature_table = true;
+            break;
+        case QCOW2_EXT_BITMAPS:
+            if (len != sizeof(s->bitmaps_ext)) {
+                error_setg(errp, "bitmaps_ext: Invalid extension length");
+                return -EINVAL;
+            }
+            memcpy(s->bitmaps_ext, hdr + off, len);
+            s->has_bitmaps_ext = true;
+            break;
+        case QCOW2_EXT_CRYPTO:
+        case QCOW2_EXT_DATA_FILE:
+            /* Refused through their feature bits / crypt_method. */
+            break;
+        default: {
+            Qcow2UnknownExt *u;
+            s->unknown_ext = qemu_xrealloc(s->unknown_ext,
+                                           sizeof(*u) * (s->nb_unknown_ext + 1));
+            u = &s->unknown_ext[s->nb_unknown_ext++];
+            u->type = type;
+            u->len = len;
+            u->data = qemu_xmalloc(len + 1);
+            memcpy(u->data, hdr + off, len);
+            break;
+        }
+        }
+        off += QEMU_ALIGN_UP(len, 8);
+    }
+    return 0;
+}
+
+static void qcow2_free_state(BDRVQcow2State *s)
+{
+    free(s->l1_table);
+    s->l1_table = NULL;
+    qcow2_cache_destroy(s->l2_cache);
+    s->l2_cache = NULL;
+    qcow2_cache_destroy(s->refcount_cache);
+    s->refcount_cache = NULL;
+    free(s->refcount_table);
+    s->refcount_table = NULL;
+    free(s->cluster_cache);
+    s->cluster_cache = NULL;
+    free(s->cluster_data);
+    s->cluster_data = NULL;
+    free(s->header_tail);
+    s->header_tail = NULL;
+    for (int i = 0; i < s->nb_unknown_ext; i++) {
+        free(s->unknown_ext[i].data);
+    }
+    free(s->unknown_ext);
+    s->unknown_ext = NULL;
+    s->nb_unknown_ext = 0;
+}
+
+static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t hdr[QCOW2_HEADER_LEN];
+    uint8_t *cluster0 = NULL, *ftable = NULL;
+    size_t ftable_len = 0;
+    uint64_t backing_off, ext_end;
+    uint32_t backing_len;
+    int64_t file_len;
+    int ret;
+
+    file_len = bdrv_getlength(bs->file->bs);
+    if (file_len < 0) {
+        error_setg_errno(errp, -file_len, "Could not read qcow2 header");
+        return file_len;
+    }
+    memset(hdr, 0, sizeof(hdr));
+    ret = bdrv_child_pread(bs->file, 0, MIN((int64_t)sizeof(hdr), file_len),
+                           hdr);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read qcow2 header");
+        return ret;
+    }
+    if (file_len < QCOW2_V2_HEADER_LEN || ldbe32(hdr) != QCOW_MAGIC) {
+        error_setg(errp, "Image is not in qcow2 format");
+        return -EINVAL;
+    }
+    s->qcow_version = ldbe32(hdr + 4);
+    if (s->qcow_version < 2 || s->qcow_version > 3) {
+        error_setg(errp, "Unsupported qcow2 version %d", s->qcow_version);
+        return -ENOTSUP;
+    }
+    s->cluster_bits = ldbe32(hdr + 20);
+    if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
+        s->cluster_bits > QCOW2_MAX_CLUSTER_BITS) {
+        error_setg(errp, "Unsupported cluster size: 2^%d", s->cluster_bits);
+        return -EINVAL;
+    }
+    s->cluster_size = 1 << s->cluster_bits;
+    if (s->qcow_version == 2) {
+        s->incompatible_features = 0;
+        s->compatible_features = 0;
+        s->autoclear_features = 0;
+        s->refcount_order = 4;
+        s->header_length = QCOW2_V2_HEADER_LEN;
+    } else {
+        s->incompatible_features = ldbe64(hdr + 72);
+        s->compatible_features = ldbe64(hdr + 80);
+        s->autoclear_features = ldbe64(hdr + 88);
+        s->refcount_order = ldbe32(hdr + 96);
+        s->header_length = ldbe32(hdr + 100);
+        if (s->header_length < QCOW2_V3_MIN_HEADER_LEN) {
+            error_setg(errp, "qcow2 header too short");
+            return -EINVAL;
+        }
+    }
+    if (s->header_length > (uint32_t)s->cluster_size) {
+        error_setg(errp, "qcow2 header exceeds cluster size");
+        return -EINVAL;
+    }
+    s->compression_type = s->header_length > 104 ? hdr[104] : 0;
+
+    cluster0 = qemu_xzalloc(s->cluster_size);
+    ret = bdrv_child_pread(bs->file, 0, MIN(file_len, s->cluster_size),
+                           cluster0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read qcow2 header");
+        goto fail;
+    }
+    if (s->header_length > QCOW2_HEADER_LEN) {
+        s->header_tail_len = s->header_length - QCOW2_HEADER_LEN;
+        s->header_tail = qemu_xmalloc(s->header_tail_len);
+        memcpy(s->header_tail, cluster0 + QCOW2_HEADER_LEN,
+               s->header_tail_len);
+    }
+
+    backing_off = ldbe64(hdr + 8);
+    backing_len = ldbe32(hdr + 16);
+    if (backing_off > (uint64_t)s->cluster_size) {
+        error_setg(errp, "Invalid backing file offset");
+        ret = -EINVAL;
+        goto fail;
+    }
+    ext_end = backing_off ? backing_off : (uint64_t)s->cluster_size;
+    bs->backing_format[0] = 0;
+    ret = read_extensions(bs, cluster0, s->header_length, ext_end, &ftable,
+                          &ftable_len, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+
+    if (s->incompatible_features & ~QCOW2_INCOMPAT_KNOWN) {
+        report_unsupported_features(s, s->incompatible_features &
+                                    ~QCOW2_INCOMPAT_KNOWN, ftable, ftable_len,
+                                    errp);
+        ret = -ENOTSUP;
+        goto fail;
+    }
+    if (s->incompatible_features & ~QCOW2_INCOMPAT_SUPPORTED) {
+        report_unsupported_features(s, s->incompatible_features &
+                                    ~QCOW2_INCOMPAT_SUPPORTED, NULL, 0, errp);
+        ret = -ENOTSUP;
+        goto fail;
+    }
+    if ((s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) &&
+        (flags & BDRV_O_RDWR) && !(flags & BDRV_O_CHECK)) {
+        error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
+                   "read/write");
+        ret = -EACCES;
+        goto fail;
+    }
+    if (s->refcount_order > 6) {
+        error_setg(errp, "Reference count entry width too large; may not "
+                   "exceed 64 bits");
+        ret = -EINVAL;
+        goto fail;
+    }
+    if (s->compression_type != 0) {
+        error_setg(errp, "qcow2: unknown compression type: %u",
+                   s->compression_type);
+        ret = -ENOTSUP;
+        goto fail;
+    }
+    s->refcount_bits = 1 << s->refcount_order;
+    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX
+                      : (UINT64_C(1) << s->refcount_bits) - 1;
+    s->refcount_block_bits = s->cluster_bits - (s->refcount_order - 3);
+    s->refcount_block_size = 1 << s->refcount_block_bits;
+
+    s->crypt_method = ldbe32(hdr + 32);
+    if (s->crypt_method) {
+        error_setg(errp, "qcow2: encrypted images are not supported");
+        ret = -ENOTSUP;
+        goto fail;
+    }
+    s->l2_bits = s->cluster_bits - 3;
+    s->l2_size = 1 << s->l2_bits;
+    s->csize_shift = 62 - (s->cluster_bits - 8);
+    s->csize_mask = (1ULL << (s->cluster_bits - 8)) - 1;
+    s->cluster_offset_mask = (1ULL << s->csize_shift) - 1;
+    s->size = ldbe64(hdr + 24);
+
+    s->refcount_table_offset = ldbe64(hdr + 48);
+    s->refcount_table_clusters = ldbe32(hdr + 56);
+    if ((uint64_t)s->refcount_table_clusters * s->cluster_size >
+        QCOW2_MAX_REFTABLE_BYTES) {
+        error_setg(errp, "Reference count table too large");
+        ret = -EINVAL;
+        goto fail;
+    }
+    if (s->refcount_table_clusters == 0) {
+        error_setg(errp, "Image does not contain a reference count table");
+        ret = -EINVAL;
+        goto fail;
+    }
+    if (!valid_table(s, s->refcount_table_offset,
+                     s->refcount_table_clusters, s->cluster_size,
+                     QCOW2_MAX_REFTABLE_BYTES) ||
+        s->refcount_table_offset == 0) {
+        error_setg(errp, "Reference count table offset invalid");
+        ret = -EINVAL;
+        goto fail;
+    }
+
+    s->nb_snapshots = ldbe32(hdr + 60);
+    s->snapshots_offset = ldbe64(hdr + 64);
+    if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
+        error_setg(errp, "Snapshot table too large");
+        ret = -EINVAL;
+        goto fail;
+    }
+    if (!valid_table(s, s->snapshots_offset, s->nb_snapshots, 40,
+                     QCOW2_MAX_SN_TABLE_BYTES)) {
+        error_setg(errp, "Invalid snapshot table offset");
+        ret = -EINVAL;
+        goto fail;
+    }
+
+    s->l1_size = ldbe32(hdr + 36);
+    s->l1_table_offset = ldbe64(hdr + 40);
+    if (s->l1_size > QCOW2_MAX_L1_BYTES / 8) {
+        error_setg(errp, "Active L1 table too large");
+        ret = -EFBIG;
+        goto fail;
+    }
+    if (s->size > (uint64_t)INT64_MAX ||
+        s->l1_size < qcow2_size_to_l1(s, s->size)) {
+        error_setg(errp, "L1 table is too small");
+        ret = -EINVAL;
+        goto fail;
+    }
+    if (!valid_table(s, s->l1_table_offset, s->l1_size, 8,
+                     QCOW2_MAX_L1_BYTES) ||
+        (s->l1_size && s->l1_table_offset == 0)) {
+        error_setg(errp, "Active L1 table offset invalid");
+        ret = -EINVAL;
+        goto fail;
+    }
+    s->l1_table = qemu_xnew0(uint64_t, s->l1_size + 1);
+    if (s->l1_size) {
+        uint8_t *buf = qemu_xzalloc(s->l1_size * 8);
+        /* What lies past the end of the file reads as unallocated. */
+        int64_t avail = MIN((int64_t)s->l1_size * 8,
+                            MAX(0, file_len - (int64_t)s->l1_table_offset));
+        ret = avail ? bdrv_child_pread(bs->file, s->l1_table_offset, avail,
+                                       buf) : 0;
+        if (ret < 0) {
+            free(buf);
+            error_setg_errno(errp, -ret, "Could not read L1 table");
+            goto fail;
+        }
+        for (uint32_t i = 0; i < s->l1_size; i++) {
+            s->l1_table[i] = ldbe64(buf + i * 8);
+        }
+        free(buf);
+    }
+
+    ret = qcow2_refcount_init(bs, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+    s->l2_cache = qcow2_cache_create(MAX(16, 4 * MiB / s->cluster_size / 8 * 0
+                                         + 32), s->cluster_size);
+    s->cluster_cache = qemu_xmalloc(s->cluster_size);
+    s->cluster_data = qemu_xmalloc(s->cluster_size + 512);
+    s->cluster_cache_offset = UINT64_MAX;
+
+    if (backing_off) {
+        if (backing_len > QCOW2_MAX_BACKING_NAME ||
+            backing_off + backing_len > (uint64_t)s->cluster_size) {
+            error_setg(errp, "Backing file name too long");
+            ret = -EINVAL;
+            goto fail;
+        }
+        memcpy(bs->backing_file, cluster0 + backing_off, backing_len);
+        bs->backing_file[backing_len] = 0;
+    } else {
+        bs->backing_file[0] = 0;
+    }
+
+    ret = qcow2_read_snapshots(bs, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+
+    s->writable = (flags & BDRV_O_RDWR) != 0;
+    s->use_lazy_refcounts = s->qcow_version >= 3 &&
+                            (s->compatible_features &
+                             QCOW2_COMPAT_LAZY_REFCOUNTS);
+    if (!s->use_lazy_refcounts) {
+        s->l2_cache->depends = s->refcount_cache;
+    }
+
+    if (s->writable && !(flags & BDRV_O_INACTIVE)) {
+        bool update = false;
+        if (s->autoclear_features) {
+            /* We maintain none of the autoclear features. */
+            s->autoclear_features = 0;
+            s->has_bitmaps_ext = false;
+            update = true;
+        }
+        if (update) {
+            ret = qcow2_update_header(bs);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Could not update qcow2 header");
+                goto fail;
+            }
+        }
+        if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+            !(flags & BDRV_O_CHECK)) {
+            BdrvCheckResult res;
+            memset(&res, 0, sizeof(res));
+            ret = qcow2_check(bs, &res, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+            if (ret < 0 || res.corruptions || res.check_errors) {
+                error_setg_errno(errp, ret < 0 ? -ret : EIO,
+                                 "Could not repair dirty image");
+                ret = ret < 0 ? ret : -EIO;
+                goto fail;
+            }
+        }
+    }
+    free(cluster0);
+    free(ftable);
+    return 0;
+fail:
+    free(cluster0);
+    free(ftable);
+    qcow2_free_snapshots(bs);
+    qcow2_free_state(s);
+    return ret;
+}
+
+static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
+                      Error **errp)
+{
+    (void)options;
+    return qcow2_do_open(bs, flags, errp);
+}
+
+static void qcow2_close(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->writable) {
+        (void)qcow2_flush_caches(bs);
+        (void)qcow2_mark_clean(bs);
+    }
+    qcow2_free_snapshots(bs);
+    qcow2_free_state(s);
+}
+
+/* ---- I/O entry points ------------------------------------------------- */
+
+static int qcow2_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       void *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (offset < 0 || bytes < 0 || (uint64_t)offset > s->size) {
+        return -EIO;
+    }
+    if ((uint64_t)(offset + bytes) > s->size) {
+        uint64_t valid = s->size - offset;
+        memset((uint8_t *)buf + valid, 0, bytes - valid);
+        bytes = valid;
+    }
+    return qcow2_co_preadv(bs, offset, bytes, buf);
+}
+
+static int check_writable(BlockDriverState *bs, int64_t offset,
+                          int64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!s->writable) {
+        return s->signaled_corruption ? -EIO : -EACCES;
+    }
+    if (offset < 0 || bytes < 0 || (uint64_t)(offset + bytes) > s->size) {
+        return -EIO;
+    }
+    return 0;
+}
+
+static int qcow2_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                               int64_t bytes, int flags);
+
+static int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                        const void *buf, int flags)
+{
+    int ret = check_writable(bs, offset, bytes);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (flags & BDRV_REQ_ZERO_WRITE) {
+        return qcow2_pwrite_zeroes(bs, offset, bytes, flags);
+    }
+    if (flags & BDRV_REQ_WRITE_COMPRESSED) {
+        BDRVQcow2State *s = bs->opaque;
+        while (bytes > 0) {
+            int64_t n = MIN(bytes, s->cluster_size -
+                            qcow2_offset_into_cluster(s, offset));
+            ret = qcow2_co_pwrite_compressed(bs, offset, n, buf);
+            if (ret < 0) {
+                return ret;
+            }
+            offset += n;
+            bytes -= n;
+            buf = (const uint8_t *)buf + n;
+        }
+        return 0;
+    }
+    ret = qcow2_co_pwritev(bs, offset, bytes, buf);
+    if (ret == 0 && (flags & BDRV_REQ_FUA)) {
+        ret = qcow2_flush_caches(bs);
+        if (ret == 0) {
+            ret = qcow2_file_flush(bs);
+        }
+    }
+    return ret;
+}
+
+/* Does [offset, offset+bytes) read as zeros without a write? */
+static bool reads_as_zero(BlockDriverState *bs, int64_t offset, int64_t bytes)
+{
+    while (bytes > 0) {
+        uint64_t cur = bytes, host, e;
+        Qcow2ClusterType t;
+
+        if (qcow2_get_host_offset(bs, offset, &cur, &host, &t, &e) < 0) {
+            return false;
+        }
+        if (t == QCOW2_CLUSTER_UNALLOCATED) {
+            if (bs->backing) {
+                return false;
+            }
+        } else if (t != QCOW2_CLUSTER_ZERO_PLAIN &&
+                   t != QCOW2_CLUSTER_ZERO_ALLOC) {
+            return false;
+        }
+        offset += cur;
+        bytes -= cur;
+    }
+    return true;
+}
+
+static int write_zero_buffer(BlockDriverState *bs, int64_t offset,
+                             int64_t bytes)
+{
+    uint8_t *z;
+    int ret;
+
+    if (reads_as_zero(bs, offset, bytes)) {
+        return 0;
+    }
+    z = qemu_xzalloc(bytes);
+    ret = qcow2_co_pwritev(bs, offset, bytes, z);
+    free(z);
+    return ret;
+}
+
+static int qcow2_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                               int64_t bytes, int flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool unmap = flags & BDRV_REQ_MAY_UNMAP;
+    int64_t head, tail, end;
+    int ret = check_writable(bs, offset, bytes);
+
+    if (ret < 0) {
+        return ret;
+    }
+    end = offset + bytes;
+    if (s->qcow_version < 3) {
+        /* No zero flag: write zeros where the image is not zero yet. */
+        while (bytes > 0) {
+            int64_t n = MIN(bytes, 16 * s->cluster_size -
+                            qcow2_offset_into_cluster(s, offset));
+            ret = write_zero_buffer(bs, offset, n);
+            if (ret < 0) {
+                return ret;
+            }
+            offset += n;
+            bytes -= n;
+        }
+        return 0;
+    }
+    head = QEMU_ALIGN_UP(offset, s->cluster_size);
+    tail = QEMU_ALIGN_DOWN(end, s->cluster_size);
+    if ((uint64_t)end == s->size && tail < end) {
+        /* The partial cluster at the end of the image counts as whole. */
+        int64_t cstart = QEMU_ALIGN_DOWN(end - 1, s->cluster_size);
+        if (cstart >= offset) {
+            tail = end;
+        }
+    }
+    if (head > tail) {
+        /* Inside a single cluster. */
+        int64_t c = QEMU_ALIGN_DOWN(offset, s->cluster_size);
+        int64_t cend = MIN((uint64_t)(c + s->cluster_size), s->size);
+        if (reads_as_zero(bs, c, offset - c) &&
+            reads_as_zero(bs, end, cend - end)) {
+            return qcow2_cluster_zeroize(bs, c, s->cluster_size, unmap);
+        }
+        return write_zero_buffer(bs, offset, bytes);
+    }
+    if (head > offset) {
+        int64_t c = head - s->cluster_size;
+        if (reads_as_zero(bs, c, offset - c)) {
+            ret = qcow2_cluster_zeroize(bs, c, s->cluster_size, unmap);
+        } else {
+            ret = write_zero_buffer(bs, offset, head - offset);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (tail > head) {
+        int64_t len = QEMU_ALIGN_UP(tail - head, s->cluster_size);
+        ret = qcow2_cluster_zeroize(bs, head, len, unmap);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (end > tail) {
+        int64_t cend = MIN((uint64_t)(tail + s->cluster_size), s->size);
+        if (reads_as_zero(bs, end, cend - end)) {
+            ret = qcow2_cluster_zeroize(bs, tail, s->cluster_size, unmap);
+        } else {
+            ret = write_zero_buffer(bs, tail, end - tail);
+        }
+    }
+    return ret;
+}
+
+static int qcow2_pdiscard(BlockDriverState *bs, int64_t offset,
+                          int64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t start = QEMU_ALIGN_UP(offset, s->cluster_size);
+    int64_t end = offset + bytes;
+    int ret = check_writable(bs, offset, bytes);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if ((uint64_t)end == s->size) {
+        end = QEMU_ALIGN_UP(end, s->cluster_size);
+    } else {
+        end = QEMU_ALIGN_DOWN(end, s->cluster_size);
+    }
+    if (end <= start) {
+        return 0;
+    }
+    return qcow2_cluster_discard(bs, start, end - start, false);
+}
+
+static int qcow2_flush_to_os(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!s->l2_cache) {
+        return 0;
+    }
+    return qcow2_flush_caches(bs);
+}
+
+static int64_t qcow2_getlength(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return s->size;
+}
+
+static int64_t qcow2_get_allocated_file_size(BlockDriverState *bs)
+{
+    return bdrv_get_allocated_file_size(bs->file->bs);
+}
+
+static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
+                              int64_t bytes, int64_t *pnum, int64_t *map,
+                              BlockDriverState **file)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cur, host, e;
+    Qcow2ClusterType t;
+    int ret, status = 0;
+
+    if ((uint64_t)offset >= s->size) {
+        *pnum = 0;
+        return BDRV_BLOCK_EOF;
+    }
+    cur = MIN((uint64_t)bytes, s->size - offset);
+    ret = qcow2_get_host_offset(bs, offset, &cur, &host, &t, &e);
+    if (ret < 0) {
+        return ret;
+    }
+    *pnum = cur;
+    switch (t) {
+    case QCOW2_CLUSTER_COMPRESSED:
+        status = BDRV_BLOCK_DATA | BDRV_BLOCK_COMPRESSED;
+        break;
+    case QCOW2_CLUSTER_NORMAL:
+        status = BDRV_BLOCK_DATA | BDRV_BLOCK_OFFSET_VALID;
+        break;
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        status = BDRV_BLOCK_ZERO | BDRV_BLOCK_OFFSET_VALID;
+        break;
+    case QCOW2_CLUSTER_ZERO_PLAIN:
+        status = BDRV_BLOCK_ZERO;
+        break;
+    default:
+        status = 0;
+        break;
+    }
+    if (status & BDRV_BLOCK_OFFSET_VALID) {
+        *map = host;
+        if (file) {
+            *file = bs->file->bs;
+        }
+    }
+    if (status & (BDRV_BLOCK_DATA | BDRV_BLOCK_ZERO)) {
+        status |= BDRV_BLOCK_ALLOCATED;
+    }
+    if ((uint64_t)(offset + cur) >= s->size) {
+        status |= BDRV_BLOCK_EOF;
+    }
+    return status;
+}
+
+static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    bdi->cluster_size = s->cluster_size;
+    bdi->is_dirty = (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) != 0;
+    return 0;
+}
+
+static QObject *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QObject *d = qobj_dict();
+
+    (void)errp;
+    qobj_dict_put(d, "compat", qobj_str(s->qcow_version == 2 ? "0.10"
+                                                             : "1.1"));
+    qobj_dict_put(d, "compression-type", qobj_str("zlib"));
+    if (s->qcow_version >= 3) {
+        qobj_dict_put(d, "lazy-refcounts",
+                      qobj_bool(s->compatible_features &
+                                QCOW2_COMPAT_LAZY_REFCOUNTS));
+    }
+    qobj_dict_put(d, "refcount-bits", qobj_int(s->refcount_bits));
+    if (s->qcow_version >= 3) {
+        qobj_dict_put(d, "corrupt",
+                      qobj_bool(s->incompatible_features &
+                                QCOW2_INCOMPAT_CORRUPT));
+        qobj_dict_put(d, "extended-l2", qobj_bool(false));
+    }
+    return d;
+}
+
+static void qcow2_child_perm(BlockDriverState *bs, BdrvChild *c,
+                             BdrvChildRole role, uint64_t perm,
+                             uint64_t shared, uint64_t *nperm,
+                             uint64_t *nshared)
+{
+    bdrv_default_perms(bs, c, role, perm, shared, nperm, nshared);
+}
+
+/* ---- resize ----------------------------------------------------------- */
+
+static int write_size(BlockDriverState *bs, uint64_t size)
+{
+    uint8_t buf[8];
+    int ret;
+
+    stbe64(buf, size);
+    ret = bdrv_child_pwrite(bs->file, 24, 8, buf, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_file_flush(bs);
+}
+
+static int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                          PreallocMode prealloc, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t old = s->size;
+    int ret;
+
+    (void)exact;
+    if (!s->writable) {
+        error_setg(errp, "Image is read-only");
+        return -EACCES;
+    }
+    if (offset < 0 || offset % 512) {
+        error_setg(errp, "The new size must be a multiple of 512");
+        return -EINVAL;
+    }
+    if (s->nb_snapshots && (uint64_t)offset < old) {
+        error_setg(errp, "Can't resize a v2 image which has snapshots");
+        if (s->qcow_version >= 3) {
+            error_free_or_abort(errp);
+            error_setg(errp, "Can't shrink an image which has snapshots");
+        }
+        return -ENOTSUP;
+    }
+    if (prealloc != PREALLOC_MODE_OFF && prealloc != PREALLOC_MODE_METADATA &&
+        prealloc != PREALLOC_MODE_FALLOC && prealloc != PREALLOC_MODE_FULL) {
+        error_setg(errp, "Unsupported preallocation mode");
+        return -ENOTSUP;
+    }
+    if ((uint64_t)offset < old) {
+        if (prealloc != PREALLOC_MODE_OFF) {
+            error_setg(errp, "Preallocation can't be used for shrinking an "
+                       "image");
+            return -EINVAL;
+        }
+        ret = qcow2_cluster_discard(bs, QEMU_ALIGN_UP(offset, s->cluster_size),
+                                    QEMU_ALIGN_UP(old, s->cluster_size) -
+                                    QEMU_ALIGN_UP(offset, s->cluster_size),
+                                    true);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to discard cropped clusters");
+            return ret;
+        }
+        /* Free L2 tables that lie entirely beyond the new end. */
+        for (uint64_t i = qcow2_size_to_l1(s, offset); i < s->l1_size; i++) {
+            uint64_t l2 = s->l1_table[i] & L1E_OFFSET_MASK;
+            if (!l2) {
+                continue;
+            }
+            s->l1_table[i] = 0;
+            ret = qcow2_write_l1_entry(bs, i);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Failed to reduce the number of "
+                                 "L2 tables");
+                return ret;
+            }
+            qcow2_cache_discard(s->l2_cache, l2);
+            qcow2_free_clusters(bs, l2, s->cluster_size);
+        }
+    } else {
+        uint64_t l1 = qcow2_size_to_l1(s, offset);
+        if (l1 > QCOW2_MAX_L1_BYTES / 8) {
+            error_setg(errp, "The image size is too large for file format "
+                       "'qcow2' (try using a larger cluster size)");
+            return -EFBIG;
+        }
+        ret = qcow2_grow_l1_table(bs, l1, true);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to grow the L1 table");
+            return ret;
+        }
+    }
+    ret = write_size(bs, offset);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to update the image size");
+        return ret;
+    }
+    s->size = offset;
+    if (prealloc != PREALLOC_MODE_OFF && (uint64_t)offset > old) {
+        ret = qcow2_preallocate(bs, old, offset);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Preallocation failed");
+            return ret;
+        }
+        if (prealloc == PREALLOC_MODE_FALLOC ||
+            prealloc == PREALLOC_MODE_FULL) {
+            int64_t flen = bdrv_getlength(bs->file->bs);
+            if (flen >= 0) {
+                (void)bdrv_truncate(bs->file->bs, flen, false, prealloc,
+                                    NULL);
+            }
+        }
+    }
+    return qcow2_flush_caches(bs);
+}
+
+/* ---- backing file, make_empty ----------------------------------------- */
+
+static int qcow2_change_backing_file(BlockDriverState *bs,
+                                     const char *backing_file,
+                                     const char *backing_fmt, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    char old_file[PATH_MAX], old_fmt[32];
+    int ret;
+
+    if (backing_file && strlen(backing_file) > QCOW2_MAX_BACKING_NAME) {
+        error_setg(errp, "Backing file name too long");
+        return -EINVAL;
+    }
+    if (backing_fmt && strlen(backing_fmt) >= sizeof(bs->backing_format)) {
+        error_setg(errp, "Backing file format name too long");
+        return -EINVAL;
+    }
+    (void)s;
+    pstrcpy(old_file, sizeof(old_file), bs->backing_file);
+    pstrcpy(old_fmt, sizeof(old_fmt), bs->backing_format);
+    pstrcpy(bs->backing_file, sizeof(bs->backing_file),
+            backing_file ? backing_file : "");
+    pstrcpy(bs->backing_format, sizeof(bs->backing_format),
+            backing_file && backing_fmt ? backing_fmt : "");
+    ret = qcow2_update_header(bs);
+    if (ret < 0) {
+        pstrcpy(bs->backing_file, sizeof(bs->backing_file), old_file);
+        pstrcpy(bs->backing_format, sizeof(bs->backing_format), old_fmt);
+        error_setg_errno(errp, -ret, "Could not update qcow2 header");
+        return ret;
+    }
+    return qcow2_file_flush(bs);
+}
+
+static int qcow2_make_empty(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t step = (uint64_t)s->cluster_size << s->l2_bits;
+    int ret;
+
+    for (uint64_t off = 0; off < s->size; off += step) {
+        uint64_t n = MIN(step, QEMU_ALIGN_UP(s->size, s->cluster_size) - off);
+        ret = qcow2_cluster_discard(bs, off, n, !bs->backing ||
+                                    s->qcow_version < 3);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not empty the image");
+            return ret;
+        }
+    }
+    return qcow2_flush_caches(bs);
+}
+
+/* ---- create ----------------------------------------------------------- */
+
+static const QemuOptDesc qcow2_create_opts[] = {
+    { "encryption", QEMU_OPT_BOOL,
+      "Encrypt the image with format 'aes'. (Deprecated in favor of "
+      "encrypt.format=aes)", NULL },
+    { "encrypt.format", QEMU_OPT_STRING,
+      "Encrypt the image, format choices: 'aes', 'luks'", NULL },
+    { "cluster_size", QEMU_OPT_SIZE, "qcow2 cluster size", "65536" },
+    { "extended_l2", QEMU_OPT_BOOL, "Extended L2 tables", "off" },
+    { "preallocation", QEMU_OPT_STRING,
+      "Preallocation mode (allowed values: off, metadata, falloc, full)",
+      NULL },
+    { "compression_type", QEMU_OPT_STRING,
+      "Compression method used for image cluster compression", "zlib" },
+    { "size", QEMU_OPT_SIZE, "Virtual disk size", NULL },
+    { "compat", QEMU_OPT_STRING,
+      "Compatibility level (v2 [0.10] or v3 [1.1])", NULL },
+    { "backing_file", QEMU_OPT_STRING, "File name of a base image", NULL },
+    { "backing_fmt", QEMU_OPT_STRING, "Image format of the base image",
+      NULL },
+    { "data_file", QEMU_OPT_STRING, "File name of an external data file",
+      NULL },
+    { "data_file_raw", QEMU_OPT_BOOL,
+      "The external data file must stay valid as a raw image", NULL },
+    { "lazy_refcounts", QEMU_OPT_BOOL, "Postpone refcount updates", "off" },
+    { "refcount_bits", QEMU_OPT_NUMBER,
+      "Width of a reference count entry in bits", "16" },
+    { NULL, 0, NULL, NULL },
+};
+
+typedef struct Qcow2CreateOpts {
+    uint64_t size;
+    uint64_t cluster_size;
+    int version;
+    bool lazy_refcounts;
+    uint64_t refcount_bits;
+    PreallocMode prealloc;
+    const char *backing_file;
+    const char *backing_fmt;
+} Qcow2CreateOpts;
+
+static int parse_create_opts(const char *filename, QDict *opts,
+                             Qcow2CreateOpts *o, Error **errp)
+{
+    const char *v;
+    bool b;
+    int ret;
+
+    (void)filename;
+    memset(o, 0, sizeof(*o));
+    ret = qdict_get_size(opts, "size", 0, &o->size, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    o->size = QEMU_ALIGN_UP(o->size, 512);
+    ret = qdict_get_size(opts, "cluster_size", 65536, &o->cluster_size,
+                         errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (o->cluster_size < 512 || o->cluster_size > 2 * MiB ||
+        (o->cluster_size & (o->cluster_size - 1))) {
+        error_setg(errp, "Cluster size must be a power of two between 512 "
+                   "and 2048k");
+        return -EINVAL;
+    }
+    v = qdict_get_str(opts, "compat");
+    if (!v || !strcmp(v, "1.1") || !strcmp(v, "v3")) {
+        o->version = 3;
+    } else if (!strcmp(v, "0.10") || !strcmp(v, "v2")) {
+        o->version = 2;
+    } else {
+        error_setg(errp, "Parameter 'version' does not accept value '%s'", v);
+        return -EINVAL;
+    }
+    ret = qdict_get_bool(opts, "lazy_refcounts", false, &o->lazy_refcounts,
+                         errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (o->lazy_refcounts && o->version < 3) {
+        error_setg(errp, "Lazy refcounts only supported with compatibility "
+                   "level 1.1 and above (use version=v3 or greater)");
+        return -EINVAL;
+    }
+    v = qdict_get_str(opts, "refcount_bits");
+    o->refcount_bits = 16;
+    if (v) {
+        int64_t n;
+        if (qemu_strtoi64(v, NULL, 10, &n) < 0 || n <= 0 || n > 64 ||
+            (n & (n - 1))) {
+            error_setg(errp, "Refcount width must be a power of two and may "
+                       "not exceed 64 bits");
+            return -EINVAL;
+        }
+        o->refcount_bits = n;
+    }
+    if (o->version < 3 && o->refcount_bits != 16) {
+        error_setg(errp, "Different refcount widths than 16 bits require "
+                   "compatibility level 1.1 or above (use version=v3 or "
+                   "greater)");
+        return -EINVAL;
+    }
+    v = qdict_get_str(opts, "preallocation");
+    o->prealloc = PREALLOC_MODE_OFF;
+    if (v && prealloc_mode_parse(v, &o->prealloc) < 0) {
+        error_setg(errp, "Parameter 'preallocation' does not accept value "
+                   "'%s'", v);
+        return -EINVAL;
+    }
+    o->backing_file = qdict_get_str(opts, "backing_file");
+    o->backing_fmt = qdict_get_str(opts, "backing_fmt");
+    if (o->backing_fmt && !o->backing_file) {
+        error_setg(errp, "Backing format cannot be used without backing "
+                   "file");
+        return -EINVAL;
+    }
+    if (o->backing_file && o->prealloc != PREALLOC_MODE_OFF) {
+        error_setg(errp, "Backing file and preallocation can only be used at "
+                   "the same time if extended_l2 is on");
+        return -EINVAL;
+    }
+    ret = qdict_get_bool(opts, "extended_l2", false, &b, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (b) {
+        error_setg(errp, "Extended L2 entries are not supported by this "
+                   "qcow2 driver");
+        return -ENOTSUP;
+    }
+    v = qdict_get_str(opts, "compression_type");
+    if (v && strcmp(v, "zlib")) {
+        if (!strcmp(v, "zstd")) {
+            error_setg(errp, "Compression type 'zstd' is not supported by "
+                       "this build");
+        } else {
+            error_setg(errp, "Parameter 'compression-type' does not accept "
+                       "value '%s'", v);
+        }
+        return -ENOTSUP;
+    }
+    ret = qdict_get_bool(opts, "encryption", false, &b, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (b || qdict_get_str(opts, "encrypt.format")) {
+        error_setg(errp, "qcow2 encryption is not supported by this driver");
+        return -ENOTSUP;
+    }
+    if (qdict_get_str(opts, "data_file") ||
+        qdict_get_str(opts, "data_file_raw")) {
+        error_setg(errp, "External data files are not supported by this "
+                   "qcow2 driver");
+        return -ENOTSUP;
+    }
+    {
+        int cb = 0;
+        while ((1ULL << cb) < o->cluster_size) {
+            cb++;
+        }
+        if (DIV_ROUND_UP(o->size, (uint64_t)o->cluster_size *
+                         (o->cluster_size / 8)) > QCOW2_MAX_L1_BYTES / 8) {
+            error_setg(errp, "The image size is too large for file format "
+                       "'qcow2' (try using a larger cluster size)");
+            return -EFBIG;
+        }
+    }
+    return 0;
+}
+
+static bool is_qcow2_opt(const char *key)
+{
+    return qemu_opt_find_desc(qcow2_create_opts, key) != NULL ||
+           strstart(key, "encrypt.", NULL);
+}
+
+static int qcow2_create(const char *filename, QDict *opts, Error **errp)
+{
+    Qcow2CreateOpts o;
+    BlockDriver *file_drv = bdrv_find_format("file");
+    BlockDriverState *fbs = NULL, *bs = NULL;
+    QDict *fopts, *oopts;
+    uint8_t *buf = NULL;
+    int cluster_bits = 0, ret;
+
+    ret = parse_create_opts(filename, opts, &o, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    while ((1ULL << cluster_bits) < o.cluster_size) {
+        cluster_bits++;
+    }
+    if (!file_drv) {
+        error_setg(errp, "Protocol driver 'file' not found");
+        return -ENOENT;
+    }
+
+    /* The protocol file, with the options meant for it. */
+    fopts = qdict_new();
+    for (const QDictEntry *e = qdict_first(opts); e; e = qdict_next(opts, e)) {
+        if (!is_qcow2_opt(qdict_entry_key(e))) {
+            qdict_put_str(fopts, qdict_entry_key(e), qdict_entry_value(e));
+        }
+    }
+    qdict_put_str(fopts, "size", "0");
+    ret = bdrv_create(file_drv, filename, fopts, errp);
+    qdict_free(fopts);
+    if (ret < 0) {
+        return ret;
+    }
+    oopts = qdict_new();
+    qdict_put_str(oopts, "driver", "file");
+    fbs = bdrv_open(filename, oopts, BDRV_O_RDWR | BDRV_O_PROTOCOL, errp);
+    if (!fbs) {
+        return -EIO;
+    }
+    ret = bdrv_set_root_perm(fbs, BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                             BLK_PERM_RESIZE, BLK_PERM_ALL, errp);
+    if (ret < 0) {
+        goto out;
+    }
+
+    /* A minimal header, an empty refcount table and one refcount block. */
+    buf = qemu_xzalloc(o.cluster_size * 2);
+    stbe32(buf, QCOW_MAGIC);
+    stbe32(buf + 4, o.version);
+    stbe32(buf + 20, cluster_bits);
+    stbe64(buf + 24, 0);
+    stbe64(buf + 48, o.cluster_size);
+    stbe32(buf + 56, 1);
+    if (o.version >= 3) {
+        int order = 0;
+        while ((1ULL << order) < o.refcount_bits) {
+            order++;
+        }
+        stbe64(buf + 80, o.lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0);
+        stbe32(buf + 96, order);
+        stbe32(buf + 100, QCOW2_HEADER_LEN);
+    }
+    ret = bdrv_pwrite(fbs, 0, o.cluster_size, buf, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write qcow2 header");
+        goto out;
+    }
+    memset(buf, 0, o.cluster_size * 2);
+    stbe64(buf, 2 * o.cluster_size);
+    ret = bdrv_pwrite(fbs, o.cluster_size, 2 * o.cluster_size, buf, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write refcount table");
+        goto out;
+    }
+    bdrv_unref(fbs);
+    fbs = NULL;
+
+    /* Now open it as qcow2 and let the driver do the rest. */
+    oopts = qdict_new();
+    qdict_put_str(oopts, "driver", "qcow2");
+    bs = bdrv_open(filename, oopts, BDRV_O_RDWR | BDRV_O_RESIZE |
+                   BDRV_O_NO_BACKING, errp);
+    if (!bs) {
+        ret = -EIO;
+        goto out;
+    }
+    ret = bdrv_set_root_perm(bs, BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                             BLK_PERM_RESIZE, BLK_PERM_ALL, errp);
+    if (ret < 0) {
+        goto out;
+    }
+    {
+        BDRVQcow2State *s = bs->opaque;
+        int64_t off = qcow2_alloc_clusters(bs, 3 * o.cluster_size);
+        if (off < 0) {
+            ret = off;
+            error_setg_errno(errp, -ret, "Could not allocate clusters for "
+                             "qcow2 header and refcount table");
+            goto out;
+        }
+        ret = qcow2_update_header(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not write qcow2 header");
+            goto out;
+        }
+        (void)s;
+    }
+    ret = qcow2_truncate(bs, o.size, false, o.prealloc, errp);
+    if (ret < 0) {
+        error_prepend(errp, "Could not resize image: ");
+        goto out;
+    }
+    if (o.backing_file) {
+        ret = qcow2_change_backing_file(bs, o.backing_file, o.backing_fmt,
+                                        errp);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    ret = bdrv_flush(bs);
+out:
+    free(buf);
+    if (fbs) {
+        bdrv_unref(fbs);
+    }
+    if (bs) {
+        bdrv_unref(bs);
+    }
+    return ret;
+}
+
+/* ---- amend ------------------------------------------------------------ */
+
+static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->refcount_order != 4) {
+        error_setg(errp, "compat=0.10 requires refcount_bits=16");
+        return -ENOTSUP;
+    }
+    if (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
+        int ret = qcow2_mark_clean(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to make the image clean");
+            return ret;
+        }
+    }
+    /* v2 has no zero flag: expand zero clusters of the active layer. */
+    for (uint32_t i = 0; i < s->l1_size; i++) {
+        uint64_t l2_off = s->l1_table[i] & L1E_OFFSET_MASK;
+        uint64_t *l2;
+        if (!l2_off) {
+            continue;
+        }
+        for (int j = 0; j < s->l2_size; j++) {
+            uint64_t voff = (((uint64_t)i << s->l2_bits) + j) <<
+                            s->cluster_bits;
+            uint64_t e;
+            int ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+            if (ret < 0) {
+                return ret;
+            }
+            e = be64toh_q(l2[j]);
+            if (!(e & QCOW_OFLAG_ZERO) || (e & QCOW_OFLAG_COMPRESSED)) {
+                continue;
+            }
+            if (s->nb_snapshots) {
+                error_setg(errp, "Cannot downgrade an image with zero "
+                           "clusters and internal snapshots");
+                return -ENOTSUP;
+            }
+            if (voff >= s->size) {
+                continue;
+            }
+            l2[j] = htobe64_q(e & ~QCOW_OFLAG_ZERO & ~QCOW_OFLAG_COPIED &
+                              ~L2E_OFFSET_MASK);
+            qcow2_cache_mark_dirty(s->l2_cache, l2);
+            if ((e & L2E_OFFSET_MASK) || bs->backing) {
+                uint8_t *z = qemu_xzalloc(s->cluster_size);
+                uint64_t n = MIN((uint64_t)s->cluster_size, s->size - voff);
+                s->qcow_version = 2;
+                ret = qcow2_co_pwritev(bs, voff, n, z);
+                s->qcow_version = 3;
+                free(z);
+                if (e & L2E_OFFSET_MASK) {
+                    qcow2_free_clusters(bs, e & L2E_OFFSET_MASK,
+                                        s->cluster_size);
+                }
+                if (ret < 0) {
+                    return ret;
+                }
+            }
+        }
+    }
+    s->qcow_version = 2;
+    s->compatible_features = 0;
+    s->autoclear_features = 0;
+    s->incompatible_features = 0;
+    return 0;
+}
+
+static int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
+                               Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const char *v;
+    bool lazy = s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
+    bool has_lazy = qdict_haskey(opts, "lazy_refcounts");
+    int new_version = s->qcow_version;
+    uint64_t new_size = s->size;
+    int ret;
+
+    (void)force;
+    for (const QDictEntry *e = qdict_first(opts); e; e = qdict_next(opts, e)) {
+        const char *k = qdict_entry_key(e);
+        if (!strcmp(k, "compat") || !strcmp(k, "lazy_refcounts") ||
+            !strcmp(k, "size") || !strcmp(k, "backing_file") ||
+            !strcmp(k, "backing_fmt")) {
+            continue;
+        }
+        if (!strcmp(k, "cluster_size") || !strcmp(k, "refcount_bits") ||
+            !strcmp(k, "preallocation") || !strcmp(k, "encryption") ||
+            !strcmp(k, "compression_type") || !strcmp(k, "extended_l2") ||
+            !strcmp(k, "data_file") || !strcmp(k, "data_file_raw") ||
+            strstart(k, "encrypt.", NULL)) {
+            error_setg(errp, "Changing the %s option is not supported", k);
+            return -ENOTSUP;
+        }
+        error_setg(errp, "Invalid parameter '%s'", k);
+        return -EINVAL;
+    }
+    v = qdict_get_str(opts, "compat");
+    if (v) {
+        if (!strcmp(v, "0.10") || !strcmp(v, "v2")) {
+            new_version = 2;
+        } else if (!strcmp(v, "1.1") || !strcmp(v, "v3")) {
+            new_version = 3;
+        } else {
+            error_setg(errp, "Unknown compatibility level %s", v);
+            return -EINVAL;
+        }
+    }
+    ret = qdict_get_bool(opts, "lazy_refcounts", lazy, &lazy, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (qdict_haskey(opts, "size")) {
+        ret = qdict_get_size(opts, "size", s->size, &new_size, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+
+    if (new_version > s->qcow_version) {
+        s->qcow_version = new_version;
+        ret = qcow2_update_header(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to update the image header");
+            return ret;
+        }
+    }
+    if (has_lazy && lazy && new_version < 3) {
+        error_setg(errp, "Lazy refcounts only supported with compatibility "
+                   "level 1.1 and above (use compat=1.1 or greater)");
+        return -EINVAL;
+    }
+    if (has_lazy && lazy != !!(s->compatible_features &
+                               QCOW2_COMPAT_LAZY_REFCOUNTS)) {
+        if (lazy) {
+            s->compatible_features |= QCOW2_COMPAT_LAZY_REFCOUNTS;
+            s->use_lazy_refcounts = true;
+            s->l2_cache->depends = NULL;
+        } else {
+            ret = qcow2_mark_clean(bs);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Failed to make the image "
+                                 "clean");
+                return ret;
+            }
+            s->compatible_features &= ~QCOW2_COMPAT_LAZY_REFCOUNTS;
+            s->use_lazy_refcounts = false;
+            s->l2_cache->depends = s->refcount_cache;
+        }
+        ret = qcow2_update_header(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to update the image header");
+            return ret;
+        }
+    }
+    if (qdict_haskey(opts, "backing_file") ||
+        qdict_haskey(opts, "backing_fmt")) {
+        const char *bf = qdict_get_str(opts, "backing_file");
+        const char *bfmt = qdict_get_str(opts, "backing_fmt");
+        ret = qcow2_change_backing_file(bs, bf ? bf : bs->backing_file,
+                                        bfmt ? bfmt : bs->backing_format,
+                                        errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (new_size != s->size) {
+        ret = qcow2_truncate(bs, new_size, false, PREALLOC_MODE_OFF, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (new_version < s->qcow_version) {
+        ret = qcow2_flush_caches(bs);
+        if (ret == 0) {
+            ret = qcow2_downgrade(bs, errp);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        ret = qcow2_flush_caches(bs);
+        if (ret == 0) {
+            ret = qcow2_update_header(bs);
+        }
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to update the image header");
+            return ret;
+        }
+    }
+    ret = qcow2_flush_caches(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to flush the image");
+    }
+    return ret;
+}
+
+static int qcow2_check_cb(BlockDriverState *bs, BdrvCheckResult *res,
+                          BdrvCheckMode fix)
+{
+    return qcow2_check(bs, res, fix);
+}
+
+const BlockDriver bdrv_qcow2 = {
+    .format_name = "qcow2",
+    .instance_size = sizeof(BDRVQcow2State),
+    .is_format = true,
+    .bdrv_probe = qcow2_probe,
+    .bdrv_open = qcow2_open,
+    .bdrv_close = qcow2_close,
+    .bdrv_create = qcow2_create,
+    .create_opts = qcow2_create_opts,
+    .bdrv_pread = qcow2_pread,
+    .bdrv_pwrite = qcow2_pwrite,
+    .bdrv_pwrite_zeroes = qcow2_pwrite_zeroes,
+    .bdrv_pdiscard = qcow2_pdiscard,
+    .bdrv_flush_to_os = qcow2_flush_to_os,
+    .bdrv_truncate = qcow2_truncate,
+    .bdrv_getlength = qcow2_getlength,
+    .bdrv_get_allocated_file_size = qcow2_get_allocated_file_size,
+    .bdrv_block_status = qcow2_block_status,
+    .bdrv_get_info = qcow2_get_info,
+    .bdrv_get_specific_info = qcow2_get_specific_info,
+    .bdrv_check = qcow2_check_cb,
+    .bdrv_amend_options = qcow2_amend_options,
+    .bdrv_make_empty = qcow2_make_empty,
+    .bdrv_change_backing_file = qcow2_change_backing_file,
+    .bdrv_snapshot_create = qcow2_snapshot_create,
+    .bdrv_snapshot_goto = qcow2_snapshot_goto,
+    .bdrv_snapshot_delete = qcow2_snapshot_delete,
+    .bdrv_snapshot_list = qcow2_snapshot_list,
+    .bdrv_child_perm = qcow2_child_perm,
+};

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qcow2.h: the qcow2 format driver's shared state, on-disk constants and the
+ * functions its files (header, clusters, refcounts, snapshots, check) share.
+ */
+#ifndef BLOCK_QCOW2_H
+#define BLOCK_QCOW2_H
+
+#include "block/block_int.h"
+#include "qemu/cutils.h"
+
+#define QCOW_MAGIC 0x514649fbU
+#define QCOW2_V2_HEADER_LEN 72
+#define QCOW2_V3_MIN_HEADER_LEN 104
+#define QCOW2_HEADER_LEN 112           /* what we write for v3, as 7.2 */
+
+#define QCOW2_MIN_CLUSTER_BITS 9
+#define QCOW2_MAX_CLUSTER_BITS 21
+#define QCOW2_MAX_L1_BYTES (32 * MiB)
+#define QCOW2_MAX_REFTABLE_BYTES (8 * MiB)
+#define QCOW2_MAX_SNAPSHOTS 65536
+#define QCOW2_MAX_SN_EXTRA 1024
+#define QCOW2_MAX_SN_TABLE_BYTES (64 * MiB)
+#define QCOW2_MAX_BACKING_NAME 1023
+#define QCOW2_MAX_HOST_OFFSET ((INT64_C(1) << 56) - 1)
+
+/* Header extension types */
+#define QCOW2_EXT_END            0x00000000U
+#define QCOW2_EXT_BACKING_FORMAT 0xe2792acaU
+#define QCOW2_EXT_FEATURE_TABLE  0x6803f857U
+#define QCOW2_EXT_BITMAPS        0x23852875U
+#define QCOW2_EXT_CRYPTO         0x0537be77U
+#define QCOW2_EXT_DATA_FILE      0x44415441U
+
+/* Feature bits */
+#define QCOW2_INCOMPAT_DIRTY       (1ULL << 0)
+#define QCOW2_INCOMPAT_CORRUPT     (1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE   (1ULL << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ULL << 3)
+#define QCOW2_INCOMPAT_EXTL2       (1ULL << 4)
+#define QCOW2_INCOMPAT_KNOWN       0x1fULL
+/* Bits this implementation can handle when set. */
+#define QCOW2_INCOMPAT_SUPPORTED \
+    (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT)
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS     (1ULL << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW    (1ULL << 1)
+
+/* L1/L2/refcount-table entry bits */
+#define QCOW_OFLAG_COPIED     (1ULL << 63)
+#define QCOW_OFLAG_COMPRESSED (1ULL << 62)
+#define QCOW_OFLAG_ZERO       (1ULL << 0)
+#define L1E_OFFSET_MASK       0x00fffffffffffe00ULL
+#define L1E_RESERVED_MASK     0x7f000000000001ffULL
+#define L2E_OFFSET_MASK       0x00fffffffffffe00ULL
+#define L2E_STD_RESERVED_MASK 0x3f000000000001feULL
+#define REFT_OFFSET_MASK      0xfffffffffffffe00ULL
+#define REFT_RESERVED_MASK    0x1ffULL
+
+typedef enum Qcow2ClusterType {
+    QCOW2_CLUSTER_UNALLOCATED,
+    QCOW2_CLUSTER_ZERO_PLAIN,
+    QCOW2_CLUSTER_ZERO_ALLOC,
+    QCOW2_CLUSTER_NORMAL,
+    QCOW2_CLUSTER_COMPRESSED,
+} Qcow2ClusterType;
+
+/* A small write-back cache of cluster-sized tables (L2 or refcount). */
+typedef struct Qcow2Cache {
+    int size;               /* number of slots */
+    int cluster_size;
+    int64_t *offset;        /* host offset per slot, 0 = empty */
+    bool *dirty;
+    uint64_t *lru;
+    uint8_t *tables;        /* size * cluster_size bytes */
+    uint64_t lru_counter;
+    /* Flushed before any dirty table of this cache is written. */
+    struct Qcow2Cache *depends;
+} Qcow2Cache;
+
+typedef struct Qcow2UnknownExt {
+    uint32_t type;
+    uint32_t len;
+    uint8_t *data;
+} Qcow2UnknownExt;
+
+typedef struct Qcow2Snapshot {
+    uint64_t l1_table_offset;
+    uint32_t l1_size;
+    char *id_str;
+    char *name;
+    uint64_t disk_size;
+    uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount;
+    uint32_t extra_data_size;
+    uint8_t *unknown_extra;  /* bytes past the 24 we understand */
+} Qcow2Snapshot;
+
+typedef struct BDRVQcow2State {
+    int qcow_version;
+    int cluster_bits;
+    int cluster_size;
+    int l2_bits;
+    int l2_size;             /* entries per L2 table */
+    int csize_shift;
+    uint64_t csize_mask;
+    uint64_t cluster_offset_mask;
+
+    uint64_t size;           /* virtual size */
+    uint32_t crypt_method;
+
+    uint32_t l1_size;
+    uint64_t l1_table_offset;
+    uint64_t *l1_table;      /* host-endian copy of the active L1 */
+
+    uint64_t refcount_table_offset;
+    uint32_t refcount_table_clusters;
+    uint64_t refcount_table_size;  /* entries */
+    uint64_t *refcount_table;      /* host-endian */
+    int refcount_order;
+    int refcount_bits;
+    uint64_t refcount_max;
+    int refcount_block_bits;       /* log2(entries per refcount block) */
+    int refcount_block_size;       /* entries */
+
+    uint64_t incompatible_features;
+    uint64_t compatible_features;
+    uint64_t autoclear_features;
+    uint32_t header_length;        /* as read */
+    uint8_t compression_type;
+    uint8_t *header_tail;          /* bytes 112..header_length (unknown) */
+    uint32_t header_tail_len;
+
+    Qcow2UnknownExt *unknown_ext;
+    int nb_unknown_ext;
+    bool has_bitmaps_ext;
+    uint8_t bitmaps_ext[24];
+    bool has_feature_table;
+
+    uint32_t nb_snapshots;
+    uint64_t snapshots_offset;
+    uint64_t snapshots_size;       /* bytes of the table on disk */
+    Qcow2Snapshot *snapshots;
+
+    Qcow2Cache *l2_cache;
+    Qcow2Cache *refcount_cache;
+    uint64_t free_cluster_index;
+    uint64_t free_byte_offset;     /* compressed-cluster packing */
+
+    uint8_t *cluster_cache;        /* last decompressed cluster */
+    uint64_t cluster_cache_offset; /* compressed L2 entry, or -1 */
+    uint8_t *cluster_data;         /* scratch for compressed reads */
+
+    bool use_lazy_refcounts;
+    bool writable;
+    bool corrupt_reported;
+    bool signaled_corruption;
+} BDRVQcow2State;
+
+/* Entries of cached L2 tables stay big-endian, as on disk. */
+static inline uint64_t be64toh_q(uint64_t v)
+{
+    return ldbe64(&v);
+}
+
+static inline uint64_t htobe64_q(uint64_t v)
+{
+    uint64_t r;
+    stbe64(&r, v);
+    return r;
+}
+
+static inline int64_t qcow2_start_of_cluster(BDRVQcow2State *s, int64_t off)
+{
+    return off & ~((int64_t)s->cluster_size - 1);
+}
+
+static inline int64_t qcow2_offset_into_cluster(BDRVQcow2State *s,
+                                                int64_t off)
+{
+    return off & (s->cluster_size - 1);
+}
+
+static inline uint64_t qcow2_size_to_clusters(BDRVQcow2State *s,
+                                              uint64_t size)
+{
+    return (size + (s->cluster_size - 1)) >> s->cluster_bits;
+}
+
+static inline uint64_t qcow2_size_to_l1(BDRVQcow2State *s, uint64_t size)
+{
+    int shift = s->cluster_bits + s->l2_bits;
+    return (size + (UINT64_C(1) << shift) - 1) >> shift;
+}
+
+Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s,
+                                        uint64_t l2_entry);
+
+/* qcow2.c */
+int qcow2_update_header(BlockDriverState *bs);
+void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
+                             const char *fmt, ...) QEMU_PRINTF(3, 4);
+int qcow2_mark_dirty(BlockDriverState *bs);
+int qcow2_mark_clean(BlockDriverState *bs);
+int qcow2_file_flush(BlockDriverState *bs);
+
+/* qcow2-cache.c (in qcow2-refcount.c) */
+Qcow2Cache *qcow2_cache_create(int size, int cluster_size);
+void qcow2_cache_destroy(Qcow2Cache *c);
+int qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
+                    void **table);
+/* Like get, but for a freshly allocated table: no read, zero-filled. */
+int qcow2_cache_get_empty(BlockDriverState *bs, Qcow2Cache *c,
+                          uint64_t offset, void **table);
+void qcow2_cache_mark_dirty(Qcow2Cache *c, void *table);
+int qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c);
+/* Drop a table without writing it (the cluster was freed). */
+void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset);
+void qcow2_cache_clear(Qcow2Cache *c);
+int qcow2_flush_caches(BlockDriverState *bs);
+
+/* qcow2-refcount.c */
+int qcow2_refcount_init(BlockDriverState *bs, Error **errp);
+void qcow2_refcount_close(BlockDriverState *bs);
+uint64_t qcow2_get_refcount_ro(const void *block, uint64_t index,
+                               int order);
+void qcow2_set_refcount_ro(void *block, uint64_t index, uint64_t value,
+                           int order);
+int qcow2_get_refcount(BlockDriverState *bs, int64_t cluster_index,
+                       uint64_t *refcount);
+int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
+                          int64_t length, int64_t addend);
+int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size);
+int64_t qcow2_alloc_bytes(BlockDriverState *bs, int size);
+void qcow2_free_clusters(BlockDriverState *bs, int64_t offset,
+                         int64_t size);
+void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry);
+/* Walk an in-memory L1 table: add @addend, fix COPIED flags. */
+int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
+                             int l1_size, int addend, bool *l1_modified);
+int qcow2_update_snapshot_refcount(BlockDriverState *bs,
+                                   int64_t l1_table_offset, int l1_size,
+                                   int addend);
+/* The name of the metadata [offset, offset+size) overlaps, or NULL. */
+const char *qcow2_overlaps_metadata(BlockDriverState *bs, int64_t offset,
+                                    int64_t size);
+
+/* qcow2-cluster.c */
+int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
+                        bool exact);
+int qcow2_write_l1_entry(BlockDriverState *bs, int l1_index);
+int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
+                          uint64_t *bytes, uint64_t *host_offset,
+                          Qcow2ClusterType *type, uint64_t *l2_entry);
+int qcow2_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                    uint8_t *buf);
+int qcow2_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                     const uint8_t *buf);
+int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
+                               int64_t bytes, const uint8_t *buf);
+int qcow2_cluster_zeroize(BlockDriverState *bs, int64_t offset,
+                          int64_t bytes, bool may_unmap);
+int qcow2_cluster_discard(BlockDriverState *bs, int64_t offset,
+                          int64_t bytes, bool full_discard);
+int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
+                             uint8_t *out);
+int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
+                      uint64_t new_length);
+
+/* qcow2-snapshot.c */
+int qcow2_read_snapshots(BlockDriverState *bs, Error **errp);
+void qcow2_free_snapshots(BlockDriverState *bs);
+int qcow2_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
+                          Error **errp);
+int qcow2_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
+                        Error **errp);
+int qcow2_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
+                          const char *name, Error **errp);
+int qcow2_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn);
+
+/* qcow2-check.c */
+int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
+                BdrvCheckMode fix);
+void qcow2_check_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
+
+#endif /* BLOCK_QCOW2_H */

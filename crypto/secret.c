@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * secret.c: reading key material from a file or an fd into memory we can
+ * wipe, and wiping it.
+ */
+#include "qemu/osdep.h"
+#include "crypto/secret.h"
+
+#include <openssl/crypto.h>
+
+void qcrypto_wipe(void *p, size_t len)
+{
+    if (p && len) {
+        OPENSSL_cleanse(p, len);
+    }
+}
+
+void qcrypto_wipe_free(void *p, size_t len)
+{
+    qcrypto_wipe(p, len);
+    free(p);
+}
+
+int qcrypto_read_secret(const char *path, int fd, uint8_t **data,
+                        size_t *len, Error **errp)
+{
+    uint8_t *buf = qemu_xmalloc(QCRYPTO_SECRET_MAX + 1);
+    size_t got = 0;
+    int myfd = fd;
+    int ret = 0;
+    char what[PATH_MAX + 32];
+
+    if (fd < 0) {
+        snprintf(what, sizeof(what), "key file '%s'", path);
+        myfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (myfd < 0) {
+            ret = -errno;
+            error_setg_errno(errp, errno, "Could not open %s", what);
+            goto fail;
+        }
+    } else {
+        snprintf(what, sizeof(what), "key fd %d", fd);
+    }
+    for (;;) {
+        ssize_t n = read(myfd, buf + got, QCRYPTO_SECRET_MAX + 1 - got);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            ret = -errno;
+            error_setg_errno(errp, errno, "Could not read %s", what);
+            goto fail;
+        }
+        if (n == 0) {
+            break;
+        }
+        got += n;
+        if (got > QCRYPTO_SECRET_MAX) {
+            ret = -EFBIG;
+            error_setg(errp, "The %s is larger than %d bytes", what,
+                       QCRYPTO_SECRET_MAX);
+            goto fail;
+        }
+    }
+    if (fd < 0) {
+        close(myfd);
+    }
+    *data = buf;
+    *len = got;
+    return 0;
+
+fail:
+    if (fd < 0 && myfd >= 0) {
+        close(myfd);
+    }
+    qcrypto_wipe_free(buf, QCRYPTO_SECRET_MAX + 1);
+    return ret;
+}

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vtpm.h: the rooms of the vTPM daemon and how they meet: the storage
+ * (NVRAM store + migration lock states), the libtpms engine thread, the
+ * data channel it serves, and the control channel.  docs/devel/vtpm.rst.
+ */
+#ifndef HW_TPM_VTPM_H
+#define HW_TPM_VTPM_H
+
+#include "qemu/osdep.h"
+#include <poll.h>
+#include "qemu/error.h"
+#include "block/block-backend.h"
+#include "hw/tpm/tpm_nvram.h"
+
+/* ---- logging (the tool installs a sink; library code never prints) ---- */
+
+#define VTPM_LOG_ERROR 1
+#define VTPM_LOG_INFO  2
+#define VTPM_LOG_DEBUG 3
+#define VTPM_LOG_TRACE 20       /* hex dumps of every message */
+
+typedef void VTPMLogFn(int level, const char *msg);
+void vtpm_set_log(VTPMLogFn *fn, int level);
+bool vtpm_log_enabled(int level);
+void vtpm_log(int level, const char *fmt, ...) QEMU_PRINTF(2, 3);
+void vtpm_log_hex(const char *what, const uint8_t *buf, size_t len);
+
+/* ---- storage: the store plus the migration lock states (migration.c) -- */
+
+typedef enum VTPMStorageState {
+    VTPM_STORAGE_ACTIVE,        /* perm locks held, writes allowed */
+    VTPM_STORAGE_RELEASED,      /* outgoing migration: locks dropped,
+                                   every write refused */
+    VTPM_STORAGE_INCOMING,      /* no perm locks yet, read-only */
+} VTPMStorageState;
+
+typedef struct VTPMStorage VTPMStorage;
+
+/*
+ * Wrap an open image and its store; takes ownership of both.  @perm and
+ * @shared are the permissions to hold while active; with @incoming the
+ * image was opened without permission locks and they are taken later.
+ */
+VTPMStorage *vtpm_storage_new(BlockBackend *blk, TPMNvram *nv, bool incoming,
+                              uint64_t perm, uint64_t shared);
+void vtpm_storage_free(VTPMStorage *st);
+VTPMStorageState vtpm_storage_state(VTPMStorage *st);
+/* -ENOENT (errp untouched) when @name does not exist. */
+int vtpm_storage_load(VTPMStorage *st, const char *name, uint8_t **data,
+                      size_t *len, Error **errp);
+int vtpm_storage_store(VTPMStorage *st, const char *name,
+                       const uint8_t *data, size_t len, Error **errp);
+int vtpm_storage_delete(VTPMStorage *st, const char *name, Error **errp);
+int vtpm_storage_validate(VTPMStorage *st, Error **errp);
+/* Take the permission locks, trying @retries more times 10 ms apart. */
+int vtpm_storage_activate(VTPMStorage *st, unsigned retries, Error **errp);
+/* Drop the permission locks (outgoing migration); writes are refused. */
+int vtpm_storage_release(VTPMStorage *st, Error **errp);
+
+/* ---- the engine: libtpms on its own thread (vtpm_engine.c) ----------- */
+
+typedef struct VTPMEngine VTPMEngine;
+typedef struct VTPMData VTPMData;
+
+/* TPM_SU_CLEAR / TPM_SU_STATE for vtpm_engine_startup(). */
+#define VTPM_STARTUP_CLEAR 0
+#define VTPM_STARTUP_STATE 1
+
+/* Only one engine per process (libtpms is a singleton). */
+VTPMEngine *vtpm_engine_new(bool tpm12, VTPMStorage *st, Error **errp);
+/* Start the thread; it serves @data (may be NULL) between jobs. */
+int vtpm_engine_start(VTPMEngine *e, VTPMData *data, Error **errp);
+/* Stop the TPM (if running) and join the thread; then free. */
+void vtpm_engine_free(VTPMEngine *e);
+
+typedef void VTPMJobFn(VTPMEngine *e, void *opaque);
+/* Run @fn on the engine thread and wait for it (any other thread). */
+void vtpm_engine_run(VTPMEngine *e, VTPMJobFn *fn, void *opaque);
+
+bool vtpm_engine_is_tpm2(VTPMEngine *e);
+VTPMStorage *vtpm_engine_storage(VTPMEngine *e);
+/* Locality for the following data commands (any thread). */
+void vtpm_engine_set_locality(VTPMEngine *e, uint8_t loc);
+uint8_t vtpm_engine_get_locality(VTPMEngine *e);
+/* TPMLIB_CancelCommand, callable while a command runs (any thread). */
+uint32_t vtpm_engine_cancel(VTPMEngine *e);
+bool vtpm_engine_running(VTPMEngine *e);
+
+/* The rest runs on the engine thread only (in a job or the data loop). */
+uint32_t vtpm_engine_init_tpm(VTPMEngine *e, uint32_t init_flags);
+void vtpm_engine_stop_tpm(VTPMEngine *e);
+uint32_t vtpm_engine_startup(VTPMEngine *e, int type);
+/*
+ * Run one TPM command; *rsp points into the engine's buffer (valid until
+ * the next call).  A stopped TPM answers the 10-byte error response.
+ */
+void vtpm_engine_process(VTPMEngine *e, const uint8_t *cmd, uint32_t len,
+                         const uint8_t **rsp, uint32_t *rsp_len);
+/* The 10-byte "failure" response in the TPM version's format. */
+void vtpm_engine_error_response(VTPMEngine *e, uint8_t buf[10]);
+/* Storage errors seen by the libtpms callbacks since the last call. */
+char *vtpm_engine_take_store_error(VTPMEngine *e);
+
+/* ---- data channel (vtpm_data.c) --------------------------------------- */
+
+/*
+ * @listen_fd: a listening socket (UNIX or TCP) or -1 (data only through
+ * SET_DATAFD).  With @terminate the daemon quits when a data client hangs
+ * up.  @quit is called (from the engine thread) to ask the daemon to exit.
+ */
+VTPMData *vtpm_data_new(int listen_fd, bool terminate,
+                        void (*quit)(void *), void *quit_opaque);
+void vtpm_data_free(VTPMData *d);
+void vtpm_data_set_quit(VTPMData *d, void (*quit)(void *), void *opaque);
+/* Engine thread: fill one pollfd (fd -1 when nothing to poll). */
+void vtpm_data_prepare(VTPMData *d, struct pollfd *pfd);
+void vtpm_data_dispatch(VTPMData *d, VTPMEngine *e, struct pollfd *pfd);
+/* Engine thread (SET_DATAFD): adopt @fd; VTPM_RES_IOERROR if one exists. */
+uint32_t vtpm_data_set_fd(VTPMData *d, int fd);
+
+/* ---- control channel (vtpm_ctrl.c) ------------------------------------ */
+
+typedef struct VTPMCtrl VTPMCtrl;
+
+typedef struct VTPMCtrlConfig {
+    int listen_fd;              /* UNIX or TCP listening socket, or -1 */
+    int client_fd;              /* an already connected client, or -1 */
+    bool has_key;               /* GET_CONFIG reports FILE_KEY */
+    bool terminate;             /* quit when the control client hangs up */
+} VTPMCtrlConfig;
+
+VTPMCtrl *vtpm_ctrl_new(VTPMEngine *e, VTPMData *d,
+                        const VTPMCtrlConfig *cfg);
+void vtpm_ctrl_free(VTPMCtrl *c);
+/* Serve until SHUTDOWN, a quit request or a signal; returns exit status. */
+int vtpm_ctrl_run(VTPMCtrl *c);
+/* Async-signal-safe: make vtpm_ctrl_run() return. */
+void vtpm_ctrl_quit(void *ctrl);
+
+/* Sockets (vtpm_ctrl.c): listening UNIX socket with @mode, or TCP. */
+int vtpm_listen_unix(const char *path, mode_t mode, Error **errp);
+int vtpm_listen_tcp(const char *host, int port, Error **errp);
+
+/* ---- migration blobs (vtpm_migration.c) ------------------------------- */
+
+/* Engine thread: GET_STATEBLOB payload (malloc'ed, swtpm's blob format). */
+uint32_t vtpm_migration_get_blob(VTPMEngine *e, uint32_t type,
+                                 uint32_t req_flags, uint8_t **blob,
+                                 size_t *len, uint32_t *resp_flags);
+/*
+ * Engine thread: take the storage back (LOCK_STORAGE, first command after
+ * an outgoing release, incoming activation).  After a release the running
+ * TPM is authoritative and its permanent state is written again.
+ */
+int vtpm_migration_activate(VTPMEngine *e, unsigned retries, Error **errp);
+/* Engine thread: SET_STATEBLOB.  Validates the blob and the store. */
+uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
+                                 uint32_t flags, const uint8_t *blob,
+                                 size_t len);
+
+#endif /* HW_TPM_VTPM_H */

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * secret.h: key material handling: wiping memory that held secrets and
+ * reading a secret from a file or an inherited file descriptor (never from
+ * argv or the environment).
+ */
+#ifndef CRYPTO_SECRET_H
+#define CRYPTO_SECRET_H
+
+#include "qemu/error.h"
+
+/* Overwrite @len bytes at @p with zeroes in a way the compiler keeps. */
+void qcrypto_wipe(void *p, size_t len);
+/* Wipe and free(); NULL is fine. */
+void qcrypto_wipe_free(void *p, size_t len);
+
+/* Largest secret we read (a passphrase or a key file). */
+#define QCRYPTO_SECRET_MAX 4096
+
+/*
+ * Read all of @path (when @fd < 0) or of @fd into a malloc'ed buffer
+ * (*data, *len); the caller wipes it with qcrypto_wipe_free().  @fd is read
+ * from its current position and left open.  0 or -errno with errp set
+ * ("Could not read key file 'x': ...").
+ */
+int qcrypto_read_secret(const char *path, int fd, uint8_t **data,
+                        size_t *len, Error **errp);
+
+#endif /* CRYPTO_SECRET_H */

@@ -1,0 +1,1424 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qemu-io-cmds.c: qemu-io's command table (open, read, write, flush, ...,
+ * and lock/trylock/unlock for the serialization lock) with qemu-io 7.2's
+ * argument rules and report lines.
+ */
+#include "qemu/osdep.h"
+
+#include <ctype.h>
+#include <getopt.h>
+
+#include "qemu/cutils.h"
+#include "qemu/error.h"
+#include "qemu/qdict.h"
+#include "qemu/qobject.h"
+#include "block/block.h"
+#include "block/block-backend.h"
+#include "qemu-io.h"
+
+/* QEMU's BDRV_REQUEST_MAX_BYTES: INT_MAX rounded down to sectors. */
+#define REQUEST_MAX_BYTES ((int64_t)(INT_MAX >> 9) << 9)
+
+BlockBackend *qemuio_blk;
+bool qemuio_quit;
+bool qemuio_image_opts;
+
+typedef int (*CmdFunc)(int argc, char **argv);
+
+typedef struct CmdInfo {
+    const char *name;
+    const char *altname;
+    CmdFunc cfunc;
+    int argmin;
+    int argmax;   /* -1: unlimited */
+    bool nofile_ok;
+    uint64_t perm; /* extra permission the command needs */
+    const char *args;
+    const char *oneline;
+    void (*help)(void);
+} CmdInfo;
+
+static const CmdInfo *find_command(const char *name);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* A size with the usual suffixes, at most INT64_MAX. */
+static int64_t cvtnum(const char *s)
+{
+    uint64_t value;
+    int err = qemu_strtosz(s, NULL, &value);
+
+    if (err < 0) {
+        return err;
+    }
+    if (value > INT64_MAX) {
+        return -ERANGE;
+    }
+    return (int64_t)value;
+}
+
+static void print_cvtnum_err(int64_t rc, const char *arg)
+{
+    switch (rc) {
+    case -EINVAL:
+        printf("Parsing error: non-numeric argument, or extraneous/"
+               "unrecognized suffix -- %s\n", arg);
+        break;
+    case -ERANGE:
+        printf("Parsing error: argument too large -- %s\n", arg);
+        break;
+    default:
+        printf("Parsing error: %s\n", arg);
+        break;
+    }
+}
+
+/* "4.033 MiB", "512 bytes", "4 KiB": %.3f with ".000" trimmed. */
+static void cvtstr(double value, char *str, size_t size)
+{
+    const char *suffix;
+    char *trim;
+
+    if (value >= (double)EiB) {
+        suffix = " EiB";
+        value /= (double)EiB;
+    } else if (value >= (double)PiB) {
+        suffix = " PiB";
+        value /= (double)PiB;
+    } else if (value >= (double)TiB) {
+        suffix = " TiB";
+        value /= (double)TiB;
+    } else if (value >= (double)GiB) {
+        suffix = " GiB";
+        value /= (double)GiB;
+    } else if (value >= (double)MiB) {
+        suffix = " MiB";
+        value /= (double)MiB;
+    } else if (value >= (double)KiB) {
+        suffix = " KiB";
+        value /= (double)KiB;
+    } else {
+        suffix = " bytes";
+    }
+    snprintf(str, size - 6, "%.3f", value);
+    trim = strstr(str, ".000");
+    if (trim) {
+        strcpy(trim, suffix);
+    } else {
+        strcat(str, suffix);
+    }
+}
+
+/* Elapsed time as "00.01 sec" (under a second) or "H:MM:SS.ss". */
+static void timestr(int64_t ns, char *ts, size_t size, bool fixed)
+{
+    int64_t sec = ns / 1000000000LL;
+    double frac = (double)(ns % 1000000000LL) / 1e9;
+
+    if (fixed || sec) {
+        snprintf(ts, size, "%u:%02u:%05.2f", (unsigned)(sec / 3600),
+                 (unsigned)((sec / 60) % 60), (double)(sec % 60) + frac);
+    } else {
+        snprintf(ts, size, "%05.2f sec", frac);
+    }
+}
+
+static double tdiv(double value, int64_t ns)
+{
+    double secs = (double)ns / 1e9;
+
+    return secs > 0 ? value / secs : 0.0;
+}
+
+static void print_report(const char *op, int64_t ns, int64_t offset,
+                         int64_t count, int64_t total, int cnt, bool cflag)
+{
+    char s1[64], s2[64], ts[64];
+
+    timestr(ns, ts, sizeof(ts), cflag);
+    if (!cflag) {
+        cvtstr((double)total, s1, sizeof(s1));
+        cvtstr(tdiv((double)total, ns), s2, sizeof(s2));
+        printf("%s %" PRId64 "/%" PRId64 " bytes at offset %" PRId64 "\n",
+               op, total, count, offset);
+        printf("%s, %d ops; %s (%s/sec and %.4f ops/sec)\n", s1, cnt, ts,
+               s2, tdiv((double)cnt, ns));
+    } else {
+        /* bytes,ops,time,bytes/sec,ops/sec */
+        printf("%" PRId64 ",%d,%s,%.3f,%.3f\n", total, cnt, ts,
+               tdiv((double)total, ns), tdiv((double)cnt, ns));
+    }
+}
+
+static int parse_pattern(const char *arg)
+{
+    char *end = NULL;
+    long pattern = strtol(arg, &end, 0);
+
+    if (pattern < 0 || pattern > UCHAR_MAX || *end != '\0') {
+        printf("%s is not a valid pattern byte\n", arg);
+        return -1;
+    }
+    return (int)pattern;
+}
+
+static void dump_buffer(const uint8_t *p, int64_t offset, int64_t len)
+{
+    int64_t i;
+    int j;
+
+    for (i = 0; i < len; i += 16) {
+        const uint8_t *s = p;
+
+        printf("%08" PRIx64 ":  ", (uint64_t)(offset + i));
+        for (j = 0; j < 16 && i + j < len; j++, p++) {
+            printf("%02x ", *p);
+        }
+        printf(" ");
+        for (j = 0; j < 16 && i + j < len; j++, s++) {
+            printf("%c", isalnum(*s) ? *s : '.');
+        }
+        printf("\n");
+    }
+}
+
+static uint8_t *io_alloc(int64_t len, int pattern)
+{
+    uint8_t *buf = qemu_xmalloc(len > 0 ? (size_t)len : 1);
+
+    memset(buf, pattern, len > 0 ? (size_t)len : 1);
+    return buf;
+}
+
+static void usage_of(const CmdInfo *ct)
+{
+    printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+int qemuio_parse_cache_mode(const char *mode, int *flags, bool *writethrough)
+{
+    *flags &= ~BDRV_O_NOCACHE;
+    if (!strcmp(mode, "none") || !strcmp(mode, "off")) {
+        *flags |= BDRV_O_NOCACHE;
+        *writethrough = false;
+    } else if (!strcmp(mode, "directsync")) {
+        *flags |= BDRV_O_NOCACHE;
+        *writethrough = true;
+    } else if (!strcmp(mode, "writeback") || !strcmp(mode, "unsafe")) {
+        *writethrough = false;
+    } else if (!strcmp(mode, "writethrough")) {
+        *writethrough = true;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int qemuio_openfile(const char *name, int flags, bool writethrough,
+                    bool force_share, QDict *opts)
+{
+    Error *err = NULL;
+
+    if (qemuio_blk) {
+        error_report("file open already, try 'help close'");
+        qdict_free(opts);
+        return 1;
+    }
+    if (force_share) {
+        const char *fs;
+
+        if (!opts) {
+            opts = qdict_new();
+        }
+        fs = qdict_get_str(opts, "force-share");
+        if (fs && strcmp(fs, "on")) {
+            error_report("-U conflicts with image options");
+            qdict_free(opts);
+            return 1;
+        }
+        qdict_put_str(opts, "force-share", "on");
+    }
+    qemuio_blk = blk_new_open(name, opts, flags, &err);
+    if (!qemuio_blk) {
+        error_prepend(&err, "can't open%s%s: ", name ? " device " : "",
+                      name ? name : "");
+        error_report_err(err);
+        return 1;
+    }
+    blk_set_enable_write_cache(qemuio_blk, !writethrough);
+    return 0;
+}
+
+static void open_help(void)
+{
+    printf("\n"
+           " opens a new image file for the other commands\n"
+           "\n"
+           " Example:\n"
+           " 'open -r -o driver=raw disk.img' - opens disk.img read-only\n"
+           "\n"
+           " -r, -- open the image read-only\n"
+           " -U, -- share every permission (read-only opens only)\n"
+           " -n, -- bypass the host cache (cache mode none)\n"
+           " -t, -- cache mode (none, writeback, writethrough, directsync,\n"
+           "        unsafe)\n"
+           " -f, -- format of the image (same as -o driver=FMT)\n"
+           " -o, -- block options, e.g. driver=qcow2,file.locking=off\n"
+           "\n");
+}
+
+static int open_f(int argc, char **argv);
+static int close_f(int argc, char **argv);
+
+static const CmdInfo open_cmd = {
+    .name = "open", .altname = "o", .cfunc = open_f, .argmin = 1,
+    .argmax = -1, .nofile_ok = true,
+    .args = "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
+    .oneline = "open the file specified by path", .help = open_help,
+};
+
+static int open_f(int argc, char **argv)
+{
+    int flags = BDRV_O_UNMAP, readonly = 0, c;
+    bool writethrough = true, force_share = false;
+    QDict *opts = NULL;
+    Error *err = NULL;
+    int ret;
+
+    while ((c = getopt(argc, argv, "snCro:kt:d:Uf:")) != -1) {
+        switch (c) {
+        case 's':
+        case 'C':
+        case 'k':
+            /* snapshot, copy-on-read, native AIO: not offered here */
+            break;
+        case 'n':
+            flags |= BDRV_O_NOCACHE;
+            writethrough = false;
+            break;
+        case 'r':
+            readonly = 1;
+            break;
+        case 't':
+            if (qemuio_parse_cache_mode(optarg, &flags,
+                                        &writethrough) < 0) {
+                error_report("Invalid cache option: %s", optarg);
+                qdict_free(opts);
+                return -EINVAL;
+            }
+            break;
+        case 'd':
+            if (strcmp(optarg, "ignore") && strcmp(optarg, "off") &&
+                strcmp(optarg, "unmap") && strcmp(optarg, "on")) {
+                error_report("Invalid discard option: %s", optarg);
+                qdict_free(opts);
+                return -EINVAL;
+            }
+            break;
+        case 'o':
+            if (qemuio_image_opts) {
+                printf("--image-opts and 'open -o' are mutually "
+                       "exclusive\n");
+                qdict_free(opts);
+                return -EINVAL;
+            }
+            if (qdict_parse_keyval(&opts, optarg, NULL, &err) < 0) {
+                error_report_err(err);
+                qdict_free(opts);
+                return -EINVAL;
+            }
+            break;
+        case 'f':
+            if (!opts) {
+                opts = qdict_new();
+            }
+            qdict_put_str(opts, "driver", optarg);
+            break;
+        case 'U':
+            force_share = true;
+            break;
+        default:
+            qdict_free(opts);
+            usage_of(&open_cmd);
+            return -EINVAL;
+        }
+    }
+    if (!readonly) {
+        flags |= BDRV_O_RDWR;
+    }
+    if (qemuio_image_opts && optind == argc - 1) {
+        if (qdict_parse_keyval(&opts, argv[optind], NULL, &err) < 0) {
+            error_report_err(err);
+            qdict_free(opts);
+            return -EINVAL;
+        }
+        optind++;
+    }
+    if (optind == argc - 1) {
+        ret = qemuio_openfile(argv[optind], flags, writethrough,
+                              force_share, opts);
+    } else if (optind == argc) {
+        ret = qemuio_openfile(NULL, flags, writethrough, force_share, opts);
+    } else {
+        qdict_free(opts);
+        usage_of(&open_cmd);
+        return -EINVAL;
+    }
+    return ret ? -EINVAL : 0;
+}
+
+static int close_f(int argc, char **argv)
+{
+    blk_unref(qemuio_blk);
+    qemuio_blk = NULL;
+    return 0;
+}
+
+static const CmdInfo close_cmd = {
+    .name = "close", .altname = "c", .cfunc = close_f, .argmin = 0,
+    .argmax = 0, .args = "", .oneline = "close the current open file",
+};
+
+/* ---- read / write ----------------------------------------------------- */
+
+static void read_help(void)
+{
+    printf("\n"
+           " reads a range of bytes from the given offset\n"
+           "\n"
+           " Example:\n"
+           " 'read -v 512 1k' - dumps 1 kilobyte read from 512 bytes into "
+           "the file\n"
+           "\n"
+           " The buffer is filled with 0xab before reading.\n"
+           " -C, -- report statistics in a machine parsable format\n"
+           " -l, -- length for pattern verification (only with -P)\n"
+           " -P, -- verify that the data read is this byte\n"
+           " -q, -- quiet mode, do not show I/O statistics\n"
+           " -s, -- start offset for pattern verification (only with -P)\n"
+           " -v, -- dump buffer to standard output\n"
+           "\n");
+}
+
+static int read_f(int argc, char **argv);
+
+static const CmdInfo read_cmd = {
+    .name = "read", .altname = "r", .cfunc = read_f, .argmin = 2,
+    .argmax = -1,
+    .args = "[-abCqv] [-P pattern [-s off] [-l len]] off len",
+    .oneline = "reads a number of bytes at a specified offset",
+    .help = read_help,
+};
+
+static int read_f(int argc, char **argv)
+{
+    bool cflag = false, qflag = false, vflag = false;
+    bool pflag = false, sflag = false, lflag = false;
+    int c, pattern = 0, ret;
+    int64_t offset, count, pattern_offset = 0, pattern_count = 0;
+    int64_t t1, t2;
+    uint8_t *buf;
+
+    while ((c = getopt(argc, argv, "abCl:pP:qs:v")) != -1) {
+        switch (c) {
+        case 'a':
+            /* Ignored for backwards compatibility (as in QEMU). */
+            break;
+        case 'b':
+            printf("read: -b (VM state) is not supported\n");
+            return -ENOTSUP;
+        case 'C':
+            cflag = true;
+            break;
+        case 'l':
+            lflag = true;
+            pattern_count = cvtnum(optarg);
+            if (pattern_count < 0) {
+                print_cvtnum_err(pattern_count, optarg);
+                return (int)pattern_count;
+            }
+            break;
+        case 'p':
+            /* Ignored for backwards compatibility */
+            break;
+        case 'P':
+            pflag = true;
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                return -EINVAL;
+            }
+            break;
+        case 'q':
+            qflag = true;
+            break;
+        case 's':
+            sflag = true;
+            pattern_offset = cvtnum(optarg);
+            if (pattern_offset < 0) {
+                print_cvtnum_err(pattern_offset, optarg);
+                return (int)pattern_offset;
+            }
+            break;
+        case 'v':
+            vflag = true;
+            break;
+        default:
+            usage_of(&read_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind != argc - 2) {
+        usage_of(&read_cmd);
+        return -EINVAL;
+    }
+    offset = cvtnum(argv[optind]);
+    if (offset < 0) {
+        print_cvtnum_err(offset, argv[optind]);
+        return (int)offset;
+    }
+    optind++;
+    count = cvtnum(argv[optind]);
+    if (count < 0) {
+        print_cvtnum_err(count, argv[optind]);
+        return (int)count;
+    } else if (count > REQUEST_MAX_BYTES) {
+        printf("length cannot exceed %" PRIu64 ", given %s\n",
+               (uint64_t)REQUEST_MAX_BYTES, argv[optind]);
+        return -EINVAL;
+    }
+    if (!pflag && (lflag || sflag)) {
+        usage_of(&read_cmd);
+        return -EINVAL;
+    }
+    if (!lflag) {
+        pattern_count = count - pattern_offset;
+    }
+    if (pattern_count < 0 || pattern_count + pattern_offset > count) {
+        printf("pattern verification range exceeds end of read data\n");
+        return -EINVAL;
+    }
+
+    buf = io_alloc(count, 0xab);
+    t1 = qemu_clock_monotonic_ns();
+    ret = blk_pread(qemuio_blk, offset, count, buf);
+    t2 = qemu_clock_monotonic_ns();
+    if (ret < 0) {
+        printf("read failed: %s\n", strerror(-ret));
+        goto out;
+    }
+    ret = 0;
+    if (pflag) {
+        int64_t i;
+
+        for (i = 0; i < pattern_count; i++) {
+            if (buf[pattern_offset + i] != pattern) {
+                printf("Pattern verification failed at offset %" PRId64
+                       ", %" PRId64 " bytes\n", offset + pattern_offset,
+                       pattern_count);
+                ret = -EINVAL;
+                break;
+            }
+        }
+    }
+    if (qflag) {
+        goto out;
+    }
+    if (vflag) {
+        dump_buffer(buf, offset, count);
+    }
+    print_report("read", t2 - t1, offset, count, count, 1, cflag);
+out:
+    free(buf);
+    return ret;
+}
+
+static void write_help(void)
+{
+    printf("\n"
+           " writes a range of bytes from the given offset\n"
+           "\n"
+           " Example:\n"
+           " 'write 512 1k' - writes 1 kilobyte at 512 bytes into the open "
+           "file\n"
+           "\n"
+           " The data is the byte 0xcd unless -P gives another one.\n"
+           " -c, -- write one compressed cluster\n"
+           " -C, -- report statistics in a machine parsable format\n"
+           " -f, -- use Force Unit Access semantics\n"
+           " -P, -- use different pattern to fill file\n"
+           " -q, -- quiet mode, do not show I/O statistics\n"
+           " -u, -- with -z, allow unmapping\n"
+           " -z, -- write zeroes\n"
+           "\n");
+}
+
+static int write_f(int argc, char **argv);
+
+static const CmdInfo write_cmd = {
+    .name = "write", .altname = "w", .cfunc = write_f, .argmin = 2,
+    .argmax = -1, .perm = BLK_PERM_WRITE,
+    .args = "[-bcCfnquz] [-P pattern | -s source_file] off len",
+    .oneline = "writes a number of bytes at a specified offset",
+    .help = write_help,
+};
+
+static int write_f(int argc, char **argv)
+{
+    bool cflag = false, compress = false, qflag = false, zflag = false;
+    bool pflag = false;
+    int c, pattern = 0xcd, flags = 0, ret;
+    int64_t offset, count, t1, t2;
+    uint8_t *buf = NULL;
+
+    while ((c = getopt(argc, argv, "bcCfnpP:qs:uz")) != -1) {
+        switch (c) {
+        case 'b':
+            printf("write: -b (VM state) is not supported\n");
+            return -ENOTSUP;
+        case 'c':
+            compress = true;
+            break;
+        case 'C':
+            cflag = true;
+            break;
+        case 'f':
+            flags |= BDRV_REQ_FUA;
+            break;
+        case 'n':
+            /* No slow fallback: zero writes here never fall back. */
+            break;
+        case 'p':
+            /* Ignored for backwards compatibility */
+            break;
+        case 'P':
+            pflag = true;
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                return -EINVAL;
+            }
+            break;
+        case 'q':
+            qflag = true;
+            break;
+        case 's':
+            printf("write: -s (pattern file) is not supported\n");
+            return -ENOTSUP;
+        case 'u':
+            flags |= BDRV_REQ_MAY_UNMAP;
+            break;
+        case 'z':
+            zflag = true;
+            break;
+        default:
+            usage_of(&write_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind != argc - 2) {
+        usage_of(&write_cmd);
+        return -EINVAL;
+    }
+    if (zflag && pflag) {
+        printf("Only one of -z, -P, and -s can be specified at the same "
+               "time\n");
+        return -EINVAL;
+    }
+    if ((flags & BDRV_REQ_MAY_UNMAP) && !zflag) {
+        printf("-u requires -z to be specified\n");
+        return -EINVAL;
+    }
+    if (compress && zflag) {
+        printf("-c and -z cannot be specified at the same time\n");
+        return -EINVAL;
+    }
+    offset = cvtnum(argv[optind]);
+    if (offset < 0) {
+        print_cvtnum_err(offset, argv[optind]);
+        return (int)offset;
+    }
+    optind++;
+    count = cvtnum(argv[optind]);
+    if (count < 0) {
+        print_cvtnum_err(count, argv[optind]);
+        return (int)count;
+    } else if (count > REQUEST_MAX_BYTES) {
+        printf("length cannot exceed %" PRIu64 " without -n, given %s\n",
+               (uint64_t)REQUEST_MAX_BYTES, argv[optind]);
+        return -EINVAL;
+    }
+
+    t1 = qemu_clock_monotonic_ns();
+    if (zflag) {
+        ret = blk_pwrite_zeroes(qemuio_blk, offset, count, flags);
+    } else {
+        buf = io_alloc(count, pattern);
+        if (compress) {
+            flags |= BDRV_REQ_WRITE_COMPRESSED;
+        }
+        ret = blk_pwrite(qemuio_blk, offset, count, buf, flags);
+    }
+    t2 = qemu_clock_monotonic_ns();
+    if (ret < 0) {
+        printf("write failed: %s\n", strerror(-ret));
+        goto out;
+    }
+    ret = 0;
+    if (!qflag) {
+        print_report("wrote", t2 - t1, offset, count, count, 1, cflag);
+    }
+out:
+    free(buf);
+    return ret;
+}
+
+/* Shared parsing of "off len [len..]" for readv/writev. */
+static int parse_vector(int argc, char **argv, int64_t *offset,
+                        int64_t *total)
+{
+    int i;
+
+    *offset = cvtnum(argv[optind]);
+    if (*offset < 0) {
+        print_cvtnum_err(*offset, argv[optind]);
+        return (int)*offset;
+    }
+    *total = 0;
+    for (i = optind + 1; i < argc; i++) {
+        int64_t len = cvtnum(argv[i]);
+
+        if (len < 0) {
+            print_cvtnum_err(len, argv[i]);
+            return (int)len;
+        }
+        if (len > REQUEST_MAX_BYTES - *total) {
+            printf("Argument '%s' exceeds maximum size %" PRIu64 "\n",
+                   argv[i], (uint64_t)REQUEST_MAX_BYTES);
+            return -EINVAL;
+        }
+        *total += len;
+    }
+    return 0;
+}
+
+static int readv_f(int argc, char **argv);
+static int writev_f(int argc, char **argv);
+
+static const CmdInfo readv_cmd = {
+    .name = "readv", .cfunc = readv_f, .argmin = 2, .argmax = -1,
+    .args = "[-Cqv] [-P pattern] off len [len..]",
+    .oneline = "reads a number of bytes at a specified offset",
+};
+
+static const CmdInfo writev_cmd = {
+    .name = "writev", .cfunc = writev_f, .argmin = 2, .argmax = -1,
+    .perm = BLK_PERM_WRITE,
+    .args = "[-Cfq] [-P pattern] off len [len..]",
+    .oneline = "writes a number of bytes at a specified offset",
+};
+
+static int readv_f(int argc, char **argv)
+{
+    bool cflag = false, qflag = false, vflag = false, pflag = false;
+    int c, pattern = 0, ret;
+    int64_t offset, total, t1, t2, i;
+    uint8_t *buf;
+
+    while ((c = getopt(argc, argv, "CP:qv")) != -1) {
+        switch (c) {
+        case 'C':
+            cflag = true;
+            break;
+        case 'P':
+            pflag = true;
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                return -EINVAL;
+            }
+            break;
+        case 'q':
+            qflag = true;
+            break;
+        case 'v':
+            vflag = true;
+            break;
+        default:
+            usage_of(&readv_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind > argc - 2) {
+        usage_of(&readv_cmd);
+        return -EINVAL;
+    }
+    ret = parse_vector(argc, argv, &offset, &total);
+    if (ret < 0) {
+        return ret;
+    }
+    buf = io_alloc(total, 0xab);
+    t1 = qemu_clock_monotonic_ns();
+    ret = blk_pread(qemuio_blk, offset, total, buf);
+    t2 = qemu_clock_monotonic_ns();
+    if (ret < 0) {
+        printf("readv failed: %s\n", strerror(-ret));
+        goto out;
+    }
+    ret = 0;
+    if (pflag) {
+        for (i = 0; i < total; i++) {
+            if (buf[i] != pattern) {
+                printf("Pattern verification failed at offset %" PRId64
+                       ", %" PRId64 " bytes\n", offset, total);
+                ret = -EINVAL;
+                break;
+            }
+        }
+    }
+    if (qflag) {
+        goto out;
+    }
+    if (vflag) {
+        dump_buffer(buf, offset, total);
+    }
+    print_report("read", t2 - t1, offset, total, total, 1, cflag);
+out:
+    free(buf);
+    return ret;
+}
+
+static int writev_f(int argc, char **argv)
+{
+    bool cflag = false, qflag = false;
+    int c, pattern = 0xcd, flags = 0, ret;
+    int64_t offset, total, t1, t2;
+    uint8_t *buf;
+
+    while ((c = getopt(argc, argv, "CfqP:")) != -1) {
+        switch (c) {
+        case 'C':
+            cflag = true;
+            break;
+        case 'f':
+            flags |= BDRV_REQ_FUA;
+            break;
+        case 'q':
+            qflag = true;
+            break;
+        case 'P':
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                return -EINVAL;
+            }
+            break;
+        default:
+            usage_of(&writev_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind > argc - 2) {
+        usage_of(&writev_cmd);
+        return -EINVAL;
+    }
+    ret = parse_vector(argc, argv, &offset, &total);
+    if (ret < 0) {
+        return ret;
+    }
+    buf = io_alloc(total, pattern);
+    t1 = qemu_clock_monotonic_ns();
+    ret = blk_pwrite(qemuio_blk, offset, total, buf, flags);
+    t2 = qemu_clock_monotonic_ns();
+    if (ret < 0) {
+        printf("writev failed: %s\n", strerror(-ret));
+        goto out;
+    }
+    ret = 0;
+    if (!qflag) {
+        print_report("wrote", t2 - t1, offset, total, total, 1, cflag);
+    }
+out:
+    free(buf);
+    return ret;
+}
+
+/* ---- flush, truncate, length, discard, info, map ---------------------- */
+
+static int flush_f(int argc, char **argv)
+{
+    return blk_flush(qemuio_blk);
+}
+
+static const CmdInfo flush_cmd = {
+    .name = "flush", .altname = "f", .cfunc = flush_f, .argmin = 0,
+    .argmax = 0, .args = "", .oneline = "flush all in-core file state to disk",
+};
+
+static int truncate_f(int argc, char **argv);
+
+static const CmdInfo truncate_cmd = {
+    .name = "truncate", .altname = "t", .cfunc = truncate_f, .argmin = 1,
+    .argmax = 3, .perm = BLK_PERM_WRITE | BLK_PERM_RESIZE,
+    .args = "[-m prealloc_mode] off",
+    .oneline = "truncates the current file at the given offset",
+};
+
+static int truncate_f(int argc, char **argv)
+{
+    PreallocMode prealloc = PREALLOC_MODE_OFF;
+    Error *err = NULL;
+    int64_t offset;
+    int c, ret;
+
+    while ((c = getopt(argc, argv, "m:")) != -1) {
+        switch (c) {
+        case 'm':
+            if (prealloc_mode_parse(optarg, &prealloc) < 0) {
+                error_report("Invalid preallocation mode '%s'", optarg);
+                return -EINVAL;
+            }
+            break;
+        default:
+            usage_of(&truncate_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind != argc - 1) {
+        usage_of(&truncate_cmd);
+        return -EINVAL;
+    }
+    offset = cvtnum(argv[optind]);
+    if (offset < 0) {
+        print_cvtnum_err(offset, argv[optind]);
+        return (int)offset;
+    }
+    ret = blk_truncate(qemuio_blk, offset, false, prealloc, &err);
+    if (ret < 0) {
+        if (err) {
+            error_report_err(err);
+        } else {
+            error_report("truncate failed: %s", strerror(-ret));
+        }
+        return ret;
+    }
+    return 0;
+}
+
+static int length_f(int argc, char **argv)
+{
+    int64_t size = blk_getlength(qemuio_blk);
+    char s1[64];
+
+    if (size < 0) {
+        printf("getlength: %s\n", strerror((int)-size));
+        return (int)size;
+    }
+    cvtstr((double)size, s1, sizeof(s1));
+    printf("%s\n", s1);
+    return 0;
+}
+
+static const CmdInfo length_cmd = {
+    .name = "length", .altname = "l", .cfunc = length_f, .argmin = 0,
+    .argmax = 0, .args = "", .oneline = "gets the length of the current file",
+};
+
+static int discard_f(int argc, char **argv);
+
+static const CmdInfo discard_cmd = {
+    .name = "discard", .altname = "d", .cfunc = discard_f, .argmin = 2,
+    .argmax = -1, .perm = BLK_PERM_WRITE,
+    .args = "[-Cq] off len",
+    .oneline = "discards a number of bytes at a specified offset",
+};
+
+static int discard_f(int argc, char **argv)
+{
+    bool cflag = false, qflag = false;
+    int64_t offset, bytes, t1, t2;
+    int c, ret;
+
+    while ((c = getopt(argc, argv, "Cq")) != -1) {
+        switch (c) {
+        case 'C':
+            cflag = true;
+            break;
+        case 'q':
+            qflag = true;
+            break;
+        default:
+            usage_of(&discard_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind != argc - 2) {
+        usage_of(&discard_cmd);
+        return -EINVAL;
+    }
+    offset = cvtnum(argv[optind]);
+    if (offset < 0) {
+        print_cvtnum_err(offset, argv[optind]);
+        return (int)offset;
+    }
+    optind++;
+    bytes = cvtnum(argv[optind]);
+    if (bytes < 0) {
+        print_cvtnum_err(bytes, argv[optind]);
+        return (int)bytes;
+    } else if (bytes > REQUEST_MAX_BYTES) {
+        printf("length cannot exceed %" PRIu64 ", given %s\n",
+               (uint64_t)REQUEST_MAX_BYTES, argv[optind]);
+        return -EINVAL;
+    }
+    t1 = qemu_clock_monotonic_ns();
+    ret = blk_pdiscard(qemuio_blk, offset, bytes);
+    t2 = qemu_clock_monotonic_ns();
+    if (ret < 0) {
+        printf("discard failed: %s\n", strerror(-ret));
+        return ret;
+    }
+    if (!qflag) {
+        print_report("discard", t2 - t1, offset, bytes, bytes, 1, cflag);
+    }
+    return 0;
+}
+
+static void dump_info_qobject(int indent, const QObject *o)
+{
+    size_t i;
+    char label[32];
+
+    switch (qobj_type(o)) {
+    case QTYPE_QNUM:
+        printf("%" PRId64 "\n", qobj_get_int(o));
+        break;
+    case QTYPE_QSTRING:
+        printf("%s\n", qobj_get_str(o));
+        break;
+    case QTYPE_QBOOL:
+        printf("%s\n", qobj_get_bool(o) ? "true" : "false");
+        break;
+    case QTYPE_QNULL:
+        printf("null\n");
+        break;
+    case QTYPE_QDICT:
+    case QTYPE_QLIST: {
+        bool is_dict = qobj_type(o) == QTYPE_QDICT;
+        size_t n = is_dict ? qobj_dict_size(o) : qobj_list_size(o);
+
+        for (i = 0; i < n; i++) {
+            const QObject *v = is_dict ? qobj_dict_value_at(o, i) :
+                               qobj_list_at(o, i);
+            QType t = qobj_type(v);
+            bool composite = t == QTYPE_QDICT || t == QTYPE_QLIST;
+            char *key, *p;
+
+            if (is_dict) {
+                key = qemu_xstrdup(qobj_dict_key_at(o, i));
+                for (p = key; *p; p++) {
+                    if (*p == '-') {
+                        *p = ' ';
+                    }
+                }
+            } else {
+                snprintf(label, sizeof(label), "[%zu]", i);
+                key = qemu_xstrdup(label);
+            }
+            printf("%*s%s:%c", indent * 4, "", key,
+                   composite ? '\n' : ' ');
+            free(key);
+            dump_info_qobject(indent + 1, v);
+        }
+        break;
+    }
+    }
+}
+
+static int info_f(int argc, char **argv)
+{
+    BlockDriverState *bs = blk_bs(qemuio_blk);
+    BlockDriverInfo bdi;
+    QObject *spec;
+    Error *err = NULL;
+    char s1[64], s2[64];
+    int ret;
+
+    printf("format name: %s\n", bdrv_get_format_name(bs));
+    memset(&bdi, 0, sizeof(bdi));
+    ret = bdrv_get_info(bs, &bdi);
+    if (ret) {
+        return ret;
+    }
+    cvtstr(bdi.cluster_size, s1, sizeof(s1));
+    cvtstr((double)bdi.vm_state_offset, s2, sizeof(s2));
+    printf("cluster size: %s\n", s1);
+    printf("vm state offset: %s\n", s2);
+    spec = bdrv_get_specific_info(bs, &err);
+    if (err) {
+        error_report_err(err);
+        return -EIO;
+    }
+    if (spec) {
+        printf("Format specific information:\n");
+        dump_info_qobject(1, spec);
+        qobj_free(spec);
+    }
+    return 0;
+}
+
+static const CmdInfo info_cmd = {
+    .name = "info", .altname = "i", .cfunc = info_f, .argmin = 0,
+    .argmax = 0, .args = "",
+    .oneline = "prints information about the current file",
+};
+
+/* Allocation status through the whole chain, merged across calls. */
+static int map_is_allocated(BlockDriverState *bs, int64_t offset,
+                            int64_t bytes, int64_t *pnum)
+{
+    int64_t num, first = -1, done = 0;
+    int allocated = 0;
+
+    while (bytes > 0) {
+        BlockDriverState *file = NULL;
+        int64_t map = 0;
+        int depth = 0;
+        int ret = bdrv_block_status_above(bs, NULL, offset, bytes, &num,
+                                          &map, &file, &depth);
+
+        if (ret < 0) {
+            return ret;
+        }
+        if (num <= 0) {
+            break;
+        }
+        allocated = !!(ret & BDRV_BLOCK_ALLOCATED);
+        if (first < 0) {
+            first = allocated;
+        } else if (allocated != first) {
+            break;
+        }
+        done += num;
+        offset += num;
+        bytes -= num;
+    }
+    *pnum = done;
+    return first < 0 ? 0 : (int)first;
+}
+
+static int map_f(int argc, char **argv)
+{
+    int64_t offset = 0, bytes, num;
+    char s1[64], s2[64];
+    int ret;
+
+    bytes = blk_getlength(qemuio_blk);
+    if (bytes < 0) {
+        error_report("Failed to query image length: %s",
+                     strerror((int)-bytes));
+        return (int)bytes;
+    }
+    while (bytes) {
+        ret = map_is_allocated(blk_bs(qemuio_blk), offset, bytes, &num);
+        if (ret < 0) {
+            error_report("Failed to get allocation status: %s",
+                         strerror(-ret));
+            return ret;
+        } else if (!num) {
+            error_report("Unexpected end of image");
+            return -EIO;
+        }
+        cvtstr((double)num, s1, sizeof(s1));
+        cvtstr((double)offset, s2, sizeof(s2));
+        printf("%s (0x%" PRIx64 ") bytes %s at offset %s (0x%" PRIx64 ")\n",
+               s1, (uint64_t)num, ret ? "    allocated" : "not allocated",
+               s2, (uint64_t)offset);
+        offset += num;
+        bytes -= num;
+    }
+    return 0;
+}
+
+static const CmdInfo map_cmd = {
+    .name = "map", .cfunc = map_f, .argmin = 0, .argmax = 0, .args = "",
+    .oneline = "prints the allocated areas of a file",
+};
+
+/* ---- sleep, quit, help ------------------------------------------------ */
+
+static int sleep_f(int argc, char **argv)
+{
+    char *end = NULL;
+    long ms = strtol(argv[1], &end, 0);
+
+    if (ms < 0 || *end != '\0') {
+        printf("%s is not a valid number\n", argv[1]);
+        return -EINVAL;
+    }
+    qemu_sleep_ns((int64_t)ms * 1000000);
+    return 0;
+}
+
+static const CmdInfo sleep_cmd = {
+    .name = "sleep", .cfunc = sleep_f, .argmin = 1, .argmax = 1,
+    .nofile_ok = true, .args = "milliseconds",
+    .oneline = "waits for the given value in milliseconds",
+};
+
+static int quit_f(int argc, char **argv)
+{
+    qemuio_quit = true;
+    return 0;
+}
+
+static const CmdInfo quit_cmd = {
+    .name = "quit", .altname = "q", .cfunc = quit_f, .argmin = 0,
+    .argmax = 0, .nofile_ok = true, .args = "",
+    .oneline = "exit the program",
+};
+
+/* ---- the serialization lock ------------------------------------------- */
+
+static void lock_help(void)
+{
+    printf("\n"
+           " takes the image's serialization lock (bdrv_lock): shared on a\n"
+           " read-only image, exclusive on a read-write one.  Nested calls\n"
+           " only count; 'unlock' releases one level.\n"
+           "\n"
+           " -t, -- give up after this many milliseconds\n"
+           "\n");
+}
+
+static int lock_f(int argc, char **argv);
+
+static const CmdInfo lock_cmd = {
+    .name = "lock", .cfunc = lock_f, .argmin = 0, .argmax = 2,
+    .args = "[-t timeout_ms]",
+    .oneline = "takes the serialization lock, waiting for it",
+    .help = lock_help,
+};
+
+static int lock_f(int argc, char **argv)
+{
+    BlockDriverState *bs = blk_bs(qemuio_blk);
+    int64_t timeout = -1;
+    Error *err = NULL;
+    int c, ret;
+
+    while ((c = getopt(argc, argv, "t:")) != -1) {
+        switch (c) {
+        case 't': {
+            char *end = NULL;
+            long long v = strtoll(optarg, &end, 0);
+
+            if (v < 0 || *end != '\0' || end == optarg) {
+                printf("%s is not a valid number\n", optarg);
+                return -EINVAL;
+            }
+            timeout = v;
+            break;
+        }
+        default:
+            usage_of(&lock_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind != argc) {
+        usage_of(&lock_cmd);
+        return -EINVAL;
+    }
+    if (timeout >= 0) {
+        ret = bdrv_lock_timeout(bs, timeout, &err);
+    } else {
+        ret = bdrv_lock(bs, &err);
+    }
+    if (ret < 0) {
+        printf("lock failed: %s\n",
+               err ? error_get_pretty(err) : strerror(-ret));
+        if (err) {
+            error_free(err);
+        }
+        return ret;
+    }
+    return 0;
+}
+
+static int trylock_f(int argc, char **argv)
+{
+    Error *err = NULL;
+    int ret = bdrv_trylock(blk_bs(qemuio_blk), &err);
+
+    if (ret < 0) {
+        printf("trylock failed: %s\n",
+               err ? error_get_pretty(err) : strerror(-ret));
+        if (err) {
+            error_free(err);
+        }
+        return ret;
+    }
+    return 0;
+}
+
+static const CmdInfo trylock_cmd = {
+    .name = "trylock", .cfunc = trylock_f, .argmin = 0, .argmax = 0,
+    .args = "", .oneline = "takes the serialization lock if it is free",
+};
+
+static int unlock_f(int argc, char **argv)
+{
+    Error *err = NULL;
+    int ret = bdrv_unlock(blk_bs(qemuio_blk), &err);
+
+    if (ret < 0) {
+        printf("unlock failed: %s\n",
+               err ? error_get_pretty(err) : strerror(-ret));
+        if (err) {
+            error_free(err);
+        }
+        return ret;
+    }
+    return 0;
+}
+
+static const CmdInfo unlock_cmd = {
+    .name = "unlock", .cfunc = unlock_f, .argmin = 0, .argmax = 0,
+    .args = "", .oneline = "releases one level of the serialization lock",
+};
+
+static int help_f(int argc, char **argv);
+
+static const CmdInfo help_cmd = {
+    .name = "help", .altname = "?", .cfunc = help_f, .argmin = 0,
+    .argmax = 1, .nofile_ok = true, .args = "[command]",
+    .oneline = "help for one or all commands",
+};
+
+/* Sorted by name, as "help" lists them. */
+static const CmdInfo *const cmdtab[] = {
+    &close_cmd, &discard_cmd, &flush_cmd, &help_cmd, &info_cmd,
+    &length_cmd, &lock_cmd, &map_cmd, &open_cmd, &quit_cmd, &read_cmd,
+    &readv_cmd, &sleep_cmd, &truncate_cmd, &trylock_cmd, &unlock_cmd,
+    &write_cmd, &writev_cmd,
+};
+
+static int help_f(int argc, char **argv)
+{
+    const CmdInfo *ct;
+    size_t i;
+
+    if (argc == 1) {
+        for (i = 0; i < ARRAY_SIZE(cmdtab); i++) {
+            usage_of(cmdtab[i]);
+        }
+        printf("\nUse 'help commandname' for extended help.\n");
+        return 0;
+    }
+    ct = find_command(argv[1]);
+    if (!ct) {
+        printf("command %s not found\n", argv[1]);
+        return -EINVAL;
+    }
+    usage_of(ct);
+    if (ct->help) {
+        ct->help();
+    }
+    return 0;
+}
+
+static const CmdInfo *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(cmdtab); i++) {
+        if (!strcmp(cmdtab[i]->name, name) ||
+            (cmdtab[i]->altname && !strcmp(cmdtab[i]->altname, name))) {
+            return cmdtab[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static int run_command(const CmdInfo *ct, int argc, char **argv)
+{
+    if (!ct->nofile_ok && !qemuio_blk) {
+        fprintf(stderr, "no file open, try 'help open'\n");
+        return -EINVAL;
+    }
+    if (argc - 1 < ct->argmin ||
+        (ct->argmax != -1 && argc - 1 > ct->argmax)) {
+        if (ct->argmax == -1) {
+            fprintf(stderr, "bad argument count %d to %s, expected at least "
+                    "%d arguments\n", argc - 1, argv[0], ct->argmin);
+        } else if (ct->argmin == ct->argmax) {
+            fprintf(stderr, "bad argument count %d to %s, expected %d "
+                    "arguments\n", argc - 1, argv[0], ct->argmin);
+        } else {
+            fprintf(stderr, "bad argument count %d to %s, expected between "
+                    "%d and %d arguments\n", argc - 1, argv[0], ct->argmin,
+                    ct->argmax);
+        }
+        return -EINVAL;
+    }
+    /* Ask for what the command needs on top of what the open gave. */
+    if (ct->perm && qemuio_blk) {
+        uint64_t perm, shared;
+
+        blk_get_perm(qemuio_blk, &perm, &shared);
+        if ((perm | ct->perm) != perm) {
+            Error *err = NULL;
+
+            if (bdrv_is_read_only(blk_bs(qemuio_blk))) {
+                error_report("Block node is read-only");
+                return -EPERM;
+            }
+            if (blk_set_perm(qemuio_blk, perm | ct->perm, shared,
+                             &err) < 0) {
+                error_report_err(err);
+                return -EPERM;
+            }
+        }
+    }
+    optind = 0;
+    return ct->cfunc(argc, argv);
+}
+
+int qemuio_command(const char *cmd)
+{
+    char *input = qemu_xstrdup(cmd);
+    char **argv = NULL;
+    char *p = input, *tok;
+    int argc = 0, ret = 0;
+
+    /* Split on spaces and tabs; empty words are dropped. */
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+            *p++ = '\0';
+        }
+        if (!*p) {
+            break;
+        }
+        tok = p;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            p++;
+        }
+        argv = qemu_xrealloc(argv, (argc + 2) * sizeof(*argv));
+        argv[argc++] = tok;
+    }
+    if (argc) {
+        const CmdInfo *ct = find_command(argv[0]);
+
+        argv[argc] = NULL;
+        if (ct) {
+            ret = run_command(ct, argc, argv);
+        } else {
+            fprintf(stderr, "command \"%s\" not found\n", argv[0]);
+            ret = -EINVAL;
+        }
+    }
+    free(argv);
+    free(input);
+    return ret;
+}

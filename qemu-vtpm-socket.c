@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qemu-vtpm-socket.c: "qemu-vtpm socket", the vTPM daemon.  Parses a
+ * command line in swtpm's grammar, opens and locks the NVRAM image, then
+ * serves the control channel on this thread and libtpms on the engine's.
+ */
+#include "qemu/osdep.h"
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include "qemu/error.h"
+#include "qemu/qdict.h"
+#include "qemu/cutils.h"
+#include "block/block-backend.h"
+#include "hw/tpm/tpm_nvram.h"
+#include "hw/tpm/vtpm.h"
+#include "qemu-vtpm.h"
+
+typedef struct SocketOpts {
+    bool tpm12;
+    char *nvram;
+    char *key;
+    char *ctrl;
+    char *server;
+    char *flags;
+    char *pid;
+    char *log;
+    char *migration;
+    bool daemon;
+    bool terminate;
+} SocketOpts;
+
+static VTPMCtrl *the_ctrl;
+static FILE *log_file;
+
+static void socket_usage(FILE *f)
+{
+    fprintf(f,
+"usage: qemu-vtpm socket [options]\n"
+"\n"
+"Run a TPM (libtpms) whose NVRAM lives in a raw or qcow2 image, speaking\n"
+"swtpm's control and data protocol (QEMU -tpmdev emulator, swtpm_ioctl,\n"
+"tpm2-tools with the swtpm TCTI).\n"
+"\n"
+"  --tpm2 | --tpm1.2        TPM version (default 2.0)\n"
+"  --nvram file=IMG[,format=raw|qcow2][,locking=auto|on|off]\n"
+"                           the image that holds the TPM state (required)\n"
+"  --key file=PATH|fd=N[,format=raw|hex|passphrase]\n"
+"                           key of an encrypted store\n"
+"  --ctrl type=unixio,path=PATH[,mode=0600] | type=tcp,port=N[,bindaddr=A]\n"
+"                           control channel\n"
+"  --server type=unixio,path=PATH[,mode=0600] | type=tcp,port=N[,bindaddr=A]\n"
+"                           data channel (else only via CMD_SET_DATAFD)\n"
+"  --flags not-need-init[,startup-clear|startup-state]\n"
+"                           initialise (and start up) the TPM at once\n"
+"  --migration incoming     take the image's locks only when the state\n"
+"                           arrives (SET_STATEBLOB, INIT or a command)\n"
+"  --pid file=PATH          write the process id when ready\n"
+"  --log file=PATH|fd=N[,level=N]\n"
+"                           log (level 1 errors, 2 info, 3 debug, 20 dumps)\n"
+"  -d, --daemon             run in the background once ready\n"
+"  -t, --terminate          exit when the data client (QEMU) hangs up\n"
+"  -h, --help               this text\n");
+}
+
+/* ---- logging -------------------------------------------------------------- */
+
+static void socket_log(int level, const char *msg)
+{
+    FILE *f = log_file ? log_file : stderr;
+
+    if (f == stderr) {
+        fprintf(f, "%s: %s\n", error_get_progname(), msg);
+    } else {
+        fprintf(f, "%s\n", msg);
+    }
+    fflush(f);
+}
+
+static int setup_log(const char *spec, Error **errp)
+{
+    QDict *d = NULL;
+    const char *file, *fdstr, *lvl;
+    int level = VTPM_LOG_ERROR, ret = 0;
+
+    if (!spec) {
+        vtpm_set_log(socket_log, VTPM_LOG_ERROR);
+        return 0;
+    }
+    if (qdict_parse_keyval(&d, spec, "file", errp) < 0) {
+        return -EINVAL;
+    }
+    file = qdict_get_str(d, "file");
+    fdstr = qdict_get_str(d, "fd");
+    lvl = qdict_get_str(d, "level");
+    if (lvl && (qemu_strtoi(lvl, NULL, 10, &level) < 0 || level < 0)) {
+        error_setg(errp, "--log: invalid level '%s'", lvl);
+        ret = -EINVAL;
+        goto out;
+    }
+    if (file) {
+        int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+        if (fd < 0 || !(log_file = fdopen(fd, "a"))) {
+            error_setg_errno(errp, errno, "Could not open log file '%s'",
+                             file);
+            if (fd >= 0) {
+                close(fd);
+            }
+            ret = -EINVAL;
+            goto out;
+        }
+    } else if (fdstr) {
+        int fd;
+
+        if (qemu_strtoi(fdstr, NULL, 10, &fd) < 0 ||
+            !(log_file = fdopen(fd, "a"))) {
+            error_setg(errp, "--log: invalid fd '%s'", fdstr);
+            ret = -EINVAL;
+            goto out;
+        }
+    }
+    vtpm_set_log(socket_log, level);
+out:
+    qdict_free(d);
+    return ret;
+}
+
+/* ---- sockets -------------------------------------------------------------- */
+
+typedef struct SockSpec {
+    bool is_unix;
+    char *path;
+    int fd;
+} SockSpec;
+
+static int open_socket(const char *opt, const char *spec, SockSpec *out,
+                       Error **errp)
+{
+    QDict *d = NULL;
+    const char *type, *path, *port, *mode, *bindaddr;
+    int ret = -EINVAL;
+
+    out->fd = -1;
+    out->path = NULL;
+    if (qdict_parse_keyval(&d, spec, "type", errp) < 0) {
+        return -EINVAL;
+    }
+    type = qdict_get_str(d, "type");
+    path = qdict_get_str(d, "path");
+    port = qdict_get_str(d, "port");
+    mode = qdict_get_str(d, "mode");
+    bindaddr = qdict_get_str(d, "bindaddr");
+    if (type && !strcmp(type, "unixio")) {
+        long m = 0600;
+
+        if (!path) {
+            error_setg(errp, "%s: type=unixio needs path=", opt);
+            goto out;
+        }
+        if (mode) {
+            char *end;
+
+            m = strtol(mode, &end, 8);
+            if (*end || m < 0 || m > 0777) {
+                error_setg(errp, "%s: invalid mode '%s'", opt, mode);
+                goto out;
+            }
+        }
+        ret = vtpm_listen_unix(path, m, errp);
+        if (ret >= 0) {
+            out->is_unix = true;
+            out->path = qemu_xstrdup(path);
+        }
+    } else if (type && !strcmp(type, "tcp")) {
+        int p;
+
+        if (!port || qemu_strtoi(port, NULL, 10, &p) < 0 || p <= 0 ||
+            p > 65535) {
+            error_setg(errp, "%s: type=tcp needs port=1..65535", opt);
+            goto out;
+        }
+        ret = vtpm_listen_tcp(bindaddr, p, errp);
+    } else {
+        error_setg(errp, "%s: type must be unixio or tcp", opt);
+        goto out;
+    }
+    if (ret >= 0) {
+        out->fd = ret;
+        ret = 0;
+    }
+out:
+    qdict_free(d);
+    return ret;
+}
+
+/* ---- the image -------------------------------------------------------------- */
+
+static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
+                                 Error **errp)
+{
+    QDict *d = NULL, *opts;
+    const char *file, *format, *locking;
+    TPMNvramKey *key = NULL;
+    BlockBackend *blk = NULL;
+    TPMNvram *nv = NULL;
+    uint64_t perm, shared;
+    int flags = BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_NO_SHARE;
+    VTPMStorage *st = NULL;
+
+    if (qdict_parse_keyval(&d, o->nvram, "file", errp) < 0) {
+        return NULL;
+    }
+    file = qdict_get_str(d, "file");
+    format = qdict_get_str(d, "format");
+    locking = qdict_get_str(d, "locking");
+    if (!file) {
+        error_setg(errp, "--nvram needs file=IMAGE");
+        goto out;
+    }
+    if (format && strcmp(format, "raw") && strcmp(format, "qcow2")) {
+        error_setg(errp, "--nvram: format must be raw or qcow2, not '%s'",
+                   format);
+        goto out;
+    }
+    if (o->key && tpm_nvram_key_parse(o->key, &key, errp) < 0) {
+        goto out;
+    }
+    if (access(file, F_OK) < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", file);
+        goto out;
+    }
+    opts = qdict_new();
+    if (format) {
+        qdict_put_str(opts, "driver", format);
+    }
+    if (locking) {
+        qdict_put_str(opts, "file.locking", locking);
+    }
+    if (incoming) {
+        flags |= BDRV_O_INACTIVE;
+    }
+    blk = blk_new_open(file, opts, flags, errp);
+    if (!blk) {
+        goto out;
+    }
+    if (incoming) {
+        perm = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE | BLK_PERM_RESIZE;
+        shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+    } else {
+        blk_get_perm(blk, &perm, &shared);
+    }
+    nv = tpm_nvram_open(blk, key, errp);
+    if (!nv) {
+        goto out;
+    }
+    /* A store we cannot read fails now, not at the guest's first boot. */
+    if (tpm_nvram_validate(nv, errp) < 0) {
+        goto out;
+    }
+    st = vtpm_storage_new(blk, nv, incoming, perm, shared);
+    blk = NULL;
+    nv = NULL;
+out:
+    if (nv) {
+        tpm_nvram_close(nv);
+    }
+    if (blk) {
+        blk_unref(blk);
+    }
+    tpm_nvram_key_free(key);
+    qdict_free(d);
+    return st;
+}
+
+/* ---- signals, pid file, daemon ------------------------------------------- */
+
+static void on_signal(int sig)
+{
+    if (the_ctrl) {
+        vtpm_ctrl_quit(the_ctrl);
+    }
+}
+
+static int write_pid_file(const char *spec, char **path_out, Error **errp)
+{
+    QDict *d = NULL;
+    const char *path;
+    char buf[32];
+    int fd, n, ret = 0;
+
+    if (qdict_parse_keyval(&d, spec, "file", errp) < 0) {
+        return -EINVAL;
+    }
+    path = qdict_get_str(d, "file");
+    if (!path) {
+        error_setg(errp, "--pid needs file=PATH");
+        qdict_free(d);
+        return -EINVAL;
+    }
+    /* Write a temporary file and rename it: readers never see it half. */
+    {
+        char *tmp = qemu_xasprintf("%s.tmp", path);
+
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+        if (fd < 0 || write(fd, buf, n) != n || close(fd) < 0 ||
+            rename(tmp, path) < 0) {
+            error_setg_errno(errp, errno, "Could not write pid file '%s'",
+                             path);
+            unlink(tmp);
+            ret = -EIO;
+        }
+        free(tmp);
+    }
+    if (ret == 0) {
+        *path_out = qemu_xstrdup(path);
+    }
+    qdict_free(d);
+    return ret;
+}
+
+/* Fork; the parent exits once the child says it is ready. */
+static int daemonize(int *ready_fd, Error **errp)
+{
+    int p[2];
+    pid_t pid;
+    char c;
+
+    if (pipe(p) < 0) {
+        error_setg_errno(errp, errno, "Could not create a pipe");
+        return -errno;
+    }
+    pid = fork();
+    if (pid < 0) {
+        error_setg_errno(errp, errno, "Could not fork");
+        return -errno;
+    }
+    if (pid > 0) {
+        close(p[1]);
+        /* 1 byte = ready; EOF = the child failed and said why. */
+        _exit(read(p[0], &c, 1) == 1 ? 0 : 1);
+    }
+    close(p[0]);
+    setsid();
+    *ready_fd = p[1];
+    return 0;
+}
+
+static void daemon_ready(int ready_fd)
+{
+    int null = open("/dev/null", O_RDWR);
+    ssize_t r;
+
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        if (log_file) {
+            dup2(null, STDERR_FILENO);
+        }
+        close(null);
+    }
+    r = write(ready_fd, "r", 1);
+    (void)r;
+    close(ready_fd);
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+enum {
+    OPT_TPM2 = 256, OPT_TPM12, OPT_NVRAM, OPT_KEY, OPT_CTRL, OPT_SERVER,
+    OPT_FLAGS, OPT_PID, OPT_LOG, OPT_MIGRATION,
+};
+
+static int parse_args(int argc, char **argv, SocketOpts *o)
+{
+    static const struct option longopts[] = {
+        { "tpm2", no_argument, NULL, OPT_TPM2 },
+        { "tpm1.2", no_argument, NULL, OPT_TPM12 },
+        { "nvram", required_argument, NULL, OPT_NVRAM },
+        { "key", required_argument, NULL, OPT_KEY },
+        { "ctrl", required_argument, NULL, OPT_CTRL },
+        { "server", required_argument, NULL, OPT_SERVER },
+        { "flags", required_argument, NULL, OPT_FLAGS },
+        { "pid", required_argument, NULL, OPT_PID },
+        { "log", required_argument, NULL, OPT_LOG },
+        { "migration", required_argument, NULL, OPT_MIGRATION },
+        { "daemon", no_argument, NULL, 'd' },
+        { "terminate", no_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "dth", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_TPM2: o->tpm12 = false; break;
+        case OPT_TPM12: o->tpm12 = true; break;
+        case OPT_NVRAM: o->nvram = optarg; break;
+        case OPT_KEY: o->key = optarg; break;
+        case OPT_CTRL: o->ctrl = optarg; break;
+        case OPT_SERVER: o->server = optarg; break;
+        case OPT_FLAGS: o->flags = optarg; break;
+        case OPT_PID: o->pid = optarg; break;
+        case OPT_LOG: o->log = optarg; break;
+        case OPT_MIGRATION: o->migration = optarg; break;
+        case 'd': o->daemon = true; break;
+        case 't': o->terminate = true; break;
+        case 'h':
+            socket_usage(stdout);
+            return 0;
+        default:
+            socket_usage(stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        error_report("socket: unexpected argument '%s'", argv[optind]);
+        return 1;
+    }
+    return -1;
+}
+
+/* --flags and --migration: comma lists of words. */
+static int parse_words(const char *opt, const char *spec,
+                       const char *const *known, unsigned *mask,
+                       Error **errp)
+{
+    char *copy = qemu_xstrdup(spec), *save = NULL, *w;
+    int ret = 0;
+
+    *mask = 0;
+    for (w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        unsigned i;
+
+        for (i = 0; known[i]; i++) {
+            if (!strcmp(w, known[i])) {
+                *mask |= 1u << i;
+                break;
+            }
+        }
+        if (!known[i]) {
+            error_setg(errp, "%s: unknown flag '%s'", opt, w);
+            ret = -EINVAL;
+            break;
+        }
+    }
+    free(copy);
+    return ret;
+}
+
+#define FLAG_NOT_NEED_INIT 0x1
+#define FLAG_STARTUP_CLEAR 0x2
+#define FLAG_STARTUP_STATE 0x4
+#define MIG_INCOMING 0x1
+
+int vtpm_socket_main(int argc, char **argv)
+{
+    static const char *const flag_words[] = {
+        "not-need-init", "startup-clear", "startup-state", NULL
+    };
+    static const char *const mig_words[] = { "incoming", NULL };
+    SocketOpts o = { 0 };
+    SockSpec ctrl = { .fd = -1 }, server = { .fd = -1 };
+    VTPMCtrlConfig cfg = { .listen_fd = -1, .client_fd = -1 };
+    VTPMStorage *st = NULL;
+    VTPMEngine *e = NULL;
+    VTPMData *d = NULL;
+    Error *err = NULL;
+    char *pid_path = NULL;
+    unsigned flags = 0, mig = 0;
+    int ready_fd = -1, status = 1, ret;
+    struct sigaction sa = { .sa_handler = on_signal };
+
+    ret = parse_args(argc, argv, &o);
+    if (ret >= 0) {
+        return ret;
+    }
+    if (setup_log(o.log, &err) < 0) {
+        goto fail;
+    }
+    if (!o.nvram) {
+        error_setg(&err, "socket: --nvram file=IMAGE is required");
+        goto fail;
+    }
+    if (!o.ctrl && !o.server) {
+        error_setg(&err, "socket: need --ctrl and/or --server");
+        goto fail;
+    }
+    if (o.flags && parse_words("--flags", o.flags, flag_words, &flags,
+                               &err) < 0) {
+        goto fail;
+    }
+    if ((flags & FLAG_STARTUP_CLEAR) && (flags & FLAG_STARTUP_STATE)) {
+        error_setg(&err, "--flags: startup-clear and startup-state exclude "
+                   "each other");
+        goto fail;
+    }
+    if (o.migration && parse_words("--migration", o.migration, mig_words,
+                                   &mig, &err) < 0) {
+        goto fail;
+    }
+    if ((mig & MIG_INCOMING) && (flags & FLAG_NOT_NEED_INIT)) {
+        error_setg(&err, "--migration incoming cannot be combined with "
+                   "--flags not-need-init");
+        goto fail;
+    }
+
+    st = open_storage(&o, mig & MIG_INCOMING, &err);
+    if (!st) {
+        goto fail;
+    }
+    e = vtpm_engine_new(o.tpm12, st, &err);
+    if (!e) {
+        goto fail;
+    }
+    if (flags & FLAG_NOT_NEED_INIT) {
+        /* Runs inline: the engine thread starts after the fork. */
+        uint32_t res = vtpm_engine_init_tpm(e, 0);
+
+        if (res) {
+            error_setg(&err, "Could not initialize the TPM (0x%x)", res);
+            goto fail;
+        }
+        if (flags & (FLAG_STARTUP_CLEAR | FLAG_STARTUP_STATE)) {
+            res = vtpm_engine_startup(e, (flags & FLAG_STARTUP_STATE) ?
+                                      VTPM_STARTUP_STATE :
+                                      VTPM_STARTUP_CLEAR);
+            if (res) {
+                vtpm_log(VTPM_LOG_ERROR, "TPM startup returned 0x%x", res);
+            }
+        }
+    }
+    if (o.ctrl && open_socket("--ctrl", o.ctrl, &ctrl, &err) < 0) {
+        goto fail;
+    }
+    if (o.server && open_socket("--server", o.server, &server, &err) < 0) {
+        goto fail;
+    }
+    if (o.daemon && daemonize(&ready_fd, &err) < 0) {
+        goto fail;
+    }
+
+    d = vtpm_data_new(server.fd, o.terminate, NULL, NULL);
+    server.fd = -1;
+    cfg.listen_fd = ctrl.fd;
+    ctrl.fd = -1;
+    cfg.has_key = o.key != NULL;
+    cfg.terminate = o.terminate;
+    the_ctrl = vtpm_ctrl_new(e, d, &cfg);
+    vtpm_data_set_quit(d, vtpm_ctrl_quit, the_ctrl);
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    if (vtpm_engine_start(e, d, &err) < 0) {
+        goto fail;
+    }
+    if (o.pid && write_pid_file(o.pid, &pid_path, &err) < 0) {
+        goto fail;
+    }
+    vtpm_log(VTPM_LOG_INFO, "ready: TPM %s, NVRAM in %s",
+             o.tpm12 ? "1.2" : "2.0", o.nvram);
+    if (ready_fd >= 0) {
+        daemon_ready(ready_fd);
+        ready_fd = -1;
+    }
+
+    status = vtpm_ctrl_run(the_ctrl);
+    vtpm_log(VTPM_LOG_INFO, "shutting down");
+    goto cleanup;
+
+fail:
+    if (err) {
+        error_report_err(err);
+    }
+    status = 1;
+cleanup:
+    /* Stops the TPM (its state is already committed) and the thread. */
+    vtpm_engine_free(e);
+    vtpm_ctrl_free(the_ctrl);
+    the_ctrl = NULL;
+    vtpm_data_free(d);
+    vtpm_storage_free(st);
+    if (ctrl.fd >= 0) {
+        close(ctrl.fd);
+    }
+    if (ctrl.path) {
+        unlink(ctrl.path);
+        free(ctrl.path);
+    }
+    if (server.fd >= 0) {
+        close(server.fd);
+    }
+    if (server.path) {
+        unlink(server.path);
+        free(server.path);
+    }
+    if (pid_path) {
+        unlink(pid_path);
+        free(pid_path);
+    }
+    if (log_file) {
+        fclose(log_file);
+        log_file = NULL;
+    }
+    return status;
+}

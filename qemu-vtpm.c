@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qemu-vtpm.c: main() of the qemu-vtpm tool; dispatches "nvram ..." (the
+ * NVRAM store tool) and "socket ..." (the vTPM daemon).
+ */
+#include "qemu/osdep.h"
+#include "qemu/error.h"
+#include "config-host.h"
+#include "qemu-vtpm.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: qemu-vtpm COMMAND [options]\n"
+"\n"
+"Commands:\n"
+"  nvram ...    inspect and edit a TPM NVRAM store in an image\n"
+#ifdef CONFIG_VTPM_SOCKET
+"  socket ...   run the vTPM daemon (swtpm's control and data protocol)\n"
+#endif
+"\n"
+"'qemu-vtpm COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    error_set_progname("qemu-vtpm");
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+        printf("qemu-vtpm version %s\n", QEMU_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "nvram")) {
+        return vtpm_nvram_main(argc - 1, argv + 1);
+    }
+#ifdef CONFIG_VTPM_SOCKET
+    if (!strcmp(argv[1], "socket")) {
+        return vtpm_socket_main(argc - 1, argv + 1);
+    }
+#endif
+    error_report("Unknown command '%s' (try 'qemu-vtpm --help')", argv[1]);
+    return 1;
+}

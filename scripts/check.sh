@@ -1,0 +1,138 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# check.sh: the body of `make check`.  Runs each test stage, keeps going
+# after a failing stage, adds up what every stage passed and failed, and
+# ends with the line "N passed, N failed" (exit 1 if anything failed).
+
+set -u
+cd "$(dirname "$0")/.."
+SRC=$(pwd)
+BUILD=${BUILD:-build}
+BUILD_ASAN=${BUILD_ASAN:-build-asan}
+MAKE=${MAKE:-make}
+LOGDIR=$SRC/$BUILD/check-logs
+passed=0
+failed=0
+declare -a stage_lines=()
+
+note() { printf '\n===== %s =====\n' "$*"; }
+
+# add_counts STAGE PASS FAIL
+add_counts() {
+    passed=$((passed + $2))
+    failed=$((failed + $3))
+    stage_lines+=("$(printf '%-22s %4d passed, %d failed' "$1" "$2" "$3")")
+}
+
+# Parse meson test's summary block ("Ok: N", "Fail: N", ...).
+meson_counts() {
+    local log=$1 stage=$2 rc=$3 ok fail skip
+    ok=$(awk '/^Ok:/ {print $2}' "$log" | tail -1)
+    fail=0
+    for k in Fail: "Unexpected Pass:" Timeout:; do
+        v=$(grep "^$k" "$log" | tail -1 | awk '{print $NF}')
+        fail=$((fail + ${v:-0}))
+    done
+    skip=$(awk '/^Skipped:/ {print $2}' "$log" | tail -1)
+    ok=${ok:-0}
+    skip=${skip:-0}
+    if [ "${CI:-}" = true ] && [ "$skip" -gt 0 ]; then
+        echo "check: $skip skipped unit test(s) count as failures in CI"
+        fail=$((fail + skip))
+    fi
+    if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+        fail=1
+    fi
+    add_counts "$stage" "$ok" "$fail"
+}
+
+# Take the last "N passed, N failed" line of a stage's log.
+summary_counts() {
+    local log=$1 stage=$2 rc=$3 line p f
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    if [ -n "$line" ]; then
+        p=${line%% passed*}
+        f=${line#*, }
+        f=${f%% failed}
+    else
+        p=0
+        f=0
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+    fi
+    add_counts "$stage" "$p" "$f"
+}
+
+# run_stage NAME LOGFILE CMD...: run with output to terminal and log.
+run_stage() {
+    local name=$1 log=$2
+    shift 2
+    note "$name"
+    "$@" 2>&1 | tee "$log"
+    return "${PIPESTATUS[0]}"
+}
+
+finish() {
+    echo
+    echo "===== summary ====="
+    for l in "${stage_lines[@]}"; do
+        echo "$l"
+    done
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit $?
+}
+
+mkdir -p "$BUILD"
+# 1. the -Werror build
+note "build ($BUILD, -Werror)"
+if ! $MAKE --no-print-directory all BUILD="$BUILD" WERROR=true; then
+    add_counts "build" 0 1
+    finish
+fi
+add_counts "build" 1 0
+mkdir -p "$LOGDIR"
+
+# 2. unit tests
+run_stage "unit tests ($BUILD)" "$LOGDIR/unit.log" \
+    meson test -C "$BUILD" --print-errorlogs
+meson_counts "$LOGDIR/unit.log" "unit" $?
+
+# 3. unit tests under ASan/UBSan
+note "build ($BUILD_ASAN, ASan+UBSan)"
+if [ ! -f "$BUILD_ASAN/build.ninja" ]; then
+    ./configure --builddir="$BUILD_ASAN" --enable-werror --enable-asan \
+        >/dev/null
+fi
+if ninja -C "$BUILD_ASAN"; then
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run_stage "unit tests ($BUILD_ASAN)" "$LOGDIR/unit-asan.log" \
+        meson test -C "$BUILD_ASAN" --print-errorlogs
+    meson_counts "$LOGDIR/unit-asan.log" "unit (asan)" $?
+else
+    add_counts "build (asan)" 0 1
+fi
+
+# 4. qemu-iotests, every format we have a driver for
+fmts="raw"
+if [ -f block/qcow2.c ]; then
+    fmts="$fmts qcow2"
+fi
+for fmt in $fmts; do
+    (cd tests/qemu-iotests &&
+     BUILD_DIR="$SRC/$BUILD" run_stage "qemu-iotests -$fmt" \
+        "$LOGDIR/iotests-$fmt.log" ./check "-$fmt")
+    summary_counts "$LOGDIR/iotests-$fmt.log" "iotests -$fmt" $?
+done
+
+# 5. Windows build and tests under wine
+if [ -d tests/win32 ]; then
+    run_stage "windows (mingw + wine)" "$LOGDIR/win32.log" \
+        $MAKE --no-print-directory check-win32
+    summary_counts "$LOGDIR/win32.log" "win32" $?
+fi
+
+finish

@@ -1,0 +1,713 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test-tpm-nvram-crash.c: the NVRAM store under failure: every crash point
+ * of recorded commits (with every subset of unflushed writes, whole or
+ * torn), injected I/O errors on each write/flush/truncate of a commit, and
+ * a committer racing validators in other processes.
+ */
+#include "tpm-nvram-helpers.h"
+#include "hw/tpm/tpm_nvram_format.h"
+#include "qemu/cutils.h"
+#include <poll.h>
+#include <sys/wait.h>
+
+static const uint8_t key_a[32] = "0123456789abcdef0123456789abcdef";
+static const uint8_t key_b[32] = "fedcba9876543210fedcba9876543210";
+
+/* ---- store contents as a comparable signature --------------------------- */
+
+/* "name:len:crc;..." of everything the store holds (sorted), or NULL. */
+static char *store_signature(TPMNvram *nv, Error **errp)
+{
+    TPMNvramBlobInfo *b = NULL;
+    size_t n = 0;
+    GString *sig = g_string_new("");
+
+    if (tpm_nvram_list(nv, &b, &n, errp) < 0) {
+        g_string_free(sig, TRUE);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *d = NULL;
+        size_t len = 0;
+        if (tpm_nvram_load(nv, b[i].name, &d, &len, errp) < 0) {
+            free(b);
+            g_string_free(sig, TRUE);
+            return NULL;
+        }
+        g_string_append_printf(sig, "%s:%zu:%08x;", b[i].name, len,
+                               nv_crc32(d, len));
+        free(d);
+    }
+    free(b);
+    return g_string_free(sig, FALSE);
+}
+
+/* ---- recorded operations ------------------------------------------------ */
+
+typedef enum { OP_STORE, OP_DELETE, OP_REKEY } OpKind;
+
+typedef struct Op {
+    OpKind kind;
+    const char *name;
+    size_t len;
+    unsigned seed;
+    int key;            /* OP_REKEY: 0 none, 1 key a, 2 key b */
+} Op;
+
+static const Op ops[] = {
+    { OP_STORE, "permall", 1000, 1 },
+    { OP_STORE, "volatilestate", 8 * KiB, 2 },
+    { OP_STORE, "permall", 6000, 3 },
+    { OP_STORE, "permall", 6000, 3 },     /* identical: no writes */
+    { OP_DELETE, "volatilestate" },
+    { OP_STORE, "savestate", 0, 4 },
+    { OP_STORE, "permall", 70000, 5 },    /* grows the image */
+    { OP_STORE, "volatilestate", 100, 6 },
+    { OP_STORE, "permall", 3000, 7 },
+};
+
+typedef struct Event {
+    char type;
+    uint64_t off, len;
+    uint8_t *data;
+} Event;
+
+static TPMNvramKey *key_for(int which)
+{
+    if (which == 1) {
+        return nvt_key("ka", key_a, 32, "raw");
+    }
+    if (which == 2) {
+        return nvt_key("kb", key_b, 32, "raw");
+    }
+    return NULL;
+}
+
+static GPtrArray *read_log(const char *path, GArray **marks_unused)
+{
+    g_autofree uint8_t *buf = NULL;
+    gsize len = 0, p = 0;
+    GPtrArray *ev = g_ptr_array_new();
+
+    g_assert_true(g_file_get_contents(path, (char **)&buf, &len, NULL));
+    while (p < len) {
+        Event *e = g_new0(Event, 1);
+        g_assert_cmpuint(len - p, >=, 17);
+        e->type = buf[p];
+        e->off = ldbe64(buf + p + 1);
+        e->len = ldbe64(buf + p + 9);
+        p += 17;
+        if (e->type == 'W') {
+            g_assert_cmpuint(len - p, >=, e->len);
+            e->data = g_memdup2(buf + p, e->len);
+            p += e->len;
+        }
+        g_ptr_array_add(ev, e);
+    }
+    return ev;
+}
+
+static gsize file_size(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    return st.st_size;
+}
+
+/* Apply part of an event: whole (0), first sector (1), all but it (2). */
+static void apply(GByteArray *img, const Event *e, int part)
+{
+    uint64_t off = e->off, len = e->len;
+    const uint8_t *d = e->data;
+
+    if (e->type == 'T') {
+        if (e->off > img->len) {
+            guint old = img->len;
+            g_byte_array_set_size(img, (guint)e->off);
+            memset(img->data + old, 0, img->len - old);
+        } else {
+            g_byte_array_set_size(img, (guint)e->off);
+        }
+        return;
+    }
+    if (e->type == 'F') {
+        return;
+    }
+    if (part == 1) {
+        len = 512;
+    } else if (part == 2) {
+        off += 512;
+        len -= 512;
+        d = d ? d + 512 : NULL;
+    }
+    if (img->len < off + len) {
+        guint old = img->len;
+        g_byte_array_set_size(img, (guint)(off + len));
+        memset(img->data + old, 0, img->len - old);
+    }
+    if (d) {
+        memcpy(img->data + off, d, len);
+    } else {
+        memset(img->data + off, 0, len);
+    }
+}
+
+static void grow_zero(GByteArray *img, guint new_len)
+{
+    guint old = img->len;
+
+    g_byte_array_set_size(img, new_len);
+    if (new_len > old) {
+        memset(img->data + old, 0, new_len - old);
+    }
+}
+
+/* Open @img as a store and return its signature; fails the test if not. */
+static char *state_of(GByteArray *img, const TPMNvramKey *k1,
+                      const TPMNvramKey *k2)
+{
+    g_autofree char *p = nvt_path("crash-state.img");
+    BlockBackend *blk;
+    TPMNvram *nv;
+    Error *err = NULL;
+    char *sig;
+
+    g_assert_true(g_file_set_contents(p, (char *)img->data, img->len, NULL));
+    blk = nvt_blk(p, "raw", false);
+    nv = tpm_nvram_open(blk, k1, &err);
+    if (!nv && k2) {
+        /* during a rekey either key may be the right one */
+        error_free(err);
+        err = NULL;
+        nv = tpm_nvram_open(blk, k2, &err);
+    }
+    if (!nv && !k1 && !k2) {
+        g_error("crash state does not open: %s", error_get_pretty(err));
+    }
+    if (!nv) {
+        /* the store may be unencrypted at this point */
+        error_free(err);
+        err = NULL;
+        nv = tpm_nvram_open(blk, NULL, &err);
+    }
+    if (!nv) {
+        g_error("crash state does not open: %s", error_get_pretty(err));
+    }
+    sig = store_signature(nv, &err);
+    if (!sig) {
+        g_error("crash state does not load: %s", error_get_pretty(err));
+    }
+    tpm_nvram_close(nv);
+    blk_unref(blk);
+    return sig;
+}
+
+static void run_crash_series(const Op *series, size_t nops, int key0,
+                             int *states_out)
+{
+    g_autofree char *img_path = nvt_path("crash.img");
+    g_autofree char *log_path = nvt_path("crash.log");
+    BlockBackend *blk;
+    TPMNvram *nv;
+    QDict *o;
+    Error *err = NULL;
+    TPMNvramKey *key = key_for(key0);
+    TPMNvramKey *ka = key_for(1), *kb = key_for(2);
+    char **expect = g_new0(char *, nops + 1);
+    gsize *mark = g_new0(gsize, nops + 1);
+    int *keyafter = g_new0(int, nops + 1);
+    GPtrArray *ev;
+    GByteArray *base;
+    guint evi = 0;
+    int states = 0;
+    int curkey = key0;
+
+    nvt_create(img_path, "raw");
+    g_unlink(log_path);
+    g_assert_true(g_file_set_contents(log_path, "", 0, NULL));
+
+    o = qdict_new();
+    qdict_put_str(o, "driver", "blkrecord");
+    qdict_put_str(o, "log", log_path);
+    blk = blk_new_open(img_path, o, BDRV_O_RDWR | BDRV_O_RESIZE, &err);
+    if (!blk) {
+        g_error("blkrecord: %s", error_get_pretty(err));
+    }
+    nv = tpm_nvram_open(blk, key, &err);
+    g_assert_nonnull(nv);
+    expect[0] = store_signature(nv, NULL);
+    keyafter[0] = key0;
+    mark[0] = file_size(log_path);
+    for (size_t i = 0; i < nops; i++) {
+        const Op *op = &series[i];
+        int r;
+
+        if (op->kind == OP_STORE) {
+            g_autofree uint8_t *d = nvt_pattern(op->len, op->seed);
+            r = tpm_nvram_store(nv, op->name, d, op->len, &err);
+        } else if (op->kind == OP_DELETE) {
+            r = tpm_nvram_delete(nv, op->name, &err);
+        } else {
+            TPMNvramKey *nk = key_for(op->key);
+            r = tpm_nvram_rekey(nv, nk, &err);
+            tpm_nvram_key_free(nk);
+            curkey = op->key;
+        }
+        if (r < 0) {
+            g_error("op %zu: %s", i, error_get_pretty(err));
+        }
+        expect[i + 1] = store_signature(nv, NULL);
+        keyafter[i + 1] = curkey;
+        mark[i + 1] = file_size(log_path);
+    }
+    tpm_nvram_close(nv);
+    blk_unref(blk);
+
+    ev = read_log(log_path, NULL);
+    base = g_byte_array_new();
+    /* Map log byte marks to event indices. */
+    {
+        gsize pos = 0;
+        guint *emark = g_new0(guint, nops + 1);
+        guint k = 0;
+        for (guint e = 0; e <= ev->len; e++) {
+            while (k <= nops && mark[k] == pos) {
+                emark[k++] = e;
+            }
+            if (e < ev->len) {
+                Event *x = g_ptr_array_index(ev, e);
+                pos += 17 + (x->type == 'W' ? x->len : 0);
+            }
+        }
+        g_assert_cmpuint(k, ==, nops + 1);
+
+        for (size_t i = 0; i < nops; i++) {
+            guint b = emark[i], end = emark[i + 1];
+            const TPMNvramKey *k1 = keyafter[i] == 1 ? ka :
+                                    keyafter[i] == 2 ? kb : NULL;
+            const TPMNvramKey *k2 = keyafter[i + 1] == 1 ? ka :
+                                    keyafter[i + 1] == 2 ? kb : NULL;
+
+            /* everything before this op is durable */
+            for (; evi < b; evi++) {
+                apply(base, g_ptr_array_index(ev, evi), 0);
+            }
+            for (guint p = b; p <= end; p++) {
+                GByteArray *dur = g_byte_array_new();
+                guint f = b, npend = 0;
+                guint pend[16];
+                int radix[16];
+                long combos = 1;
+
+                g_byte_array_append(dur, base->data, base->len);
+                for (guint e = b; e < p; e++) {
+                    Event *x = g_ptr_array_index(ev, e);
+                    if (x->type == 'F') {
+                        f = e + 1;
+                    }
+                }
+                for (guint e = b; e < f; e++) {
+                    apply(dur, g_ptr_array_index(ev, e), 0);
+                }
+                for (guint e = f; e < p; e++) {
+                    Event *x = g_ptr_array_index(ev, e);
+                    g_assert_cmpuint(npend, <, 16);
+                    pend[npend] = e;
+                    radix[npend] = (x->type == 'W' || x->type == 'Z') &&
+                                   x->len > 512 ? 4 : 2;
+                    combos *= radix[npend];
+                    npend++;
+                }
+                g_assert_cmpint(combos, <=, 1 << 16);
+                for (long c = 0; c < combos; c++) {
+                    GByteArray *img = g_byte_array_new();
+                    long v = c;
+                    g_autofree char *sig = NULL;
+
+                    g_byte_array_append(img, dur->data, dur->len);
+                    for (guint j = 0; j < npend; j++) {
+                        int choice = v % radix[j];
+                        Event *x = g_ptr_array_index(ev, pend[j]);
+                        v /= radix[j];
+                        if (choice == 0) {
+                            continue;
+                        }
+                        if (x->type == 'T') {
+                            /* a lost truncate: the file may stay shorter */
+                            grow_zero(img, MAX(img->len, (guint)x->off));
+                            continue;
+                        }
+                        apply(img, x, choice - 1);
+                    }
+                    sig = state_of(img, k1, k2);
+                    states++;
+                    if (p == end) {
+                        /* the commit returned: only its own state */
+                        g_assert_cmpstr(sig, ==, expect[i + 1]);
+                    } else if (strcmp(sig, expect[i]) &&
+                               strcmp(sig, expect[i + 1])) {
+                        g_error("op %zu, crash after event %u, variant %ld: "
+                                "'%s' is neither '%s' nor '%s'", i, p, c,
+                                sig, expect[i], expect[i + 1]);
+                    }
+                    g_byte_array_free(img, TRUE);
+                }
+                g_byte_array_free(dur, TRUE);
+            }
+        }
+        g_free(emark);
+    }
+
+    for (guint e = 0; e < ev->len; e++) {
+        Event *x = g_ptr_array_index(ev, e);
+        g_free(x->data);
+        g_free(x);
+    }
+    g_ptr_array_free(ev, TRUE);
+    g_byte_array_free(base, TRUE);
+    for (size_t i = 0; i <= nops; i++) {
+        free(expect[i]);
+    }
+    g_free(expect);
+    g_free(mark);
+    g_free(keyafter);
+    tpm_nvram_key_free(key);
+    tpm_nvram_key_free(ka);
+    tpm_nvram_key_free(kb);
+    *states_out += states;
+}
+
+static int total_states;
+
+static void test_crash_plain(void)
+{
+    int n = 0;
+
+    run_crash_series(ops, ARRAY_SIZE(ops), 0, &n);
+    g_test_message("crash points: %d states checked (plain)", n);
+    printf("# crash enumeration (plain): %d crash states, all old or new\n",
+           n);
+    g_assert_cmpint(n, >, 100);
+    total_states += n;
+}
+
+static void test_crash_encrypted(void)
+{
+    static const Op rk[] = {
+        { OP_STORE, "permall", 5000, 11 },
+        { OP_STORE, "volatilestate", 1500, 12 },
+        { OP_REKEY, .key = 2 },
+        { OP_STORE, "permall", 5000, 13 },
+        { OP_REKEY, .key = 0 },
+        { OP_STORE, "permall", 300, 14 },
+        { OP_REKEY, .key = 1 },
+    };
+    int n = 0;
+
+    run_crash_series(ops, ARRAY_SIZE(ops), 1, &n);
+    run_crash_series(rk, ARRAY_SIZE(rk), 1, &n);
+    g_test_message("crash points: %d states checked (encrypted + rekey)", n);
+    printf("# crash enumeration (encrypted, rekey): %d crash states, all "
+           "old or new\n", n);
+    g_assert_cmpint(n, >, 100);
+    total_states += n;
+}
+
+/* ---- fault injection ---------------------------------------------------- */
+
+static BlockBackend *open_debug(const char *path, const char *event, int nth,
+                                const char *err_name)
+{
+    QDict *o = qdict_new();
+    char n[16];
+    Error *err = NULL;
+    BlockBackend *blk;
+
+    snprintf(n, sizeof(n), "%d", nth);
+    qdict_put_str(o, "driver", "blkdebug");
+    qdict_put_str(o, "event", event);
+    qdict_put_str(o, "nth", n);
+    qdict_put_str(o, "errno", err_name);
+    blk = blk_new_open(path, o, BDRV_O_RDWR | BDRV_O_RESIZE, &err);
+    if (!blk) {
+        g_error("blkdebug: %s", error_get_pretty(err));
+    }
+    return blk;
+}
+
+static char *sig_of_file(const char *path, const TPMNvramKey *k)
+{
+    BlockBackend *blk = nvt_blk(path, "raw", false);
+    Error *err = NULL;
+    TPMNvram *nv = tpm_nvram_open(blk, k, &err);
+    char *sig;
+
+    if (!nv) {
+        g_error("reopen: %s", error_get_pretty(err));
+    }
+    sig = store_signature(nv, &err);
+    g_assert_nonnull(sig);
+    tpm_nvram_close(nv);
+    blk_unref(blk);
+    return sig;
+}
+
+/*
+ * Scenarios: the first commit to an empty image (with its format step), a
+ * steady-state commit, and one that grows the image.  Each write, flush
+ * and truncate of the commit fails in turn with EIO and ENOSPC: the
+ * commit fails with a message, the previous state loads intact (in this
+ * process and after reopening), and a retry succeeds.
+ */
+static void test_faults(const void *opaque)
+{
+    const TPMNvramKey *k = NULL;
+    TPMNvramKey *kk = opaque ? key_for(1) : NULL;
+    g_autofree char *path = nvt_path("fault.img");
+    static const char *events[] = { "write", "flush", "truncate" };
+    static const char *errs[] = { "EIO", "ENOSPC" };
+    int injected = 0;
+
+    k = kk;
+    for (int sc = 0; sc < 3; sc++) {
+        for (size_t ei = 0; ei < ARRAY_SIZE(events); ei++) {
+            for (size_t er = 0; er < ARRAY_SIZE(errs); er++) {
+                for (int nth = 1; nth < 50; nth++) {
+                    g_autofree uint8_t *p1 = nvt_pattern(4000, 1);
+                    size_t l2 = sc == 2 ? 300 * KiB : 4100;
+                    g_autofree uint8_t *p2 = nvt_pattern(l2, 2);
+                    g_autofree char *before = NULL, *after = NULL;
+                    g_autofree char *inproc = NULL;
+                    BlockBackend *blk;
+                    TPMNvram *nv;
+                    Error *err = NULL;
+                    int r;
+
+                    nvt_create(path, "raw");
+                    if (sc > 0) {
+                        blk = nvt_blk(path, "raw", true);
+                        nv = tpm_nvram_open(blk, k, NULL);
+                        g_assert_nonnull(nv);
+                        g_assert_cmpint(tpm_nvram_store(nv, "permall", p1,
+                                                        4000, NULL), ==, 0);
+                        tpm_nvram_close(nv);
+                        blk_unref(blk);
+                    }
+                    before = sig_of_file(path, k);
+
+                    blk = open_debug(path, events[ei], nth, errs[er]);
+                    nv = tpm_nvram_open(blk, k, NULL);
+                    g_assert_nonnull(nv);
+                    r = tpm_nvram_store(nv, "permall", p2, l2, &err);
+                    if (r == 0) {
+                        /* the nth event never happened: done */
+                        tpm_nvram_close(nv);
+                        blk_unref(blk);
+                        break;
+                    }
+                    injected++;
+                    g_assert_nonnull(err);
+                    error_free(err);
+                    inproc = store_signature(nv, NULL);
+                    g_assert_cmpstr(inproc, ==, before);
+                    tpm_nvram_close(nv);
+                    blk_unref(blk);
+
+                    after = sig_of_file(path, k);
+                    g_assert_cmpstr(after, ==, before);
+
+                    /* and the store still works */
+                    blk = nvt_blk(path, "raw", true);
+                    nv = tpm_nvram_open(blk, k, NULL);
+                    g_assert_nonnull(nv);
+                    g_assert_cmpint(tpm_nvram_store(nv, "permall", p2, l2,
+                                                    NULL), ==, 0);
+                    tpm_nvram_close(nv);
+                    blk_unref(blk);
+                }
+            }
+        }
+    }
+    g_test_message("fault injection: %d failed commits, all clean",
+                   injected);
+    printf("# fault injection%s: %d injected faults, previous state intact "
+           "each time\n", k ? " (encrypted)" : "", injected);
+    g_assert_cmpint(injected, >=, 3 * 2 * 3);
+    tpm_nvram_key_free(kk);
+}
+
+/* ---- concurrency -------------------------------------------------------- */
+
+#define CONC_COMMITS 150
+#define CONC_VALIDATORS 2
+
+static size_t conc_len(uint32_t i)
+{
+    return 4096 + (i % 3) * 1000;
+}
+
+static uint8_t *conc_blob(uint32_t i)
+{
+    uint8_t *d = nvt_pattern(conc_len(i), i);
+
+    stbe32(d, i);
+    return d;
+}
+
+/*
+ * The committer commits in a loop.  So that the validators are not simply
+ * starved by a lock that is free only for an instant, it lets a validator
+ * load between commits: it waits (bounded) for a progress byte, which the
+ * validators send after each load.
+ */
+static int committer(const char *path, int progress_fd)
+{
+    BlockBackend *blk = nvt_blk(path, "raw", true);
+    TPMNvram *nv = tpm_nvram_open(blk, NULL, NULL);
+
+    if (!nv) {
+        return 3;
+    }
+    for (uint32_t i = 1; i <= CONC_COMMITS; i++) {
+        g_autofree uint8_t *d = conc_blob(i);
+        struct pollfd pfd = { .fd = progress_fd, .events = POLLIN };
+        char buf[64];
+
+        if (tpm_nvram_store(nv, "permall", d, conc_len(i), NULL) < 0) {
+            return 4;
+        }
+        if (poll(&pfd, 1, 2000) > 0 &&
+            read(progress_fd, buf, sizeof(buf)) < 0) {
+            return 9;
+        }
+    }
+    tpm_nvram_close(nv);
+    blk_unref(blk);
+    return 0;
+}
+
+/* 0: saw every state consistent and in order, up to the last commit. */
+static int validator(const char *path, int wfd, int progress_fd)
+{
+    BlockBackend *blk = nvt_blk(path, "raw", false);
+    TPMNvram *nv = tpm_nvram_open(blk, NULL, NULL);
+    uint32_t last = 0, loads = 0;
+
+    if (!nv) {
+        return 3;
+    }
+    for (long it = 0; it < 2000000 && last < CONC_COMMITS; it++) {
+        uint8_t *d = NULL;
+        size_t len = 0;
+        int r = tpm_nvram_load(nv, "permall", &d, &len, NULL);
+        uint32_t c;
+        g_autofree uint8_t *want = NULL;
+
+        if (r == -ENOENT) {
+            continue;
+        }
+        if (r < 0 || len < 4) {
+            return 5;
+        }
+        c = ldbe32(d);
+        if (c < last || c > CONC_COMMITS) {
+            return 2;
+        }
+        want = conc_blob(c);
+        if (len != conc_len(c) || memcmp(d, want, len)) {
+            return 1; /* torn */
+        }
+        free(d);
+        last = c;
+        loads++;
+        if (write(progress_fd, "+", 1) < 0 && errno != EAGAIN) {
+            return 10;
+        }
+        if (loads % 16 == 0 && tpm_nvram_validate(nv, NULL) < 0) {
+            return 6;
+        }
+    }
+    tpm_nvram_close(nv);
+    blk_unref(blk);
+    if (write(wfd, &loads, sizeof(loads)) != sizeof(loads)) {
+        return 7;
+    }
+    return last == CONC_COMMITS ? 0 : 8;
+}
+
+static void test_concurrency(void)
+{
+    g_autofree char *path = nvt_path("conc.img");
+    pid_t pids[1 + CONC_VALIDATORS];
+    int fds[2], prog[2];
+    uint32_t total = 0;
+
+    nvt_create(path, "raw");
+    g_assert_cmpint(pipe(fds), ==, 0);
+    g_assert_cmpint(pipe(prog), ==, 0);
+    g_assert_cmpint(fcntl(prog[0], F_SETFL, O_NONBLOCK), ==, 0);
+    g_assert_cmpint(fcntl(prog[1], F_SETFL, O_NONBLOCK), ==, 0);
+    for (int i = 0; i <= CONC_VALIDATORS; i++) {
+        pids[i] = fork();
+        g_assert_cmpint(pids[i], >=, 0);
+        if (pids[i] == 0) {
+            _exit(i == 0 ? committer(path, prog[0]) :
+                  validator(path, fds[1], prog[1]));
+        }
+    }
+    close(fds[1]);
+    close(prog[0]);
+    close(prog[1]);
+    for (int i = 0; i <= CONC_VALIDATORS; i++) {
+        int status;
+        g_assert_cmpint(waitpid(pids[i], &status, 0), ==, pids[i]);
+        g_assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status)) {
+            g_error("%s exited with %d", i ? "validator" : "committer",
+                    WEXITSTATUS(status));
+        }
+    }
+    for (int i = 0; i < CONC_VALIDATORS; i++) {
+        uint32_t n = 0;
+        g_assert_cmpint(read(fds[0], &n, sizeof(n)), ==, sizeof(n));
+        total += n;
+    }
+    close(fds[0]);
+    {
+        g_autofree uint8_t *want = conc_blob(CONC_COMMITS);
+        BlockBackend *blk = nvt_blk(path, "raw", false);
+        TPMNvram *nv = tpm_nvram_open(blk, NULL, NULL);
+        uint8_t *d = NULL;
+        size_t len = 0;
+        g_assert_cmpint(tpm_nvram_load(nv, "permall", &d, &len, NULL), ==, 0);
+        g_assert_cmpuint(len, ==, conc_len(CONC_COMMITS));
+        g_assert_true(memcmp(d, want, len) == 0);
+        free(d);
+        tpm_nvram_close(nv);
+        blk_unref(blk);
+    }
+    printf("# concurrency: %d commits, %d validators, %u consistent loads, "
+           "0 torn, 0 lost\n", CONC_COMMITS, CONC_VALIDATORS, total);
+}
+
+int main(int argc, char **argv)
+{
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    error_set_progname("test-tpm-nvram-crash");
+    nvt_setup_dir();
+    g_test_add_func("/tpm-nvram/crash/plain", test_crash_plain);
+    g_test_add_func("/tpm-nvram/crash/encrypted", test_crash_encrypted);
+    g_test_add_data_func("/tpm-nvram/faults/plain", NULL, test_faults);
+    g_test_add_data_func("/tpm-nvram/faults/encrypted", "", test_faults);
+    g_test_add_func("/tpm-nvram/concurrency", test_concurrency);
+    ret = g_test_run();
+    if (total_states) {
+        printf("# crash enumeration total: %d crash states\n", total_states);
+    }
+    nvt_rm_dir();
+    return ret;
+}
