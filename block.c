@@ -160,11 +160,13 @@ static BlockDriverState *bdrv_new_node(const BlockDriver *drv, int flags,
     bs->perm = 0;
     bs->shared_perm = BLK_PERM_ALL;
     qemu_mutex_init(&bs->lock_mutex);
+    qemu_cond_init(&bs->lock_cond);
     return bs;
 }
 
 static void bdrv_free_node(BlockDriverState *bs)
 {
+    qemu_cond_destroy(&bs->lock_cond);
     qemu_mutex_destroy(&bs->lock_mutex);
     free(bs->opaque);
     free(bs);
@@ -642,8 +644,12 @@ static void child_perm(BlockDriverState *bs, BdrvChild *c, uint64_t perm,
     if (bs->drv->bdrv_child_perm) {
         bs->drv->bdrv_child_perm(bs, c, c->role, perm, shared, nperm,
                                  nshared);
-    } else {
+    } else if (c->role & BDRV_CHILD_COW) {
         bdrv_default_perms(bs, c, c->role, perm, shared, nperm, nshared);
+    } else {
+        /* A driver that says nothing is a filter over its file. */
+        bdrv_default_perms(bs, c, BDRV_CHILD_FILTERED, perm, shared, nperm,
+                           nshared);
     }
     if (bs->force_share || c->bs->force_share) {
         *nshared = BLK_PERM_ALL;
@@ -681,6 +687,16 @@ int bdrv_set_root_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
     int ret = 0;
 
     collect_perms(&l, bs, perm, shared);
+
+    /* Nobody writes through a read-only node (QEMU's rule). */
+    for (i = 0; i < l.n; i++) {
+        if (l.u[i].bs->read_only &&
+            (l.u[i].perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED))) {
+            error_setg(errp, "Block node is read-only");
+            ret = -EPERM;
+            goto out;
+        }
+    }
 
     /* Prepare every node; a failing node has rolled itself back. */
     for (i = 0; i < l.n; i++) {
@@ -940,15 +956,27 @@ int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
     return bs->drv->bdrv_truncate(bs, offset, exact, prealloc, errp);
 }
 
+/*
+ * Like QEMU, every node's length is counted in whole 512-byte sectors: a
+ * 1000-byte raw file is a 1 KiB image whose tail reads as zeroes.
+ */
+#define BDRV_SECTOR_SIZE 512
+
 int64_t bdrv_getlength(BlockDriverState *bs)
 {
+    int64_t len;
+
     if (bs->drv->bdrv_getlength) {
-        return bs->drv->bdrv_getlength(bs);
+        len = bs->drv->bdrv_getlength(bs);
+    } else if (bs->file) {
+        len = bdrv_getlength(bs->file->bs);
+    } else {
+        return -ENOTSUP;
     }
-    if (bs->file) {
-        return bdrv_getlength(bs->file->bs);
+    if (len > INT64_MAX - BDRV_SECTOR_SIZE) {
+        return -EFBIG;
     }
-    return -ENOTSUP;
+    return len < 0 ? len : QEMU_ALIGN_UP(len, BDRV_SECTOR_SIZE);
 }
 
 int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
@@ -1261,10 +1289,18 @@ static BlockDriverState *lock_target(BlockDriverState *bs)
     return bs;
 }
 
+/*
+ * The refcounting part of every lock variant.  Only one thread per node
+ * waits in the driver (outside the mutex); other threads of the process
+ * wait for its outcome on lock_cond, honouring their own timeout, and
+ * then either count themselves in or take their turn at the OS lock.
+ */
 static int lock_common(BlockDriverState *bs, int64_t timeout_ms,
                        Error **errp)
 {
     BlockDriverState *t = lock_target(bs);
+    int64_t deadline = 0;
+    int64_t left = timeout_ms;
     bool exclusive;
     int ret = 0;
 
@@ -1273,23 +1309,61 @@ static int lock_common(BlockDriverState *bs, int64_t timeout_ms,
                    "serialization lock", t->drv->format_name);
         return -ENOTSUP;
     }
-    qemu_mutex_lock(&t->lock_mutex);
-    if (t->lock_depth > 0) {
-        if (t->lock_depth == UINT_MAX) {
-            error_setg(errp, "Serialization lock of '%s' nested too deeply",
-                       t->filename);
-            ret = -EOVERFLOW;
-        } else {
-            t->lock_depth++;
-        }
-        goto out;
+    if (timeout_ms > 0) {
+        deadline = qemu_clock_monotonic_ns() + timeout_ms * 1000000;
     }
+    qemu_mutex_lock(&t->lock_mutex);
+    for (;;) {
+        if (t->lock_depth > 0) {
+            if (t->lock_depth == UINT_MAX) {
+                error_setg(errp, "Serialization lock of '%s' nested too "
+                           "deeply", t->filename);
+                ret = -EOVERFLOW;
+            } else {
+                t->lock_depth++;
+            }
+            goto out;
+        }
+        if (!t->lock_acquiring) {
+            break;
+        }
+        /* Another thread of ours is waiting for the OS lock. */
+        if (timeout_ms == 0) {
+            error_setg(errp, "Failed to get the serialization lock of '%s': "
+                       "another thread is acquiring it", t->filename);
+            ret = -EAGAIN;
+            goto out;
+        }
+        if (timeout_ms < 0) {
+            qemu_cond_wait(&t->lock_cond, &t->lock_mutex);
+            continue;
+        }
+        left = (deadline - qemu_clock_monotonic_ns() + 999999) / 1000000;
+        if (left <= 0) {
+            error_setg(errp, "Timed out after %" PRId64 " ms waiting for the "
+                       "serialization lock of '%s'", timeout_ms, t->filename);
+            ret = -ETIMEDOUT;
+            goto out;
+        }
+        qemu_cond_timedwait(&t->lock_cond, &t->lock_mutex, left);
+    }
+    if (timeout_ms > 0) {
+        left = (deadline - qemu_clock_monotonic_ns() + 999999) / 1000000;
+        left = MAX(left, 1);
+    }
+    t->lock_acquiring = true;
     exclusive = !t->read_only;
-    ret = t->drv->bdrv_lock(t, exclusive, timeout_ms, errp);
+    qemu_mutex_unlock(&t->lock_mutex);
+
+    ret = t->drv->bdrv_lock(t, exclusive, left, errp);
+
+    qemu_mutex_lock(&t->lock_mutex);
+    t->lock_acquiring = false;
     if (ret == 0) {
         t->lock_depth = 1;
         t->lock_exclusive = exclusive;
     }
+    qemu_cond_broadcast(&t->lock_cond);
 out:
     qemu_mutex_unlock(&t->lock_mutex);
     return ret;

@@ -193,7 +193,11 @@ static uint8_t *io_alloc(int64_t len, int pattern)
 
 static void usage_of(const CmdInfo *ct)
 {
-    printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
+    printf("%s ", ct->name);
+    if (ct->args) {
+        printf("%s ", ct->args);
+    }
+    printf("-- %s\n", ct->oneline);
 }
 
 /* ---- open / close ----------------------------------------------------- */
@@ -379,7 +383,7 @@ static int close_f(int argc, char **argv)
 
 static const CmdInfo close_cmd = {
     .name = "close", .altname = "c", .cfunc = close_f, .argmin = 0,
-    .argmax = 0, .args = "", .oneline = "close the current open file",
+    .argmax = 0, .oneline = "close the current open file",
 };
 
 /* ---- read / write ----------------------------------------------------- */
@@ -851,7 +855,7 @@ static int flush_f(int argc, char **argv)
 
 static const CmdInfo flush_cmd = {
     .name = "flush", .altname = "f", .cfunc = flush_f, .argmin = 0,
-    .argmax = 0, .args = "", .oneline = "flush all in-core file state to disk",
+    .argmax = 0, .oneline = "flush all in-core file state to disk",
 };
 
 static int truncate_f(int argc, char **argv);
@@ -920,7 +924,7 @@ static int length_f(int argc, char **argv)
 
 static const CmdInfo length_cmd = {
     .name = "length", .altname = "l", .cfunc = length_f, .argmin = 0,
-    .argmax = 0, .args = "", .oneline = "gets the length of the current file",
+    .argmax = 0, .oneline = "gets the length of the current file",
 };
 
 static int discard_f(int argc, char **argv);
@@ -1068,8 +1072,7 @@ static int info_f(int argc, char **argv)
 
 static const CmdInfo info_cmd = {
     .name = "info", .altname = "i", .cfunc = info_f, .argmin = 0,
-    .argmax = 0, .args = "",
-    .oneline = "prints information about the current file",
+    .argmax = 0, .oneline = "prints information about the current file",
 };
 
 /* Allocation status through the whole chain, merged across calls. */
@@ -1144,6 +1147,71 @@ static const CmdInfo map_cmd = {
     .oneline = "prints the allocated areas of a file",
 };
 
+static void alloc_help(void)
+{
+    printf("\n"
+           " reports how much of a range is allocated in the image itself\n"
+           " (not in its backing files); the count defaults to 512 bytes\n"
+           "\n"
+           " Example:\n"
+           " 'alloc 0 64k' - how much of the first 64 KiB is allocated\n"
+           "\n");
+}
+
+static int alloc_f(int argc, char **argv)
+{
+    BlockDriverState *bs = blk_bs(qemuio_blk);
+    int64_t offset, start, remaining, count, num, sum_alloc = 0;
+    char s1[64];
+
+    start = offset = cvtnum(argv[1]);
+    if (offset < 0) {
+        print_cvtnum_err(offset, argv[1]);
+        return (int)offset;
+    }
+    if (argc == 3) {
+        count = cvtnum(argv[2]);
+        if (count < 0) {
+            print_cvtnum_err(count, argv[2]);
+            return (int)count;
+        }
+    } else {
+        count = 512;
+    }
+    remaining = count;
+    while (remaining) {
+        BlockDriverState *file = NULL;
+        int64_t map = 0;
+        int ret = bdrv_block_status(bs, offset, remaining, &num, &map, &file);
+
+        if (ret < 0) {
+            printf("is_allocated failed: %s\n", strerror(-ret));
+            return ret;
+        }
+        if (num <= 0) {
+            /* End of the image: only count what exists. */
+            count -= remaining;
+            break;
+        }
+        offset += num;
+        remaining -= num;
+        if (ret & BDRV_BLOCK_ALLOCATED) {
+            sum_alloc += num;
+        }
+    }
+    cvtstr((double)start, s1, sizeof(s1));
+    printf("%" PRId64 "/%" PRId64 " bytes allocated at offset %s\n",
+           sum_alloc, count, s1);
+    return 0;
+}
+
+static const CmdInfo alloc_cmd = {
+    .name = "alloc", .altname = "a", .cfunc = alloc_f, .argmin = 1,
+    .argmax = 2, .args = "offset [count]",
+    .oneline = "checks if offset is allocated in the file",
+    .help = alloc_help,
+};
+
 /* ---- sleep, quit, help ------------------------------------------------ */
 
 static int sleep_f(int argc, char **argv)
@@ -1161,7 +1229,7 @@ static int sleep_f(int argc, char **argv)
 
 static const CmdInfo sleep_cmd = {
     .name = "sleep", .cfunc = sleep_f, .argmin = 1, .argmax = 1,
-    .nofile_ok = true, .args = "milliseconds",
+    .nofile_ok = true,
     .oneline = "waits for the given value in milliseconds",
 };
 
@@ -1173,8 +1241,7 @@ static int quit_f(int argc, char **argv)
 
 static const CmdInfo quit_cmd = {
     .name = "quit", .altname = "q", .cfunc = quit_f, .argmin = 0,
-    .argmax = 0, .nofile_ok = true, .args = "",
-    .oneline = "exit the program",
+    .argmax = 0, .nofile_ok = true, .oneline = "exit the program",
 };
 
 /* ---- the serialization lock ------------------------------------------- */
@@ -1262,7 +1329,7 @@ static int trylock_f(int argc, char **argv)
 
 static const CmdInfo trylock_cmd = {
     .name = "trylock", .cfunc = trylock_f, .argmin = 0, .argmax = 0,
-    .args = "", .oneline = "takes the serialization lock if it is free",
+    .oneline = "takes the serialization lock if it is free",
 };
 
 static int unlock_f(int argc, char **argv)
@@ -1283,7 +1350,7 @@ static int unlock_f(int argc, char **argv)
 
 static const CmdInfo unlock_cmd = {
     .name = "unlock", .cfunc = unlock_f, .argmin = 0, .argmax = 0,
-    .args = "", .oneline = "releases one level of the serialization lock",
+    .oneline = "releases one level of the serialization lock",
 };
 
 static int help_f(int argc, char **argv);
@@ -1296,7 +1363,7 @@ static const CmdInfo help_cmd = {
 
 /* Sorted by name, as "help" lists them. */
 static const CmdInfo *const cmdtab[] = {
-    &close_cmd, &discard_cmd, &flush_cmd, &help_cmd, &info_cmd,
+    &alloc_cmd, &close_cmd, &discard_cmd, &flush_cmd, &help_cmd, &info_cmd,
     &length_cmd, &lock_cmd, &map_cmd, &open_cmd, &quit_cmd, &read_cmd,
     &readv_cmd, &sleep_cmd, &truncate_cmd, &trylock_cmd, &unlock_cmd,
     &write_cmd, &writev_cmd,

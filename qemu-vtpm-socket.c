@@ -44,8 +44,9 @@ static void socket_usage(FILE *f)
 "tpm2-tools with the swtpm TCTI).\n"
 "\n"
 "  --tpm2 | --tpm1.2        TPM version (default 2.0)\n"
-"  --nvram file=IMG[,format=raw|qcow2][,locking=auto|on|off]\n"
-"                           the image that holds the TPM state (required)\n"
+"  --nvram file=IMG[,format=raw|qcow2][,locking=auto|on|off][,OPT=VAL...]\n"
+"                           the image that holds the TPM state (required);\n"
+"                           other options go to the block layer\n"
 "  --key file=PATH|fd=N[,format=raw|hex|passphrase]\n"
 "                           key of an encrypted store\n"
 "  --ctrl type=unixio,path=PATH[,mode=0600] | type=tcp,port=N[,bindaddr=A]\n"
@@ -238,6 +239,16 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     if (locking) {
         qdict_put_str(opts, "file.locking", locking);
     }
+    /* Anything else is a block option, as with QEMU's -drive. */
+    for (const QDictEntry *ent = qdict_first(d); ent;
+         ent = qdict_next(d, ent)) {
+        const char *k = qdict_entry_key(ent);
+
+        if (strcmp(k, "file") && strcmp(k, "format") &&
+            strcmp(k, "locking")) {
+            qdict_put_str(opts, k, qdict_entry_value(ent));
+        }
+    }
     if (incoming) {
         flags |= BDRV_O_INACTIVE;
     }
@@ -245,12 +256,8 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     if (!blk) {
         goto out;
     }
-    if (incoming) {
-        perm = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE | BLK_PERM_RESIZE;
-        shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
-    } else {
-        blk_get_perm(blk, &perm, &shared);
-    }
+    /* What we hold while active (also after a migration release). */
+    blk_get_perm(blk, &perm, &shared);
     nv = tpm_nvram_open(blk, key, errp);
     if (!nv) {
         goto out;

@@ -10,9 +10,9 @@
 #include "block/block-backend.h"
 #include "block/lock-bytes.h"
 
-#define ROUNDS 9
+#define ROUNDS 25
 
-static int64_t iterations = 20000;
+static int64_t iterations = 4000;
 
 static int64_t run_bare(void *opaque)
 {

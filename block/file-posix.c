@@ -678,16 +678,20 @@ static int file_create(const char *filename, QDict *opts, Error **errp)
     if (qdict_get_size(opts, "size", 0, &size, errp) < 0) {
         return -EINVAL;
     }
-    if (size > INT64_MAX) {
+    if (size > INT64_MAX - 511) {
         error_setg(errp, "Image size must be less than 8 EiB!");
         return -EINVAL;
     }
+    /* Whole sectors, like QEMU: "size=100" makes a 512-byte file. */
+    size = QEMU_ALIGN_UP(size, 512);
     pv = qdict_get_str(opts, "preallocation");
-    if (pv && (prealloc_mode_parse(pv, &prealloc) < 0 ||
-               prealloc == PREALLOC_MODE_METADATA)) {
-        error_setg(errp, "Parameter 'preallocation' does not accept value "
-                   "'%s'", pv);
+    if (pv && prealloc_mode_parse(pv, &prealloc) < 0) {
+        error_setg(errp, "invalid parameter value: %s", pv);
         return -EINVAL;
+    }
+    if (prealloc == PREALLOC_MODE_METADATA) {
+        error_setg(errp, "Unsupported preallocation mode: %s", pv);
+        return -ENOTSUP;
     }
 
     do {

@@ -889,16 +889,20 @@ static int file_create(const char *filename, QDict *opts, Error **errp)
     if (ret < 0) {
         return ret;
     }
-    pstr = qdict_get_str(opts, "preallocation");
-    if (pstr && (prealloc_mode_parse(pstr, &prealloc) < 0 ||
-                 prealloc == PREALLOC_MODE_METADATA)) {
-        error_setg(errp, "Parameter 'preallocation' does not accept value "
-                   "'%s'", pstr);
-        return -EINVAL;
-    }
-    if (size > INT64_MAX) {
+    if (size > INT64_MAX - 511) {
         error_setg(errp, "Image size must be less than 8 EiB!");
         return -EINVAL;
+    }
+    /* Whole sectors, like the POSIX driver: "size=100" gives 512 bytes. */
+    size = QEMU_ALIGN_UP(size, 512);
+    pstr = qdict_get_str(opts, "preallocation");
+    if (pstr && prealloc_mode_parse(pstr, &prealloc) < 0) {
+        error_setg(errp, "invalid parameter value: %s", pstr);
+        return -EINVAL;
+    }
+    if (prealloc == PREALLOC_MODE_METADATA) {
+        error_setg(errp, "Unsupported preallocation mode: %s", pstr);
+        return -ENOTSUP;
     }
     if (size > (uint64_t)WIN_DATA_MAX) {
         error_setg(errp, "Image size must be less than %" PRId64 " bytes "

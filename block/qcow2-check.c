@@ -32,43 +32,49 @@ void qcow2_check_report(const char *fmt, ...)
 }
 
 typedef struct CheckState {
-    uint64_t *refs;
-    uint64_t nb_clusters;  /* clusters within the file */
+    uint64_t *refs;        /* computed references per cluster */
+    uint64_t nb_clusters;  /* entries in refs */
     int64_t file_len;
-    uint64_t next_contiguous;
 } CheckState;
 
+static void grow_refs(CheckState *cs, uint64_t n)
+{
+    if (n > cs->nb_clusters) {
+        cs->refs = qemu_xrealloc(cs->refs, n * sizeof(uint64_t));
+        memset(cs->refs + cs->nb_clusters, 0,
+               (n - cs->nb_clusters) * sizeof(uint64_t));
+        cs->nb_clusters = n;
+    }
+}
+
 static void inc_refs(BlockDriverState *bs, CheckState *cs,
-                     BdrvCheckResult *res, uint64_t offset, uint64_t size)
+                     BdrvCheckResult *res, int64_t offset, int64_t size)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t first, last;
 
-    if (size == 0) {
+    if (size <= 0) {
         return;
     }
-    if (offset + size < offset ||
-        offset + size >= (uint64_t)cs->file_len + s->cluster_size) {
+    if (offset < 0 || offset + size - cs->file_len >= s->cluster_size) {
         qcow2_check_report("ERROR: counting reference for region exceeding "
                            "the end of the file by one cluster or more: "
-                           "offset 0x%" PRIx64 " size 0x%" PRIx64, offset,
-                           size);
+                           "offset 0x%" PRIx64 " size 0x%" PRIx64,
+                           (uint64_t)offset, (uint64_t)size);
         res->corruptions++;
         return;
     }
     first = offset >> s->cluster_bits;
     last = (offset + size - 1) >> s->cluster_bits;
+    grow_refs(cs, last + 1);
     for (uint64_t c = first; c <= last; c++) {
-        if (c >= cs->nb_clusters) {
-            uint64_t n = c + 1;
-            cs->refs = qemu_xrealloc(cs->refs, n * sizeof(uint64_t));
-            memset(cs->refs + cs->nb_clusters, 0,
-                   (n - cs->nb_clusters) * sizeof(uint64_t));
-            cs->nb_clusters = n;
-        }
         if (cs->refs[c] == s->refcount_max) {
             qcow2_check_report("ERROR: overflow cluster offset=0x%" PRIx64,
                                c << s->cluster_bits);
+            qcow2_check_report("Use qemu-img amend to increase the refcount "
+                               "entry width or qemu-img convert to create a "
+                               "clean copy if the image cannot be opened for "
+                               "writing");
             res->corruptions++;
             continue;
         }
@@ -80,21 +86,31 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
                     BdrvCheckResult *res, uint64_t l2_off, bool active)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint8_t *l2 = qemu_xmalloc(s->cluster_size);
-    int ret = bdrv_child_pread(bs->file, l2_off, s->cluster_size, l2);
+    uint8_t *l2 = qemu_xzalloc(s->cluster_size);
+    uint64_t next_contiguous = 0;
+    int ret = 0;
 
+    if ((int64_t)l2_off < cs->file_len) {
+        ret = bdrv_child_pread(bs->file, l2_off,
+                               MIN(s->cluster_size,
+                                   cs->file_len - (int64_t)l2_off), l2);
+    }
     if (ret < 0) {
         qcow2_check_report("ERROR: I/O error in check_refcounts_l2");
         res->check_errors++;
         free(l2);
         return ret;
     }
-    /* Contiguity is judged within one L2 table, as QEMU does. */
-    cs->next_contiguous = 0;
     for (int i = 0; i < s->l2_size; i++) {
         uint64_t e = ldbe64(l2 + i * 8);
+        Qcow2ClusterType t = qcow2_get_cluster_type(s, e);
 
-        switch (qcow2_get_cluster_type(s, e)) {
+        if (t != QCOW2_CLUSTER_COMPRESSED && (e & L2E_STD_RESERVED_MASK)) {
+            qcow2_check_report("ERROR found l2 entry with reserved bits set: "
+                               "%" PRIx64, e);
+            res->corruptions++;
+        }
+        switch (t) {
         case QCOW2_CLUSTER_COMPRESSED: {
             uint64_t off = e & s->cluster_offset_mask;
             uint64_t n = ((e >> s->csize_shift) & s->csize_mask) + 1;
@@ -104,45 +120,39 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
                                    "clusters", off);
                 res->corruptions++;
             }
-            if (active) {
-                res->bfi.allocated_clusters++;
-                res->bfi.compressed_clusters++;
-                res->bfi.fragmented_clusters++;
-            }
-            inc_refs(bs, cs, res, off & ~511ULL, n * 512);
+            inc_refs(bs, cs, res, off, n * 512 - (off & 511));
+            res->bfi.allocated_clusters++;
+            res->bfi.compressed_clusters++;
+            res->bfi.fragmented_clusters++;
             break;
         }
         case QCOW2_CLUSTER_NORMAL:
         case QCOW2_CLUSTER_ZERO_ALLOC: {
             uint64_t off = e & L2E_OFFSET_MASK;
-            if (e & L2E_STD_RESERVED_MASK) {
-                qcow2_check_report("ERROR found l2 entry with reserved bits "
-                                   "set: %" PRIx64, e);
-                res->corruptions++;
-            }
             if (qcow2_offset_into_cluster(s, off)) {
-                qcow2_check_report("ERROR offset=%" PRIx64 ": Data cluster "
-                                   "is not properly aligned; L2 entry "
-                                   "corrupted", off);
                 res->corruptions++;
-                break;
+                if (t == QCOW2_CLUSTER_ZERO_ALLOC) {
+                    qcow2_check_report("ERROR offset=%" PRIx64 ": "
+                                       "Preallocated cluster is not "
+                                       "properly aligned; L2 entry "
+                                       "corrupted.", off);
+                } else {
+                    qcow2_check_report("ERROR offset=%" PRIx64 ": Data "
+                                       "cluster is not properly aligned; L2 "
+                                       "entry corrupted.", off);
+                }
             }
             if (active) {
                 res->bfi.allocated_clusters++;
-                if (cs->next_contiguous && off != cs->next_contiguous) {
+                if (next_contiguous && off != next_contiguous) {
                     res->bfi.fragmented_clusters++;
                 }
-                cs->next_contiguous = off + s->cluster_size;
+                next_contiguous = off + s->cluster_size;
             }
             inc_refs(bs, cs, res, off, s->cluster_size);
             break;
         }
         default:
-            if (e & L2E_STD_RESERVED_MASK & ~QCOW_OFLAG_ZERO) {
-                qcow2_check_report("ERROR found l2 entry with reserved bits "
-                                   "set: %" PRIx64, e);
-                res->corruptions++;
-            }
             break;
         }
     }
@@ -156,20 +166,19 @@ static int check_l1(BlockDriverState *bs, CheckState *cs,
 {
     BDRVQcow2State *s = bs->opaque;
     uint8_t *l1;
-    int ret;
+    int ret = 0;
 
+    inc_refs(bs, cs, res, l1_off, (int64_t)l1_size * 8);
     if (!l1_size) {
         return 0;
     }
-    inc_refs(bs, cs, res, l1_off, (uint64_t)l1_size * 8);
-    if (l1_off + (uint64_t)l1_size * 8 > (uint64_t)cs->file_len) {
-        qcow2_check_report("ERROR: L1 table at 0x%" PRIx64 " is outside the "
-                           "image", l1_off);
-        res->corruptions++;
-        return 0;
+    /* Entries past the end of the file read as zero, as in QEMU. */
+    l1 = qemu_xzalloc((size_t)l1_size * 8);
+    if (l1_off < (uint64_t)cs->file_len) {
+        ret = bdrv_child_pread(bs->file, l1_off,
+                               MIN((int64_t)l1_size * 8,
+                                   cs->file_len - (int64_t)l1_off), l1);
     }
-    l1 = qemu_xmalloc((size_t)l1_size * 8);
-    ret = bdrv_child_pread(bs->file, l1_off, (int64_t)l1_size * 8, l1);
     if (ret < 0) {
         qcow2_check_report("ERROR: I/O error in check_refcounts_l1");
         res->check_errors++;
@@ -180,24 +189,19 @@ static int check_l1(BlockDriverState *bs, CheckState *cs,
         uint64_t e = ldbe64(l1 + i * 8);
         uint64_t l2_off = e & L1E_OFFSET_MASK;
 
-        if (!l2_off) {
+        if (!e) {
             continue;
         }
         if (e & L1E_RESERVED_MASK) {
-            qcow2_check_report("ERROR found l1 entry with reserved bits set: "
+            qcow2_check_report("ERROR found L1 entry with reserved bits set: "
                                "%" PRIx64, e);
             res->corruptions++;
         }
+        inc_refs(bs, cs, res, l2_off, s->cluster_size);
         if (qcow2_offset_into_cluster(s, l2_off)) {
             qcow2_check_report("ERROR l2_offset=%" PRIx64 ": Table is not "
                                "cluster aligned; L1 entry corrupted", l2_off);
             res->corruptions++;
-            continue;
-        }
-        inc_refs(bs, cs, res, l2_off, s->cluster_size);
-        if (l2_off + s->cluster_size > (uint64_t)cs->file_len +
-            s->cluster_size) {
-            continue;
         }
         ret = check_l2(bs, cs, res, l2_off, active);
         if (ret < 0) {
@@ -210,7 +214,7 @@ static int check_l1(BlockDriverState *bs, CheckState *cs,
 }
 
 static int calculate_refs(BlockDriverState *bs, CheckState *cs,
-                          BdrvCheckResult *res)
+                          BdrvCheckResult *res, bool *rebuild)
 {
     BDRVQcow2State *s = bs->opaque;
     int ret;
@@ -235,22 +239,19 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
             return ret;
         }
     }
-    if (s->nb_snapshots) {
-        inc_refs(bs, cs, res, s->snapshots_offset, s->snapshots_size);
-    }
+    inc_refs(bs, cs, res, s->snapshots_offset, s->snapshots_size);
     inc_refs(bs, cs, res, s->refcount_table_offset,
-             (uint64_t)s->refcount_table_clusters * s->cluster_size);
+             s->refcount_table_size * 8);
     for (uint64_t i = 0; i < s->refcount_table_size; i++) {
         uint64_t e = s->refcount_table[i];
         uint64_t off = e & REFT_OFFSET_MASK;
+        uint64_t c = off >> s->cluster_bits;
 
         if (e & REFT_RESERVED_MASK) {
             qcow2_check_report("ERROR refcount table entry %" PRIu64 " has "
                                "reserved bits set", i);
             res->corruptions++;
-            continue;
-        }
-        if (!off) {
+            *rebuild = true;
             continue;
         }
         if (qcow2_offset_into_cluster(s, off)) {
@@ -258,19 +259,23 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
                                "cluster aligned; refcount table entry "
                                "corrupted", i);
             res->corruptions++;
+            *rebuild = true;
             continue;
         }
-        if (off >= (uint64_t)cs->file_len) {
+        if (c >= cs->nb_clusters) {
             qcow2_check_report("ERROR refcount block %" PRIu64 " is outside "
                                "image", i);
             res->corruptions++;
             continue;
         }
-        inc_refs(bs, cs, res, off, s->cluster_size);
-        if (cs->refs[off >> s->cluster_bits] != 1) {
-            qcow2_check_report("ERROR refcount block %" PRIu64 " refcount=%"
-                               PRIu64, i, cs->refs[off >> s->cluster_bits]);
-            res->corruptions++;
+        if (off) {
+            inc_refs(bs, cs, res, off, s->cluster_size);
+            if (cs->refs[c] != 1) {
+                qcow2_check_report("ERROR refcount block %" PRIu64
+                                   " refcount=%" PRIu64, i, cs->refs[c]);
+                res->corruptions++;
+                *rebuild = true;
+            }
         }
     }
     return 0;
@@ -278,14 +283,13 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
 
 static void compare_refcounts(BlockDriverState *bs, CheckState *cs,
                               BdrvCheckResult *res, BdrvCheckMode fix,
-                              int64_t *highest)
+                              bool *rebuild, int64_t *highest)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t file_clusters = qcow2_size_to_clusters(s, cs->file_len);
-    uint64_t n = MAX(file_clusters, cs->nb_clusters);
 
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t rc, ref = i < cs->nb_clusters ? cs->refs[i] : 0;
+    for (uint64_t i = 0; i < cs->nb_clusters; i++) {
+        uint64_t rc, ref = cs->refs[i];
+        int *num_fixed = NULL;
         int ret = qcow2_get_refcount(bs, i, &rc);
 
         if (ret < 0) {
@@ -300,132 +304,394 @@ static void compare_refcounts(BlockDriverState *bs, CheckState *cs,
         if (rc == ref) {
             continue;
         }
-        {
-            bool leak = rc > ref;
-            bool do_fix = (leak && (fix & BDRV_FIX_LEAKS)) ||
-                          (!leak && (fix & BDRV_FIX_ERRORS));
-            qcow2_check_report("%s cluster %" PRIu64 " refcount=%" PRIu64
-                               " reference=%" PRIu64,
-                               do_fix ? "Repairing" :
-                               leak ? "Leaked" : "ERROR", i, rc, ref);
-            if (do_fix) {
-                ret = qcow2_update_refcount(bs, i << s->cluster_bits,
-                                            s->cluster_size,
-                                            (int64_t)(ref - rc));
-                if (ret >= 0) {
-                    if (leak) {
-                        res->leaks_fixed++;
-                    } else {
-                        res->corruptions_fixed++;
-                    }
-                    continue;
-                }
-            }
-            if (leak) {
-                res->leaks++;
-            } else {
-                res->corruptions++;
+        if (rc == 0) {
+            *rebuild = true;
+        } else if (rc > ref && (fix & BDRV_FIX_LEAKS)) {
+            num_fixed = &res->leaks_fixed;
+        } else if (rc < ref && (fix & BDRV_FIX_ERRORS)) {
+            num_fixed = &res->corruptions_fixed;
+        }
+        qcow2_check_report("%s cluster %" PRIu64 " refcount=%" PRIu64
+                           " reference=%" PRIu64,
+                           num_fixed ? "Repairing" :
+                           rc < ref ? "ERROR" : "Leaked", i, rc, ref);
+        if (num_fixed) {
+            ret = qcow2_update_refcount(bs, i << s->cluster_bits, 1,
+                                        (int64_t)(ref - rc));
+            if (ret >= 0) {
+                (*num_fixed)++;
+                continue;
             }
         }
+        if (rc < ref) {
+            res->corruptions++;
+        } else {
+            res->leaks++;
+        }
     }
+}
+
+/* ---- rebuilding the refcount structure from the computed references ---- */
+
+static int64_t alloc_imrt(CheckState *cs, uint64_t count, uint64_t *first)
+{
+    uint64_t c = *first, run = 0;
+    bool first_gap = true;
+
+    for (; c < cs->nb_clusters && run < count; c++) {
+        if (!cs->refs[c]) {
+            run++;
+            if (first_gap) {
+                *first = c;
+                first_gap = false;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    if (run < count) {
+        grow_refs(cs, c + count - run);
+    }
+    c -= run;
+    for (uint64_t i = 0; i < count; i++) {
+        cs->refs[c + i] = 1;
+    }
+    return c;
+}
+
+static int write_refblocks(BlockDriverState *bs, CheckState *cs,
+                           uint64_t first_cluster, uint64_t end_cluster,
+                           uint64_t **reftable, uint64_t *entries)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t rbs = s->refcount_block_size;
+    uint64_t first_free = 0;
+    uint8_t *blk = qemu_xmalloc(s->cluster_size);
+    int ret = 0;
+
+    for (uint64_t c = first_cluster; c < end_cluster && c < cs->nb_clusters;
+         c++) {
+        uint64_t idx, start, off;
+
+        if (!cs->refs[c]) {
+            continue;
+        }
+        idx = c >> s->refcount_block_bits;
+        start = idx << s->refcount_block_bits;
+        if (*entries > idx && (*reftable)[idx]) {
+            off = (*reftable)[idx];
+        } else {
+            uint64_t nc;
+            if (first_free < start) {
+                first_free = start;
+            }
+            nc = alloc_imrt(cs, 1, &first_free);
+            off = nc << s->cluster_bits;
+            if (nc >= end_cluster) {
+                end_cluster = nc + 1;
+            }
+            if (*entries <= idx) {
+                uint64_t n = QEMU_ALIGN_UP((idx + 1) * 8, s->cluster_size) / 8;
+                *reftable = qemu_xrealloc(*reftable, n * 8);
+                memset(*reftable + *entries, 0, (n - *entries) * 8);
+                *entries = n;
+            }
+            (*reftable)[idx] = off;
+        }
+        memset(blk, 0, s->cluster_size);
+        for (uint64_t k = 0; k < rbs && start + k < cs->nb_clusters; k++) {
+            qcow2_set_refcount_ro(blk, k, cs->refs[start + k],
+                                  s->refcount_order);
+        }
+        ret = bdrv_child_pwrite(bs->file, off, s->cluster_size, blk, 0);
+        if (ret < 0) {
+            break;
+        }
+        c = start + rbs - 1;
+    }
+    free(blk);
+    return ret;
+}
+
+static int rebuild_refcounts(BlockDriverState *bs, CheckState *cs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t *reftable = NULL, entries = 0, clusters, rt_start = 0;
+    uint8_t *buf;
+    int ret;
+
+    qcow2_cache_clear(s->refcount_cache);
+    ret = write_refblocks(bs, cs, 0, cs->nb_clusters, &reftable, &entries);
+    if (ret < 0) {
+        goto out;
+    }
+    for (;;) {
+        uint64_t first_free = 0;
+        clusters = qcow2_size_to_clusters(s, entries * 8);
+        rt_start = alloc_imrt(cs, clusters, &first_free);
+        ret = write_refblocks(bs, cs, rt_start, rt_start + clusters,
+                              &reftable, &entries);
+        if (ret < 0) {
+            goto out;
+        }
+        if (clusters == qcow2_size_to_clusters(s, entries * 8)) {
+            break;
+        }
+        for (uint64_t i = 0; i < clusters; i++) {
+            cs->refs[rt_start + i] = 0;
+        }
+    }
+    buf = qemu_xzalloc(clusters * s->cluster_size);
+    for (uint64_t i = 0; i < entries; i++) {
+        stbe64(buf + i * 8, reftable[i]);
+    }
+    ret = bdrv_child_pwrite(bs->file, rt_start << s->cluster_bits,
+                            entries * 8, buf, 0);
+    if (ret == 0) {
+        ret = qcow2_file_flush(bs);
+    }
+    if (ret == 0) {
+        stbe64(buf, rt_start << s->cluster_bits);
+        stbe32(buf + 8, clusters);
+        ret = bdrv_child_pwrite(bs->file, 48, 12, buf, 0);
+    }
+    if (ret == 0) {
+        ret = qcow2_file_flush(bs);
+    }
+    free(buf);
+    if (ret < 0) {
+        goto out;
+    }
+    free(s->refcount_table);
+    s->refcount_table = qemu_xnew0(uint64_t, entries + 1);
+    memcpy(s->refcount_table, reftable, entries * 8);
+    s->refcount_table_size = entries;
+    s->refcount_table_offset = rt_start << s->cluster_bits;
+    s->refcount_table_clusters = clusters;
+    qcow2_cache_clear(s->refcount_cache);
+out:
+    free(reftable);
+    return ret;
 }
 
 static int check_oflag_copied(BlockDriverState *bs, BdrvCheckResult *res,
                               BdrvCheckMode fix)
 {
     BDRVQcow2State *s = bs->opaque;
-    int ret;
+    int64_t flen = bdrv_getlength(bs->file->bs);
+    uint8_t *l2 = qemu_xmalloc(s->cluster_size);
+    bool repair;
+    int ret = 0;
 
+    if (fix & BDRV_FIX_ERRORS) {
+        repair = true;
+    } else if (fix & BDRV_FIX_LEAKS) {
+        repair = !res->check_errors && !res->corruptions && !res->leaks;
+    } else {
+        repair = false;
+    }
     for (uint32_t i = 0; i < s->l1_size; i++) {
         uint64_t e = s->l1_table[i];
         uint64_t l2_off = e & L1E_OFFSET_MASK;
-        uint64_t rc, *l2;
+        int dirty = 0;
+        uint64_t rc;
 
-        if (!l2_off || qcow2_offset_into_cluster(s, l2_off)) {
+        if (!l2_off) {
             continue;
         }
-        ret = qcow2_get_refcount(bs, l2_off >> s->cluster_bits, &rc);
-        if (ret < 0) {
+        if (qcow2_get_refcount(bs, l2_off >> s->cluster_bits, &rc) < 0) {
             continue;
         }
         if ((rc == 1) != ((e & QCOW_OFLAG_COPIED) != 0)) {
-            bool do_fix = fix & BDRV_FIX_ERRORS;
+            res->corruptions++;
             qcow2_check_report("%s OFLAG_COPIED L2 cluster: l1_index=%u "
                                "l1_entry=%" PRIx64 " refcount=%" PRIu64,
-                               do_fix ? "Repairing" : "ERROR", i, e, rc);
-            if (do_fix) {
+                               repair ? "Repairing" : "ERROR", i, e, rc);
+            if (repair) {
                 s->l1_table[i] = rc == 1 ? e | QCOW_OFLAG_COPIED
                                          : e & ~QCOW_OFLAG_COPIED;
                 ret = qcow2_write_l1_entry(bs, i);
-                if (ret == 0) {
-                    res->corruptions_fixed++;
-                } else {
+                if (ret < 0) {
                     res->check_errors++;
+                    goto out;
                 }
-            } else {
-                res->corruptions++;
+                res->corruptions--;
+                res->corruptions_fixed++;
             }
         }
-        if (l2_off >= (uint64_t)bdrv_getlength(bs->file->bs)) {
-            continue;
+        memset(l2, 0, s->cluster_size);
+        if ((int64_t)l2_off < flen) {
+            ret = bdrv_child_pread(bs->file, l2_off,
+                                   MIN(s->cluster_size,
+                                       flen - (int64_t)l2_off), l2);
+            if (ret < 0) {
+                qcow2_check_report("ERROR: Could not read L2 table: %s",
+                                   strerror(-ret));
+                res->check_errors++;
+                goto out;
+            }
         }
         for (int j = 0; j < s->l2_size; j++) {
-            uint64_t le, drc;
-            Qcow2ClusterType t;
+            uint64_t le = ldbe64(l2 + j * 8);
+            Qcow2ClusterType t = qcow2_get_cluster_type(s, le);
+            uint64_t drc;
 
-            ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
-            if (ret < 0) {
-                res->check_errors++;
-                break;
-            }
-            le = be64toh_q(l2[j]);
-            t = qcow2_get_cluster_type(s, le);
             if (t != QCOW2_CLUSTER_NORMAL && t != QCOW2_CLUSTER_ZERO_ALLOC) {
                 continue;
             }
-            if (qcow2_offset_into_cluster(s, le & L2E_OFFSET_MASK)) {
-                continue;
-            }
-            ret = qcow2_get_refcount(bs, (le & L2E_OFFSET_MASK) >>
-                                     s->cluster_bits, &drc);
-            if (ret < 0 || (drc == 0 && (fix & BDRV_FIX_ERRORS))) {
+            if (qcow2_get_refcount(bs, (le & L2E_OFFSET_MASK) >>
+                                   s->cluster_bits, &drc) < 0) {
                 continue;
             }
             if ((drc == 1) != ((le & QCOW_OFLAG_COPIED) != 0)) {
-                bool do_fix = fix & BDRV_FIX_ERRORS;
+                res->corruptions++;
                 qcow2_check_report("%s OFLAG_COPIED data cluster: l2_entry=%"
                                    PRIx64 " refcount=%" PRIu64,
-                                   do_fix ? "Repairing" : "ERROR", le, drc);
-                if (do_fix) {
-                    ret = qcow2_cache_get(bs, s->l2_cache, l2_off,
-                                          (void **)&l2);
-                    if (ret < 0) {
-                        res->check_errors++;
-                        break;
-                    }
-                    l2[j] = htobe64_q(drc == 1 ? le | QCOW_OFLAG_COPIED
-                                               : le & ~QCOW_OFLAG_COPIED);
-                    qcow2_cache_mark_dirty(s->l2_cache, l2);
-                    res->corruptions_fixed++;
-                } else {
-                    res->corruptions++;
+                                   repair ? "Repairing" : "ERROR", le, drc);
+                if (repair) {
+                    stbe64(l2 + j * 8, drc == 1 ? le | QCOW_OFLAG_COPIED
+                                                : le & ~QCOW_OFLAG_COPIED);
+                    dirty++;
                 }
             }
         }
+        if (dirty) {
+            if (qcow2_overlaps_metadata(bs, l2_off, s->cluster_size) &&
+                l2_off < (uint64_t)s->cluster_size) {
+                qcow2_check_report("ERROR: Could not write L2 table; "
+                                   "metadata overlap check failed: %s",
+                                   strerror(EIO));
+                res->check_errors++;
+                ret = -EIO;
+                goto out;
+            }
+            ret = bdrv_child_pwrite(bs->file, l2_off, s->cluster_size, l2, 0);
+            if (ret < 0) {
+                qcow2_check_report("ERROR: Could not write L2 table: %s",
+                                   strerror(-ret));
+                res->check_errors++;
+                goto out;
+            }
+            qcow2_cache_discard(s->l2_cache, l2_off);
+            res->corruptions -= dirty;
+            res->corruptions_fixed += dirty;
+        }
     }
-    return qcow2_flush_caches(bs);
+out:
+    free(l2);
+    return ret;
+}
+
+static int check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
+                           BdrvCheckMode fix)
+{
+    BDRVQcow2State *s = bs->opaque;
+    BdrvCheckResult pre;
+    CheckState cs;
+    bool rebuild = false;
+    int64_t highest = -1;
+    int ret;
+
+    memset(&cs, 0, sizeof(cs));
+    cs.file_len = bdrv_getlength(bs->file->bs);
+    if (cs.file_len < 0) {
+        res->check_errors++;
+        return cs.file_len;
+    }
+    if (qcow2_size_to_clusters(s, cs.file_len) > INT_MAX) {
+        res->check_errors++;
+        return -EFBIG;
+    }
+    grow_refs(&cs, qcow2_size_to_clusters(s, cs.file_len));
+    res->bfi.total_clusters = qcow2_size_to_clusters(s, s->size);
+
+    ret = calculate_refs(bs, &cs, res, &rebuild);
+    if (ret < 0) {
+        goto out;
+    }
+    pre = *res;
+    compare_refcounts(bs, &cs, res, 0, &rebuild, &highest);
+
+    if (rebuild && (fix & BDRV_FIX_ERRORS)) {
+        BdrvCheckResult old = *res;
+        int fresh_leaks = 0;
+
+        qcow2_check_report("Rebuilding refcount structure");
+        ret = rebuild_refcounts(bs, &cs);
+        if (ret < 0) {
+            res->check_errors++;
+            goto out;
+        }
+        res->corruptions = 0;
+        res->leaks = 0;
+        rebuild = false;
+        cs.file_len = bdrv_getlength(bs->file->bs);
+        if (cs.file_len < 0) {
+            res->check_errors++;
+            ret = cs.file_len;
+            goto out;
+        }
+        memset(cs.refs, 0, cs.nb_clusters * sizeof(uint64_t));
+        ret = calculate_refs(bs, &cs, res, &rebuild);
+        if (ret < 0) {
+            goto out;
+        }
+        if (fix & BDRV_FIX_LEAKS) {
+            BdrvCheckResult saved = *res;
+            memset(res, 0, sizeof(*res));
+            compare_refcounts(bs, &cs, res, BDRV_FIX_LEAKS, &rebuild,
+                              &highest);
+            if (rebuild) {
+                qcow2_check_report("ERROR rebuilt refcount structure is "
+                                   "still broken");
+            }
+            fresh_leaks = res->leaks;
+            *res = saved;
+        }
+        if (res->corruptions < old.corruptions) {
+            res->corruptions_fixed += old.corruptions - res->corruptions;
+        }
+        if (res->leaks < old.leaks) {
+            res->leaks_fixed += old.leaks - res->leaks;
+        }
+        res->leaks += fresh_leaks;
+    } else if (fix) {
+        if (rebuild) {
+            qcow2_check_report("ERROR need to rebuild refcount structures");
+            res->check_errors++;
+            ret = -EIO;
+            goto out;
+        }
+        if (res->leaks || res->corruptions) {
+            *res = pre;
+            compare_refcounts(bs, &cs, res, fix, &rebuild, &highest);
+        }
+    }
+    ret = qcow2_flush_caches(bs);
+    if (ret < 0) {
+        res->check_errors++;
+        goto out;
+    }
+    ret = check_oflag_copied(bs, res, fix);
+    if (ret < 0) {
+        goto out;
+    }
+    res->image_end_offset = (highest + 1) * (int64_t)s->cluster_size;
+    ret = 0;
+out:
+    free(cs.refs);
+    return ret;
 }
 
 int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
                 BdrvCheckMode fix)
 {
     BDRVQcow2State *s = bs->opaque;
-    CheckState cs;
-    int64_t highest = -1;
+    bool was_writable = s->writable;
     int ret;
 
-    memset(&cs, 0, sizeof(cs));
-    if (fix && !(bs->open_flags & BDRV_O_RDWR) && !s->writable) {
+    memset(res, 0, sizeof(*res));
+    if (!(bs->open_flags & BDRV_O_RDWR) && !was_writable) {
         fix = 0;
     }
     ret = qcow2_flush_caches(bs);
@@ -433,69 +699,42 @@ int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
         res->check_errors++;
         return ret;
     }
-    cs.file_len = bdrv_getlength(bs->file->bs);
-    if (cs.file_len < 0) {
-        res->check_errors++;
-        return cs.file_len;
-    }
-    cs.nb_clusters = qcow2_size_to_clusters(s, cs.file_len);
-    cs.refs = qemu_xnew0(uint64_t, cs.nb_clusters + 1);
-    res->bfi.total_clusters = qcow2_size_to_clusters(s, s->size);
-
-    ret = calculate_refs(bs, &cs, res);
-    if (ret < 0) {
-        free(cs.refs);
-        return ret;
-    }
     if (fix) {
-        /* Allocations during repair go past everything in use. */
-        s->free_cluster_index = MAX(s->free_cluster_index, cs.nb_clusters);
+        /* Repairs may write even though the corrupt bit is set. */
         s->writable = true;
+        /* Allocations during repair go past everything in the file. */
+        s->free_cluster_index = qcow2_size_to_clusters(
+            s, MAX(0, bdrv_getlength(bs->file->bs)));
     }
-    compare_refcounts(bs, &cs, res, fix, &highest);
-    ret = check_oflag_copied(bs, res, fix);
-    if (ret < 0) {
-        res->check_errors++;
-    }
-    res->image_end_offset = (highest + 1) * (int64_t)s->cluster_size;
-    {
-        int64_t hi = -1;
-        for (uint64_t i = 0; i < cs.nb_clusters; i++) {
-            if (cs.refs[i]) {
-                hi = i;
-            }
-        }
-        res->image_end_offset = (hi + 1) * (int64_t)s->cluster_size;
-    }
-    free(cs.refs);
+    s->discard_on_free = fix != 0;
+    ret = check_refcounts(bs, res, fix);
+    s->discard_on_free = false;
     s->free_cluster_index = 0;
-
-    if (fix && res->corruptions == 0 && res->check_errors == 0) {
-        bool update = false;
-        if (res->leaks == 0 &&
-            (s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
-            s->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
-            update = true;
-        }
-        if (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) {
-            s->incompatible_features &= ~QCOW2_INCOMPAT_CORRUPT;
-            update = true;
-        }
-        if (update && s->qcow_version >= 3) {
+    if (ret == 0 && fix && res->check_errors == 0 && res->corruptions == 0) {
+        uint64_t old = s->incompatible_features;
+        s->incompatible_features &= ~(QCOW2_INCOMPAT_DIRTY |
+                                      QCOW2_INCOMPAT_CORRUPT);
+        if (old != s->incompatible_features && s->qcow_version >= 3) {
             uint8_t b[8];
             stbe64(b, s->incompatible_features);
             ret = qcow2_flush_caches(bs);
             if (ret == 0) {
                 ret = bdrv_child_pwrite(bs->file, 72, 8, b, 0);
             }
-            if (ret < 0) {
-                res->check_errors++;
-            }
         }
+        s->signaled_corruption = false;
     }
     if (fix) {
-        (void)qcow2_flush_caches(bs);
-        (void)qcow2_file_flush(bs);
+        int r2 = qcow2_flush_caches(bs);
+        if (r2 == 0) {
+            r2 = qcow2_file_flush(bs);
+        }
+        if (ret == 0) {
+            ret = r2;
+        }
     }
-    return 0;
+    if (!(bs->open_flags & BDRV_O_RDWR)) {
+        s->writable = was_writable;
+    }
+    return ret;
 }

@@ -590,6 +590,16 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
 
     if (in_place) {
         uint64_t h = be64toh_q(l2[l2_index]) & L2E_OFFSET_MASK;
+        int64_t flen = bdrv_getlength(bs->file->bs);
+        if (flen >= 0 && h + ((k - 1) << s->cluster_bits) >=
+            (uint64_t)QEMU_ALIGN_UP(flen, s->cluster_size)) {
+            /* Never extend the file through a corrupt L2 entry. */
+            qcow2_signal_corruption(bs, true, "Data cluster offset %#" PRIx64
+                                    " is beyond the end of the image file "
+                                    "(guest offset: %#" PRIx64 ")", h,
+                                    offset - in_cluster);
+            return -EIO;
+        }
         if (qcow2_offset_into_cluster(s, h)) {
             qcow2_signal_corruption(bs, true, "Data cluster offset %#"
                                     PRIx64 " unaligned (guest offset: %#"
@@ -725,7 +735,7 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
         return -EINVAL;
     }
     in = qemu_xzalloc(s->cluster_size);
-    out = qemu_xmalloc(s->cluster_size);
+    out = qemu_xmalloc(s->cluster_size + 512);
     memcpy(in, buf, bytes);
     clen = compress_cluster(s, in, out, s->cluster_size - 1);
     if (clen == -ENOSPC) {
@@ -763,7 +773,16 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
         ret = coff;
         goto out;
     }
-    ret = write_data(bs, coff, clen, out);
+    {
+        /*
+         * Pad to a 512-byte boundary (inside the same host cluster, whose
+         * tail is free for the next compressed cluster): the file then
+         * ends sector-aligned, as QEMU's does.
+         */
+        int64_t padded = QEMU_ALIGN_UP(coff + clen, 512) - coff;
+        memset(out + clen, 0, padded - clen);
+        ret = write_data(bs, coff, padded, out);
+    }
     if (ret < 0) {
         goto out;
     }

@@ -46,6 +46,10 @@ static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
     if (!c->dirty[i]) {
         return 0;
     }
+    if (((BDRVQcow2State *)bs->opaque)->signaled_corruption) {
+        /* After a corruption was found nothing more is written. */
+        return -EIO;
+    }
     if (c->depends) {
         bool had_dirty = false;
         for (int j = 0; j < c->depends->size; j++) {
@@ -136,8 +140,17 @@ static int cache_do_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
     }
     if (!hit) {
         if (read_from_disk) {
-            int ret = bdrv_child_pread(bs->file, offset, c->cluster_size,
-                                       cache_table(c, i));
+            int64_t flen = bdrv_getlength(bs->file->bs);
+            int ret;
+            if (flen >= 0 && offset >= (uint64_t)flen) {
+                /* A table past the end of the file: a corrupt pointer. */
+                qcow2_signal_corruption(bs, true, "Metadata table at offset "
+                                        "%#" PRIx64 " is beyond the end of "
+                                        "the image file", offset);
+                return -EIO;
+            }
+            ret = bdrv_child_pread(bs->file, offset, c->cluster_size,
+                                   cache_table(c, i));
             if (ret < 0) {
                 return ret;
             }
@@ -340,27 +353,47 @@ static int write_reftable_entry(BlockDriverState *bs, uint64_t index)
                              8, buf, 0);
 }
 
-/* Find @n free clusters in a row, starting at the allocation hint. */
+/*
+ * Find @n free clusters in a row, starting at the allocation hint.  Scans a
+ * refcount block at a time; a range without a block is all free.
+ */
 static int64_t find_free_run(BlockDriverState *bs, uint64_t n)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t start = s->free_cluster_index;
     uint64_t i = start;
+    uint64_t max_cluster = QCOW2_MAX_HOST_OFFSET >> s->cluster_bits;
 
     while (i - start < n) {
-        uint64_t rc;
+        uint64_t rt_index = i >> s->refcount_block_bits;
+        uint64_t block_end = (rt_index + 1) << s->refcount_block_bits;
+        uint64_t off = rt_index < s->refcount_table_size ?
+                       s->refcount_table[rt_index] & REFT_OFFSET_MASK : 0;
+        void *block;
         int ret;
 
-        if (((i + 1) << s->cluster_bits) > QCOW2_MAX_HOST_OFFSET) {
+        if (i >= max_cluster) {
             return -EFBIG;
         }
-        ret = qcow2_get_refcount(bs, i, &rc);
+        if (!off) {
+            i = MIN(block_end, start + n);
+            continue;
+        }
+        if (qcow2_offset_into_cluster(s, off)) {
+            qcow2_signal_corruption(bs, true, "Refblock offset %#" PRIx64
+                                    " unaligned (reftable index: %#" PRIx64
+                                    ")", off, rt_index);
+            return -EIO;
+        }
+        ret = qcow2_cache_get(bs, s->refcount_cache, off, &block);
         if (ret < 0) {
             return ret;
         }
-        i++;
-        if (rc != 0) {
-            start = i;
+        for (; i < block_end && i - start < n; i++) {
+            if (qcow2_get_refcount_ro(block, i & (s->refcount_block_size - 1),
+                                      s->refcount_order)) {
+                start = i + 1;
+            }
         }
     }
     return start;
@@ -470,6 +503,10 @@ static int grow_reftable(BlockDriverState *bs, uint64_t min_index)
 
     while (new_entries <= min_index) {
         new_entries = QEMU_ALIGN_UP(new_entries * 3 / 2 + 1, per_cluster);
+    }
+    if (DIV_ROUND_UP(new_entries, per_cluster) * s->cluster_size >
+        QCOW2_MAX_REFTABLE_BYTES) {
+        return -EFBIG;
     }
     for (int tries = 0;; tries++) {
         int64_t st;
@@ -611,6 +648,11 @@ int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
         void *block;
         int ret;
 
+        if (addend < 0 && !have_block(s, rt_index)) {
+            qcow2_signal_corruption(bs, true, "Refcount of cluster %#" PRIx64
+                                    " would drop below zero", c);
+            return -EIO;
+        }
         ret = ensure_refblock(bs, rt_index);
         if (ret < 0) {
             return ret;
@@ -639,6 +681,11 @@ int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
             }
             qcow2_cache_discard(s->l2_cache, c << s->cluster_bits);
             qcow2_cache_discard(s->refcount_cache, c << s->cluster_bits);
+            if (s->discard_on_free) {
+                /* Nothing references it any more; a failure is harmless. */
+                (void)bdrv_pdiscard(bs->file->bs, c << s->cluster_bits,
+                                    s->cluster_size);
+            }
         }
     }
     return 0;

@@ -475,12 +475,14 @@ int qcow2_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
     s->snapshots = sns;
     s->nb_snapshots--;
 
+    s->discard_on_free = true;
     ret = qcow2_update_snapshot_refcount(bs, sn.l1_table_offset, sn.l1_size,
                                          -1);
     if (ret == 0 && sn.l1_size) {
         qcow2_free_clusters(bs, sn.l1_table_offset,
                             (uint64_t)sn.l1_size * 8);
     }
+    s->discard_on_free = false;
     free(sn.id_str);
     free(sn.name);
     free(sn.unknown_extra);

@@ -409,7 +409,7 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
         error_setg_errno(errp, -ret, "Could not read qcow2 header");
         return ret;
     }
-    if (file_len < QCOW2_V2_HEADER_LEN || ldbe32(hdr) != QCOW_MAGIC) {
+    if (ldbe32(hdr) != QCOW_MAGIC) {
         error_setg(errp, "Image is not in qcow2 format");
         return -EINVAL;
     }
@@ -632,6 +632,7 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
     }
 
     s->writable = (flags & BDRV_O_RDWR) != 0;
+    s->metadata_prealloc = -1;
     s->use_lazy_refcounts = s->qcow_version >= 3 &&
                             (s->compatible_features &
                              QCOW2_COMPAT_LAZY_REFCOUNTS);
@@ -682,6 +683,12 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
                       Error **errp)
 {
     (void)options;
+    /*
+     * As in QEMU, the protocol child always accepts discards: qcow2 itself
+     * decides which freed clusters to punch out (discard requests, snapshot
+     * deletion, repair), whatever the parent's unmap setting.
+     */
+    bs->file->bs->open_flags |= BDRV_O_UNMAP;
     return qcow2_do_open(bs, flags, errp);
 }
 
@@ -865,7 +872,9 @@ static int qcow2_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
     }
     if (tail > head) {
         int64_t len = QEMU_ALIGN_UP(tail - head, s->cluster_size);
+        s->discard_on_free = unmap;
         ret = qcow2_cluster_zeroize(bs, head, len, unmap);
+        s->discard_on_free = false;
         if (ret < 0) {
             return ret;
         }
@@ -900,7 +909,10 @@ static int qcow2_pdiscard(BlockDriverState *bs, int64_t offset,
     if (end <= start) {
         return 0;
     }
-    return qcow2_cluster_discard(bs, start, end - start, false);
+    s->discard_on_free = true;
+    ret = qcow2_cluster_discard(bs, start, end - start, false);
+    s->discard_on_free = false;
+    return ret;
 }
 
 static int qcow2_flush_to_os(BlockDriverState *bs)
@@ -923,6 +935,36 @@ static int64_t qcow2_getlength(BlockDriverState *bs)
 static int64_t qcow2_get_allocated_file_size(BlockDriverState *bs)
 {
     return bdrv_get_allocated_file_size(bs->file->bs);
+}
+
+/*
+ * Like QEMU: an image whose refcounts claim clearly more clusters than the
+ * file really occupies was preallocated with metadata, so data clusters may
+ * be holes in the file and block status asks the file about zeros.
+ */
+static int detect_metadata_prealloc(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t flen = bdrv_getlength(bs->file->bs);
+    int64_t real = bdrv_get_allocated_file_size(bs->file->bs);
+    uint64_t real_clusters, threshold, allocated = 0, nb;
+
+    if (flen < 0 || real < 0) {
+        return 0;
+    }
+    real_clusters = real / s->cluster_size;
+    threshold = MAX(real_clusters * 10 / 9, real_clusters + 2);
+    nb = qcow2_size_to_clusters(s, flen);
+    for (uint64_t i = 0; i < nb; i++) {
+        uint64_t rc;
+        if (qcow2_get_refcount(bs, i, &rc) < 0) {
+            return 0;
+        }
+        if (rc && ++allocated > threshold) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
@@ -966,6 +1008,13 @@ static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
         if (file) {
             *file = bs->file->bs;
         }
+    }
+    if (s->metadata_prealloc < 0) {
+        s->metadata_prealloc = detect_metadata_prealloc(bs);
+    }
+    if (s->metadata_prealloc && (status & BDRV_BLOCK_DATA) &&
+        (status & BDRV_BLOCK_OFFSET_VALID)) {
+        status |= BDRV_BLOCK_RECURSE;
     }
     if (status & (BDRV_BLOCK_DATA | BDRV_BLOCK_ZERO)) {
         status |= BDRV_BLOCK_ALLOCATED;
@@ -1032,6 +1081,107 @@ static int write_size(BlockDriverState *bs, uint64_t size)
     return qcow2_file_flush(bs);
 }
 
+/* Drop refcount blocks that count nothing but themselves. */
+static int shrink_reftable(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t *freed = qemu_xnew0(uint64_t, s->refcount_table_size + 1);
+    uint64_t nfreed = 0;
+    uint8_t *buf;
+    int ret = qcow2_flush_caches(bs);
+
+    if (ret < 0) {
+        free(freed);
+        return ret;
+    }
+    for (uint64_t i = 0; i < s->refcount_table_size; i++) {
+        uint64_t off = s->refcount_table[i] & REFT_OFFSET_MASK;
+        uint64_t self = off >> s->cluster_bits;
+        bool unused = true;
+        void *blk;
+
+        if (!off) {
+            continue;
+        }
+        ret = qcow2_cache_get(bs, s->refcount_cache, off, &blk);
+        if (ret < 0) {
+            free(freed);
+            return ret;
+        }
+        for (int k = 0; k < s->refcount_block_size && unused; k++) {
+            uint64_t c = (i << s->refcount_block_bits) + k;
+            uint64_t rc = qcow2_get_refcount_ro(blk, k, s->refcount_order);
+            unused = rc == 0 || (c == self && rc == 1);
+        }
+        if (unused && (self >> s->refcount_block_bits) == i) {
+            freed[nfreed++] = i;
+        }
+    }
+    if (!nfreed) {
+        free(freed);
+        return 0;
+    }
+    buf = qemu_xmalloc(s->refcount_table_size * 8);
+    for (uint64_t i = 0, j = 0; i < s->refcount_table_size; i++) {
+        uint64_t e = s->refcount_table[i];
+        if (j < nfreed && freed[j] == i) {
+            e = 0;
+            j++;
+        }
+        stbe64(buf + i * 8, e);
+    }
+    ret = bdrv_child_pwrite(bs->file, s->refcount_table_offset,
+                            s->refcount_table_size * 8, buf, 0);
+    if (ret == 0) {
+        ret = qcow2_file_flush(bs);
+    }
+    free(buf);
+    if (ret == 0) {
+        for (uint64_t j = 0; j < nfreed; j++) {
+            uint64_t off = s->refcount_table[freed[j]] & REFT_OFFSET_MASK;
+            qcow2_cache_discard(s->refcount_cache, off);
+            s->refcount_table[freed[j]] = 0;
+            (void)bdrv_pdiscard(bs->file->bs, off, s->cluster_size);
+            if ((off >> s->cluster_bits) < s->free_cluster_index) {
+                s->free_cluster_index = off >> s->cluster_bits;
+            }
+        }
+    }
+    free(freed);
+    return ret;
+}
+
+/* Cut the file after the last cluster that is still in use. */
+static int truncate_file_tail(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t flen = bdrv_getlength(bs->file->bs);
+    int64_t last;
+
+    if (flen < 0) {
+        return flen;
+    }
+    for (last = qcow2_size_to_clusters(s, flen) - 1; last >= 0; last--) {
+        uint64_t rc;
+        int ret = qcow2_get_refcount(bs, last, &rc);
+        if (ret < 0) {
+            return ret;
+        }
+        if (rc) {
+            break;
+        }
+    }
+    if ((last + 1) * (int64_t)s->cluster_size < flen) {
+        int ret = qcow2_flush_caches(bs);
+        if (ret < 0) {
+            return ret;
+        }
+        return bdrv_truncate(bs->file->bs, (last + 1) * s->cluster_size,
+                             false, PREALLOC_MODE_OFF, NULL);
+    }
+    return 0;
+}
+
 static int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                           PreallocMode prealloc, Error **errp)
 {
@@ -1067,10 +1217,12 @@ static int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                        "image");
             return -EINVAL;
         }
+        s->discard_on_free = true;
         ret = qcow2_cluster_discard(bs, QEMU_ALIGN_UP(offset, s->cluster_size),
                                     QEMU_ALIGN_UP(old, s->cluster_size) -
                                     QEMU_ALIGN_UP(offset, s->cluster_size),
                                     true);
+        s->discard_on_free = false;
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Failed to discard cropped clusters");
             return ret;
@@ -1089,7 +1241,21 @@ static int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                 return ret;
             }
             qcow2_cache_discard(s->l2_cache, l2);
+            s->discard_on_free = true;
             qcow2_free_clusters(bs, l2, s->cluster_size);
+            s->discard_on_free = false;
+        }
+        ret = shrink_reftable(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to shrink the refcount "
+                             "table");
+            return ret;
+        }
+        ret = truncate_file_tail(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to truncate the tail of "
+                             "the image");
+            return ret;
         }
     } else {
         uint64_t l1 = qcow2_size_to_l1(s, offset);
@@ -1163,21 +1329,110 @@ static int qcow2_change_backing_file(BlockDriverState *bs,
     return qcow2_file_flush(bs);
 }
 
+/*
+ * Reset a v3 image without snapshots to the layout of a fresh one: header,
+ * refcount table, one refcount block, an empty L1 table.  The dirty bit
+ * covers the window in which the refcounts are not right.
+ */
+static int make_completely_empty(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t l1_clusters = DIV_ROUND_UP((uint64_t)s->l1_size * 8,
+                                        s->cluster_size);
+    uint8_t *buf;
+    int64_t off;
+    int ret;
+
+    ret = qcow2_flush_caches(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    s->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
+    ret = write_incompat(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    qcow2_cache_clear(s->l2_cache);
+    qcow2_cache_clear(s->refcount_cache);
+    buf = qemu_xzalloc((2 + l1_clusters) * s->cluster_size);
+    ret = bdrv_child_pwrite(bs->file, s->l1_table_offset,
+                            l1_clusters * s->cluster_size, buf, 0);
+    if (ret == 0) {
+        ret = bdrv_child_pwrite(bs->file, s->cluster_size,
+                                (2 + l1_clusters) * s->cluster_size, buf, 0);
+    }
+    if (ret == 0) {
+        stbe64(buf, 3 * (uint64_t)s->cluster_size);
+        stbe64(buf + 8, s->cluster_size);
+        stbe32(buf + 16, 1);
+        ret = bdrv_child_pwrite(bs->file, 40, 20, buf, 0);
+    }
+    if (ret == 0) {
+        ret = qcow2_file_flush(bs);
+    }
+    if (ret < 0) {
+        free(buf);
+        return ret;
+    }
+    memset(s->l1_table, 0, (size_t)s->l1_size * 8);
+    s->l1_table_offset = 3 * (uint64_t)s->cluster_size;
+    free(s->refcount_table);
+    s->refcount_table_size = s->cluster_size / 8;
+    s->refcount_table = qemu_xnew0(uint64_t, s->refcount_table_size + 1);
+    s->refcount_table_offset = s->cluster_size;
+    s->refcount_table_clusters = 1;
+    stbe64(buf, 2 * (uint64_t)s->cluster_size);
+    ret = bdrv_child_pwrite(bs->file, s->cluster_size, 8, buf, 0);
+    free(buf);
+    if (ret == 0) {
+        ret = qcow2_file_flush(bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    s->refcount_table[0] = 2 * (uint64_t)s->cluster_size;
+    s->free_cluster_index = 0;
+    off = qcow2_alloc_clusters(bs, 3 * (uint64_t)s->cluster_size +
+                               (uint64_t)s->l1_size * 8);
+    if (off < 0) {
+        return off;
+    }
+    ret = qcow2_mark_clean(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    return bdrv_truncate(bs->file->bs, (3 + l1_clusters) * s->cluster_size,
+                         false, PREALLOC_MODE_OFF, NULL);
+}
+
 static int qcow2_make_empty(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t step = (uint64_t)s->cluster_size << s->l2_bits;
+    uint64_t l1_clusters = DIV_ROUND_UP((uint64_t)s->l1_size * 8,
+                                        s->cluster_size);
     int ret;
+
+    if (s->qcow_version >= 3 && !s->nb_snapshots && !s->has_bitmaps_ext &&
+        3 + l1_clusters <= (uint64_t)s->refcount_block_size) {
+        ret = make_completely_empty(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not empty the image");
+        }
+        return ret;
+    }
+    s->discard_on_free = true;
 
     for (uint64_t off = 0; off < s->size; off += step) {
         uint64_t n = MIN(step, QEMU_ALIGN_UP(s->size, s->cluster_size) - off);
-        ret = qcow2_cluster_discard(bs, off, n, !bs->backing ||
-                                    s->qcow_version < 3);
+        ret = qcow2_cluster_discard(bs, off, n, true);
         if (ret < 0) {
+            s->discard_on_free = false;
             error_setg_errno(errp, -ret, "Could not empty the image");
             return ret;
         }
     }
+    s->discard_on_free = false;
     return qcow2_flush_caches(bs);
 }
 
@@ -1577,20 +1832,55 @@ static int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
     for (const QDictEntry *e = qdict_first(opts); e; e = qdict_next(opts, e)) {
         const char *k = qdict_entry_key(e);
         if (!strcmp(k, "compat") || !strcmp(k, "lazy_refcounts") ||
-            !strcmp(k, "size") || !strcmp(k, "backing_file") ||
-            !strcmp(k, "backing_fmt")) {
+            !strcmp(k, "size") || !strcmp(k, "refcount_bits")) {
             continue;
         }
-        if (!strcmp(k, "cluster_size") || !strcmp(k, "refcount_bits") ||
-            !strcmp(k, "preallocation") || !strcmp(k, "encryption") ||
-            !strcmp(k, "compression_type") || !strcmp(k, "extended_l2") ||
-            !strcmp(k, "data_file") || !strcmp(k, "data_file_raw") ||
-            strstart(k, "encrypt.", NULL)) {
-            error_setg(errp, "Changing the %s option is not supported", k);
-            return -ENOTSUP;
+        if (!strcmp(k, "backing_file") || !strcmp(k, "backing_fmt")) {
+            error_setg(errp, "Cannot amend the backing file");
+            error_append_hint(errp, "You can use 'qemu-img rebase' "
+                              "instead.\n");
+            return -EINVAL;
+        }
+        if (!strcmp(k, "data_file")) {
+            error_setg(errp, "data-file can only be set for images that use "
+                       "an external data file");
+            return -EINVAL;
+        }
+        if (!strcmp(k, "data_file_raw")) {
+            error_setg(errp, "data-file-raw cannot be set on existing "
+                       "images");
+            return -EINVAL;
         }
         error_setg(errp, "Invalid parameter '%s'", k);
+        if (qemu_opt_find_desc(qcow2_create_opts, k) ||
+            strstart(k, "encrypt.", NULL)) {
+            error_append_hint(errp, "This option is only supported for image "
+                              "creation\n");
+        }
         return -EINVAL;
+    }
+    v = qdict_get_str(opts, "refcount_bits");
+    if (v) {
+        int64_t n;
+        if (qemu_strtoi64(v, NULL, 10, &n) < 0 || n <= 0 || n > 64 ||
+            (n & (n - 1))) {
+            error_setg(errp, "Refcount width must be a power of two and may "
+                       "not exceed 64 bits");
+            return -EINVAL;
+        }
+        v = qdict_get_str(opts, "compat");
+        if (n != 16 && ((v && (!strcmp(v, "0.10") || !strcmp(v, "v2"))) ||
+                        (!v && s->qcow_version < 3))) {
+            error_setg(errp, "Refcount widths other than 16 bits require "
+                       "compatibility level 1.1 or above (use compat=1.1 or "
+                       "greater)");
+            return -EINVAL;
+        }
+        if (n != s->refcount_bits) {
+            error_setg(errp, "Changing the refcount width is not supported "
+                       "by this qcow2 driver");
+            return -ENOTSUP;
+        }
     }
     v = qdict_get_str(opts, "compat");
     if (v) {

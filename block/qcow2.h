@@ -154,7 +154,11 @@ typedef struct BDRVQcow2State {
     uint64_t cluster_cache_offset; /* compressed L2 entry, or -1 */
     uint8_t *cluster_data;         /* scratch for compressed reads */
 
+    /* Punch freed clusters out of the file (discard requests, repair). */
+    bool discard_on_free;
     bool use_lazy_refcounts;
+    /* -1 not yet known; 1: metadata preallocated (block status recurses) */
+    int metadata_prealloc;
     bool writable;
     bool corrupt_reported;
     bool signaled_corruption;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * thread-win32.c: QemuMutex on Windows slim reader/writer locks, used in
- * exclusive mode only.
+ * thread-win32.c: QemuMutex on Windows slim reader/writer locks (exclusive
+ * mode only) and QemuCond on Windows condition variables.
  */
 #include "qemu/osdep.h"
 #include "qemu/thread.h"
@@ -24,4 +24,31 @@ void qemu_mutex_lock(QemuMutex *m)
 void qemu_mutex_unlock(QemuMutex *m)
 {
     ReleaseSRWLockExclusive(&m->lock);
+}
+
+void qemu_cond_init(QemuCond *c)
+{
+    InitializeConditionVariable(&c->cond);
+}
+
+void qemu_cond_destroy(QemuCond *c)
+{
+    (void)c; /* condition variables need no teardown */
+}
+
+void qemu_cond_broadcast(QemuCond *c)
+{
+    WakeAllConditionVariable(&c->cond);
+}
+
+void qemu_cond_wait(QemuCond *c, QemuMutex *m)
+{
+    SleepConditionVariableSRW(&c->cond, &m->lock, INFINITE, 0);
+}
+
+bool qemu_cond_timedwait(QemuCond *c, QemuMutex *m, int64_t ms)
+{
+    DWORD wait = ms < 0 ? 0 : (ms >= INFINITE ? INFINITE - 1 : (DWORD)ms);
+
+    return SleepConditionVariableSRW(&c->cond, &m->lock, wait, 0) != 0;
 }

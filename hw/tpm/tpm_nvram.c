@@ -26,7 +26,7 @@ static const char nv_kcv_label[] = "qemu-tpm-nvram key check v1";
 static int64_t nv_default_lock_timeout = TPM_NVRAM_LOCK_TIMEOUT_DEFAULT;
 
 typedef struct NvSlot {
-    uint8_t raw[NV_SLOT_SIZE];
+    uint8_t raw[NV_DIR_MAX];    /* header and entries as on disk */
     NvSlotState state;
     NvDir dir;
     bool known_bad;         /* verified before and failed: skip */
@@ -165,11 +165,11 @@ static int nv_rest_is_zero(TPMNvram *nv, Error **errp)
     uint8_t *buf;
     int ret = 1;
 
-    if (end <= NV_DATA_START) {
+    if (end <= 0) {
         return 1;
     }
     buf = qemu_xmalloc(256 * KiB);
-    for (int64_t off = NV_DATA_START; off < end && ret == 1;) {
+    for (int64_t off = 0; off < end && ret == 1;) {
         int64_t n = MIN(end - off, 256 * KiB);
         if (nv_pread(nv, off, n, buf, errp) < 0) {
             ret = -EIO;
@@ -191,8 +191,9 @@ static int nv_rest_is_zero(TPMNvram *nv, Error **errp)
  * Read every blob of @dir and check the CRC of the stored bytes.
  * 1: all verify (*pdata filled), 0: they do not (@why), <0: I/O error.
  */
-static int nv_verify_slot(TPMNvram *nv, const NvDir *dir, uint8_t ***pdata,
-                          char *why, size_t why_len, Error **errp)
+static int nv_verify_slot(TPMNvram *nv, const NvDir *dir, int slot,
+                          uint8_t ***pdata, char *why, size_t why_len,
+                          Error **errp)
 {
     uint8_t **data = qemu_xnew0(uint8_t *, dir->count ? dir->count : 1);
 
@@ -202,13 +203,15 @@ static int nv_verify_slot(TPMNvram *nv, const NvDir *dir, uint8_t ***pdata,
         if (e->length == 0) {
             continue;
         }
-        if (e->offset + e->length > (uint64_t)nv->length) {
+        uint64_t pos = nv_entry_pos(e, slot);
+
+        if (pos + e->length > (uint64_t)nv->length) {
             snprintf(why, why_len, "blob '%s' lies beyond the end of the "
                      "image", e->name);
             goto bad;
         }
         data[i] = qemu_xmalloc(e->length);
-        if (nv_pread(nv, e->offset, e->length, data[i], errp) < 0) {
+        if (nv_pread(nv, pos, e->length, data[i], errp) < 0) {
             nv_free_data(data, dir->count);
             return -EIO;
         }
@@ -233,7 +236,7 @@ bad:
  */
 static int nv_refresh(TPMNvram *nv, bool full, Error **errp)
 {
-    uint8_t *raw = qemu_xzalloc(NV_DATA_START);
+    uint8_t *raw = qemu_xzalloc(NV_SLOT_COUNT * NV_DIR_MAX);
     int order[NV_SLOT_COUNT], n = 0;
     int64_t len;
     int ret = 0;
@@ -250,9 +253,13 @@ static int nv_refresh(TPMNvram *nv, bool full, Error **errp)
         full = true;
     }
     nv->length = len;
-    if (len > 0 && nv_pread(nv, 0, MIN(len, NV_DATA_START), raw, errp) < 0) {
-        ret = -EIO;
-        goto fail;
+    for (int s = 0; s < NV_SLOT_COUNT; s++) {
+        int64_t off = (int64_t)s * NV_SLOT_SIZE;
+        if (len > off && nv_pread(nv, off, MIN(len - off, NV_DIR_MAX),
+                                  raw + s * NV_DIR_MAX, errp) < 0) {
+            ret = -EIO;
+            goto fail;
+        }
     }
 
     if (full || !nv->cache_valid) {
@@ -260,18 +267,22 @@ static int nv_refresh(TPMNvram *nv, bool full, Error **errp)
     }
     for (int s = 0; s < NV_SLOT_COUNT; s++) {
         NvSlot *sl = &nv->slot[s];
-        const uint8_t *r = raw + s * NV_SLOT_SIZE;
+        const uint8_t *r = raw + s * NV_DIR_MAX;
 
-        if (nv->cache_valid && memcmp(sl->raw, r, NV_SLOT_SIZE) == 0) {
+        /* a well-formed directory is defined by its used bytes alone */
+        size_t cmp_len = sl->state == NV_SLOT_OK ?
+                         nv_dir_used(sl->dir.count) : NV_DIR_MAX;
+
+        if (nv->cache_valid && memcmp(sl->raw, r, cmp_len) == 0) {
             if (s == nv->cur) {
                 reuse_cur = true;
             }
             continue;
         }
-        memcpy(sl->raw, r, NV_SLOT_SIZE);
+        memcpy(sl->raw, r, NV_DIR_MAX);
         sl->why[0] = '\0';
         sl->known_bad = false;
-        sl->state = nv_dir_decode(r, NV_SLOT_SIZE, &sl->dir, sl->why,
+        sl->state = nv_dir_decode(r, NV_DIR_MAX, &sl->dir, sl->why,
                                   sizeof(sl->why));
     }
     if (!reuse_cur) {
@@ -300,8 +311,8 @@ static int nv_refresh(TPMNvram *nv, bool full, Error **errp)
         if (sl->known_bad) {
             continue;
         }
-        ret = nv_verify_slot(nv, &sl->dir, &data, sl->why, sizeof(sl->why),
-                             errp);
+        ret = nv_verify_slot(nv, &sl->dir, order[i], &data, sl->why,
+                             sizeof(sl->why), errp);
         if (ret < 0) {
             goto fail;
         }
@@ -569,11 +580,12 @@ static int nv_format(TPMNvram *nv, const NvDir *params, Error **errp)
     size_t used;
     int ret;
 
-    ret = nv_grow(nv, NV_DATA_START, errp);
+    ret = nv_grow(nv, NV_SECTOR, errp);
     if (ret < 0) {
         return ret;
     }
     memset(d, 0, sizeof(*d));
+    memset(sl->raw, 0, sizeof(sl->raw));
     d->major = NV_VERSION_MAJOR;
     d->minor = NV_VERSION_MINOR;
     d->generation = 1;
@@ -601,19 +613,28 @@ static int nv_format(TPMNvram *nv, const NvDir *params, Error **errp)
 }
 
 /*
- * Commit @nd as the next generation.  @plain[i] non-NULL: entry i gets new
- * contents (nd->e[i].name and .length set); NULL: entry i keeps the data
- * of the current entry with the same name.  @key encrypts (NULL: plain).
+ * Commit @nd as the next generation into the other slot.  @plain[i]
+ * non-NULL: entry i gets new contents (nd->e[i].name and .length set);
+ * NULL: entry i keeps the stored bytes of the current entry with the same
+ * name.  @key encrypts (NULL: plain).
+ *
+ * Placement: a blob goes inline (into the slot, right after the
+ * directory) while it fits, so that the usual commit is one contiguous
+ * write plus one flush; the rest go to extents in free space.  Unchanged
+ * extent blobs stay where they are; unchanged inline blobs are copied.
  */
 static int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
-                     const uint8_t *key, Error **errp)
+                     const uint32_t *crcs, const uint8_t *key, Error **errp)
 {
     NvExtent ext[2 * NV_MAX_ENTRIES + 1];
     int next = 0;
     const NvDir *cd;
-    uint8_t **nd_data = NULL;
+    uint8_t **fresh = NULL;         /* stored bytes made by this commit */
+    const uint8_t **src = NULL;     /* stored bytes of each new entry */
+    bool *to_extent = NULL;
     uint8_t *slotbuf = NULL;
-    int64_t end = NV_DATA_START;
+    int64_t end;
+    uint64_t inline_end;
     int target;
     size_t used;
     bool slot_attempted = false;
@@ -632,27 +653,39 @@ static int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
     nd->generation = cd->generation + 1;
 
     for (uint32_t i = 0; i < cd->count; i++) {
-        if (cd->e[i].length) {
+        if (cd->e[i].length && !cd->e[i].is_inline) {
             ext[next].start = cd->e[i].offset;
             ext[next].end = cd->e[i].offset + nv_extent_size(cd->e[i].length);
             next++;
         }
     }
 
-    nd_data = qemu_xnew0(uint8_t *, nd->count ? nd->count : 1);
+    fresh = qemu_xnew0(uint8_t *, nd->count + 1);
+    src = qemu_xnew0(const uint8_t *, nd->count + 1);
+    to_extent = qemu_xnew0(bool, nd->count + 1);
+    slotbuf = qemu_xzalloc(NV_SLOT_SIZE);
+    used = nv_dir_used(nd->count);
+    inline_end = QEMU_ALIGN_UP(used, NV_INLINE_ALIGN);
+
+    /* Stored bytes: unchanged blobs as they are, new ones encrypted. */
     for (uint32_t i = 0; i < nd->count; i++) {
         NvEntry *e = &nd->e[i];
-        uint8_t *stored;
 
         if (!plain[i]) {
+            int j = nv_dir_find(cd, e->name);
+            assert(j >= 0);
+            *e = cd->e[j];
+            src[i] = nv->data[j];
             continue;
         }
         e->blob_gen = nd->generation;
-        e->plain_crc = nv_crc32(plain[i], e->length);
+        e->plain_crc = crcs ? crcs[i] : nv_crc32(plain[i], e->length);
+        e->is_inline = false;
+        e->offset = 0;
         memset(e->nonce, 0, NV_NONCE_LEN);
         memset(e->tag, 0, NV_TAG_LEN);
-        stored = qemu_xzalloc(MAX(QEMU_ALIGN_UP(e->length, NV_SECTOR), 1));
-        nd_data[i] = stored;
+        fresh[i] = qemu_xzalloc(QEMU_ALIGN_UP(e->length, NV_SECTOR) + 1);
+        src[i] = fresh[i];
         if (key) {
             uint8_t aad[NV_AAD_MAX];
             size_t aad_len;
@@ -663,43 +696,87 @@ static int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
             }
             nv_aad(nv, nd, e, aad, &aad_len);
             ret = qcrypto_aead_encrypt(key, e->nonce, aad, aad_len, plain[i],
-                                       e->length, stored, e->tag, errp);
+                                       e->length, fresh[i], e->tag, errp);
             if (ret < 0) {
                 goto fail;
             }
+            e->stored_crc = nv_crc32(fresh[i], e->length);
         } else {
-            memcpy(stored, plain[i], e->length);
+            if (e->length) {
+                memcpy(fresh[i], plain[i], e->length);
+            }
+            e->stored_crc = e->plain_crc;
         }
-        e->stored_crc = nv_crc32(stored, e->length);
-        if (e->length == 0) {
-            e->offset = 0;
-            free(stored);
-            nd_data[i] = NULL;
-            continue;
-        }
-        e->offset = nv_alloc(ext, &next, nv_extent_size(e->length));
-        end = MAX(end, (int64_t)(e->offset +
-                                 QEMU_ALIGN_UP(e->length, NV_SECTOR)));
     }
 
+    /*
+     * Placement: first the unchanged inline blobs, then the new ones, in
+     * directory order; what does not fit goes to an extent.
+     */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < nd->count; i++) {
+            NvEntry *e = &nd->e[i];
+            bool is_new = plain[i] != NULL;
+
+            if (!e->length || is_new != (pass == 1) ||
+                (!is_new && !e->is_inline)) {
+                continue;
+            }
+            if (e->length <= NV_SLOT_SIZE - inline_end) {
+                e->is_inline = true;
+                e->offset = inline_end;
+                memcpy(slotbuf + inline_end, src[i], e->length);
+                inline_end = QEMU_ALIGN_UP(inline_end + e->length,
+                                           NV_INLINE_ALIGN);
+            } else {
+                e->is_inline = false;
+                e->offset = nv_alloc(ext, &next, nv_extent_size(e->length));
+                to_extent[i] = true;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < nd->count; i++) {
+        if (!nd->e[i].length) {
+            nd->e[i].offset = 0;
+            nd->e[i].is_inline = false;
+        }
+    }
+
+    end = (int64_t)target * NV_SLOT_SIZE + QEMU_ALIGN_UP(inline_end,
+                                                         NV_SECTOR);
+    for (uint32_t i = 0; i < nd->count; i++) {
+        if (to_extent[i]) {
+            end = MAX(end, (int64_t)(nd->e[i].offset +
+                                     QEMU_ALIGN_UP(nd->e[i].length,
+                                                   NV_SECTOR)));
+        }
+    }
     ret = nv_grow(nv, end, errp);
     if (ret < 0) {
         goto fail;
     }
     for (uint32_t i = 0; i < nd->count; i++) {
-        if (nd_data[i]) {
-            ret = nv_write(nv, nd->e[i].offset,
-                           QEMU_ALIGN_UP(nd->e[i].length, NV_SECTOR),
-                           nd_data[i], errp);
+        if (to_extent[i]) {
+            uint64_t n = QEMU_ALIGN_UP(nd->e[i].length, NV_SECTOR);
+            const uint8_t *buf = src[i];
+            uint8_t *padded = NULL;
+
+            if (!fresh[i] && n != nd->e[i].length) {
+                padded = qemu_xzalloc(n);
+                memcpy(padded, src[i], nd->e[i].length);
+                buf = padded;
+            }
+            ret = nv_write(nv, nd->e[i].offset, n, buf, errp);
+            free(padded);
             if (ret < 0) {
                 goto fail;
             }
         }
     }
-    slotbuf = qemu_xmalloc(NV_SLOT_SIZE);
     used = nv_dir_encode(nd, slotbuf);
     slot_attempted = true;
-    ret = nv_write_slot(nv, target, slotbuf, used, errp);
+    ret = nv_write(nv, (int64_t)target * NV_SLOT_SIZE,
+                   QEMU_ALIGN_UP(inline_end, NV_SECTOR), slotbuf, errp);
     if (ret < 0) {
         goto fail;
     }
@@ -712,18 +789,19 @@ static int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
     for (uint32_t i = 0; i < nd->count; i++) {
         if (!plain[i]) {
             int j = nv_dir_find(cd, nd->e[i].name);
-            assert(j >= 0);
-            nd_data[i] = nv->data[j];
+            fresh[i] = nv->data[j];
             nv->data[j] = NULL;
         }
     }
     nv_free_data(nv->data, cd->count);
-    memcpy(nv->slot[target].raw, slotbuf, NV_SLOT_SIZE);
+    memcpy(nv->slot[target].raw, slotbuf, NV_DIR_MAX);
     nv->slot[target].dir = *nd;
     nv->slot[target].state = NV_SLOT_OK;
     nv->slot[target].known_bad = false;
     nv->cur = target;
-    nv->data = nd_data;
+    nv->data = fresh;
+    free(src);
+    free(to_extent);
     free(slotbuf);
     return 0;
 
@@ -738,11 +816,11 @@ fail:
                    0);
     }
     for (uint32_t i = 0; i < nd->count; i++) {
-        if (plain[i]) {
-            free(nd_data[i]);
-        }
+        free(fresh[i]);
     }
-    free(nd_data);
+    free(fresh);
+    free(src);
+    free(to_extent);
     free(slotbuf);
     nv->cache_valid = false;
     return ret;
@@ -969,6 +1047,7 @@ int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
 {
     NvDir *nd = NULL;
     uint8_t **plain = NULL;
+    uint32_t *crcs = NULL, crc;
     int locked, idx, ret;
 
     if (!nv_name_valid(name)) {
@@ -999,8 +1078,8 @@ int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
         }
     }
     idx = nv_dir_find(nd, name);
-    if (idx >= 0 && nd->e[idx].length == len &&
-        nd->e[idx].plain_crc == nv_crc32(data, len)) {
+    crc = nv_crc32(data, len);
+    if (idx >= 0 && nd->e[idx].length == len && nd->e[idx].plain_crc == crc) {
         uint8_t *old = NULL;
 
         ret = nv_plaintext(nv, idx, &old, errp);
@@ -1027,9 +1106,12 @@ int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
     nd->e[idx].length = len;
     plain = qemu_xnew0(uint8_t *, nd->count);
     plain[idx] = (uint8_t *)(len ? data : (const uint8_t *)"");
-    ret = nv_commit(nv, nd, plain, nv_write_key(nv), errp);
+    crcs = qemu_xnew0(uint32_t, nd->count);
+    crcs[idx] = crc;
+    ret = nv_commit(nv, nd, plain, crcs, nv_write_key(nv), errp);
 
 out:
+    free(crcs);
     free(plain);
     free(nd);
     nv_unlock(nv, locked);
@@ -1062,7 +1144,7 @@ int tpm_nvram_delete(TPMNvram *nv, const char *name, Error **errp)
             (nd->count - idx - 1) * sizeof(nd->e[0]));
     nd->count--;
     plain = qemu_xnew0(uint8_t *, nd->count ? nd->count : 1);
-    ret = nv_commit(nv, nd, plain, nv_write_key(nv), errp);
+    ret = nv_commit(nv, nd, plain, NULL, nv_write_key(nv), errp);
     free(plain);
     free(nd);
     nv_unlock(nv, locked);
@@ -1152,7 +1234,7 @@ int tpm_nvram_list(TPMNvram *nv, TPMNvramBlobInfo **blobs, size_t *count,
         b[i].length = d->e[i].length;
         b[i].generation = d->e[i].blob_gen;
         b[i].crc32 = d->e[i].plain_crc;
-        b[i].offset = d->e[i].offset;
+        b[i].offset = nv_entry_pos(&d->e[i], nv->cur);
     }
     qsort(b, *count, sizeof(*b), blob_info_cmp);
     *blobs = b;
@@ -1228,8 +1310,8 @@ int tpm_nvram_check(TPMNvram *nv, TPMNvramCheckResult *res, Error **errp)
             os->dir.generation < d->generation) {
             uint8_t **data = NULL;
             char why[192];
-            int r = nv_verify_slot(nv, &os->dir, &data, why, sizeof(why),
-                                   &local);
+            int r = nv_verify_slot(nv, &os->dir, other, &data, why,
+                                   sizeof(why), &local);
             if (r < 0) {
                 res->check_errors++;
                 check_msg(res, error_get_pretty(local));
@@ -1265,26 +1347,31 @@ void tpm_nvram_check_result_free(TPMNvramCheckResult *res)
 static int nv_scrub(TPMNvram *nv, const NvDir *old, int slot, Error **errp)
 {
     const NvDir *cd = nv_cur_dir(nv);
-    uint8_t *zero = qemu_xzalloc(NV_SLOT_SIZE);
+    const int64_t chunk = 1 * MiB;
+    uint8_t *zero = qemu_xzalloc(chunk);
+    int64_t base = (int64_t)slot * NV_SLOT_SIZE;
     int ret = 0;
 
+    /* Real zeroes, not a discard: the old bytes must really be gone. */
     for (uint32_t i = 0; i < old->count && ret == 0; i++) {
         const NvEntry *e = &old->e[i];
-        uint64_t left = nv_extent_size(e->length), off = e->offset;
+        int64_t left = nv_extent_size(e->length), off = e->offset;
         int j = nv_dir_find(cd, e->name);
 
-        if (!e->length || (j >= 0 && cd->e[j].offset == e->offset)) {
+        if (!e->length || e->is_inline ||
+            (j >= 0 && !cd->e[j].is_inline && cd->e[j].offset == e->offset)) {
             continue;
         }
-        while (left && ret == 0) {
-            uint64_t n = MIN(left, (uint64_t)NV_SLOT_SIZE);
+        left = MIN(left, nv->length - off);
+        while (left > 0 && ret == 0) {
+            int64_t n = MIN(left, chunk);
             ret = nv_write(nv, off, n, zero, errp);
             off += n;
             left -= n;
         }
     }
-    if (ret == 0) {
-        ret = nv_write(nv, (int64_t)slot * NV_SLOT_SIZE, NV_SLOT_SIZE, zero,
+    if (ret == 0 && base < nv->length) {
+        ret = nv_write(nv, base, MIN(NV_SLOT_SIZE, nv->length - base), zero,
                        errp);
     }
     if (ret == 0) {
@@ -1336,7 +1423,7 @@ int tpm_nvram_rekey(TPMNvram *nv, const TPMNvramKey *new_key, Error **errp)
     if (old_slot >= 0) {
         *old = *nv_cur_dir(nv);
     }
-    ret = nv_commit(nv, nd, plain, new_key ? newkey : NULL, errp);
+    ret = nv_commit(nv, nd, plain, NULL, new_key ? newkey : NULL, errp);
     if (ret < 0) {
         goto out;
     }

@@ -92,6 +92,13 @@ uint64_t nv_extent_size(uint64_t length)
     return QEMU_ALIGN_UP(length, (uint64_t)NV_DATA_ALIGN);
 }
 
+/* Bytes an entry's data occupies where it lives. */
+static uint64_t nv_span(const NvEntry *e)
+{
+    return e->is_inline ? QEMU_ALIGN_UP(e->length, (uint64_t)NV_INLINE_ALIGN)
+                        : nv_extent_size(e->length);
+}
+
 static bool all_zero(const uint8_t *p, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
@@ -240,8 +247,8 @@ NvSlotState nv_dir_decode(const uint8_t *buf, size_t len, NvDir *dir,
                 return NV_SLOT_DAMAGED;
             }
             if (e->length && o->length && e->is_inline == o->is_inline &&
-                e->offset < o->offset + nv_extent_size(o->length) &&
-                o->offset < e->offset + nv_extent_size(e->length)) {
+                e->offset < o->offset + nv_span(o) &&
+                o->offset < e->offset + nv_span(e)) {
                 WHY("blobs '%s' and '%s' overlap", o->name, e->name);
                 return NV_SLOT_DAMAGED;
             }

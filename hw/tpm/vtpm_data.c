@@ -22,6 +22,7 @@ struct VTPMData {
     bool terminate;
     void (*quit)(void *);
     void *quit_opaque;
+    size_t have;                /* bytes buffered in buf */
     uint8_t buf[VTPM_DATA_MAX];
 };
 
@@ -58,8 +59,29 @@ void vtpm_data_free(VTPMData *d)
     free(d);
 }
 
+static void data_close_client(VTPMData *d);
+
+/* Has the client hung up (with nothing left to read)? */
+static bool data_client_gone(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    char c;
+
+    if (poll(&pfd, 1, 0) <= 0) {
+        return false;
+    }
+    if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) {
+        return true;
+    }
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 uint32_t vtpm_data_set_fd(VTPMData *d, int fd)
 {
+    /* A client that died a moment ago must not block its successor. */
+    if (d->client_fd >= 0 && data_client_gone(d->client_fd)) {
+        data_close_client(d);
+    }
     if (d->client_fd >= 0) {
         return VTPM_RES_IOERROR;
     }
@@ -86,6 +108,7 @@ static void data_close_client(VTPMData *d)
     close(d->client_fd);
     d->client_fd = -1;
     d->client_from_ctrl = false;
+    d->have = 0;
     vtpm_log(VTPM_LOG_DEBUG, "data client disconnected");
     if (d->terminate || was_ctrl) {
         /* QEMU went away (or --terminate): nothing left to serve. */
@@ -96,34 +119,48 @@ static void data_close_client(VTPMData *d)
 }
 
 /*
- * Read exactly @len bytes, waiting at most VTPM_DATA_TIMEOUT_MS for each
- * chunk.  Returns 0, or -1 on EOF, error or timeout.
+ * Make sure d->buf holds at least @need bytes: read what is there (a whole
+ * command usually comes in one read), wait (bounded) only when nothing
+ * is.  Returns 0, or -1 on EOF, error or timeout.
  */
-static int data_read_full(int fd, uint8_t *buf, size_t len)
+static int data_fill(VTPMData *d, size_t need)
 {
-    size_t done = 0;
+    while (d->have < need) {
+        ssize_t r = recv(d->client_fd, d->buf + d->have,
+                         sizeof(d->buf) - d->have, MSG_DONTWAIT);
 
-    while (done < len) {
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        ssize_t r;
-        int pr = poll(&pfd, 1, VTPM_DATA_TIMEOUT_MS);
-
-        if (pr < 0 && errno == EINTR) {
+        if (r < 0 && errno == ENOTSOCK) {
+            r = read(d->client_fd, d->buf + d->have,
+                     sizeof(d->buf) - d->have);
+        }
+        if (r > 0) {
+            d->have += r;
             continue;
         }
-        if (pr <= 0) {
+        if (r == 0) {
             return -1;
         }
-        r = read(fd, buf + done, len - done);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
+        if (errno == EINTR) {
             continue;
         }
-        if (r <= 0) {
-            return -1;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct pollfd pfd = { .fd = d->client_fd, .events = POLLIN };
+            int pr = poll(&pfd, 1, VTPM_DATA_TIMEOUT_MS);
+
+            if (pr > 0 || (pr < 0 && errno == EINTR)) {
+                continue;
+            }
         }
-        done += r;
+        return -1;
     }
     return 0;
+}
+
+/* Drop the first @n bytes (one served command) from the buffer. */
+static void data_consume(VTPMData *d, size_t n)
+{
+    memmove(d->buf, d->buf + n, d->have - n);
+    d->have -= n;
 }
 
 static int data_write_full(int fd, const uint8_t *buf, size_t len)
@@ -156,7 +193,7 @@ static void data_serve_one(VTPMData *d, VTPMEngine *e)
     uint8_t loc_saved = 0;
     uint8_t err_rsp[10];
 
-    if (data_read_full(d->client_fd, d->buf, 10) < 0) {
+    if (data_fill(d, 10) < 0) {
         data_close_client(d);
         return;
     }
@@ -168,28 +205,25 @@ static void data_serve_one(VTPMData *d, VTPMEngine *e)
         ldbe16(d->buf) != 0x8001 && ldbe16(d->buf) != 0x8002) {
         cmd_header = true;
         cmd_off = VTPM_SEND_CMD_HDR_SIZE;
-        if (data_read_full(d->client_fd, d->buf + 10,
-                           cmd_off + 10 - 10) < 0) {
+        if (data_fill(d, cmd_off + 10) < 0) {
             data_close_client(d);
             return;
         }
-        size = ldbe32(d->buf + cmd_off + 2);
-    } else {
-        size = ldbe32(d->buf + 2);
     }
+    size = ldbe32(d->buf + cmd_off + 2);
     if (size < 10 || size > VTPM_DATA_MAX - cmd_off) {
         /* Not a TPM command we could frame: answer and hang up. */
         vtpm_log(VTPM_LOG_ERROR, "data channel: bad command size %" PRIu32,
                  size);
         vtpm_engine_error_response(e, err_rsp);
         data_write_full(d->client_fd, err_rsp, sizeof(err_rsp));
+        d->have = 0;
         if (!d->client_from_ctrl) {
             data_close_client(d);
         }
         return;
     }
-    if (data_read_full(d->client_fd, d->buf + cmd_off + 10,
-                       size - 10) < 0) {
+    if (data_fill(d, cmd_off + size) < 0) {
         data_close_client(d);
         return;
     }
@@ -198,6 +232,7 @@ static void data_serve_one(VTPMData *d, VTPMEngine *e)
         vtpm_engine_set_locality(e, d->buf[4]);
     }
     vtpm_engine_process(e, d->buf + cmd_off, size, &rsp, &rsp_len);
+    data_consume(d, cmd_off + size);
     if (cmd_header) {
         uint8_t pre[4], trailer[4] = { 0 };
 
@@ -218,7 +253,10 @@ static void data_serve_one(VTPMData *d, VTPMEngine *e)
 void vtpm_data_dispatch(VTPMData *d, VTPMEngine *e, struct pollfd *pfd)
 {
     if (d->client_fd >= 0 && pfd->fd == d->client_fd) {
-        data_serve_one(d, e);
+        do {
+            data_serve_one(d, e);
+            /* a client that sent more than one command at once */
+        } while (d->client_fd >= 0 && d->have >= 10);
         return;
     }
     if (d->listen_fd >= 0 && pfd->fd == d->listen_fd) {

@@ -474,6 +474,18 @@ uint32_t vtpm_engine_init_tpm(VTPMEngine *e, uint32_t init_flags)
         TPMLIB_Terminate();
         return res;
     }
+    if (e->store_error) {
+        /*
+         * libtpms carries on when it cannot commit a TPM it just made:
+         * a TPM whose state is not durable must not run.
+         */
+        char *why = vtpm_engine_take_store_error(e);
+
+        vtpm_log(VTPM_LOG_ERROR, "Could not initialize the TPM: %s", why);
+        free(why);
+        TPMLIB_Terminate();
+        return e->tpm12 ? TPM_FAIL : VTPM_RES_TPM2_FAILURE;
+    }
     atomic_store(&e->running, true);
     e->last_ordinal = 0;
     if (init_flags & VTPM_INIT_FLAG_DELETE_VOLATILE) {
@@ -521,6 +533,8 @@ void vtpm_engine_process(VTPMEngine *e, const uint8_t *cmd, uint32_t len,
         goto fail;
     }
     e->last_ordinal = len >= 10 ? ldbe32(cmd + 6) : 0;
+    vtpm_log(VTPM_LOG_DEBUG, "TPM command 0x%08" PRIx32 " started",
+             e->last_ordinal);
     if (TPMLIB_Process(&e->rbuf, &rlen, &e->rbuf_size,
                        (unsigned char *)cmd, len) != TPM_SUCCESS ||
         rlen < 10) {

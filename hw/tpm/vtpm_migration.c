@@ -106,7 +106,12 @@ int vtpm_storage_activate(VTPMStorage *st, unsigned retries, Error **errp)
     for (i = 0; i <= retries; i++) {
         error_free(err);
         err = NULL;
-        ret = blk_set_perm(st->blk, st->perm, st->shared, &err);
+        if (st->state == VTPM_STORAGE_INCOMING) {
+            /* opened inactive: this takes the permissions for real */
+            ret = blk_activate(st->blk, &err);
+        } else {
+            ret = blk_set_perm(st->blk, st->perm, st->shared, &err);
+        }
         if (ret == 0) {
             break;
         }

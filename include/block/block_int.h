@@ -149,6 +149,9 @@ struct BlockDriverState {
     QemuMutex lock_mutex;
     unsigned lock_depth;
     bool lock_exclusive;
+    /* A thread is waiting for the OS lock; others wait on lock_cond. */
+    bool lock_acquiring;
+    QemuCond lock_cond;
 
     /* The format was guessed by probing (raw then guards block 0). */
     bool probed;

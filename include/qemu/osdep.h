@@ -24,6 +24,12 @@
 
 #ifdef _WIN32
 #include <windows.h>
+/*
+ * errno texts worded as on Linux (util/strerror-win32.c): the Windows C
+ * runtime words some differently and lacks ENOTSUP, ETIMEDOUT...
+ */
+char *qemu_strerror(int errnum);
+#define strerror(errnum) qemu_strerror(errnum)
 #endif
 
 #ifndef PATH_MAX
@@ -56,8 +62,18 @@
 #define QEMU_ALIGN_UP(n, m) QEMU_ALIGN_DOWN((n) + (m) - 1, (m))
 #define QEMU_IS_ALIGNED(n, m) (((n) % (m)) == 0)
 
+#ifdef __clang__ /* clang knows no gnu_printf (used for fuzzing builds) */
+#define QEMU_PRINTF(fmt_idx, arg_idx) \
+    __attribute__((format(printf, fmt_idx, arg_idx)))
+#else
+#if defined(__clang__)
+#define QEMU_PRINTF(fmt_idx, arg_idx) \
+    __attribute__((format(printf, fmt_idx, arg_idx)))
+#else
 #define QEMU_PRINTF(fmt_idx, arg_idx) \
     __attribute__((format(gnu_printf, fmt_idx, arg_idx)))
+#endif
+#endif
 #define QEMU_UNUSED __attribute__((unused))
 #define QEMU_WARN_UNUSED_RESULT __attribute__((warn_unused_result))
 

@@ -135,6 +135,9 @@ def probe_state(path, mode):
 def wait(path, mode, secs, pid):
     end = time.monotonic() + secs
     while True:
+        if mode == 'none':
+            # no lock to wait for: only that the holder is alive
+            return 0 if alive(pid) else 1
         state = probe_state(path, mode)
         if mode == 'unlocked':
             if state is False:

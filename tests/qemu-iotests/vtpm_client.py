@@ -8,8 +8,12 @@
 #   vtpm_client.py free-port
 #   vtpm_client.py ctrl ADDR HEX            one request, print the reply hex
 #   vtpm_client.py data ADDR HEX            one TPM command, print the reply
-#   vtpm_client.py datafd CTRL HEX [HEX..]  SET_DATAFD with a socketpair,
-#                                           then the commands on it
+#   vtpm_client.py send-close ADDR HEX      send, close our side, print any reply
+#   vtpm_client.py session CTRL STEP...     one control connection; STEP is
+#       setfd (SET_DATAFD with a new socketpair), ctrl:HEX (a request),
+#       tpm:HEX (a TPM command on the last socketpair), hdr:HEX (the
+#       reply's first 10 bytes only: for replies with random bytes),
+#       cmdhdr:HEX (a command in command-header mode)
 # ADDR is a UNIX socket path or tcp:PORT.
 
 import array
@@ -75,20 +79,47 @@ def main(argv):
         s.sendall(bytes.fromhex(argv[3]))
         # one reply arrives in one write: a single read gets all of it
         print(s.recv(65536).hex())
+    elif what == 'send-close':
+        s = connect(argv[2])
+        s.sendall(bytes.fromhex(argv[3]))
+        s.shutdown(socket.SHUT_WR)
+        print('reply:', s.recv(64).hex() or 'none (hung up)')
     elif what == 'data':
         s = connect(argv[2])
         print(tpm_roundtrip(s, bytes.fromhex(argv[3])).hex())
-    elif what == 'datafd':
+    elif what == 'session':
         s = connect(argv[2])
-        mine, theirs = socket.socketpair()
-        mine.settimeout(TIMEOUT)
-        fds = array.array('i', [theirs.fileno()])
-        s.sendmsg([bytes.fromhex('00000010')],
-                  [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-        print('SET_DATAFD ->', s.recv(64).hex())
-        theirs.close()
-        for h in argv[3:]:
-            print(tpm_roundtrip(mine, bytes.fromhex(h)).hex())
+        pairs = []
+        for step in argv[3:]:
+            if step == 'setfd':
+                mine, theirs = socket.socketpair()
+                mine.settimeout(TIMEOUT)
+                fds = array.array('i', [theirs.fileno()])
+                s.sendmsg([bytes.fromhex('00000010')],
+                          [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+                theirs.close()
+                r = s.recv(64)
+                if r == bytes(4):
+                    pairs.append(mine)
+                print('setfd ->', r.hex())
+            elif step.startswith('ctrl:'):
+                s.sendall(bytes.fromhex(step[5:]))
+                print(step, '->', s.recv(65536).hex())
+            elif step.startswith('cmdhdr:'):
+                # command-header mode: size u32, response, 4-byte trailer
+                p = pairs[-1]
+                p.sendall(bytes.fromhex(step[7:]))
+                size = int.from_bytes(recv_exact(p, 4), 'big')
+                r = recv_exact(p, size)
+                print(step, '-> size', size, 'response', r[:10].hex(),
+                      'trailer', recv_exact(p, 4).hex())
+            elif step.startswith('tpm:') or step.startswith('hdr:'):
+                r = tpm_roundtrip(pairs[-1], bytes.fromhex(step[4:]))
+                if step.startswith('hdr:'):
+                    r = r[:10]
+                print(step, '->', r.hex())
+            else:
+                raise SystemExit('unknown step ' + step)
     else:
         raise SystemExit('unknown command ' + what)
 

@@ -408,6 +408,63 @@ static void test_threads(void)
     g_free(img);
 }
 
+static void *blocking_lock_thread(void *opaque)
+{
+    BlockDriverState *bs = opaque;
+
+    return (void *)(intptr_t)bdrv_lock(bs, NULL);
+}
+
+/*
+ * While one thread waits for the OS lock, the others are not stuck behind
+ * it: trylock and timeouts answer, and they count in once it is taken.
+ */
+static void test_threads_waiting(void)
+{
+    char *img = make_image(tmpdir, "waiting.raw", 64 * KiB);
+    BlockBackend *blk = open_ok(img, &spec_ro);
+    BlockDriverState *bs = blk_bs(blk);
+    int64_t deadline = qemu_clock_monotonic_ns() + 20 * 1000000000LL;
+    Error *err = NULL;
+    bool seen = false;
+    pthread_t th;
+    void *res;
+    char *line;
+    Holder h;
+
+    start_ok(&h, img, &spec_rw_locked);
+    g_assert_cmpint(pthread_create(&th, NULL, blocking_lock_thread, bs), ==,
+                    0);
+    /* Wait (bounded) until the thread is the one waiting in the OS. */
+    while (!seen && qemu_clock_monotonic_ns() < deadline) {
+        g_assert_cmpint(bdrv_trylock(bs, &err), ==, -EAGAIN);
+        seen = strstr(error_get_pretty(err), "another thread") != NULL;
+        error_free_or_abort(&err);
+        if (!seen) {
+            qemu_sleep_ns(1000000);
+        }
+    }
+    g_assert_true(seen);
+    g_assert_cmpint(bdrv_lock_timeout(bs, 20, &err), ==, -ETIMEDOUT);
+    error_free_or_abort(&err);
+    g_assert_cmpuint(bdrv_lock_depth(bs), ==, 0);
+
+    line = holder_cmd(&h, "unlock");
+    g_assert_cmpstr(line, ==, "OK");
+    g_free(line);
+    g_assert_cmpint(pthread_join(th, &res), ==, 0);
+    g_assert_cmpint((intptr_t)res, ==, 0);
+    g_assert_cmpuint(bdrv_lock_depth(bs), ==, 1);
+    g_assert_cmpint(bdrv_lock_timeout(bs, 1000, &err), ==, 0);
+    g_assert_cmpuint(bdrv_lock_depth(bs), ==, 2);
+    g_assert_cmpint(bdrv_unlock(bs, &err), ==, 0);
+    g_assert_cmpint(bdrv_unlock(bs, &err), ==, 0);
+    g_assert_null(err);
+    holder_stop(&h);
+    blk_unref(blk);
+    g_free(img);
+}
+
 int main(int argc, char **argv)
 {
     int ret;
@@ -430,6 +487,7 @@ int main(int argc, char **argv)
                     test_real_tools_unaffected);
     g_test_add_func("/bdrv-lock/locking-off", test_locking_off);
     g_test_add_func("/bdrv-lock/threads", test_threads);
+    g_test_add_func("/bdrv-lock/threads-waiting", test_threads_waiting);
     ret = g_test_run();
     remove_tree(tmpdir);
     g_free(tmpdir);

@@ -190,10 +190,33 @@ static void test_loosening_never_fails(void)
     g_assert_cmpstr(line, ==, "OK");
     g_free(line);
 
-    /* RW device -> read-only user -> nothing, step by step. */
+    /*
+     * Someone takes "refuses write" without checking (a racing tool, a
+     * lock the kernel handed out on a network filesystem...).  Even now,
+     * sharing more while keeping what we hold must succeed.
+     */
+    {
+        struct flock fl = { .l_whence = SEEK_SET, .l_start = 201,
+                            .l_len = 1, .l_type = F_RDLCK };
+        int fd = open(img, O_RDONLY);
+
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(fcntl(fd, F_OFD_SETLK, &fl), ==, 0);
+        g_assert_cmpint(blk_set_perm(blk, spec_rw.perm, BLK_PERM_ALL, &err),
+                        ==, 0);
+        g_assert_null(err);
+        /* Tightening is checked, and fails. */
+        g_assert_cmpint(blk_set_perm(blk, spec_rw.perm | BLK_PERM_RESIZE,
+                                     spec_rw.shared, &err), ==, -EAGAIN);
+        g_assert_cmpstr(error_get_pretty(err), ==,
+                        "Failed to get \"write\" lock");
+        error_free_or_abort(&err);
+        close(fd);
+    }
+
+    /* Then drop write, then everything, step by step. */
     g_assert_cmpint(blk_set_perm(blk, BLK_PERM_CONSISTENT_READ,
-                                 BLK_PERM_CONSISTENT_READ |
-                                 BLK_PERM_WRITE_UNCHANGED, &err), ==, 0);
+                                 BLK_PERM_ALL, &err), ==, 0);
     g_assert_null(err);
     g_assert_cmpint(blk_set_perm(blk, 0, BLK_PERM_ALL, &err), ==, 0);
     g_assert_null(err);
@@ -223,7 +246,8 @@ static void test_locking_off(void)
 
     off.locking = "bogus";
     g_assert_null(spec_open(img, &off, &err));
-    g_assert_cmpstr(error_get_pretty(err), ==, "invalid parameter value: bogus");
+    g_assert_cmpstr(error_get_pretty(err), ==,
+                    "invalid parameter value: bogus");
     error_free_or_abort(&err);
     g_free(img);
 }
@@ -288,6 +312,27 @@ static void test_inactive_then_activate(void)
     g_assert_cmphex(locked_perm_bytes(img), ==, B(100) | B(101) | B(201));
     g_assert_cmpint(blk_activate(blk, &err), ==, 0); /* idempotent */
     blk_unref(blk);
+    g_free(img);
+}
+
+/* A foreign whole-file write lock: QEMU's "Failed to lock byte 100". */
+static void test_foreign_write_lock(void)
+{
+    char *img = make_image(tmpdir, "foreign.raw", 1 * MiB);
+    struct flock fl = { .l_whence = SEEK_SET, .l_start = 0, .l_len = 0,
+                        .l_type = F_WRLCK };
+    OpenSpec qemu_io_r = { .flags = 0 };
+    Error *err = NULL;
+    int fd = open(img, O_RDWR);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fcntl(fd, F_OFD_SETLK, &fl), ==, 0);
+    g_assert_null(spec_open(img, &qemu_io_r, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==, "Failed to lock byte 100");
+    g_assert_null(error_get_hint(err));
+    error_free_or_abort(&err);
+    close(fd);
+    expect_conflict(img, &qemu_io_r, NULL);
     g_free(img);
 }
 
@@ -368,6 +413,8 @@ int main(int argc, char **argv)
     g_test_add_func("/perm-locks/loosening", test_loosening_never_fails);
     g_test_add_func("/perm-locks/locking-off", test_locking_off);
     g_test_add_func("/perm-locks/create-in-use", test_create_in_use);
+    g_test_add_func("/perm-locks/foreign-write-lock",
+                    test_foreign_write_lock);
     g_test_add_func("/perm-locks/inactive-activate",
                     test_inactive_then_activate);
     g_test_add_func("/perm-locks/real-qemu-img", test_real_qemu_img_sees_us);

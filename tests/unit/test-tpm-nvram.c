@@ -9,6 +9,9 @@
 #include "qemu/cutils.h"
 #include <sys/wait.h>
 
+#define NV_SECTOR_TEST 512
+#define U8(s) ((const uint8_t *)(s))
+
 static const uint8_t key_a[32] = "0123456789abcdef0123456789abcdef";
 static const uint8_t key_b[32] = "fedcba9876543210fedcba9876543210";
 
@@ -397,7 +400,7 @@ static void test_key_parse(void)
 /* ---- direct manipulation of the on-disk structures ---------------------- */
 
 typedef struct Disk {
-    uint8_t slots[NV_DATA_START];
+    uint8_t slots[NV_SLOT_COUNT * NV_SLOT_SIZE];
     NvDir dir[2];
     NvSlotState st[2];
     int cur; /* highest generation OK slot */
@@ -405,10 +408,12 @@ typedef struct Disk {
 
 static void disk_read(BlockBackend *blk, Disk *d)
 {
-    g_assert_cmpint(blk_pread(blk, 0, NV_DATA_START, d->slots), ==, 0);
+    g_assert_cmpint(blk_pread(blk, 0, MIN(blk_getlength(blk),
+                                          (int64_t)sizeof(d->slots)),
+                              d->slots), ==, 0);
     d->cur = -1;
     for (int i = 0; i < 2; i++) {
-        d->st[i] = nv_dir_decode(d->slots + i * NV_SLOT_SIZE, NV_SLOT_SIZE,
+        d->st[i] = nv_dir_decode(d->slots + i * NV_SLOT_SIZE, NV_DIR_MAX,
                                  &d->dir[i], NULL, 0);
         if (d->st[i] == NV_SLOT_OK &&
             (d->cur < 0 || d->dir[i].generation > d->dir[d->cur].generation)) {
@@ -419,10 +424,10 @@ static void disk_read(BlockBackend *blk, Disk *d)
 
 static void disk_write_dir(BlockBackend *blk, int slot, const NvDir *dir)
 {
-    uint8_t buf[NV_SLOT_SIZE];
+    uint8_t buf[NV_DIR_MAX];
+    size_t used = nv_dir_encode(dir, buf);
 
-    nv_dir_encode(dir, buf);
-    g_assert_cmpint(blk_pwrite(blk, slot * NV_SLOT_SIZE, NV_SLOT_SIZE, buf, 0),
+    g_assert_cmpint(blk_pwrite(blk, slot * NV_SLOT_SIZE, used, buf, 0),
                     ==, 0);
     g_assert_cmpint(blk_flush(blk), ==, 0);
 }
@@ -461,9 +466,11 @@ static void do_forged(const char *fmt, const TPMNvramKey *k,
     disk_read(s.blk, &d);
     e = &d.dir[d.cur].e[nv_dir_find(&d.dir[d.cur], "permall")];
     buf = g_malloc(e->length);
-    g_assert_cmpint(blk_pread(s.blk, e->offset, e->length, buf), ==, 0);
+    g_assert_cmpint(blk_pread(s.blk, nv_entry_pos(e, d.cur), e->length, buf),
+                    ==, 0);
     buf[3] ^= 0x40;
-    g_assert_cmpint(blk_pwrite(s.blk, e->offset, e->length, buf, 0), ==, 0);
+    g_assert_cmpint(blk_pwrite(s.blk, nv_entry_pos(e, d.cur), e->length, buf,
+                               0), ==, 0);
     e->stored_crc = nv_crc32(buf, e->length);
     disk_write_dir(s.blk, d.cur, &d.dir[d.cur]);
     blk_unref(s.blk);
@@ -528,7 +535,7 @@ static void test_tamper(const void *opaque)
     areas[nareas][0] = d.cur * NV_SLOT_SIZE;
     areas[nareas++][1] = NV_HDR_SIZE + d.dir[d.cur].count * NV_ENTRY_SIZE;
     for (uint32_t i = 0; i < d.dir[d.cur].count; i++) {
-        areas[nareas][0] = d.dir[d.cur].e[i].offset;
+        areas[nareas][0] = nv_entry_pos(&d.dir[d.cur].e[i], d.cur);
         areas[nareas++][1] = d.dir[d.cur].e[i].length;
     }
 
@@ -537,6 +544,7 @@ static void test_tamper(const void *opaque)
             int bit = (int)(off % 8);
             Error *err = NULL;
             TPMNvram *nv;
+            TPMNvramCheckResult res;
 
             flip_bit(s.blk, areas[a][0] + off, bit);
             flips++;
@@ -560,6 +568,11 @@ static void test_tamper(const void *opaque)
                     /* only the previous state (p2, v1) as a whole */
                     g_assert_true(!memcmp(va, v1, 700) &&
                                   !memcmp(pa, p2, 3000));
+                    /* and check reports the damaged newest slot */
+                    g_assert_cmpint(tpm_nvram_check(nv, &res, NULL), ==, 0);
+                    g_assert_true(res.other_slot_damaged ||
+                                  res.corruptions > 0);
+                    tpm_nvram_check_result_free(&res);
                     fallbacks++;
                 }
                 free(pa);
@@ -624,21 +637,21 @@ static void test_versions(const void *opaque)
     s.blk = nvt_blk(s.path, s.fmt, true);
     disk_read(s.blk, &d);
     {
-        uint8_t buf[NV_SLOT_SIZE];
+        uint8_t buf[NV_DIR_MAX];
         size_t used = nv_dir_encode(&d.dir[d.cur], buf);
         uint32_t crc;
         buf[11] = 7; /* minor = 7 */
         memset(buf + 124, 0, 4);
         crc = nv_crc32(buf, used);
         stbe32(buf + 124, crc);
-        g_assert_cmpint(blk_pwrite(s.blk, d.cur * NV_SLOT_SIZE, NV_SLOT_SIZE,
+        g_assert_cmpint(blk_pwrite(s.blk, d.cur * NV_SLOT_SIZE, used,
                                    buf, 0), ==, 0);
     }
     blk_unref(s.blk);
     s.blk = NULL;
     store_open(&s, true, NULL);
     expect(s.nv, "permall", "abc", 3);
-    g_assert_cmpint(tpm_nvram_store(s.nv, "permall", (const uint8_t *)"x", 1, &err), ==,
+    g_assert_cmpint(tpm_nvram_store(s.nv, "permall", U8("x"), 1, &err), ==,
                     -ENOTSUP);
     expect_error(err, "newer than this program");
     store_close(&s);
@@ -646,11 +659,11 @@ static void test_versions(const void *opaque)
     /* a newer major version: refused with its own message */
     s.blk = nvt_blk(s.path, s.fmt, true);
     for (int i = 0; i < 2; i++) {
-        uint8_t buf[NV_SLOT_SIZE];
-        g_assert_cmpint(blk_pread(s.blk, i * NV_SLOT_SIZE, NV_SLOT_SIZE,
+        uint8_t buf[NV_SECTOR_TEST];
+        g_assert_cmpint(blk_pread(s.blk, i * NV_SLOT_SIZE, sizeof(buf),
                                   buf), ==, 0);
         buf[9] = 2; /* major = 2 */
-        g_assert_cmpint(blk_pwrite(s.blk, i * NV_SLOT_SIZE, NV_SLOT_SIZE,
+        g_assert_cmpint(blk_pwrite(s.blk, i * NV_SLOT_SIZE, sizeof(buf),
                                    buf, 0), ==, 0);
     }
     blk_unref(s.blk);
@@ -687,16 +700,37 @@ static void test_delete_list(const void *opaque)
     g_assert_cmpint(tpm_nvram_load(s.nv, "volatilestate", &out, &len, NULL),
                     ==, -ENOENT);
     expect(s.nv, "permall", "p", 1);
-    g_assert_cmpint(tpm_nvram_store(s.nv, "bad/name", (const uint8_t *)"x", 1, &err), ==,
+    g_assert_cmpint(tpm_nvram_store(s.nv, "bad/name", U8("x"), 1, &err), ==,
                     -EINVAL);
     expect_error(err, "Invalid TPM NVRAM blob name");
+    /* too large: refused before the data is even looked at */
+    err = NULL;
+    g_assert_cmpint(tpm_nvram_store(s.nv, "huge", U8("x"), NV_MAX_BLOB + 1,
+                                    &err), ==, -EFBIG);
+    expect_error(err, "is too large");
+    /* full: NV_MAX_ENTRIES blobs, then no more */
+    for (int i = 0; i < NV_MAX_ENTRIES - 2; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "b%02d", i);
+        put(s.nv, name, name, strlen(name));
+    }
+    err = NULL;
+    g_assert_cmpint(tpm_nvram_store(s.nv, "onetoomany", U8("x"), 1, &err),
+                    ==, -ENOSPC);
+    expect_error(err, "is full");
+    for (int i = 0; i < NV_MAX_ENTRIES - 2; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "b%02d", i);
+        expect(s.nv, name, name, strlen(name));
+        g_assert_cmpint(tpm_nvram_delete(s.nv, name, NULL), ==, 0);
+    }
     store_close(&s);
     store_open(&s, false, NULL);
     g_assert_cmpint(tpm_nvram_load(s.nv, "volatilestate", &out, &len, NULL),
                     ==, -ENOENT);
     expect(s.nv, "savestate", "", 0);
     err = NULL;
-    g_assert_cmpint(tpm_nvram_store(s.nv, "permall", (const uint8_t *)"x", 1, &err), ==,
+    g_assert_cmpint(tpm_nvram_store(s.nv, "permall", U8("x"), 1, &err), ==,
                     -EACCES);
     expect_error(err, "read-only");
     store_free(&s);
@@ -722,7 +756,10 @@ static void test_rekey(const void *opaque)
     expect_error(err, "no key was given");
     /* key a -> passphrase b */
     store_open(&s, true, ka);
-    g_assert_cmpint(tpm_nvram_rekey(s.nv, kb, NULL), ==, 0);
+    err = NULL;
+    if (tpm_nvram_rekey(s.nv, kb, &err) < 0) {
+        g_error("rekey: %s", error_get_pretty(err));
+    }
     put(s.nv, "volatilestate", "vv", 2);
     store_close(&s);
     err = NULL;
@@ -784,7 +821,7 @@ static void test_lock_timeout(const void *opaque)
     g_assert_cmpint(read(to_parent[0], &c, 1), ==, 1);
     g_assert_cmpint(c, ==, 'L');
     tpm_nvram_set_lock_timeout(s.nv, 200);
-    g_assert_cmpint(tpm_nvram_store(s.nv, "permall", (const uint8_t *)"two", 3, &err), <, 0);
+    g_assert_cmpint(tpm_nvram_store(s.nv, "permall", U8("two"), 3, &err), <, 0);
     expect_error(err, "Could not lock TPM NVRAM store");
     g_assert_cmpint(write(to_child[1], "x", 1), ==, 1);
     g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);

@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# bench-vtpm.py: qemu-vtpm against swtpm 0.7.1 on the same disk, in one run,
+# over one raw TCP data connection per server (no process per command):
+# NV_Increment round trip (state persisted every time), GetRandom round
+# trip, and start-up to the first answered command.  Prints the figures
+# and their ratios; asserts nothing about time.
+#
+#   bench-vtpm.py BUILD_DIR [N]
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+WAIT = 20.0
+NV_INDEX = 0x01500020
+
+# TPM_RS_PW session with an empty password (the owner's auth is empty).
+PW_SESSION = (9).to_bytes(4, 'big') + (0x40000009).to_bytes(4, 'big') + \
+    b'\x00\x00' + b'\x01' + b'\x00\x00'
+
+
+def tpm_cmd(tag, cc, body):
+    size = 10 + len(body)
+    return tag.to_bytes(2, 'big') + size.to_bytes(4, 'big') + \
+        cc.to_bytes(4, 'big') + body
+
+
+GETRANDOM = tpm_cmd(0x8001, 0x17b, (32).to_bytes(2, 'big'))
+# NV_DefineSpace(owner, auth="", counter index: OWNERWRITE|OWNERREAD|NT=1)
+NV_PUBLIC = NV_INDEX.to_bytes(4, 'big') + (0x000b).to_bytes(2, 'big') + \
+    (0x00020012).to_bytes(4, 'big') + b'\x00\x00' + (8).to_bytes(2, 'big')
+NV_DEFINE = tpm_cmd(0x8002, 0x12a,
+                    (0x40000001).to_bytes(4, 'big') + PW_SESSION +
+                    b'\x00\x00' + len(NV_PUBLIC).to_bytes(2, 'big') +
+                    NV_PUBLIC)
+NV_INCREMENT = tpm_cmd(0x8002, 0x134,
+                       (0x40000001).to_bytes(4, 'big') +
+                       NV_INDEX.to_bytes(4, 'big') + PW_SESSION)
+
+
+def recv_exact(s, n):
+    buf = b''
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise IOError('server closed the connection')
+        buf += chunk
+    return buf
+
+
+def roundtrip(s, cmd):
+    s.sendall(cmd)
+    hdr = recv_exact(s, 10)
+    size = int.from_bytes(hdr[2:6], 'big')
+    rest = recv_exact(s, size - 10)
+    rc = int.from_bytes(hdr[6:10], 'big')
+    return rc, hdr + rest
+
+
+def free_port():
+    while True:
+        a = socket.socket()
+        a.bind(('127.0.0.1', 0))
+        port = a.getsockname()[1]
+        b = socket.socket()
+        try:
+            b.bind(('127.0.0.1', port + 1))
+        except OSError:
+            a.close()
+            continue
+        a.close()
+        b.close()
+        return port
+
+
+def connect(port, deadline):
+    while True:
+        try:
+            return socket.create_connection(('127.0.0.1', port), 1.0)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.0005)
+
+
+class Server:
+    """One TPM server process on a TCP port pair."""
+
+    def __init__(self, name, argv_fn, prepare):
+        self.name = name
+        self.argv_fn = argv_fn
+        self.prepare = prepare
+        self.proc = None
+
+    def start(self):
+        self.port = free_port()
+        self.prepare()
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.argv_fn(self.port),
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        s = connect(self.port, t0 + WAIT)
+        rc, _ = roundtrip(s, GETRANDOM)
+        t1 = time.monotonic()
+        if rc != 0:
+            raise RuntimeError('%s: GetRandom failed 0x%x' % (self.name, rc))
+        return s, t1 - t0
+
+    def stop(self, s):
+        s.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def timed(s, cmd, name):
+    t0 = time.perf_counter()
+    rc, _ = roundtrip(s, cmd)
+    dt = time.perf_counter() - t0
+    if rc != 0:
+        raise RuntimeError('%s: command failed 0x%x' % (name, rc))
+    return dt
+
+
+def measure(servers, n):
+    """Interleaved: round i runs on every server before round i+1, so
+    load from elsewhere on the machine hits all of them alike."""
+    res = [dict(startup=[], getrandom=[], nv_increment=[]) for _ in servers]
+    for _ in range(7):
+        for srv, r in zip(servers, res):
+            s, dt = srv.start()
+            r['startup'].append(dt)
+            srv.stop(s)
+    socks = []
+    for srv in servers:
+        s, _ = srv.start()
+        rc, _ = roundtrip(s, NV_DEFINE)
+        if rc != 0:
+            raise RuntimeError('%s: NV_DefineSpace 0x%x' % (srv.name, rc))
+        socks.append(s)
+    for _ in range(n):
+        for srv, s, r in zip(servers, socks, res):
+            r['getrandom'].append(timed(s, GETRANDOM, srv.name))
+    for _ in range(n):
+        for srv, s, r in zip(servers, socks, res):
+            r['nv_increment'].append(timed(s, NV_INCREMENT, srv.name))
+    for srv, s in zip(servers, socks):
+        srv.stop(s)
+    return [{k: statistics.median(v) for k, v in r.items()} for r in res]
+
+
+def main():
+    build = sys.argv[1] if len(sys.argv) > 1 else 'build'
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 500
+    vtpm = os.path.join(build, 'qemu-vtpm')
+    qemu_img = os.path.join(build, 'qemu-img')
+    # the same disk for everyone: one scratch directory
+    work = tempfile.mkdtemp(prefix='bench-vtpm-',
+                            dir=os.environ.get('BENCH_DIR', '/var/tmp'))
+    img = os.path.join(work, 'nvram.raw')
+    sdir = os.path.join(work, 'swtpm-dir')
+    lin = os.path.join(work, 'swtpm-linear.img')
+    flags = 'not-need-init,startup-clear'
+
+    def prep_ours():
+        if os.path.exists(img):
+            os.unlink(img)
+        subprocess.run([qemu_img, 'create', '-f', 'raw', img, '1M'],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def prep_dir():
+        shutil.rmtree(sdir, ignore_errors=True)
+        os.mkdir(sdir)
+
+    def prep_lin():
+        if os.path.exists(lin):
+            os.unlink(lin)
+        open(lin, 'wb').close()
+
+    servers = [
+        Server('qemu-vtpm (raw image, flush per commit)',
+               lambda p: [vtpm, 'socket', '--tpm2',
+                          '--nvram', 'file=%s,format=raw' % img,
+                          '--server', 'type=tcp,port=%d' % p,
+                          '--ctrl', 'type=tcp,port=%d' % (p + 1),
+                          '--flags', flags], prep_ours),
+        Server('swtpm 0.7.1 dir backend',
+               lambda p: ['swtpm', 'socket', '--tpm2',
+                          '--tpmstate', 'dir=%s' % sdir,
+                          '--server', 'type=tcp,port=%d' % p,
+                          '--ctrl', 'type=tcp,port=%d' % (p + 1),
+                          '--flags', flags], prep_dir),
+        Server('swtpm 0.7.1 linear-file backend',
+               lambda p: ['swtpm', 'socket', '--tpm2',
+                          '--tpmstate', 'backend-uri=file://%s' % lin,
+                          '--server', 'type=tcp,port=%d' % p,
+                          '--ctrl', 'type=tcp,port=%d' % (p + 1),
+                          '--flags', flags], prep_lin),
+    ]
+    print('bench-vtpm: %d round trips each (interleaved), median; scratch on %s'
+          % (n, work))
+    try:
+        results = measure(servers, n)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    rows = [('NV_Increment round trip', 'nv_increment'),
+            ('GetRandom round trip', 'getrandom'),
+            ('start-up to first answer', 'startup')]
+    print()
+    print('%-28s %14s %14s %14s' % ('', 'qemu-vtpm', 'swtpm dir',
+                                    'swtpm linear'))
+    for label, key in rows:
+        print('%-28s %12.1fus %12.1fus %12.1fus' %
+              ((label,) + tuple(r[key] * 1e6 for r in results)))
+    ours, sdir_r, lin_r = results
+    print()
+    print('ratios (qemu-vtpm / swtpm; goal in brackets):')
+    print('  NV_Increment vs swtpm dir:    %.3fx  [<= 0.1x]' %
+          (ours['nv_increment'] / sdir_r['nv_increment']))
+    print('  NV_Increment vs swtpm linear: %.3fx  [<= 1.0x]' %
+          (ours['nv_increment'] / lin_r['nv_increment']))
+    print('  GetRandom vs swtpm dir:       %.3fx  [<= 1.1x]' %
+          (ours['getrandom'] / sdir_r['getrandom']))
+    print('  start-up vs swtpm dir:        %.3fx' %
+          (ours['startup'] / sdir_r['startup']))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,807 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qemu-img-image.c: commands that make or reshape a single image: create,
+ * resize, amend (change format options) and snapshot (internal snapshots).
+ */
+#include "qemu/osdep.h"
+
+#include <getopt.h>
+
+#include "qemu/cutils.h"
+#include "block/block_int.h" /* BlockDriver.amend_opts */
+#include "qemu-img.h"
+
+/* ---- create ----------------------------------------------------------- */
+
+/*
+ * The "Formatting '...', fmt=... " line: every create option in list order
+ * that is set or has a default; sizes and numbers in bytes.
+ */
+static void print_create_opts(const QDict *opts,
+                              const QemuOptDesc *const *lists, size_t nlists)
+{
+    const char *sep = "";
+    size_t li, di;
+
+    for (li = 0; li < nlists; li++) {
+        for (di = 0; lists[li] && lists[li][di].name; di++) {
+            const QemuOptDesc *desc = &lists[li][di];
+            const char *val = qdict_get_str(opts, desc->name);
+            uint64_t num;
+
+            if (opt_listed_before(lists, li, di)) {
+                continue;
+            }
+            if (val && (desc->type == QEMU_OPT_SIZE ||
+                        desc->type == QEMU_OPT_NUMBER)) {
+                int r = desc->type == QEMU_OPT_SIZE ?
+                        qemu_strtosz(val, NULL, &num) :
+                        qemu_strtou64(val, NULL, 0, &num);
+                if (r == 0) {
+                    printf("%s%s=%" PRIu64, sep, desc->name, num);
+                    sep = " ";
+                    continue;
+                }
+            }
+            if (!val) {
+                val = desc->def_value_str;
+            }
+            if (!val) {
+                continue;
+            }
+            printf("%s%s=", sep, desc->name);
+            if (desc->type == QEMU_OPT_STRING) {
+                /* Commas are doubled, as in an option string. */
+                for (; *val; val++) {
+                    fputs(*val == ',' ? ",," : (char[]){ *val, 0 }, stdout);
+                }
+            } else {
+                fputs(val, stdout);
+            }
+            sep = " ";
+        }
+    }
+}
+
+/*
+ * QEMU's bdrv_img_create(): validate options, find the size (possibly from
+ * the backing file), print the Formatting line, create.
+ */
+static int img_create_image(const char *filename, const char *fmt,
+                            const char *base_filename, const char *base_fmt,
+                            const char *options, int64_t img_size,
+                            bool unsafe, bool quiet, Error **errp)
+{
+    const QemuOptDesc *lists[3] = { NULL, NULL, NULL };
+    BlockDriver *drv;
+    QDict *opts = NULL;
+    const char *backing_file, *backing_fmt, *sizestr;
+    uint64_t size = UINT64_MAX;
+    int ret = -EINVAL;
+
+    drv = bdrv_find_format(fmt);
+    if (!drv) {
+        error_setg(errp, "Unknown file format '%s'", fmt);
+        return -EINVAL;
+    }
+    lists[0] = bdrv_create_opts(drv);
+    if (!lists[0]) {
+        error_setg(errp, "Format driver '%s' does not support image creation",
+                   fmt);
+        return -ENOTSUP;
+    }
+    lists[1] = file_create_opts();
+
+    opts = qdict_new();
+    if (options && qdict_parse_keyval(&opts, options, NULL, errp) < 0) {
+        goto out;
+    }
+    if (qemu_opts_validate(opts, lists, errp) < 0) {
+        goto out;
+    }
+    sizestr = qdict_get_str(opts, "size");
+    if (sizestr) {
+        if (img_size != -1) {
+            error_setg(errp, "The image size must be specified only once");
+            goto out;
+        }
+        if (qemu_strtosz(sizestr, NULL, &size) < 0) {
+            size = UINT64_MAX;
+        }
+    } else if (img_size != -1) {
+        size = (uint64_t)img_size;
+    }
+    if (base_filename) {
+        if (!qemu_opt_find_desc(lists[0], "backing_file")) {
+            error_setg(errp, "Backing file not supported for file format "
+                       "'%s'", fmt);
+            goto out;
+        }
+        qdict_put_str(opts, "backing_file", base_filename);
+    }
+    if (base_fmt) {
+        if (!qemu_opt_find_desc(lists[0], "backing_fmt")) {
+            error_setg(errp, "Backing file format not supported for file "
+                       "format '%s'", fmt);
+            goto out;
+        }
+        qdict_put_str(opts, "backing_fmt", base_fmt);
+    }
+
+    backing_file = qdict_get_str(opts, "backing_file");
+    backing_fmt = qdict_get_str(opts, "backing_fmt");
+    if (backing_file) {
+        if (!strcmp(filename, backing_file)) {
+            error_setg(errp, "Error: Trying to create an image with the "
+                       "same filename as the backing file");
+            goto out;
+        }
+        if (backing_file[0] == '\0') {
+            error_setg(errp, "Expected backing file name, got empty string");
+            goto out;
+        }
+    }
+    if (backing_file && !unsafe) {
+        char *full = path_combine(filename, backing_file);
+        QDict *bopts = qdict_new();
+        BlockDriverState *bs;
+        Error *local_err = NULL;
+
+        if (backing_fmt) {
+            qdict_put_str(bopts, "driver", backing_fmt);
+        }
+        qdict_put_str(bopts, "force-share", "on");
+        bs = bdrv_open(full, bopts, BDRV_O_NO_IO, &local_err);
+        free(full);
+        if (!bs) {
+            error_append_hint(&local_err, "Could not open backing image.\n");
+            error_propagate(errp, local_err);
+            goto out;
+        }
+        if (!backing_fmt) {
+            error_setg(errp, "Backing file specified without backing format");
+            error_append_hint(errp, "Detected format of %s.",
+                              bdrv_get_format_name(bs));
+            bdrv_unref(bs);
+            goto out;
+        }
+        if (size == UINT64_MAX) {
+            int64_t len = bdrv_getlength(bs);
+
+            if (len < 0) {
+                error_setg_errno(errp, (int)-len, "Could not get size of '%s'",
+                                 backing_file);
+                bdrv_unref(bs);
+                goto out;
+            }
+            size = (uint64_t)len;
+        }
+        bdrv_unref(bs);
+    } else if (backing_file && !backing_fmt) {
+        error_setg(errp, "Backing file specified without backing format");
+        goto out;
+    }
+
+    if (size == UINT64_MAX) {
+        error_setg(errp, "Image creation needs a size parameter");
+        goto out;
+    }
+    {
+        char buf[32];
+
+        snprintf(buf, sizeof(buf), "%" PRIu64, size);
+        qdict_put_str(opts, "size", buf);
+    }
+
+    if (!quiet) {
+        printf("Formatting '%s', fmt=%s ", filename, fmt);
+        print_create_opts(opts, lists, 2);
+        printf("\n");
+        fflush(stdout);
+    }
+    ret = bdrv_create(drv, filename, opts, errp);
+    if (ret == -EFBIG) {
+        const char *hint = qdict_haskey(opts, "cluster_size") ?
+                           " (try using a larger cluster size)" : "";
+        Error *big = NULL;
+
+        error_setg(&big, "The image size is too large for file format "
+                   "'%s'%s", fmt, hint);
+        if (errp && *errp) {
+            error_free(*errp);
+            *errp = NULL;
+        }
+        error_propagate(errp, big);
+    }
+out:
+    qdict_free(opts);
+    return ret < 0 ? ret : 0;
+}
+
+int img_create(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "object", required_argument, NULL, OPTION_OBJECT },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *fmt = "raw", *base_fmt = NULL, *base_filename = NULL;
+    const char *filename;
+    char *options = NULL;
+    bool quiet = false, unsafe = false;
+    int64_t img_size = -1;
+    Error *err = NULL;
+    int c, ret;
+
+    for (;;) {
+        c = getopt_long(argc, argv, ":F:b:f:ho:qu", long_options, NULL);
+        if (c == -1) {
+            break;
+        }
+        switch (c) {
+        case ':':
+        case '?':
+            bad_option(c, argv);
+            break;
+        case 'h':
+            printf("usage: qemu-img create [-q] [-f fmt] [-b backing_file "
+                   "[-F backing_fmt]] [-u] [-o options] filename [size]\n");
+            return 0;
+        case 'F':
+            base_fmt = optarg;
+            break;
+        case 'b':
+            base_filename = optarg;
+            break;
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'o':
+            options = accumulate_options(options, optarg);
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'u':
+            unsafe = true;
+            break;
+        case OPTION_OBJECT:
+            error_report("--object is not supported");
+            free(options);
+            return 1;
+        }
+    }
+
+    filename = optind < argc ? argv[optind] : NULL;
+    if (options && has_help_option(options)) {
+        free(options);
+        return print_block_option_help(filename, fmt);
+    }
+    if (optind >= argc) {
+        error_exit("Expecting image file name");
+    }
+    optind++;
+
+    if (optind < argc) {
+        int64_t sval = cvtnum("image size", argv[optind++]);
+
+        if (sval < 0) {
+            free(options);
+            return 1;
+        }
+        img_size = sval;
+    }
+    if (optind != argc) {
+        error_exit("Unexpected argument: %s", argv[optind]);
+    }
+
+    ret = img_create_image(filename, fmt, base_filename, base_fmt, options,
+                           img_size, unsafe, quiet, &err);
+    free(options);
+    if (ret < 0 || err) {
+        if (err) {
+            error_reportf_err(err, "%s: ", filename);
+        } else {
+            error_report("%s: %s", filename, strerror(-ret));
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- resize ----------------------------------------------------------- */
+
+int img_resize(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "object", required_argument, NULL, OPTION_OBJECT },
+        { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
+        { "preallocation", required_argument, NULL, OPTION_PREALLOCATION },
+        { "shrink", no_argument, NULL, OPTION_SHRINK },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *fmt = NULL, *filename, *size;
+    bool quiet = false, image_opts = false, shrink = false;
+    PreallocMode prealloc = PREALLOC_MODE_OFF;
+    int64_t n, total_size, current_size;
+    int relative = 0, c, ret = -1;
+    BlockBackend *blk = NULL;
+    Error *err = NULL;
+    uint64_t un;
+    QDict *sizeopt;
+
+    /* The size is taken off the end first so "-2G" is not an option. */
+    if (argc < 3) {
+        error_exit("Not enough arguments");
+    }
+    size = argv[--argc];
+
+    for (;;) {
+        c = getopt_long(argc, argv, ":f:hq", long_options, NULL);
+        if (c == -1) {
+            break;
+        }
+        switch (c) {
+        case ':':
+        case '?':
+            bad_option(c, argv);
+            break;
+        case 'h':
+            printf("usage: qemu-img resize [--object objectdef] "
+                   "[--image-opts] [-f fmt] [--preallocation=prealloc] "
+                   "[-q] [--shrink] filename [+ | -]size\n");
+            return 0;
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case OPTION_PREALLOCATION:
+            if (prealloc_mode_parse(optarg, &prealloc) < 0) {
+                error_report("Invalid preallocation mode '%s'", optarg);
+                return 1;
+            }
+            break;
+        case OPTION_SHRINK:
+            shrink = true;
+            break;
+        case OPTION_IMAGE_OPTS:
+            image_opts = true;
+            break;
+        case OPTION_OBJECT:
+            error_report("--object is not supported");
+            return 1;
+        }
+    }
+    if (optind != argc - 1) {
+        error_exit("Expecting image file name and size");
+    }
+    filename = argv[optind++];
+
+    switch (size[0]) {
+    case '+':
+        relative = 1;
+        size++;
+        break;
+    case '-':
+        relative = -1;
+        size++;
+        break;
+    default:
+        relative = 0;
+        break;
+    }
+
+    /* Parse the size the way an option "size=" would be parsed. */
+    sizeopt = qdict_new();
+    qdict_put_str(sizeopt, "size", size);
+    if (qdict_get_size(sizeopt, "size", 0, &un, &err) < 0) {
+        qdict_free(sizeopt);
+        error_report_err(err);
+        return 1;
+    }
+    qdict_free(sizeopt);
+    n = (int64_t)un;
+
+    blk = img_open(image_opts, filename, fmt, BDRV_O_RDWR | BDRV_O_RESIZE,
+                   false, false);
+    if (!blk) {
+        return 1;
+    }
+    current_size = blk_getlength(blk);
+    if (current_size < 0) {
+        error_report("Failed to inquire current image length: %s",
+                     strerror((int)-current_size));
+        goto out;
+    }
+    if (relative) {
+        total_size = current_size + n * relative;
+    } else {
+        total_size = n;
+    }
+    if (total_size <= 0) {
+        error_report("New image size must be positive");
+        goto out;
+    }
+    if (total_size <= current_size && prealloc != PREALLOC_MODE_OFF) {
+        error_report("Preallocation can only be used for growing images");
+        goto out;
+    }
+    if (current_size > total_size && !shrink) {
+        error_report("Use the --shrink option to perform a shrink "
+                     "operation.");
+        warn_report("Shrinking an image will delete all data beyond the "
+                    "shrunken image's end. Before performing such an "
+                    "operation, make sure there is no important data "
+                    "there.");
+        goto out;
+    }
+    ret = blk_truncate(blk, total_size, true, prealloc, &err);
+    if (!ret) {
+        qprintf(quiet, "Image resized.\n");
+    } else if (err) {
+        error_report_err(err);
+    } else {
+        error_report("%s", strerror(-ret));
+    }
+out:
+    blk_unref(blk);
+    return ret ? 1 : 0;
+}
+
+/* ---- amend ------------------------------------------------------------ */
+
+int img_amend(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "object", required_argument, NULL, OPTION_OBJECT },
+        { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
+        { "force", no_argument, NULL, OPTION_FORCE },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *fmt = NULL, *filename, *cache = "writeback";
+    char *options = NULL;
+    bool quiet = false, image_opts = false, force = false;
+    bool progress_on = false, writethrough = false;
+    BlockBackend *blk = NULL;
+    BlockDriverState *bs;
+    QDict *opts = NULL;
+    Error *err = NULL;
+    int flags = BDRV_O_RDWR, c, ret = 0;
+
+    for (;;) {
+        c = getopt_long(argc, argv, ":ho:f:t:pq", long_options, NULL);
+        if (c == -1) {
+            break;
+        }
+        switch (c) {
+        case ':':
+        case '?':
+            bad_option(c, argv);
+            break;
+        case 'h':
+            printf("usage: qemu-img amend [--object objectdef] "
+                   "[--image-opts] [-p] [-q] [-f fmt] [-t cache] "
+                   "[--force] -o options filename\n");
+            return 0;
+        case 'o':
+            options = accumulate_options(options, optarg);
+            break;
+        case 'f':
+            fmt = optarg;
+            break;
+        case 't':
+            cache = optarg;
+            break;
+        case 'p':
+            progress_on = true;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case OPTION_FORCE:
+            force = true;
+            break;
+        case OPTION_IMAGE_OPTS:
+            image_opts = true;
+            break;
+        case OPTION_OBJECT:
+            error_report("--object is not supported");
+            return 1;
+        }
+    }
+    if (!options) {
+        error_exit("Must specify options (-o)");
+    }
+    if (quiet) {
+        progress_on = false;
+    }
+    qemu_progress_init(progress_on, 1.0);
+
+    filename = (optind == argc - 1) ? argv[argc - 1] : NULL;
+    if (fmt && has_help_option(options)) {
+        ret = print_amend_option_help(fmt) ? -1 : 0;
+        goto out;
+    }
+    if (optind != argc - 1) {
+        error_report("Expecting one image file name");
+        ret = -1;
+        goto out;
+    }
+    if (parse_cache_mode(cache, &flags, &writethrough) < 0) {
+        error_report("Invalid cache option: %s", cache);
+        ret = -1;
+        goto out;
+    }
+    blk = img_open(image_opts, filename, fmt, flags, writethrough, false);
+    if (!blk) {
+        ret = -1;
+        goto out;
+    }
+    bs = blk_bs(blk);
+    fmt = bdrv_get_format_name(bs);
+    if (has_help_option(options)) {
+        ret = print_amend_option_help(fmt) ? -1 : 0;
+        goto out;
+    }
+    if (qdict_parse_keyval(&opts, options, NULL, &err) < 0) {
+        error_report_err(err);
+        ret = -1;
+        goto out;
+    }
+    {
+        const BlockDriver *drv = bdrv_find_format(fmt);
+        const QemuOptDesc *lists[3] = { NULL, NULL, NULL };
+
+        if (drv && drv->amend_opts &&
+            !(lists[0] = drv->amend_opts,
+              qemu_opts_validate(opts, lists, &err) == 0)) {
+            /* Known at creation only?  Say so, as QEMU does. */
+            lists[1] = bdrv_create_opts(drv);
+            if (lists[1] && qemu_opts_validate(opts, lists, NULL) == 0) {
+                error_append_hint(&err, "This option is only supported for "
+                                  "image creation\n");
+            }
+            error_report_err(err);
+            ret = -1;
+            goto out;
+        }
+    }
+    qemu_progress_print(0.f, 0);
+    ret = bdrv_amend_options(bs, opts, force, &err);
+    qemu_progress_print(100.f, 0);
+    if (ret == -ENOTSUP &&
+        (!err || strstr(error_get_pretty(err),
+                        "does not support option amendment"))) {
+        if (err) {
+            error_free(err);
+            err = NULL;
+        }
+        error_report("Format driver '%s' does not support option amendment",
+                     fmt);
+    } else if (ret < 0) {
+        if (err) {
+            error_report_err(err);
+        } else {
+            error_report("Error while amending options: %s", strerror(-ret));
+        }
+    }
+out:
+    qemu_progress_end();
+    if (blk) {
+        blk_unref(blk);
+    }
+    qdict_free(opts);
+    free(options);
+    return ret ? 1 : 0;
+}
+
+/* ---- snapshot --------------------------------------------------------- */
+
+enum {
+    SNAPSHOT_LIST = 1,
+    SNAPSHOT_CREATE,
+    SNAPSHOT_APPLY,
+    SNAPSHOT_DELETE,
+};
+
+static void dump_snapshots(BlockDriverState *bs)
+{
+    QEMUSnapshotInfo *sns = NULL;
+    int nb, i;
+
+    nb = bdrv_snapshot_list(bs, &sns);
+    if (nb <= 0) {
+        free(sns);
+        return;
+    }
+    printf("Snapshot list:\n");
+    snapshot_dump(NULL);
+    printf("\n");
+    for (i = 0; i < nb; i++) {
+        snapshot_dump(&sns[i]);
+        printf("\n");
+    }
+    free(sns);
+}
+
+/* Find a snapshot by name, then by id (QEMU's bdrv_snapshot_find). */
+static int snapshot_find(BlockDriverState *bs, QEMUSnapshotInfo *out,
+                         const char *name)
+{
+    QEMUSnapshotInfo *sns = NULL;
+    int nb, i, ret = -ENOENT;
+
+    nb = bdrv_snapshot_list(bs, &sns);
+    if (nb < 0) {
+        return nb;
+    }
+    for (i = 0; i < nb && ret; i++) {
+        if (!strcmp(sns[i].name, name)) {
+            *out = sns[i];
+            ret = 0;
+        }
+    }
+    for (i = 0; i < nb && ret; i++) {
+        if (!strcmp(sns[i].id_str, name)) {
+            *out = sns[i];
+            ret = 0;
+        }
+    }
+    free(sns);
+    return ret;
+}
+
+int img_snapshot(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "object", required_argument, NULL, OPTION_OBJECT },
+        { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
+        { "force-share", no_argument, NULL, 'U' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *filename, *snapshot_name = NULL;
+    bool quiet = false, image_opts = false, force_share = false;
+    int action = 0, bdrv_oflags = BDRV_O_RDWR, c, ret = 0;
+    BlockBackend *blk;
+    BlockDriverState *bs;
+    QEMUSnapshotInfo sn;
+    Error *err = NULL;
+
+    for (;;) {
+        c = getopt_long(argc, argv, ":la:c:d:hqU", long_options, NULL);
+        if (c == -1) {
+            break;
+        }
+        switch (c) {
+        case ':':
+        case '?':
+            bad_option(c, argv);
+            break;
+        case 'h':
+            printf("usage: qemu-img snapshot [--object objectdef] "
+                   "[--image-opts] [-U] [-q] [-l | -a snapshot | "
+                   "-c snapshot | -d snapshot] filename\n");
+            return 0;
+        case 'l':
+            if (action) {
+                error_exit("Cannot mix '-l', '-a', '-c', '-d'");
+            }
+            action = SNAPSHOT_LIST;
+            bdrv_oflags &= ~BDRV_O_RDWR;
+            break;
+        case 'a':
+        case 'c':
+        case 'd':
+            if (action) {
+                error_exit("Cannot mix '-l', '-a', '-c', '-d'");
+            }
+            action = c == 'a' ? SNAPSHOT_APPLY :
+                     c == 'c' ? SNAPSHOT_CREATE : SNAPSHOT_DELETE;
+            snapshot_name = optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'U':
+            force_share = true;
+            break;
+        case OPTION_IMAGE_OPTS:
+            image_opts = true;
+            break;
+        case OPTION_OBJECT:
+            error_report("--object is not supported");
+            return 1;
+        }
+    }
+    (void)quiet;
+    if (optind != argc - 1) {
+        error_exit("Expecting one image file name");
+    }
+    filename = argv[optind++];
+    /*
+     * Like qemu-img 7.2, every action opens the backing chain too (a
+     * missing backing file fails even "snapshot -c"), so the backing
+     * files get the read-only locks of a backing child.
+     */
+
+    blk = img_open(image_opts, filename, NULL, bdrv_oflags, false,
+                   force_share);
+    if (!blk) {
+        return 1;
+    }
+    bs = blk_bs(blk);
+
+    switch (action) {
+    case SNAPSHOT_LIST:
+        dump_snapshots(bs);
+        break;
+    case SNAPSHOT_CREATE: {
+        int64_t now = qemu_clock_realtime_ns();
+
+        memset(&sn, 0, sizeof(sn));
+        pstrcpy(sn.name, sizeof(sn.name), snapshot_name);
+        sn.date_sec = (uint32_t)(now / 1000000000LL);
+        sn.date_nsec = (uint32_t)((now % 1000000000LL) / 1000 * 1000);
+        sn.icount = 0;
+        ret = bdrv_snapshot_create(bs, &sn, &err);
+        if (ret) {
+            error_report("Could not create snapshot '%s': %d (%s)",
+                         snapshot_name, ret, strerror(-ret));
+            if (err) {
+                error_free(err);
+            }
+        }
+        break;
+    }
+    case SNAPSHOT_APPLY:
+        ret = bdrv_snapshot_goto(bs, snapshot_name, &err);
+        if (ret) {
+            if (ret == -ENOTSUP) {
+                /* QEMU's wording for formats without snapshots. */
+                if (err) {
+                    error_free(err);
+                    err = NULL;
+                }
+                error_setg(&err, "Block driver does not support snapshots");
+            } else {
+                /* QEMU reports only the errno of a failed load. */
+                if (err) {
+                    error_free(err);
+                    err = NULL;
+                }
+                error_setg_errno(&err, -ret, "Failed to load snapshot");
+            }
+            if (!err) {
+                error_setg(&err, "%s", strerror(-ret));
+            }
+            error_reportf_err(err, "Could not apply snapshot '%s': ",
+                              snapshot_name);
+        }
+        break;
+    case SNAPSHOT_DELETE:
+        ret = snapshot_find(bs, &sn, snapshot_name);
+        if (ret < 0) {
+            error_report("Could not delete snapshot '%s': snapshot not "
+                         "found", snapshot_name);
+            ret = 1;
+            break;
+        }
+        ret = bdrv_snapshot_delete(bs, sn.id_str, sn.name, &err);
+        if (ret < 0) {
+            if (!err) {
+                error_setg(&err, "%s", strerror(-ret));
+            }
+            error_reportf_err(err, "Could not delete snapshot '%s': ",
+                              snapshot_name);
+            ret = 1;
+        }
+        break;
+    }
+    blk_unref(blk);
+    return ret ? 1 : 0;
+}
