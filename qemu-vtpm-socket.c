@@ -65,7 +65,7 @@ static void socket_usage(FILE *f)
 "  -h, --help               this text\n");
 }
 
-/* ---- logging -------------------------------------------------------------- */
+/* ---- logging ------------------------------------------------------------- */
 
 static void socket_log(int level, const char *msg)
 {
@@ -128,7 +128,7 @@ out:
     return ret;
 }
 
-/* ---- sockets -------------------------------------------------------------- */
+/* ---- sockets ------------------------------------------------------------- */
 
 typedef struct SockSpec {
     bool is_unix;
@@ -196,7 +196,7 @@ out:
     return ret;
 }
 
-/* ---- the image -------------------------------------------------------------- */
+/* ---- the image ----------------------------------------------------------- */
 
 static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
                                  Error **errp)
@@ -373,7 +373,7 @@ static void daemon_ready(int ready_fd)
     close(ready_fd);
 }
 
-/* ---- main ------------------------------------------------------------------- */
+/* ---- main ---------------------------------------------------------------- */
 
 enum {
     OPT_TPM2 = 256, OPT_TPM12, OPT_NVRAM, OPT_KEY, OPT_CTRL, OPT_SERVER,
@@ -401,7 +401,8 @@ static int parse_args(int argc, char **argv, SocketOpts *o)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "dth", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":dth", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_TPM2: o->tpm12 = false; break;
         case OPT_TPM12: o->tpm12 = true; break;
@@ -418,8 +419,13 @@ static int parse_args(int argc, char **argv, SocketOpts *o)
         case 'h':
             socket_usage(stdout);
             return 0;
+        case ':':
+            error_report("socket: option '%s' needs an argument (try "
+                         "'qemu-vtpm socket --help')", argv[optind - 1]);
+            return 1;
         default:
-            socket_usage(stderr);
+            error_report("socket: unknown option '%s' (try 'qemu-vtpm "
+                         "socket --help')", argv[optind - 1]);
             return 1;
         }
     }

@@ -12,6 +12,8 @@
 #include "block/block_int.h"
 #include "block/lock-bytes.h"
 
+#include <winioctl.h>
+
 /*
  * The byte map lives in include/block/lock-bytes.h (WIN_LOCK_*); see
  * docs/devel/locking.rst, section "Windows".
@@ -733,10 +735,34 @@ static int file_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
     return win32_write_zeroes(s->hfile, offset, bytes);
 }
 
+/*
+ * Discarded ranges read as zeroes afterwards, as after the POSIX driver's
+ * hole punching (so both builds leave identical files): FSCTL_SET_ZERO_DATA
+ * deallocates them in a sparse file and zeroes them otherwise; where it is
+ * missing (wine), zeroes are written.  Only the part below the end of the
+ * file matters.
+ */
 static int file_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
 {
-    /* Discard is advisory; plain Windows files have no cheap hole punch. */
-    return 0;
+    BDRVWin32State *s = bs->opaque;
+    FILE_ZERO_DATA_INFORMATION zero;
+    int64_t len = win32_get_length(s->hfile);
+    DWORD done;
+
+    if (len < 0) {
+        return (int)len;
+    }
+    if (offset >= len || bytes <= 0) {
+        return 0;
+    }
+    bytes = MIN(bytes, len - offset);
+    zero.FileOffset.QuadPart = offset;
+    zero.BeyondFinalZero.QuadPart = offset + bytes;
+    if (DeviceIoControl(s->hfile, FSCTL_SET_ZERO_DATA, &zero, sizeof(zero),
+                        NULL, 0, &done, NULL)) {
+        return 0;
+    }
+    return win32_write_zeroes(s->hfile, offset, bytes);
 }
 
 static int file_flush_to_disk(BlockDriverState *bs)

@@ -35,7 +35,15 @@ int qcow2_write_l1_entry(BlockDriverState *bs, int l1_index)
     BDRVQcow2State *s = bs->opaque;
     uint8_t buf[8];
 
+    int64_t flen = bdrv_getlength(bs->file->bs);
+
     if (s->l1_table_offset + l1_index * 8 < (uint64_t)s->cluster_size) {
+        return -EIO;
+    }
+    if (flen >= 0 && s->l1_table_offset + l1_index * 8 >= (uint64_t)flen) {
+        qcow2_signal_corruption(bs, true, "Active L1 table at %#" PRIx64
+                                " is beyond the end of the image file",
+                                s->l1_table_offset);
         return -EIO;
     }
     stbe64(buf, s->l1_table[l1_index]);

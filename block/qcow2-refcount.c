@@ -17,6 +17,7 @@ Qcow2Cache *qcow2_cache_create(int size, int cluster_size)
     c->cluster_size = cluster_size;
     c->offset = qemu_xnew0(int64_t, size);
     c->dirty = qemu_xnew0(bool, size);
+    c->past_eof = qemu_xnew0(bool, size);
     c->lru = qemu_xnew0(uint64_t, size);
     c->tables = qemu_xmalloc((size_t)size * cluster_size);
     return c;
@@ -29,6 +30,7 @@ void qcow2_cache_destroy(Qcow2Cache *c)
     }
     free(c->offset);
     free(c->dirty);
+    free(c->past_eof);
     free(c->lru);
     free(c->tables);
     free(c);
@@ -45,6 +47,13 @@ static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
 
     if (!c->dirty[i]) {
         return 0;
+    }
+    if (c->past_eof[i]) {
+        qcow2_signal_corruption(bs, true, "Preventing write of a metadata "
+                                "table at offset %#" PRIx64 ", beyond the end "
+                                "of the image file", (uint64_t)c->offset[i]);
+        c->dirty[i] = false;
+        return -EIO;
     }
     if (((BDRVQcow2State *)bs->opaque)->signaled_corruption) {
         /* After a corruption was found nothing more is written. */
@@ -142,20 +151,24 @@ static int cache_do_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
         if (read_from_disk) {
             int64_t flen = bdrv_getlength(bs->file->bs);
             int ret;
-            if (flen >= 0 && offset >= (uint64_t)flen) {
-                /* A table past the end of the file: a corrupt pointer. */
-                qcow2_signal_corruption(bs, true, "Metadata table at offset "
-                                        "%#" PRIx64 " is beyond the end of "
-                                        "the image file", offset);
-                return -EIO;
+            c->past_eof[i] = flen >= 0 && offset >= (uint64_t)flen;
+            if (c->past_eof[i]) {
+                /*
+                 * A table past the end of the file reads as zeros (as in
+                 * QEMU); it is a corrupt pointer, so it is never written.
+                 */
+                memset(cache_table(c, i), 0, c->cluster_size);
+                ret = 0;
+            } else {
+                ret = bdrv_child_pread(bs->file, offset, c->cluster_size,
+                                       cache_table(c, i));
             }
-            ret = bdrv_child_pread(bs->file, offset, c->cluster_size,
-                                   cache_table(c, i));
             if (ret < 0) {
                 return ret;
             }
         } else {
             memset(cache_table(c, i), 0, c->cluster_size);
+            c->past_eof[i] = false;
         }
         c->offset[i] = offset;
     } else if (!read_from_disk) {
@@ -348,6 +361,14 @@ static int write_reftable_entry(BlockDriverState *bs, uint64_t index)
     BDRVQcow2State *s = bs->opaque;
     uint8_t buf[8];
 
+    int64_t flen = bdrv_getlength(bs->file->bs);
+
+    if (flen >= 0 && s->refcount_table_offset + index * 8 >= (uint64_t)flen) {
+        qcow2_signal_corruption(bs, true, "Refcount table at %#" PRIx64
+                                " is beyond the end of the image file",
+                                s->refcount_table_offset);
+        return -EIO;
+    }
     stbe64(buf, s->refcount_table[index]);
     return bdrv_child_pwrite(bs->file, s->refcount_table_offset + index * 8,
                              8, buf, 0);

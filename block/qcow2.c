@@ -955,13 +955,22 @@ static int detect_metadata_prealloc(BlockDriverState *bs)
     real_clusters = real / s->cluster_size;
     threshold = MAX(real_clusters * 10 / 9, real_clusters + 2);
     nb = qcow2_size_to_clusters(s, flen);
-    for (uint64_t i = 0; i < nb; i++) {
-        uint64_t rc;
-        if (qcow2_get_refcount(bs, i, &rc) < 0) {
-            return 0;
+    /* Block by block: a range without a refcount block has no clusters. */
+    for (uint64_t b = 0; b < s->refcount_table_size &&
+         (b << s->refcount_block_bits) < nb; b++) {
+        uint64_t first = b << s->refcount_block_bits;
+        uint64_t n = MIN((uint64_t)s->refcount_block_size, nb - first);
+        if (!(s->refcount_table[b] & REFT_OFFSET_MASK)) {
+            continue;
         }
-        if (rc && ++allocated > threshold) {
-            return 1;
+        for (uint64_t i = first; i < first + n; i++) {
+            uint64_t rc;
+            if (qcow2_get_refcount(bs, i, &rc) < 0) {
+                return 0;
+            }
+            if (rc && ++allocated > threshold) {
+                return 1;
+            }
         }
     }
     return 0;

@@ -71,6 +71,7 @@ typedef struct Qcow2Cache {
     int cluster_size;
     int64_t *offset;        /* host offset per slot, 0 = empty */
     bool *dirty;
+    bool *past_eof;         /* read from beyond the end of the file */
     uint64_t *lru;
     uint8_t *tables;        /* size * cluster_size bytes */
     uint64_t lru_counter;

@@ -51,7 +51,8 @@ enum {
 #define VTPM_CAP_SEND_COMMAND_HEADER  0x08000   /* TPM 2 only */
 #define VTPM_CAP_LOCK_STORAGE         0x10000
 #define VTPM_CAPS_TPM2                0x1ffff
-#define VTPM_CAPS_TPM12               (VTPM_CAPS_TPM2 & ~VTPM_CAP_SEND_COMMAND_HEADER)
+#define VTPM_CAPS_TPM12 \
+    (VTPM_CAPS_TPM2 & ~VTPM_CAP_SEND_COMMAND_HEADER)
 
 /* Flags and enumerations. */
 #define VTPM_INIT_FLAG_DELETE_VOLATILE 0x1

@@ -54,6 +54,7 @@ struct TPMNvram {
     NvSlot slot[NV_SLOT_COUNT];
     int cur;                /* slot holding the current state, -1: empty */
     uint8_t **data;         /* stored bytes of slot[cur]'s blobs */
+    uint32_t data_count;    /* entries of @data (slot dirs may be re-read) */
     int64_t length;
     bool zero_checked;
 };
@@ -73,10 +74,9 @@ static void nv_free_data(uint8_t **data, uint32_t count)
 
 static void nv_drop_cache(TPMNvram *nv)
 {
-    if (nv->cur >= 0) {
-        nv_free_data(nv->data, nv->slot[nv->cur].dir.count);
-    }
+    nv_free_data(nv->data, nv->data_count);
     nv->data = NULL;
+    nv->data_count = 0;
     nv->cur = -1;
     nv->cache_valid = false;
 }
@@ -321,6 +321,7 @@ static int nv_refresh(TPMNvram *nv, bool full, Error **errp)
             nv->cache_valid = true;
             nv->cur = order[i];
             nv->data = data;
+            nv->data_count = sl->dir.count;
             ret = 0;
             goto out;
         }
@@ -608,6 +609,7 @@ static int nv_format(TPMNvram *nv, const NvDir *params, Error **errp)
     sl->known_bad = false;
     nv->cur = 0;
     nv->data = qemu_xnew0(uint8_t *, 1);
+    nv->data_count = 0;
     nv->cache_valid = true;
     return 0;
 }
@@ -793,13 +795,14 @@ static int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
             nv->data[j] = NULL;
         }
     }
-    nv_free_data(nv->data, cd->count);
+    nv_free_data(nv->data, nv->data_count);
     memcpy(nv->slot[target].raw, slotbuf, NV_DIR_MAX);
     nv->slot[target].dir = *nd;
     nv->slot[target].state = NV_SLOT_OK;
     nv->slot[target].known_bad = false;
     nv->cur = target;
     nv->data = fresh;
+    nv->data_count = nd->count;
     free(src);
     free(to_extent);
     free(slotbuf);

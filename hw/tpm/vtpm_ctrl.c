@@ -690,6 +690,9 @@ int vtpm_ctrl_run(VTPMCtrl *c)
             int fd = accept4(c->cfg.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
             if (fd >= 0) {
+                int one = 1;
+
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 c->client_fd = fd;
                 vtpm_log(VTPM_LOG_DEBUG, "control client connected");
             }

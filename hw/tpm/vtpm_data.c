@@ -6,6 +6,8 @@
  */
 #include "qemu/osdep.h"
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include "qemu/cutils.h"
 #include "hw/tpm/tpm_ioctl.h"
 #include "hw/tpm/vtpm.h"
@@ -234,15 +236,17 @@ static void data_serve_one(VTPMData *d, VTPMEngine *e)
     vtpm_engine_process(e, d->buf + cmd_off, size, &rsp, &rsp_len);
     data_consume(d, cmd_off + size);
     if (cmd_header) {
-        uint8_t pre[4], trailer[4] = { 0 };
+        /* {size u32} + response + 4 zero bytes, in one write */
+        uint8_t *out = qemu_xmalloc(rsp_len + 8);
 
         vtpm_engine_set_locality(e, loc_saved);
-        stbe32(pre, rsp_len);
-        if (data_write_full(d->client_fd, pre, 4) < 0 ||
-            data_write_full(d->client_fd, rsp, rsp_len) < 0 ||
-            data_write_full(d->client_fd, trailer, 4) < 0) {
+        stbe32(out, rsp_len);
+        memcpy(out + 4, rsp, rsp_len);
+        memset(out + 4 + rsp_len, 0, 4);
+        if (data_write_full(d->client_fd, out, rsp_len + 8) < 0) {
             data_close_client(d);
         }
+        free(out);
         return;
     }
     if (data_write_full(d->client_fd, rsp, rsp_len) < 0) {
@@ -261,10 +265,13 @@ void vtpm_data_dispatch(VTPMData *d, VTPMEngine *e, struct pollfd *pfd)
     }
     if (d->listen_fd >= 0 && pfd->fd == d->listen_fd) {
         int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int one = 1;
 
         if (fd < 0) {
             return;
         }
+        /* answers leave in one write each: never hold them back (TCP) */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         d->client_fd = fd;
         d->client_from_ctrl = false;
         vtpm_log(VTPM_LOG_DEBUG, "data client connected");

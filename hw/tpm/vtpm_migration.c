@@ -19,7 +19,7 @@ struct VTPMStorage {
     uint64_t perm, shared;      /* what we hold while active */
 };
 
-/* ---- storage states -------------------------------------------------------- */
+/* ---- storage states ------------------------------------------------------ */
 
 VTPMStorage *vtpm_storage_new(BlockBackend *blk, TPMNvram *nv, bool incoming,
                               uint64_t perm, uint64_t shared)
@@ -171,7 +171,7 @@ int vtpm_migration_activate(VTPMEngine *e, unsigned retries, Error **errp)
     return ret;
 }
 
-/* ---- blobs ------------------------------------------------------------- */
+/* ---- blobs --------------------------------------------------------------- */
 
 /* header(MIGRATION_DATA) + TLV4( TLV1(state) ), as swtpm sends it */
 static uint8_t *blob_wrap(const uint8_t *state, size_t n, size_t *len)

@@ -25,7 +25,7 @@
 #ifdef _WIN32
 #include <windows.h>
 /*
- * errno texts worded as on Linux (util/strerror-win32.c): the Windows C
+ * errno texts worded as on Linux (util/crt-win32.c): the Windows C
  * runtime words some differently and lacks ENOTSUP, ETIMEDOUT...
  */
 char *qemu_strerror(int errnum);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * strerror-win32.c: errno texts on Windows worded as on Linux.  The Windows
- * C runtime words several differently and does not know the POSIX values
- * mingw-w64 adds (ENOTSUP, ETIMEDOUT...), so messages would differ.
+ * crt-win32.c: make the Windows C runtime behave like glibc where the
+ * portable core's output depends on it: errno texts, LF line ends and
+ * stdout buffering, so that messages and output are identical on Windows.
  */
 #include "qemu/osdep.h"
+
+#include <io.h>
 
 #undef strerror
 
@@ -65,4 +67,21 @@ char *qemu_strerror(int errnum)
         }
     }
     return strerror(errnum);
+}
+
+/*
+ * Before main(): stdout and stderr write "\n" as is (not CRLF; consoles
+ * show both alike), stderr is unbuffered and stdout is fully buffered when
+ * it is not a console, as glibc does.  Without this the C runtime flushes
+ * stdout after every printf, so output interleaves with stderr in another
+ * order than on Linux.  A program may still call setvbuf() in main().
+ */
+static void __attribute__((constructor)) crt_win32_init(void)
+{
+    _setmode(_fileno(stdout), _O_BINARY);
+    _setmode(_fileno(stderr), _O_BINARY);
+    setvbuf(stderr, NULL, _IONBF, 0);
+    if (!_isatty(_fileno(stdout))) {
+        setvbuf(stdout, NULL, _IOFBF, 4096);
+    }
 }
