@@ -71,7 +71,10 @@ check-win32:
 	    tests/win32/run.sh $(SRC)/$(BUILD_WIN32); \
 	else echo "check-win32: tests/win32/run.sh missing"; exit 1; fi
 
+# The main job (a real QEMU booting with qemu-vtpm's encrypted NVRAM image),
+# then the image-locking tour.
 demo: deps all
+	scripts/demo-vtpm.sh $(BUILD)
 	scripts/demo.sh
 
 bench: all
@@ -89,6 +92,6 @@ help:
 	@echo "make [all]     build into $(BUILD)/ (configures on first use)"
 	@echo "make deps      install missing Debian packages (scripts/install-deps.sh)"
 	@echo "make check     deps + -Werror build + unit tests (+ASan) + iotests + wine"
-	@echo "make demo      deps + build + scripts/demo.sh"
+	@echo "make demo      deps + build + the vTPM demo and the locking demo"
 	@echo "make bench     build + bench/run.sh (prints ratios)"
 	@echo "make clean     clean build outputs; distclean removes build dirs"

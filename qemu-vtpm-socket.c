@@ -209,6 +209,7 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     uint64_t perm, shared;
     int flags = BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_NO_SHARE;
     VTPMStorage *st = NULL;
+    Error *local_err = NULL;
 
     if (qdict_parse_keyval(&d, o->nvram, "file", errp) < 0) {
         return NULL;
@@ -252,8 +253,14 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     if (incoming) {
         flags |= BDRV_O_INACTIVE;
     }
-    blk = blk_new_open(file, opts, flags, errp);
+    blk = blk_new_open(file, opts, flags, &local_err);
     if (!blk) {
+        /* Name the image in the one line the user sees (lock conflicts
+         * name it only in the hint). */
+        if (!strstr(error_get_pretty(local_err), file)) {
+            error_prepend(&local_err, "Could not open '%s': ", file);
+        }
+        error_propagate(errp, local_err);
         goto out;
     }
     /* What we hold while active (also after a migration release). */

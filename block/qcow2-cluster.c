@@ -53,6 +53,7 @@ int qcow2_write_l1_entry(BlockDriverState *bs, int l1_index)
 
 int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size, bool exact)
 {
+    uint8_t hdr[12];
     BDRVQcow2State *s = bs->opaque;
     uint64_t new_size = s->l1_size;
     uint64_t old_offset = s->l1_table_offset;
@@ -104,9 +105,10 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size, bool exact)
     if (ret < 0) {
         goto fail;
     }
-    stbe32(buf, new_size);
-    stbe64(buf + 4, new_offset);
-    ret = bdrv_child_pwrite(bs->file, 36, 12, buf, 0);
+    /* l1_size and l1_table_offset are adjacent in the header (36, 40) */
+    stbe32(hdr, new_size);
+    stbe64(hdr + 4, new_offset);
+    ret = bdrv_child_pwrite(bs->file, 36, sizeof(hdr), hdr, 0);
     if (ret < 0) {
         goto fail;
     }
@@ -284,15 +286,17 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
     (void)s;
     (void)l2_entry;
     (void)out;
+    qemu_warn_raw("qcow2: compressed clusters need zlib, which this build "
+                  "of the qcow2 driver lacks");
     return -ENOTSUP;
 #endif
 }
 
+#ifdef CONFIG_ZLIB
 /* Compress one cluster; -ENOSPC if it does not get smaller. */
 static int compress_cluster(BDRVQcow2State *s, const uint8_t *in,
                             uint8_t *out, int out_size)
 {
-#ifdef CONFIG_ZLIB
     z_stream strm;
     int ret;
 
@@ -313,14 +317,8 @@ static int compress_cluster(BDRVQcow2State *s, const uint8_t *in,
     }
     deflateEnd(&strm);
     return ret;
-#else
-    (void)s;
-    (void)in;
-    (void)out;
-    (void)out_size;
-    return -ENOTSUP;
-#endif
 }
+#endif
 
 /* ---- read ------------------------------------------------------------- */
 
@@ -735,6 +733,8 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
     (void)offset;
     (void)bytes;
     (void)s;
+    qemu_warn_raw("qcow2: compressed clusters need zlib, which this build "
+                  "of the qcow2 driver lacks");
     return -ENOTSUP;
 #else
     if (qcow2_offset_into_cluster(s, offset) ||

@@ -128,7 +128,8 @@ for fmt in $fmts; do
     summary_counts "$LOGDIR/iotests-$fmt.log" "iotests -$fmt" $?
 done
 
-# 5. the quick iotests again, with the tools built with ASan/UBSan: bad
+# 5. the quick iotests again (not the interop ones, which mostly exercise
+# the real tools), with our tools built with ASan/UBSan: bad
 # input and lock paths must be memory-clean too.  (Leaks at exit are not
 # checked here; the unit tests check them.  verify_asan_link_order=0
 # lets the holders run under stdbuf's LD_PRELOAD.)
@@ -139,9 +140,42 @@ if [ -x "$BUILD_ASAN/qemu-img" ] && [ -x "$BUILD_ASAN/qemu-io" ]; then
          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
          BUILD_DIR="$SRC/$BUILD_ASAN" run_stage "qemu-iotests -$fmt (asan)" \
             "$LOGDIR/iotests-$fmt-asan.log" \
-            ./check "-$fmt" -g quick -x gluster,vtpm,win32,valgrind)
+            ./check "-$fmt" -g quick -x gluster,vtpm,win32,valgrind,interop)
         summary_counts "$LOGDIR/iotests-$fmt-asan.log" "iotests -$fmt (asan)" $?
     done
+fi
+
+# 6a. libFuzzer: every fuzz target, clang with ASan/UBSan, a bounded number
+# of executions from a scratch copy of its in-tree corpus (so the tree's
+# corpus only grows when someone commits an input on purpose).
+BUILD_FUZZ=${BUILD_FUZZ:-build-fuzz}
+note "build ($BUILD_FUZZ, clang + libFuzzer)"
+if [ ! -f "$BUILD_FUZZ/build.ninja" ]; then
+    CC=clang meson setup "$BUILD_FUZZ" -Db_lundef=false >/dev/null
+fi
+if ninja -C "$BUILD_FUZZ" tests/fuzz/fuzz-qcow2 tests/fuzz/fuzz-nvram-dir; then
+    fz_pass=0
+    fz_fail=0
+    # target:corpus-dir:runs
+    for spec in qcow2:corpus-qcow2:${FUZZ_RUNS_QCOW2:-3000} \
+                nvram-dir:corpus/nvram-dir:${FUZZ_RUNS_NVRAM:-50000}; do
+        IFS=: read -r name corpus runs <<< "$spec"
+        work=$(mktemp -d "/tmp/fuzz-$name.XXXXXX")
+        cp -r "tests/fuzz/$corpus" "$work/corpus"
+        note "fuzz-$name ($runs runs)"
+        if (set -o pipefail; cd "$work" && "$SRC/$BUILD_FUZZ/tests/fuzz/fuzz-$name" \
+                -runs="$runs" -max_len=65536 -timeout=20 \
+                -rss_limit_mb=4096 corpus 2>&1 | tail -3); then
+            fz_pass=$((fz_pass + 1))
+            rm -rf "$work"
+        else
+            echo "fuzz-$name failed: crash input kept in $work"
+            fz_fail=$((fz_fail + 1))
+        fi
+    done
+    add_counts "fuzz" "$fz_pass" "$fz_fail"
+else
+    add_counts "build (fuzz)" 0 1
 fi
 
 # 6. Windows build and tests under wine
