@@ -236,7 +236,7 @@ static int take_common_options(QDict *opts, int *flags, bool *force_share,
                                Error **errp)
 {
     static const char *const ignored_bools[] = {
-        "cache.no-flush", "auto-read-only",
+        "auto-read-only",
     };
     const char *v;
     bool b;
@@ -265,6 +265,13 @@ static int take_common_options(QDict *opts, int *flags, bool *force_share,
     }
     *flags = b ? (*flags | BDRV_O_NOCACHE) : (*flags & ~BDRV_O_NOCACHE);
     qdict_del(opts, "cache.direct");
+
+    if (qdict_get_bool(opts, "cache.no-flush", !!(*flags & BDRV_O_NO_FLUSH),
+                       &b, errp) < 0) {
+        return -EINVAL;
+    }
+    *flags = b ? (*flags | BDRV_O_NO_FLUSH) : (*flags & ~BDRV_O_NO_FLUSH);
+    qdict_del(opts, "cache.no-flush");
 
     for (i = 0; i < ARRAY_SIZE(ignored_bools); i++) {
         if (qdict_get_bool(opts, ignored_bools[i], false, &b, errp) < 0) {
@@ -401,6 +408,7 @@ static int open_backing(BlockDriverState *bs, QDict *bopts, Error **errp)
     }
     flags = bs->open_flags & ~(BDRV_O_RDWR | BDRV_O_PROTOCOL |
                                BDRV_O_NO_BACKING | BDRV_O_CHECK);
+    flags |= BDRV_O_UNMAP;
     backing = open_inherit(name, bopts, flags, bs->force_share, &local_err);
     free(name);
     if (!backing) {
@@ -436,7 +444,12 @@ static BlockDriverState *open_format(const BlockDriver *drv,
     if (!qdict_haskey(file_opts, "driver")) {
         qdict_put_str(file_opts, "driver", "file");
     }
-    file = open_inherit(NULL, file_opts, flags | BDRV_O_PROTOCOL, force_share,
+    /*
+     * As QEMU: children default to discard=unmap, the parent's own unmap
+     * policy having been applied already (file.discard still overrides).
+     */
+    file = open_inherit(NULL, file_opts,
+                        flags | BDRV_O_PROTOCOL | BDRV_O_UNMAP, force_share,
                         errp);
     qdict_free(file_opts);
     file_opts = NULL;
@@ -563,7 +576,8 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
         qdict_free(copts);
         return NULL;
     }
-    child = open_inherit(filename, copts, flags, parent->force_share, errp);
+    child = open_inherit(filename, copts, flags | BDRV_O_UNMAP,
+                         parent->force_share, errp);
     qdict_free(copts);
     if (!child) {
         return NULL;
@@ -756,6 +770,71 @@ void bdrv_activate(BlockDriverState *bs)
     set_inactive(bs, false);
 }
 
+static int inactivate_drivers(BlockDriverState *bs)
+{
+    int ret = 0, r;
+
+    /* Parents first: a format's caches land in its file before that. */
+    if (bs->drv->bdrv_inactivate && !bs->read_only) {
+        ret = bs->drv->bdrv_inactivate(bs);
+    }
+    if (bs->file) {
+        r = inactivate_drivers(bs->file->bs);
+        ret = ret ? ret : r;
+    }
+    if (bs->backing) {
+        r = inactivate_drivers(bs->backing->bs);
+        ret = ret ? ret : r;
+    }
+    return ret;
+}
+
+int bdrv_inactivate(BlockDriverState *bs, Error **errp)
+{
+    int ret;
+
+    if (bs->open_flags & BDRV_O_INACTIVE) {
+        return 0;
+    }
+    ret = inactivate_drivers(bs);
+    if (ret == 0) {
+        ret = bdrv_flush(bs);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write '%s' out before "
+                         "handing it over", bs->filename);
+        return ret;
+    }
+    set_inactive(bs, true);
+    return 0;
+}
+
+int bdrv_invalidate_cache(BlockDriverState *bs, Error **errp)
+{
+    int ret;
+
+    if (bs->file) {
+        ret = bdrv_invalidate_cache(bs->file->bs, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (bs->backing) {
+        ret = bdrv_invalidate_cache(bs->backing->bs, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (!bs->drv->bdrv_invalidate_cache) {
+        return 0;
+    }
+    ret = bs->drv->bdrv_invalidate_cache(bs, errp);
+    if (ret < 0) {
+        error_prepend(errp, "Could not reload '%s': ", bs->filename);
+    }
+    return ret;
+}
+
 /* Used by blk_activate() to undo a failed activation. */
 void bdrv_inactivate_flags(BlockDriverState *bs)
 {
@@ -876,10 +955,22 @@ int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     if (bs->read_only) {
         return -EPERM;
     }
-    if (!bytes) {
+    if ((flags & BDRV_REQ_WRITE_COMPRESSED) && !bs->drv->is_format) {
+        /* Compression is a format's business (QEMU: -ENOTSUP). */
+        return -ENOTSUP;
+    }
+    if (!bytes && !(flags & BDRV_REQ_WRITE_COMPRESSED)) {
         return 0;
     }
-    if ((flags & BDRV_REQ_ZERO_WRITE) || !buf) {
+    if (!bytes) {
+        /*
+         * The end of a compressed stream (QEMU's convert -c sends it): the
+         * driver may align the file's end.
+         */
+        ret = bs->drv->bdrv_pwrite ?
+              bs->drv->bdrv_pwrite(bs, offset, 0, buf, flags &
+                                   ~BDRV_REQ_FUA) : -ENOTSUP;
+    } else if ((flags & BDRV_REQ_ZERO_WRITE) || !buf) {
         ret = do_pwrite_zeroes(bs, offset, bytes, flags & ~BDRV_REQ_FUA);
     } else if (!bs->drv->bdrv_pwrite) {
         ret = -ENOTSUP;
@@ -931,7 +1022,9 @@ int bdrv_flush(BlockDriverState *bs)
         r = bdrv_flush(bs->file->bs);
         ret = ret ? ret : r;
     }
-    if (!bs->read_only && bs->drv->bdrv_flush_to_disk) {
+    /* cache=unsafe: caches still reach the OS, nothing is synced. */
+    if (!bs->read_only && !(bs->open_flags & BDRV_O_NO_FLUSH) &&
+        bs->drv->bdrv_flush_to_disk) {
         r = bs->drv->bdrv_flush_to_disk(bs);
         ret = ret ? ret : r;
     }
@@ -1296,7 +1389,7 @@ static BlockDriverState *lock_target(BlockDriverState *bs)
  * then either count themselves in or take their turn at the OS lock.
  */
 static int lock_common(BlockDriverState *bs, int64_t timeout_ms,
-                       Error **errp)
+                       bool *acquired, Error **errp)
 {
     BlockDriverState *t = lock_target(bs);
     int64_t deadline = 0;
@@ -1362,6 +1455,7 @@ static int lock_common(BlockDriverState *bs, int64_t timeout_ms,
     if (ret == 0) {
         t->lock_depth = 1;
         t->lock_exclusive = exclusive;
+        *acquired = true;
     }
     qemu_cond_broadcast(&t->lock_cond);
 out:
@@ -1369,23 +1463,55 @@ out:
     return ret;
 }
 
+/*
+ * The OS lock was just taken on an inactive tree (incoming migration):
+ * the image's owner may have changed it since we last looked, so nothing
+ * cached about it is trusted (QEMU reloads only on activation, but it
+ * never reads an inactive image; the vTPM validates one).
+ */
+static int lock_acquired(BlockDriverState *bs, int ret, bool acquired,
+                         Error **errp)
+{
+    Error *local_err = NULL;
+
+    if (ret < 0 || !acquired || !(bs->open_flags & BDRV_O_INACTIVE)) {
+        return ret;
+    }
+    ret = bdrv_invalidate_cache(bs, errp);
+    if (ret < 0) {
+        bdrv_unlock(bs, &local_err);
+        error_free(local_err);
+    }
+    return ret;
+}
+
 int bdrv_lock(BlockDriverState *bs, Error **errp)
 {
-    return lock_common(bs, -1, errp);
+    bool acquired = false;
+    int ret = lock_common(bs, -1, &acquired, errp);
+
+    return lock_acquired(bs, ret, acquired, errp);
 }
 
 int bdrv_trylock(BlockDriverState *bs, Error **errp)
 {
-    return lock_common(bs, 0, errp);
+    bool acquired = false;
+    int ret = lock_common(bs, 0, &acquired, errp);
+
+    return lock_acquired(bs, ret, acquired, errp);
 }
 
 int bdrv_lock_timeout(BlockDriverState *bs, int64_t timeout_ms, Error **errp)
 {
+    bool acquired = false;
+    int ret;
+
     if (timeout_ms < 0) {
         error_setg(errp, "Lock timeout must not be negative");
         return -EINVAL;
     }
-    return lock_common(bs, timeout_ms, errp);
+    ret = lock_common(bs, timeout_ms, &acquired, errp);
+    return lock_acquired(bs, ret, acquired, errp);
 }
 
 int bdrv_unlock(BlockDriverState *bs, Error **errp)

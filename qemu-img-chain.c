@@ -28,6 +28,26 @@ static int is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return !!(ret & BDRV_BLOCK_ALLOCATED);
 }
 
+/* 0: not in the top image, 1: data, 2: reads as zeroes (commit). */
+static int commit_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                         int64_t *pnum)
+{
+    BlockDriverState *file = NULL;
+    int64_t map = 0;
+    int ret = bdrv_block_status(bs, offset, bytes, pnum, &map, &file);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (*pnum <= 0) {
+        return -EIO;
+    }
+    if (!(ret & BDRV_BLOCK_ALLOCATED)) {
+        return 0;
+    }
+    return (ret & BDRV_BLOCK_ZERO) ? 2 : 1;
+}
+
 int img_rebase(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -314,7 +334,7 @@ int img_commit(int argc, char **argv)
         { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *filename, *cache = "unsafe", *base = NULL;
+    const char *fmt = NULL, *filename, *cache = "writeback", *base = NULL;
     bool quiet = false, image_opts = false, drop = false;
     bool progress_on = false, writethrough = false;
     BlockBackend *blk = NULL, *base_blk = NULL;
@@ -433,8 +453,11 @@ int img_commit(int argc, char **argv)
         if (bfmt && bfmt[0]) {
             qdict_put_str(bopts, "driver", bfmt);
         }
+        /* The base is written with the cache mode given by -t. */
         base_blk = blk_new_open(base_name, bopts,
-                                BDRV_O_RDWR | BDRV_O_RESIZE, &err);
+                                BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_UNMAP |
+                                (flags & (BDRV_O_NOCACHE | BDRV_O_NO_FLUSH)),
+                                &err);
         if (!base_blk) {
             error_prepend(&err, "Could not open '%s': ", base_name);
             goto done;
@@ -463,19 +486,20 @@ int img_commit(int argc, char **argv)
         buf = qemu_xmalloc(IO_BUF_SIZE);
         for (offset = 0; offset < size; offset += n) {
             n = MIN(IO_BUF_SIZE, size - offset);
-            ret = is_allocated(bs, offset, n, &n);
+            ret = commit_status(bs, offset, n, &n);
             if (ret < 0) {
                 error_setg_errno(&err, -ret, "Could not read image metadata");
                 goto done;
             }
-            if (ret) {
+            if (ret == 2) {
+                /* As QEMU's commit (a mirror): zeroes may be unmapped. */
+                ret = blk_pwrite_zeroes(base_blk, offset, n,
+                                        BDRV_REQ_MAY_UNMAP);
+            } else if (ret) {
+                /* Data is copied as it is, zero bytes included. */
                 ret = blk_pread(blk, offset, n, buf);
                 if (ret >= 0) {
-                    if (buffer_is_zero(buf, n)) {
-                        ret = blk_pwrite_zeroes(base_blk, offset, n, 0);
-                    } else {
-                        ret = blk_pwrite(base_blk, offset, n, buf, 0);
-                    }
+                    ret = blk_pwrite(base_blk, offset, n, buf, 0);
                 }
                 if (ret < 0) {
                     error_setg_errno(&err, -ret, "Could not commit data at "

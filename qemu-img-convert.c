@@ -161,8 +161,7 @@ static int convert_do_copy(ConvertState *s)
     }
     /* First pass: how much data there is, for the progress figures. */
     while (offset < s->total_size) {
-        ret = convert_status(s, offset, MIN(chunk_max,
-                                            s->total_size - offset), &n);
+        ret = convert_status(s, offset, s->total_size - offset, &n);
         if (ret < 0) {
             error_report("error while reading block status at offset %"
                          PRId64 ": %s", offset, strerror(-ret));
@@ -181,9 +180,9 @@ static int convert_do_copy(ConvertState *s)
         int data;
 
         n = MIN(chunk_max, s->total_size - offset);
-        if (s->compressed && s->target_has_backing) {
+        if (s->compressed) {
             int64_t n2;
-            int st = convert_status(s, offset, n, &n2);
+            int st = convert_status(s, offset, s->total_size - offset, &n2);
 
             if (st < 0) {
                 ret = st;
@@ -191,8 +190,30 @@ static int convert_do_copy(ConvertState *s)
                              PRId64 ": %s", offset, strerror(-ret));
                 goto out;
             }
-            if (st == 2 && n2 == n) {
+            if (st != 1 && n2 >= n) {
+                /* Whole clusters without data are skipped at once. */
+                n = offset + n2 < s->total_size ? n2 - n2 % chunk_max : n2;
+            }
+            if (st == 2 && n2 >= n) {
                 offset += n;
+                continue;
+            }
+            /*
+             * Clusters that read as zeroes are neither read nor
+             * compressed (an all-zero buffer would not be written either).
+             */
+            if (st == 0 && n2 >= n) {
+                if (!s->target_has_zero_init) {
+                    ret = blk_pwrite_zeroes(s->target, offset, n,
+                                            BDRV_REQ_MAY_UNMAP);
+                    if (ret < 0) {
+                        error_report("error while writing at byte %" PRId64
+                                     ": %s", offset, strerror(-ret));
+                        goto out;
+                    }
+                }
+                offset += n;
+                allocated_done += s->min_sparse == 0 ? n : 0;
                 continue;
             }
         }
@@ -268,6 +289,14 @@ static int convert_do_copy(ConvertState *s)
             }
         }
         offset += n;
+    }
+    if (s->compressed) {
+        /* End of the compressed stream: the format aligns the file end. */
+        ret = blk_pwrite(s->target, 0, 0, NULL, BDRV_REQ_WRITE_COMPRESSED);
+        if (ret < 0) {
+            error_report("error while compressing: %s", strerror(-ret));
+            goto out;
+        }
     }
     ret = blk_flush(s->target);
     if (ret < 0) {

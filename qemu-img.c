@@ -170,7 +170,7 @@ char *accumulate_options(char *options, const char *value)
 /* Cache mode names: "none", "writeback", ... -> flags and write cache. */
 int parse_cache_mode(const char *mode, int *flags, bool *writethrough)
 {
-    *flags &= ~BDRV_O_NOCACHE;
+    *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
     if (!strcmp(mode, "none") || !strcmp(mode, "off")) {
         *flags |= BDRV_O_NOCACHE;
         *writethrough = false;
@@ -180,6 +180,7 @@ int parse_cache_mode(const char *mode, int *flags, bool *writethrough)
     } else if (!strcmp(mode, "writeback")) {
         *writethrough = false;
     } else if (!strcmp(mode, "unsafe")) {
+        *flags |= BDRV_O_NO_FLUSH;
         *writethrough = false;
     } else if (!strcmp(mode, "writethrough")) {
         *writethrough = true;

@@ -204,14 +204,17 @@ static void usage_of(const CmdInfo *ct)
 
 int qemuio_parse_cache_mode(const char *mode, int *flags, bool *writethrough)
 {
-    *flags &= ~BDRV_O_NOCACHE;
+    *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
     if (!strcmp(mode, "none") || !strcmp(mode, "off")) {
         *flags |= BDRV_O_NOCACHE;
         *writethrough = false;
     } else if (!strcmp(mode, "directsync")) {
         *flags |= BDRV_O_NOCACHE;
         *writethrough = true;
-    } else if (!strcmp(mode, "writeback") || !strcmp(mode, "unsafe")) {
+    } else if (!strcmp(mode, "writeback")) {
+        *writethrough = false;
+    } else if (!strcmp(mode, "unsafe")) {
+        *flags |= BDRV_O_NO_FLUSH;
         *writethrough = false;
     } else if (!strcmp(mode, "writethrough")) {
         *writethrough = true;

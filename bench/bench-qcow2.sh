@@ -86,6 +86,13 @@ r=$(_time "$REAL_IMG" convert -c -f raw -O qcow2 "$RAW" "$D/rc.qcow2")
 _report "convert -c raw->qcow2, 1 GiB mixed" "$o" "$r"
 rm -f "$RAW" "$D"/o.qcow2 "$D"/r.qcow2 "$D"/oc.qcow2 "$D"/rc.qcow2
 
+# -- an empty (sparse) 1 GiB raw image: block status, not reads ------------
+truncate -s 1G "$D/empty.raw"
+o=$(_time "$OUR_IMG" convert -c -f raw -O qcow2 "$D/empty.raw" "$D/oc.qcow2")
+r=$(_time "$REAL_IMG" convert -c -f raw -O qcow2 "$D/empty.raw" "$D/rc.qcow2")
+_report "convert -c raw->qcow2, 1 GiB empty" "$o" "$r"
+rm -f "$D/empty.raw" "$D"/oc.qcow2 "$D"/rc.qcow2
+
 # -- check on a fragmented 1 GiB image ---------------------------------------
 "$REAL_IMG" create -f qcow2 "$D/frag.qcow2" 1G > /dev/null
 "$PY" -c "

@@ -95,8 +95,34 @@ int blk_activate(BlockBackend *blk, Error **errp)
     ret = bdrv_set_root_perm(blk->bs, blk->perm, blk->shared_perm, errp);
     if (ret < 0) {
         bdrv_inactivate_flags(blk->bs);
+        return ret;
+    }
+    /*
+     * As QEMU: the locks are ours again before the format re-reads its
+     * metadata (a reload may repair and write the image).
+     */
+    ret = bdrv_invalidate_cache(blk->bs, errp);
+    if (ret < 0) {
+        bdrv_inactivate_flags(blk->bs);
+        /* Loosening never fails; inactive files drop all their locks. */
+        (void)bdrv_set_root_perm(blk->bs, 0, BLK_PERM_ALL, NULL);
     }
     return ret;
+}
+
+int blk_inactivate(BlockBackend *blk, Error **errp)
+{
+    int ret;
+
+    if (blk->bs->open_flags & BDRV_O_INACTIVE) {
+        return 0;
+    }
+    ret = bdrv_inactivate(blk->bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    /* blk->perm stays what blk_activate() takes again. */
+    return bdrv_set_root_perm(blk->bs, 0, BLK_PERM_ALL, errp);
 }
 
 void blk_set_enable_write_cache(BlockBackend *blk, bool wce)
@@ -138,7 +164,8 @@ int blk_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
 {
     int ret;
 
-    if (!(blk->perm & BLK_PERM_WRITE)) {
+    if (!(blk->perm & BLK_PERM_WRITE) ||
+        (blk->bs->open_flags & BDRV_O_INACTIVE)) {
         return -EPERM;
     }
     ret = check_byte_request(blk, offset, bytes);

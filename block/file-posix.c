@@ -36,6 +36,8 @@ typedef struct BDRVFileState {
     /* Bits whose bytes are locked on fd: 100+i, and 200+i (unshared). */
     uint64_t locked_perm;
     uint64_t locked_unshared;
+    bool direct;         /* O_DIRECT: requests must be aligned */
+    int64_t align;       /* O_DIRECT alignment, probed at open */
 } BDRVFileState;
 
 /* ---- fcntl helpers ----------------------------------------------------- */
@@ -285,9 +287,16 @@ static void file_set_perm(BlockDriverState *bs, uint64_t perm,
 
     if (!s->use_lock || (bs->open_flags & BDRV_O_INACTIVE)) {
         /*
-         * Nothing was locked: keep recording the (empty) locked state so
-         * that activation later takes these permissions for real.
+         * An inactive node holds no permission lock: release what an
+         * active one held (inactivation), and keep recording the empty
+         * locked state so that activation takes the permissions for real.
          */
+        if (s->use_lock && (s->locked_perm || s->locked_unshared)) {
+            apply_lock_bytes(s->fd, s->use_ofd, &s->locked_perm,
+                             &s->locked_unshared, 0, 0, true, NULL);
+        }
+        s->perm = 0;
+        s->shared_perm = BLK_PERM_ALL;
         return;
     }
     handle_perm_lock(bs, PERM_COMMIT, perm, shared, NULL);
@@ -321,6 +330,8 @@ static int parse_locking(QDict *options, FileLockMode *mode, Error **errp)
     free(v);
     return ret;
 }
+
+static int64_t direct_probe_align(int fd);
 
 static int file_open(BlockDriverState *bs, QDict *options, int flags,
                      Error **errp)
@@ -371,6 +382,7 @@ static int file_open(BlockDriverState *bs, QDict *options, int flags,
 #ifdef O_DIRECT
     if (flags & BDRV_O_NOCACHE) {
         oflags |= O_DIRECT;
+        s->direct = true;
     }
 #endif
     do {
@@ -380,6 +392,9 @@ static int file_open(BlockDriverState *bs, QDict *options, int flags,
         ret = -errno;
         error_setg_errno(errp, -ret, "Could not open '%s'", bs->filename);
         return ret;
+    }
+    if (s->direct) {
+        s->align = direct_probe_align(s->fd);
     }
     if (fstat(s->fd, &st) < 0) {
         ret = -errno;
@@ -414,12 +429,93 @@ static void file_close(BlockDriverState *bs)
 
 /* ---- I/O --------------------------------------------------------------- */
 
+/* O_DIRECT wants buffer, offset and length aligned to the block size. */
+#define DIRECT_ALIGN_MAX 4096
+
+/* The smallest alignment an O_DIRECT read accepts (as QEMU probes). */
+static int64_t direct_probe_align(int fd)
+{
+    void *buf = NULL;
+    int64_t a;
+
+    if (posix_memalign(&buf, DIRECT_ALIGN_MAX, DIRECT_ALIGN_MAX)) {
+        return DIRECT_ALIGN_MAX;
+    }
+    for (a = 512; a < DIRECT_ALIGN_MAX; a *= 2) {
+        if (pread(fd, (uint8_t *)buf + a, (size_t)a, 0) >= 0) {
+            break;
+        }
+    }
+    free(buf);
+    return a;
+}
+
+static bool direct_misaligned(BDRVFileState *s, int64_t offset,
+                              int64_t bytes, const void *buf)
+{
+    return s->direct && (((uintptr_t)buf | (uint64_t)offset |
+                          (uint64_t)bytes) & (uint64_t)(s->align - 1));
+}
+
+/*
+ * Read [@start, @start + @len) of an O_DIRECT file into the aligned
+ * @bounce; past the end of the file reads as zeroes.
+ */
+static int direct_read_aligned(BDRVFileState *s, int64_t start, int64_t len,
+                               uint8_t *bounce)
+{
+    ssize_t n = qemu_pread_full(s->fd, bounce, (size_t)len, (off_t)start);
+
+    if (n < 0) {
+        return -errno;
+    }
+    memset(bounce + n, 0, (size_t)(len - n));
+    return 0;
+}
+
+/*
+ * A misaligned request on an O_DIRECT file goes through an aligned bounce
+ * buffer covering the aligned range (read-modify-write for writes; as with
+ * QEMU, a write in the file's last partial block grows it to the block).
+ */
+static int direct_bounce(BDRVFileState *s, int64_t offset, int64_t bytes,
+                         void *rbuf, const void *wbuf)
+{
+    int64_t start = offset & ~(s->align - 1);
+    int64_t end = DIV_ROUND_UP(offset + bytes, s->align) * s->align;
+    void *bounce = NULL;
+    int ret;
+
+    if (posix_memalign(&bounce, DIRECT_ALIGN_MAX, (size_t)(end - start))) {
+        return -ENOMEM;
+    }
+    ret = 0;
+    if (rbuf || start != offset || end != offset + bytes) {
+        ret = direct_read_aligned(s, start, end - start, bounce);
+    }
+    if (ret == 0 && rbuf) {
+        memcpy(rbuf, (uint8_t *)bounce + (offset - start), (size_t)bytes);
+    } else if (ret == 0) {
+        memcpy((uint8_t *)bounce + (offset - start), wbuf, (size_t)bytes);
+        if (qemu_pwrite_full(s->fd, bounce, (size_t)(end - start),
+                             (off_t)start) < 0) {
+            ret = -errno;
+        }
+    }
+    free(bounce);
+    return ret;
+}
+
 static int file_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       void *buf)
 {
     BDRVFileState *s = bs->opaque;
-    ssize_t n = qemu_pread_full(s->fd, buf, (size_t)bytes, (off_t)offset);
+    ssize_t n;
 
+    if (direct_misaligned(s, offset, bytes, buf)) {
+        return direct_bounce(s, offset, bytes, buf, NULL);
+    }
+    n = qemu_pread_full(s->fd, buf, (size_t)bytes, (off_t)offset);
     if (n < 0) {
         return -errno;
     }
@@ -435,6 +531,10 @@ static int file_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
 {
     BDRVFileState *s = bs->opaque;
 
+    (void)flags;
+    if (direct_misaligned(s, offset, bytes, buf)) {
+        return direct_bounce(s, offset, bytes, NULL, buf);
+    }
     if (qemu_pwrite_full(s->fd, buf, (size_t)bytes, (off_t)offset) < 0) {
         return -errno;
     }

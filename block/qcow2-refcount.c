@@ -685,12 +685,12 @@ int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
             return ret;
         }
         rc = qcow2_get_refcount_ro(block, idx, s->refcount_order);
-        if (addend < 0 && rc < (uint64_t)-addend) {
+        if (addend < 0 && rc < (uint64_t)0 - (uint64_t)addend) {
             qcow2_signal_corruption(bs, true, "Refcount of cluster %#" PRIx64
                                     " would drop below zero", c);
             return -EIO;
         }
-        nrc = rc + addend;
+        nrc = rc + (uint64_t)addend;
         if (addend > 0 && (nrc < rc || nrc > s->refcount_max)) {
             return -ERANGE;
         }

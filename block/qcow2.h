@@ -212,6 +212,17 @@ int qcow2_mark_dirty(BlockDriverState *bs);
 int qcow2_mark_clean(BlockDriverState *bs);
 int qcow2_file_flush(BlockDriverState *bs);
 
+int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                   PreallocMode prealloc, Error **errp);
+int qcow2_change_backing_file(BlockDriverState *bs, const char *backing_file,
+                              const char *backing_fmt, Error **errp);
+
+/* qcow2-create.c */
+extern const QemuOptDesc qcow2_create_opts[];
+int qcow2_create(const char *filename, QDict *opts, Error **errp);
+int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
+                        Error **errp);
+
 /* qcow2-cache.c (in qcow2-refcount.c) */
 Qcow2Cache *qcow2_cache_create(int size, int cluster_size);
 void qcow2_cache_destroy(Qcow2Cache *c);

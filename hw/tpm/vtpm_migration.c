@@ -106,12 +106,12 @@ int vtpm_storage_activate(VTPMStorage *st, unsigned retries, Error **errp)
     for (i = 0; i <= retries; i++) {
         error_free(err);
         err = NULL;
-        if (st->state == VTPM_STORAGE_INCOMING) {
-            /* opened inactive: this takes the permissions for real */
-            ret = blk_activate(st->blk, &err);
-        } else {
-            ret = blk_set_perm(st->blk, st->perm, st->shared, &err);
-        }
+        /*
+         * Incoming: opened inactive; released: inactivated.  Either way
+         * this takes the permissions for real and makes the format
+         * re-read its metadata (the other host wrote the image).
+         */
+        ret = blk_activate(st->blk, &err);
         if (ret == 0) {
             break;
         }
@@ -140,7 +140,8 @@ int vtpm_storage_release(VTPMStorage *st, Error **errp)
     if (st->state == VTPM_STORAGE_RELEASED) {
         return 0;
     }
-    ret = blk_set_perm(st->blk, 0, BLK_PERM_ALL, errp);
+    /* Flush, then drop every lock, the format's on its file included. */
+    ret = blk_inactivate(st->blk, errp);
     if (ret < 0) {
         return ret;
     }

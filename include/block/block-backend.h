@@ -34,6 +34,14 @@ void blk_get_perm(BlockBackend *blk, uint64_t *perm, uint64_t *shared);
  * the tree stays inactive and nothing is locked.
  */
 int blk_activate(BlockBackend *blk, Error **errp);
+/*
+ * The reverse (QEMU's blk_root_inactivate()): flush, mark the tree
+ * inactive and release every permission lock, this user's and the ones
+ * format nodes take on their files.  The permissions are remembered for
+ * blk_activate(), which also reloads the format's cached metadata.
+ * Writes fail with -EPERM while inactive.
+ */
+int blk_inactivate(BlockBackend *blk, Error **errp);
 
 /* Writethrough mode flushes after every write (qemu-io's default). */
 void blk_set_enable_write_cache(BlockBackend *blk, bool wce);

@@ -23,6 +23,7 @@ typedef struct BdrvChild BdrvChild;
 #define BDRV_O_RESIZE     0x0004 /* request the resize permission */
 #define BDRV_O_NOCACHE    0x0020 /* O_DIRECT */
 #define BDRV_O_NO_BACKING 0x0100 /* don't open the backing file */
+#define BDRV_O_NO_FLUSH   0x0200 /* cache=unsafe: flushes never sync */
 #define BDRV_O_INACTIVE   0x0800 /* take no permission locks */
 #define BDRV_O_CHECK      0x1000 /* open for qemu-img check (repair) */
 #define BDRV_O_UNMAP      0x4000 /* discard requests are passed down */
@@ -154,6 +155,23 @@ int bdrv_set_root_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
  * does both.
  */
 void bdrv_activate(BlockDriverState *bs);
+
+/*
+ * Hand the image over (outgoing shared-storage migration, QEMU's
+ * bdrv_inactivate_all()): write every cache of the tree, make it durable
+ * and set BDRV_O_INACTIVE on every node.  After that the permission
+ * locks can be dropped (blk_inactivate() does) and no node writes again
+ * until it is activated.  Already inactive: nothing to do.
+ */
+int bdrv_inactivate(BlockDriverState *bs, Error **errp);
+
+/*
+ * Drop what every node of the tree has cached about the image's metadata
+ * and read it again from storage (children first), as after another host
+ * changed the image.  Used by blk_activate() and, on inactive nodes, when
+ * the serialization lock is taken.
+ */
+int bdrv_invalidate_cache(BlockDriverState *bs, Error **errp);
 
 /* ---- create ----------------------------------------------------------- */
 

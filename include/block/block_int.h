@@ -117,6 +117,16 @@ struct BlockDriver {
     int (*bdrv_unlock)(BlockDriverState *bs, Error **errp);
 
     /*
+     * Inactivation (migration hand-over).  bdrv_inactivate writes the
+     * driver's caches and leaves the image clean before BDRV_O_INACTIVE
+     * is set; bdrv_invalidate_cache drops and re-reads every piece of
+     * cached metadata (another host may have changed the image).  Either
+     * may be NULL when the driver caches nothing.
+     */
+    int (*bdrv_inactivate)(BlockDriverState *bs);
+    int (*bdrv_invalidate_cache)(BlockDriverState *bs, Error **errp);
+
+    /*
      * Options `qemu-img amend` accepts (NULL-terminated; NULL: the tool
      * passes every option through to bdrv_amend_options).  Options valid
      * only at creation are reported as such by the tool.

@@ -140,7 +140,9 @@ def wait(path, mode, secs, pid):
             return 0 if alive(pid) else 1
         state = probe_state(path, mode)
         if mode == 'unlocked':
-            if state is False:
+            # a file that is not there holds no locks either
+            if state is False or (state is None and
+                                  not os.path.exists(path)):
                 return 0
         elif state:
             return 0

@@ -6,6 +6,7 @@
  */
 #include "block-test-helpers.h"
 #include "qemu/cutils.h"
+#include "block/block_int.h"
 
 static char *tmpdir;
 
@@ -123,6 +124,37 @@ static void test_tree_shape(void)
     g_assert_nonnull(bs);
     g_assert_cmpstr(bdrv_get_format_name(bs), ==, "file");
     g_assert_false(bdrv_is_read_only(bs));
+    bdrv_unref(bs);
+    g_free(img);
+}
+
+/*
+ * Children inherit QEMU's defaults: discard=unmap whatever the parent's
+ * policy (file.discard=ignore still wins), cache=unsafe's no-flush.
+ */
+static void test_child_flags(void)
+{
+    char *img = make_image(tmpdir, "flags.raw", 64 * KiB);
+    Error *err = NULL;
+    BlockDriverState *bs = bdrv_open(img, NULL, BDRV_O_NO_FLUSH, &err);
+    QDict *o;
+
+    g_assert_nonnull(bs);
+    g_assert_false(bs->open_flags & BDRV_O_UNMAP);
+    g_assert_true(bdrv_file_bs(bs)->open_flags & BDRV_O_UNMAP);
+    g_assert_true(bdrv_file_bs(bs)->open_flags & BDRV_O_NO_FLUSH);
+    bdrv_unref(bs);
+
+    o = qdict_new();
+    qdict_put_str(o, "file.discard", "ignore");
+    qdict_put_str(o, "cache.no-flush", "on");
+    bs = bdrv_open(img, o, BDRV_O_UNMAP, &err);
+    g_assert_null(err);
+    g_assert_nonnull(bs);
+    g_assert_true(bs->open_flags & BDRV_O_UNMAP);
+    g_assert_true(bs->open_flags & BDRV_O_NO_FLUSH);
+    g_assert_false(bdrv_file_bs(bs)->open_flags & BDRV_O_UNMAP);
+    g_assert_true(bdrv_file_bs(bs)->open_flags & BDRV_O_NO_FLUSH);
     bdrv_unref(bs);
     g_free(img);
 }
@@ -336,6 +368,7 @@ int main(int argc, char **argv)
 
     g_test_add_func("/block-open/option-errors", test_option_errors);
     g_test_add_func("/block-open/tree-shape", test_tree_shape);
+    g_test_add_func("/block-open/child-flags", test_child_flags);
     g_test_add_func("/block-open/perm-names", test_perm_names);
     g_test_add_func("/block-open/prealloc-modes", test_prealloc_modes);
     g_test_add_func("/block-open/io-bounds", test_io_bounds);

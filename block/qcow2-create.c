@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qcow2-create.c: creating qcow2 images (QEMU 7.2's steps and layout, its
+ * option list and messages) and changing them afterwards (amend).
+ */
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "block/qcow2.h"
+
+/* ---- create ----------------------------------------------------------- */
+
+const QemuOptDesc qcow2_create_opts[] = {
+    { "encryption", QEMU_OPT_BOOL,
+      "Encrypt the image with format 'aes'. (Deprecated in favor of "
+      "encrypt.format=aes)", NULL },
+    { "encrypt.format", QEMU_OPT_STRING,
+      "Encrypt the image, format choices: 'aes', 'luks'", NULL },
+    { "cluster_size", QEMU_OPT_SIZE, "qcow2 cluster size", "65536" },
+    { "extended_l2", QEMU_OPT_BOOL, "Extended L2 tables", "off" },
+    { "preallocation", QEMU_OPT_STRING,
+      "Preallocation mode (allowed values: off, metadata, falloc, full)",
+      NULL },
+    { "compression_type", QEMU_OPT_STRING,
+      "Compression method used for image cluster compression", "zlib" },
+    { "size", QEMU_OPT_SIZE, "Virtual disk size", NULL },
+    { "compat", QEMU_OPT_STRING,
+      "Compatibility level (v2 [0.10] or v3 [1.1])", NULL },
+    { "backing_file", QEMU_OPT_STRING, "File name of a base image", NULL },
+    { "backing_fmt", QEMU_OPT_STRING, "Image format of the base image",
+      NULL },
+    { "data_file", QEMU_OPT_STRING, "File name of an external data file",
+      NULL },
+    { "data_file_raw", QEMU_OPT_BOOL,
+      "The external data file must stay valid as a raw image", NULL },
+    { "lazy_refcounts", QEMU_OPT_BOOL, "Postpone refcount updates", "off" },
+    { "refcount_bits", QEMU_OPT_NUMBER,
+      "Width of a reference count entry in bits", "16" },
+    { NULL, 0, NULL, NULL },
+};
+
+typedef struct Qcow2CreateOpts {
+    uint64_t size;
+    uint64_t cluster_size;
+    int version;
+    bool lazy_refcounts;
+    uint64_t refcount_bits;
+    PreallocMode prealloc;
+    const char *backing_file;
+    const char *backing_fmt;
+} Qcow2CreateOpts;
+
+static int parse_create_opts(const char *filename, QDict *opts,
+                             Qcow2CreateOpts *o, Error **errp)
+{
+    const char *v;
+    bool b;
+    int ret;
+
+    (void)filename;
+    memset(o, 0, sizeof(*o));
+    ret = qdict_get_size(opts, "size", 0, &o->size, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    o->size = QEMU_ALIGN_UP(o->size, 512);
+    ret = qdict_get_size(opts, "cluster_size", 65536, &o->cluster_size,
+                         errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (o->cluster_size < 512 || o->cluster_size > 2 * MiB ||
+        (o->cluster_size & (o->cluster_size - 1))) {
+        error_setg(errp, "Cluster size must be a power of two between 512 "
+                   "and 2048k");
+        return -EINVAL;
+    }
+    v = qdict_get_str(opts, "compat");
+    if (!v || !strcmp(v, "1.1") || !strcmp(v, "v3")) {
+        o->version = 3;
+    } else if (!strcmp(v, "0.10") || !strcmp(v, "v2")) {
+        o->version = 2;
+    } else {
+        error_setg(errp, "Parameter 'version' does not accept value '%s'", v);
+        return -EINVAL;
+    }
+    ret = qdict_get_bool(opts, "lazy_refcounts", false, &o->lazy_refcounts,
+                         errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (o->lazy_refcounts && o->version < 3) {
+        error_setg(errp, "Lazy refcounts only supported with compatibility "
+                   "level 1.1 and above (use version=v3 or greater)");
+        return -EINVAL;
+    }
+    v = qdict_get_str(opts, "refcount_bits");
+    o->refcount_bits = 16;
+    if (v) {
+        int64_t n;
+        if (qemu_strtoi64(v, NULL, 10, &n) < 0 || n <= 0 || n > 64 ||
+            (n & (n - 1))) {
+            error_setg(errp, "Refcount width must be a power of two and may "
+                       "not exceed 64 bits");
+            return -EINVAL;
+        }
+        o->refcount_bits = n;
+    }
+    if (o->version < 3 && o->refcount_bits != 16) {
+        error_setg(errp, "Different refcount widths than 16 bits require "
+                   "compatibility level 1.1 or above (use version=v3 or "
+                   "greater)");
+        return -EINVAL;
+    }
+    v = qdict_get_str(opts, "preallocation");
+    o->prealloc = PREALLOC_MODE_OFF;
+    if (v && prealloc_mode_parse(v, &o->prealloc) < 0) {
+        error_setg(errp, "Parameter 'preallocation' does not accept value "
+                   "'%s'", v);
+        return -EINVAL;
+    }
+    o->backing_file = qdict_get_str(opts, "backing_file");
+    o->backing_fmt = qdict_get_str(opts, "backing_fmt");
+    if (o->backing_fmt && !o->backing_file) {
+        error_setg(errp, "Backing format cannot be used without backing "
+                   "file");
+        return -EINVAL;
+    }
+    if (o->backing_file && o->prealloc != PREALLOC_MODE_OFF) {
+        error_setg(errp, "Backing file and preallocation can only be used at "
+                   "the same time if extended_l2 is on");
+        return -EINVAL;
+    }
+    ret = qdict_get_bool(opts, "extended_l2", false, &b, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (b) {
+        error_setg(errp, "Extended L2 entries are not supported by this "
+                   "qcow2 driver");
+        return -ENOTSUP;
+    }
+    v = qdict_get_str(opts, "compression_type");
+    if (v && strcmp(v, "zlib")) {
+        if (!strcmp(v, "zstd")) {
+            error_setg(errp, "Compression type 'zstd' is not supported by "
+                       "this build");
+        } else {
+            error_setg(errp, "Parameter 'compression-type' does not accept "
+                       "value '%s'", v);
+        }
+        return -ENOTSUP;
+    }
+    ret = qdict_get_bool(opts, "encryption", false, &b, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (b || qdict_get_str(opts, "encrypt.format")) {
+        error_setg(errp, "qcow2 encryption is not supported by this driver");
+        return -ENOTSUP;
+    }
+    if (qdict_get_str(opts, "data_file") ||
+        qdict_get_str(opts, "data_file_raw")) {
+        error_setg(errp, "External data files are not supported by this "
+                   "qcow2 driver");
+        return -ENOTSUP;
+    }
+    {
+        int cb = 0;
+        while ((1ULL << cb) < o->cluster_size) {
+            cb++;
+        }
+        if (DIV_ROUND_UP(o->size, (uint64_t)o->cluster_size *
+                         (o->cluster_size / 8)) > QCOW2_MAX_L1_BYTES / 8) {
+            error_setg(errp, "The image size is too large for file format "
+                       "'qcow2' (try using a larger cluster size)");
+            return -EFBIG;
+        }
+    }
+    return 0;
+}
+
+static bool is_qcow2_opt(const char *key)
+{
+    return qemu_opt_find_desc(qcow2_create_opts, key) != NULL ||
+           strstart(key, "encrypt.", NULL);
+}
+
+int qcow2_create(const char *filename, QDict *opts, Error **errp)
+{
+    Qcow2CreateOpts o;
+    BlockDriver *file_drv = bdrv_find_format("file");
+    BlockDriverState *fbs = NULL, *bs = NULL;
+    QDict *fopts, *oopts;
+    uint8_t *buf = NULL;
+    int cluster_bits = 0, ret;
+
+    ret = parse_create_opts(filename, opts, &o, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    while ((1ULL << cluster_bits) < o.cluster_size) {
+        cluster_bits++;
+    }
+    if (!file_drv) {
+        error_setg(errp, "Protocol driver 'file' not found");
+        return -ENOENT;
+    }
+
+    /* The protocol file, with the options meant for it. */
+    fopts = qdict_new();
+    for (const QDictEntry *e = qdict_first(opts); e; e = qdict_next(opts, e)) {
+        if (!is_qcow2_opt(qdict_entry_key(e))) {
+            qdict_put_str(fopts, qdict_entry_key(e), qdict_entry_value(e));
+        }
+    }
+    qdict_put_str(fopts, "size", "0");
+    ret = bdrv_create(file_drv, filename, fopts, errp);
+    qdict_free(fopts);
+    if (ret < 0) {
+        return ret;
+    }
+    oopts = qdict_new();
+    qdict_put_str(oopts, "driver", "file");
+    fbs = bdrv_open(filename, oopts, BDRV_O_RDWR | BDRV_O_PROTOCOL, errp);
+    if (!fbs) {
+        return -EIO;
+    }
+    ret = bdrv_set_root_perm(fbs, BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                             BLK_PERM_RESIZE, BLK_PERM_ALL, errp);
+    if (ret < 0) {
+        goto out;
+    }
+
+    /* A minimal header, an empty refcount table and one refcount block. */
+    buf = qemu_xzalloc(o.cluster_size * 2);
+    stbe32(buf, QCOW_MAGIC);
+    stbe32(buf + 4, o.version);
+    stbe32(buf + 20, cluster_bits);
+    stbe64(buf + 24, 0);
+    stbe64(buf + 48, o.cluster_size);
+    stbe32(buf + 56, 1);
+    if (o.version >= 3) {
+        int order = 0;
+        while ((1ULL << order) < o.refcount_bits) {
+            order++;
+        }
+        stbe64(buf + 80, o.lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0);
+        stbe32(buf + 96, order);
+        stbe32(buf + 100, QCOW2_HEADER_LEN);
+    }
+    ret = bdrv_pwrite(fbs, 0, o.cluster_size, buf, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write qcow2 header");
+        goto out;
+    }
+    memset(buf, 0, o.cluster_size * 2);
+    stbe64(buf, 2 * o.cluster_size);
+    ret = bdrv_pwrite(fbs, o.cluster_size, 2 * o.cluster_size, buf, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write refcount table");
+        goto out;
+    }
+    bdrv_unref(fbs);
+    fbs = NULL;
+
+    /* Now open it as qcow2 and let the driver do the rest. */
+    oopts = qdict_new();
+    qdict_put_str(oopts, "driver", "qcow2");
+    bs = bdrv_open(filename, oopts, BDRV_O_RDWR | BDRV_O_RESIZE |
+                   BDRV_O_NO_BACKING, errp);
+    if (!bs) {
+        ret = -EIO;
+        goto out;
+    }
+    ret = bdrv_set_root_perm(bs, BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                             BLK_PERM_RESIZE, BLK_PERM_ALL, errp);
+    if (ret < 0) {
+        goto out;
+    }
+    {
+        BDRVQcow2State *s = bs->opaque;
+        int64_t off = qcow2_alloc_clusters(bs, 3 * o.cluster_size);
+        if (off < 0) {
+            ret = off;
+            error_setg_errno(errp, -ret, "Could not allocate clusters for "
+                             "qcow2 header and refcount table");
+            goto out;
+        }
+        ret = qcow2_update_header(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not write qcow2 header");
+            goto out;
+        }
+        (void)s;
+    }
+    ret = qcow2_truncate(bs, o.size, false, o.prealloc, errp);
+    if (ret < 0) {
+        error_prepend(errp, "Could not resize image: ");
+        goto out;
+    }
+    if (o.backing_file) {
+        ret = qcow2_change_backing_file(bs, o.backing_file, o.backing_fmt,
+                                        errp);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    ret = bdrv_flush(bs);
+out:
+    free(buf);
+    if (fbs) {
+        bdrv_unref(fbs);
+    }
+    if (bs) {
+        bdrv_unref(bs);
+    }
+    return ret;
+}
+
+/* ---- amend ------------------------------------------------------------ */
+
+static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->refcount_order != 4) {
+        error_setg(errp, "compat=0.10 requires refcount_bits=16");
+        return -ENOTSUP;
+    }
+    if (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
+        int ret = qcow2_mark_clean(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to make the image clean");
+            return ret;
+        }
+    }
+    /* v2 has no zero flag: expand zero clusters of the active layer. */
+    for (uint32_t i = 0; i < s->l1_size; i++) {
+        uint64_t l2_off = s->l1_table[i] & L1E_OFFSET_MASK;
+        uint64_t *l2;
+        if (!l2_off) {
+            continue;
+        }
+        for (int j = 0; j < s->l2_size; j++) {
+            uint64_t voff = (((uint64_t)i << s->l2_bits) + j) <<
+                            s->cluster_bits;
+            uint64_t e;
+            int ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+            if (ret < 0) {
+                return ret;
+            }
+            e = be64toh_q(l2[j]);
+            if (!(e & QCOW_OFLAG_ZERO) || (e & QCOW_OFLAG_COMPRESSED)) {
+                continue;
+            }
+            if (s->nb_snapshots) {
+                error_setg(errp, "Cannot downgrade an image with zero "
+                           "clusters and internal snapshots");
+                return -ENOTSUP;
+            }
+            if (voff >= s->size) {
+                continue;
+            }
+            l2[j] = htobe64_q(e & ~QCOW_OFLAG_ZERO & ~QCOW_OFLAG_COPIED &
+                              ~L2E_OFFSET_MASK);
+            qcow2_cache_mark_dirty(s->l2_cache, l2);
+            if ((e & L2E_OFFSET_MASK) || bs->backing) {
+                uint8_t *z = qemu_xzalloc(s->cluster_size);
+                uint64_t n = MIN((uint64_t)s->cluster_size, s->size - voff);
+                s->qcow_version = 2;
+                ret = qcow2_co_pwritev(bs, voff, n, z);
+                s->qcow_version = 3;
+                free(z);
+                if (e & L2E_OFFSET_MASK) {
+                    qcow2_free_clusters(bs, e & L2E_OFFSET_MASK,
+                                        s->cluster_size);
+                }
+                if (ret < 0) {
+                    return ret;
+                }
+            }
+        }
+    }
+    s->qcow_version = 2;
+    s->compatible_features = 0;
+    s->autoclear_features = 0;
+    s->incompatible_features = 0;
+    return 0;
+}
+
+int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
+                        Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const char *v;
+    bool lazy = s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
+    bool has_lazy = qdict_haskey(opts, "lazy_refcounts");
+    int new_version = s->qcow_version;
+    uint64_t new_size = s->size;
+    int ret;
+
+    (void)force;
+    for (const QDictEntry *e = qdict_first(opts); e; e = qdict_next(opts, e)) {
+        const char *k = qdict_entry_key(e);
+        if (!strcmp(k, "compat") || !strcmp(k, "lazy_refcounts") ||
+            !strcmp(k, "size") || !strcmp(k, "refcount_bits")) {
+            continue;
+        }
+        if (!strcmp(k, "backing_file") || !strcmp(k, "backing_fmt")) {
+            error_setg(errp, "Cannot amend the backing file");
+            error_append_hint(errp, "You can use 'qemu-img rebase' "
+                              "instead.\n");
+            return -EINVAL;
+        }
+        if (!strcmp(k, "data_file")) {
+            error_setg(errp, "data-file can only be set for images that use "
+                       "an external data file");
+            return -EINVAL;
+        }
+        if (!strcmp(k, "data_file_raw")) {
+            error_setg(errp, "data-file-raw cannot be set on existing "
+                       "images");
+            return -EINVAL;
+        }
+        error_setg(errp, "Invalid parameter '%s'", k);
+        if (qemu_opt_find_desc(qcow2_create_opts, k) ||
+            strstart(k, "encrypt.", NULL)) {
+            error_append_hint(errp, "This option is only supported for image "
+                              "creation\n");
+        }
+        return -EINVAL;
+    }
+    v = qdict_get_str(opts, "refcount_bits");
+    if (v) {
+        int64_t n;
+        if (qemu_strtoi64(v, NULL, 10, &n) < 0 || n <= 0 || n > 64 ||
+            (n & (n - 1))) {
+            error_setg(errp, "Refcount width must be a power of two and may "
+                       "not exceed 64 bits");
+            return -EINVAL;
+        }
+        v = qdict_get_str(opts, "compat");
+        if (n != 16 && ((v && (!strcmp(v, "0.10") || !strcmp(v, "v2"))) ||
+                        (!v && s->qcow_version < 3))) {
+            error_setg(errp, "Refcount widths other than 16 bits require "
+                       "compatibility level 1.1 or above (use compat=1.1 or "
+                       "greater)");
+            return -EINVAL;
+        }
+        if (n != s->refcount_bits) {
+            error_setg(errp, "Changing the refcount width is not supported "
+                       "by this qcow2 driver");
+            return -ENOTSUP;
+        }
+    }
+    v = qdict_get_str(opts, "compat");
+    if (v) {
+        if (!strcmp(v, "0.10") || !strcmp(v, "v2")) {
+            new_version = 2;
+        } else if (!strcmp(v, "1.1") || !strcmp(v, "v3")) {
+            new_version = 3;
+        } else {
+            error_setg(errp, "Unknown compatibility level %s", v);
+            return -EINVAL;
+        }
+    }
+    ret = qdict_get_bool(opts, "lazy_refcounts", lazy, &lazy, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (qdict_haskey(opts, "size")) {
+        ret = qdict_get_size(opts, "size", s->size, &new_size, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+
+    if (new_version > s->qcow_version) {
+        s->qcow_version = new_version;
+        ret = qcow2_update_header(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to update the image header");
+            return ret;
+        }
+    }
+    if (has_lazy && lazy && new_version < 3) {
+        error_setg(errp, "Lazy refcounts only supported with compatibility "
+                   "level 1.1 and above (use compat=1.1 or greater)");
+        return -EINVAL;
+    }
+    if (has_lazy && lazy != !!(s->compatible_features &
+                               QCOW2_COMPAT_LAZY_REFCOUNTS)) {
+        if (lazy) {
+            s->compatible_features |= QCOW2_COMPAT_LAZY_REFCOUNTS;
+            s->use_lazy_refcounts = true;
+            s->l2_cache->depends = NULL;
+        } else {
+            ret = qcow2_mark_clean(bs);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Failed to make the image "
+                                 "clean");
+                return ret;
+            }
+            s->compatible_features &= ~QCOW2_COMPAT_LAZY_REFCOUNTS;
+            s->use_lazy_refcounts = false;
+            s->l2_cache->depends = s->refcount_cache;
+        }
+        ret = qcow2_update_header(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to update the image header");
+            return ret;
+        }
+    }
+    if (qdict_haskey(opts, "backing_file") ||
+        qdict_haskey(opts, "backing_fmt")) {
+        const char *bf = qdict_get_str(opts, "backing_file");
+        const char *bfmt = qdict_get_str(opts, "backing_fmt");
+        ret = qcow2_change_backing_file(bs, bf ? bf : bs->backing_file,
+                                        bfmt ? bfmt : bs->backing_format,
+                                        errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (new_size != s->size) {
+        ret = qcow2_truncate(bs, new_size, false, PREALLOC_MODE_OFF, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (new_version < s->qcow_version) {
+        ret = qcow2_flush_caches(bs);
+        if (ret == 0) {
+            ret = qcow2_downgrade(bs, errp);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        ret = qcow2_flush_caches(bs);
+        if (ret == 0) {
+            ret = qcow2_update_header(bs);
+        }
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to update the image header");
+            return ret;
+        }
+    }
+    ret = qcow2_flush_caches(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to flush the image");
+    }
+    return ret;
+}
+
