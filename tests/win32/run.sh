@@ -143,8 +143,11 @@ fi
 #  * 020-023: real QEMU 7.2 against our POSIX lock bytes 100-203; the
 #    Windows build locks in WIN_LOCK_REGION instead, by design;
 #  * 010: its "no permission" cases run as user nobody (setpriv), and wine
-#    refuses a prefix owned by root.  400 covers bad input on Windows.
-exclude_groups=${WIN32_IOTESTS_EXCLUDE_GROUPS:-nvram,vtpm,gluster}
+#    refuses a prefix owned by root.  400 covers bad input on Windows;
+#  * group strace (031, 032): they count the tools' Linux system calls
+#    (fdatasync, pread) with strace, which says nothing about a Windows
+#    binary running under wine.
+exclude_groups=${WIN32_IOTESTS_EXCLUDE_GROUPS:-nvram,vtpm,gluster,strace}
 exclude_tests=${WIN32_IOTESTS_EXCLUDE:-010 020 021 022 023}
 for fmt in $fmts; do
     echo
