@@ -132,9 +132,17 @@ def timed(s, cmd, name):
     return dt
 
 
+BURST = 10
+
+
+def DIV_ROUND_UP(a, b):
+    return (a + b - 1) // b
+
+
 def measure(servers, n):
     """Interleaved: round i runs on every server before round i+1, so
-    load from elsewhere on the machine hits all of them alike."""
+    load from elsewhere on the machine hits all of them alike, in an order
+    that rotates from round to round."""
     res = [dict(startup=[], getrandom=[], nv_increment=[]) for _ in servers]
     for _ in range(7):
         for srv, r in zip(servers, res):
@@ -148,12 +156,19 @@ def measure(servers, n):
         if rc != 0:
             raise RuntimeError('%s: NV_DefineSpace 0x%x' % (srv.name, rc))
         socks.append(s)
-    for _ in range(n):
-        for srv, s, r in zip(servers, socks, res):
-            r['getrandom'].append(timed(s, GETRANDOM, srv.name))
-    for _ in range(n):
-        for srv, s, r in zip(servers, socks, res):
-            r['nv_increment'].append(timed(s, NV_INCREMENT, srv.name))
+    # A round trip's latency depends on which server answered the command
+    # before it (scheduler wake-ups on two cores), so a server is measured
+    # in short bursts, each command following one of its own, and the
+    # bursts' order rotates from round to round.
+    trio = list(zip(servers, socks, res))
+    for key, cmd in (('getrandom', GETRANDOM),
+                     ('nv_increment', NV_INCREMENT)):
+        for i in range(DIV_ROUND_UP(n, BURST)):
+            k = i % len(trio)
+            for srv, s, r in trio[k:] + trio[:k]:
+                timed(s, cmd, srv.name)   # the burst's warm-up, not counted
+                for _ in range(BURST):
+                    r[key].append(timed(s, cmd, srv.name))
     for srv, s in zip(servers, socks):
         srv.stop(s)
     return [{k: statistics.median(v) for k, v in r.items()} for r in res]
