@@ -410,6 +410,33 @@ static void read_help(void)
            "\n");
 }
 
+/*
+ * Parse the "offset length" pair at argv[optind] (consuming both), with
+ * QEMU's messages; @limit_note goes into the too-long message
+ * (write says " without -n").  0 or a negative errno.
+ */
+static int parse_offset_length(char **argv, const char *limit_note,
+                               int64_t *offset, int64_t *len)
+{
+    *offset = cvtnum(argv[optind]);
+    if (*offset < 0) {
+        print_cvtnum_err(*offset, argv[optind]);
+        return (int)*offset;
+    }
+    optind++;
+    *len = cvtnum(argv[optind]);
+    if (*len < 0) {
+        print_cvtnum_err(*len, argv[optind]);
+        return (int)*len;
+    }
+    if (*len > REQUEST_MAX_BYTES) {
+        printf("length cannot exceed %" PRIu64 "%s, given %s\n",
+               (uint64_t)REQUEST_MAX_BYTES, limit_note, argv[optind]);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int read_f(int argc, char **argv);
 
 static const CmdInfo read_cmd = {
@@ -481,20 +508,9 @@ static int read_f(int argc, char **argv)
         usage_of(&read_cmd);
         return -EINVAL;
     }
-    offset = cvtnum(argv[optind]);
-    if (offset < 0) {
-        print_cvtnum_err(offset, argv[optind]);
-        return (int)offset;
-    }
-    optind++;
-    count = cvtnum(argv[optind]);
-    if (count < 0) {
-        print_cvtnum_err(count, argv[optind]);
-        return (int)count;
-    } else if (count > REQUEST_MAX_BYTES) {
-        printf("length cannot exceed %" PRIu64 ", given %s\n",
-               (uint64_t)REQUEST_MAX_BYTES, argv[optind]);
-        return -EINVAL;
+    ret = parse_offset_length(argv, "", &offset, &count);
+    if (ret < 0) {
+        return ret;
     }
     if (!pflag && (lflag || sflag)) {
         usage_of(&read_cmd);
@@ -641,20 +657,9 @@ static int write_f(int argc, char **argv)
         printf("-c and -z cannot be specified at the same time\n");
         return -EINVAL;
     }
-    offset = cvtnum(argv[optind]);
-    if (offset < 0) {
-        print_cvtnum_err(offset, argv[optind]);
-        return (int)offset;
-    }
-    optind++;
-    count = cvtnum(argv[optind]);
-    if (count < 0) {
-        print_cvtnum_err(count, argv[optind]);
-        return (int)count;
-    } else if (count > REQUEST_MAX_BYTES) {
-        printf("length cannot exceed %" PRIu64 " without -n, given %s\n",
-               (uint64_t)REQUEST_MAX_BYTES, argv[optind]);
-        return -EINVAL;
+    ret = parse_offset_length(argv, " without -n", &offset, &count);
+    if (ret < 0) {
+        return ret;
     }
 
     t1 = qemu_clock_monotonic_ns();
@@ -962,20 +967,9 @@ static int discard_f(int argc, char **argv)
         usage_of(&discard_cmd);
         return -EINVAL;
     }
-    offset = cvtnum(argv[optind]);
-    if (offset < 0) {
-        print_cvtnum_err(offset, argv[optind]);
-        return (int)offset;
-    }
-    optind++;
-    bytes = cvtnum(argv[optind]);
-    if (bytes < 0) {
-        print_cvtnum_err(bytes, argv[optind]);
-        return (int)bytes;
-    } else if (bytes > REQUEST_MAX_BYTES) {
-        printf("length cannot exceed %" PRIu64 ", given %s\n",
-               (uint64_t)REQUEST_MAX_BYTES, argv[optind]);
-        return -EINVAL;
+    ret = parse_offset_length(argv, "", &offset, &bytes);
+    if (ret < 0) {
+        return ret;
     }
     t1 = qemu_clock_monotonic_ns();
     ret = blk_pdiscard(qemuio_blk, offset, bytes);
