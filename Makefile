@@ -18,6 +18,7 @@ NINJA ?= ninja
 SRC := $(CURDIR)
 
 .PHONY: all deps check check-unit check-asan check-iotests check-win32 \
+        check-qemu-iotests \
         demo bench clean distclean help
 
 all: $(BUILD)/build.ninja
@@ -59,6 +60,11 @@ check-iotests: all
 	cd tests/qemu-iotests && ./check -raw
 	if [ -f block/qcow2.c ]; then cd tests/qemu-iotests && ./check -qcow2; fi
 
+# QEMU 7.2's own qemu-iotests (fetched with apt-get source at test time,
+# never committed) with the real tools and with ours, side by side.
+check-qemu-iotests: all
+	BUILD=$(BUILD) tests/upstream-iotests/run.sh
+
 # Windows: cross-build with mingw-w64 and run the tests under wine.  The
 # Windows port owns tests/win32/run.sh (it gets the build dir as $1 and
 # prints "N passed, N failed" as its last line).
@@ -92,6 +98,7 @@ help:
 	@echo "make [all]     build into $(BUILD)/ (configures on first use)"
 	@echo "make deps      install missing Debian packages (scripts/install-deps.sh)"
 	@echo "make check     deps + -Werror build + unit tests (+ASan) + iotests + wine"
+	@echo "make check-qemu-iotests  QEMU 7.2's own iotests: real tools vs ours"
 	@echo "make demo      deps + build + the vTPM demo and the locking demo"
 	@echo "make bench     build + bench/run.sh (prints ratios)"
 	@echo "make clean     clean build outputs; distclean removes build dirs"

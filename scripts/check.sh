@@ -18,11 +18,18 @@ declare -a stage_lines=()
 
 note() { printf '\n===== %s =====\n' "$*"; }
 
-# add_counts STAGE PASS FAIL
+# add_counts STAGE PASS FAIL [SECONDS]: a stage's counts and wall time
+# (by default, the time since the previous stage ended: stages in the
+# foreground run one after another).
+stage_mark=$(date +%s)
 add_counts() {
+    local now secs
+    now=$(date +%s)
+    secs=${4:-$((now - stage_mark))}
+    stage_mark=$now
     passed=$((passed + $2))
     failed=$((failed + $3))
-    stage_lines+=("$(printf '%-22s %4d passed, %d failed' "$1" "$2" "$3")")
+    stage_lines+=("$(printf '%-26s %4d passed, %d failed  %5d s' "$1" "$2" "$3" "$secs")")
 }
 
 # Parse meson test's summary block ("Ok: N", "Fail: N", ...).
@@ -49,7 +56,7 @@ meson_counts() {
 
 # Take the last "N passed, N failed" line of a stage's log.
 summary_counts() {
-    local log=$1 stage=$2 rc=$3 line p f
+    local log=$1 stage=$2 rc=$3 secs=${4:-} line p f
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
     if [ -n "$line" ]; then
         p=${line%% passed*}
@@ -62,7 +69,7 @@ summary_counts() {
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
     fi
-    add_counts "$stage" "$p" "$f"
+    add_counts "$stage" "$p" "$f" $secs
 }
 
 # run_stage NAME LOGFILE CMD...: run with output to terminal and log.
@@ -75,16 +82,49 @@ run_stage() {
 }
 
 finish() {
+    wait_background
     echo
     echo "===== summary ====="
     for l in "${stage_lines[@]}"; do
         echo "$l"
     done
+    echo "total wall time $(( $(date +%s) - check_start )) s"
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
     exit $?
 }
 
+# Stages that need only the build and share nothing with the others run in
+# the background, beside the foreground stages; their output is printed
+# when they are collected at the end.
+bg_pids=()
+bg_names=()
+bg_logs=()
+bg_starts=()
+start_background() {
+    local name=$1 log=$2
+    shift 2
+    note "$name: started in the background (log $log)"
+    "$@" >"$log" 2>&1 &
+    bg_pids+=($!)
+    bg_names+=("$name")
+    bg_logs+=("$log")
+    bg_starts+=("$(date +%s)")
+}
+wait_background() {
+    local i rc
+    for i in "${!bg_pids[@]}"; do
+        wait "${bg_pids[$i]}"
+        rc=$?
+        note "${bg_names[$i]} (collected)"
+        cat "${bg_logs[$i]}"
+        summary_counts "${bg_logs[$i]}" "${bg_names[$i]}" "$rc" \
+            "$(( $(date +%s) - ${bg_starts[$i]} ))"
+    done
+    bg_pids=()
+}
+
+check_start=$(date +%s)
 mkdir -p "$BUILD"
 # 1. the -Werror build
 note "build ($BUILD, -Werror)"
@@ -94,6 +134,12 @@ if ! $MAKE --no-print-directory all BUILD="$BUILD" WERROR=true; then
 fi
 add_counts "build" 1 0
 mkdir -p "$LOGDIR"
+
+# 1b. QEMU 7.2's own iotests, real tools vs ours (the longest stage; it
+# fetches QEMU's source package itself, once per build tree).
+start_background "QEMU's own iotests" "$LOGDIR/upstream-iotests.log" \
+    env BUILD="$BUILD" tests/upstream-iotests/run.sh
+stage_mark=$(date +%s)
 
 # 2. unit tests
 run_stage "unit tests ($BUILD)" "$LOGDIR/unit.log" \
