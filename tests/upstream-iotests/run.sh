@@ -63,7 +63,7 @@ fi
 
 # run_one WHO FMT TEST: one test in its own scratch and socket dirs.
 run_one() {
-    local who=$1 fmt=$2 t=$3 out dir rc
+    local who=$1 fmt=$2 t=$3 out dir rc t0
     out=$work/$who-$fmt
     dir=$out/scratch/$t
     mkdir -p "$dir" "$sockroot/$who-$fmt-$t"
@@ -75,10 +75,12 @@ run_one() {
     export QEMU_PROG=$here/qemu-system-tcg QEMU_NBD_PROG=/usr/bin/qemu-nbd \
            QSD_PROG=/usr/bin/qemu-storage-daemon \
            TEST_DIR=$dir SOCK_DIR=$sockroot/$who-$fmt-$t
+    t0=$(date +%s)
     (cd "$iotests" &&
      timeout -k 10 "${UPSTREAM_TEST_TIMEOUT:-900}" \
         python3 ./check "-$fmt" -file -tap "$t" >"$out/$t.tap" 2>"$out/$t.diff")
     rc=$?
+    echo "$(( $(date +%s) - t0 )) $who $fmt $t" > "$out/$t.time"
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         echo timeout
     elif grep -q "^ok $fmt $t # SKIP" "$out/$t.tap"; then
@@ -158,6 +160,7 @@ while read -r fmt t _; do
         echo "note: $fmt $t passes now; remove it from expected-failures"
     fi
 done < "$here/expected-failures"
+echo "slowest: $(cat "$work"/*/*.time | sort -rn | head -n 5 | awk '{printf "%s %s %s %ss; ", $2, $3, $4, $1}')"
 echo "upstream-iotests: $(( $(date +%s) - start )) s, $jobs jobs, $known expected failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
