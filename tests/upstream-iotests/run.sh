@@ -160,7 +160,7 @@ while read -r fmt t _; do
         echo "note: $fmt $t passes now; remove it from expected-failures"
     fi
 done < "$here/expected-failures"
-echo "slowest: $(cat "$work"/*/*.time | sort -rn | head -n 5 | awk '{printf "%s %s %s %ss; ", $2, $3, $4, $1}')"
+echo "slowest: $(cat "$work"/*/*.time | sort -rn | awk 'NR <= 5 {printf "%s %s %s %ss; ", $2, $3, $4, $1}')"
 echo "upstream-iotests: $(( $(date +%s) - start )) s, $jobs jobs, $known expected failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
