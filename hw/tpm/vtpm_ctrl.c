@@ -5,11 +5,6 @@
  * command runs; libtpms work is handed to the engine thread as a job.
  */
 #include "qemu/osdep.h"
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <netdb.h>
 #include <libtpms/tpm_library.h>
 #include <libtpms/tpm_tis.h>
 #include <libtpms/tpm_error.h>
@@ -50,146 +45,6 @@ typedef struct CtrlJob {
     size_t rsp_len;
     uint8_t *big_rsp;           /* malloc'ed reply (GET_STATEBLOB/INFO) */
 } CtrlJob;
-
-/* ---- sockets ------------------------------------------------------------- */
-
-int vtpm_listen_unix(const char *path, mode_t mode, Error **errp)
-{
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    mode_t old_umask;
-    int fd, ret;
-
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        error_setg(errp, "Socket path '%s' is too long", path);
-        return -ENAMETOOLONG;
-    }
-    strcpy(sun.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Could not create a UNIX socket");
-        return -errno;
-    }
-    unlink(path);
-    /* Born with the right mode: no window where others may connect. */
-    old_umask = umask(0777 & ~mode);
-    ret = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-    umask(old_umask);
-    if (ret < 0 || chmod(path, mode) < 0 || listen(fd, 8) < 0) {
-        ret = -errno;
-        error_setg_errno(errp, errno, "Could not listen on '%s'", path);
-        close(fd);
-        return ret;
-    }
-    return fd;
-}
-
-int vtpm_listen_tcp(const char *host, int port, Error **errp)
-{
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-        .ai_flags = AI_PASSIVE,
-    };
-    struct addrinfo *res = NULL, *ai;
-    char portstr[16];
-    int fd = -1, one = 1, err = EADDRNOTAVAIL, gai;
-
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    gai = getaddrinfo(host ? host : "127.0.0.1", portstr, &hints, &res);
-    if (gai) {
-        error_setg(errp, "Could not resolve '%s': %s",
-                   host ? host : "127.0.0.1", gai_strerror(gai));
-        return -EINVAL;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, 8) == 0) {
-            break;
-        }
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        error_setg_errno(errp, err, "Could not listen on TCP port %d", port);
-        return -err;
-    }
-    return fd;
-}
-
-/* ---- I/O helpers --------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    return qemu_clock_monotonic_ns() / 1000000;
-}
-
-/*
- * Read until @have reaches @need; each wait ends at @deadline (absolute
- * ms) or, with deadline 0, after CTRL_STREAM_TIMEOUT_MS without data.
- * Returns the new @have (may be short on timeout), or -1 on EOF/error.
- */
-static ssize_t ctrl_read_more(int fd, uint8_t *buf, size_t have, size_t need,
-                              int64_t deadline)
-{
-    while (have < need) {
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        int timeout = CTRL_STREAM_TIMEOUT_MS;
-        ssize_t r;
-        int pr;
-
-        if (deadline) {
-            timeout = deadline - now_ms();
-            if (timeout <= 0) {
-                return have;
-            }
-        }
-        pr = poll(&pfd, 1, timeout);
-        if (pr < 0 && errno == EINTR) {
-            continue;
-        }
-        if (pr == 0) {
-            return have;
-        }
-        if (pr < 0) {
-            return -1;
-        }
-        r = read(fd, buf + have, need - have);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
-            continue;
-        }
-        if (r <= 0) {
-            return -1;
-        }
-        have += r;
-    }
-    return have;
-}
-
-static int ctrl_write(int fd, const uint8_t *buf, size_t len)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t r = send(fd, buf + done, len - done, MSG_NOSIGNAL);
-
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return -1;
-        }
-        done += r;
-    }
-    return 0;
-}
 
 static void job_result(CtrlJob *j, uint32_t res)
 {
@@ -320,8 +175,7 @@ static void ctrl_job(VTPMEngine *e, void *opaque)
         if (res == TPM_SUCCESS &&
             vtpm_storage_store(vtpm_engine_storage(e),
                                TPM_VOLATILESTATE_NAME, buf, len, &err) < 0) {
-            vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-            error_free(err);
+            vtpm_log_err(err);
             res = VTPM_RES_IOERROR;
         }
         free(buf);
@@ -370,9 +224,8 @@ static void ctrl_job(VTPMEngine *e, void *opaque)
         ctrl_get_info(e, j);
         break;
     case VTPM_CMD_LOCK_STORAGE:
-        if (vtpm_migration_activate(e, ldbe32(j->body), &err) < 0) {
-            vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-            error_free(err);
+        if (vtpm_engine_reclaim_storage(e, ldbe32(j->body), &err) < 0) {
+            vtpm_log_err(err);
             job_result(j, VTPM_RES_FAIL);
         } else {
             job_result(j, VTPM_RES_SUCCESS);
@@ -390,8 +243,7 @@ static void ctrl_job_release(VTPMEngine *e, void *opaque)
     Error *err = NULL;
 
     if (vtpm_storage_release(vtpm_engine_storage(e), &err) < 0) {
-        vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-        error_free(err);
+        vtpm_log_err(err);
     }
 }
 
@@ -461,54 +313,27 @@ static const char *ctrl_cmd_name(uint32_t cmd)
 static bool ctrl_serve_one(VTPMCtrl *c)
 {
     int fd = c->client_fd;
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cmsgbuf;
-    struct iovec iov = { .iov_base = c->buf, .iov_len = sizeof(c->buf) };
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1,
-        .msg_control = cmsgbuf.buf, .msg_controllen = sizeof(cmsgbuf.buf),
-    };
-    struct cmsghdr *cm;
     CtrlJob j = { .c = c, .fd = -1 };
     uint8_t *stream = NULL;
-    int64_t deadline;
+    VTPMDeadline deadline;
     ssize_t have;
     size_t need;
     bool keep = true;
 
-    do {
-        have = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    } while (have < 0 && errno == EINTR);
+    have = vtpm_sock_recv_fd(fd, c->buf, sizeof(c->buf), &j.fd);
     if (have <= 0) {
         return false;
     }
-    for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
-            int nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            int *fds = (int *)CMSG_DATA(cm);
 
-            for (int i = 0; i < nfds; i++) {
-                if (j.fd < 0) {
-                    j.fd = fds[i];
-                } else {
-                    close(fds[i]);
-                }
-            }
-        }
-    }
-
-    deadline = now_ms() + CTRL_DEADLINE_MS;
-    have = ctrl_read_more(fd, c->buf, have, 4, deadline);
+    deadline = vtpm_deadline_in(CTRL_DEADLINE_MS);
+    have = vtpm_sock_read(fd, c->buf, have, 4, 4, deadline);
     if (have < 4) {
         keep = false;
         goto out;
     }
     j.cmd = ldbe32(c->buf);
     need = 4 + ctrl_min_body(j.cmd);
-    have = ctrl_read_more(fd, c->buf, have, need, deadline);
+    have = vtpm_sock_read(fd, c->buf, have, need, need, deadline);
     if (have < 0) {
         keep = false;
         goto out;
@@ -538,7 +363,9 @@ static bool ctrl_serve_one(VTPMCtrl *c)
         }
         stream = qemu_xmalloc(len ? len : 1);
         memcpy(stream, c->buf + need, got);
-        if (ctrl_read_more(fd, stream, got, len, 0) != (ssize_t)len) {
+        if (vtpm_sock_read(fd, stream, got, len, len,
+                           vtpm_deadline_idle(CTRL_STREAM_TIMEOUT_MS)) !=
+            (ssize_t)len) {
             keep = false;
             goto out;
         }
@@ -587,7 +414,8 @@ static bool ctrl_serve_one(VTPMCtrl *c)
 reply:
     vtpm_log_hex("ctrl reply", j.big_rsp ? j.big_rsp : j.rsp,
                  j.rsp_len > 64 ? 64 : j.rsp_len);
-    if (ctrl_write(fd, j.big_rsp ? j.big_rsp : j.rsp, j.rsp_len) < 0) {
+    if (vtpm_sock_write(fd, j.big_rsp ? j.big_rsp : j.rsp, j.rsp_len,
+                        vtpm_deadline_idle(CTRL_STREAM_TIMEOUT_MS)) < 0) {
         keep = false;
     }
     if (j.cmd == VTPM_CMD_GET_STATEBLOB && j.rsp_len >= 4 &&
@@ -687,12 +515,9 @@ int vtpm_ctrl_run(VTPMCtrl *c)
                 }
             }
         } else if (c->cfg.listen_fd >= 0) {
-            int fd = accept4(c->cfg.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            int fd = vtpm_sock_accept(c->cfg.listen_fd);
 
             if (fd >= 0) {
-                int one = 1;
-
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 c->client_fd = fd;
                 vtpm_log(VTPM_LOG_DEBUG, "control client connected");
             }
