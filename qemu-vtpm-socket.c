@@ -578,7 +578,7 @@ int vtpm_socket_main(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
-    if (vtpm_engine_start(e, d, &err) < 0) {
+    if (vtpm_engine_start(e, &vtpm_data_engine_client, d, &err) < 0) {
         goto fail;
     }
     if (o.pid && write_pid_file(o.pid, &pid_path, &err) < 0) {

@@ -5,18 +5,23 @@
 # over one raw TCP data connection per server (no process per command):
 # NV_Increment round trip (state persisted every time), GetRandom round
 # trip, and start-up to the first answered command.  Prints the figures
-# and their ratios; asserts nothing about time.
+# and their ratios; asserts nothing about time.  The protocol client is the
+# tests' (tests/qemu-iotests/vtpm_client.py).
 #
 #   bench-vtpm.py BUILD_DIR [N]
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'tests', 'qemu-iotests'))
+import vtpm_client  # noqa: E402
 
 WAIT = 20.0
 NV_INDEX = 0x01500020
@@ -45,45 +50,18 @@ NV_INCREMENT = tpm_cmd(0x8002, 0x134,
                        NV_INDEX.to_bytes(4, 'big') + PW_SESSION)
 
 
-def recv_exact(s, n):
-    buf = b''
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise IOError('server closed the connection')
-        buf += chunk
-    return buf
-
-
 def roundtrip(s, cmd):
-    s.sendall(cmd)
-    hdr = recv_exact(s, 10)
-    size = int.from_bytes(hdr[2:6], 'big')
-    rest = recv_exact(s, size - 10)
-    rc = int.from_bytes(hdr[6:10], 'big')
-    return rc, hdr + rest
-
-
-def free_port():
-    while True:
-        a = socket.socket()
-        a.bind(('127.0.0.1', 0))
-        port = a.getsockname()[1]
-        b = socket.socket()
-        try:
-            b.bind(('127.0.0.1', port + 1))
-        except OSError:
-            a.close()
-            continue
-        a.close()
-        b.close()
-        return port
+    rsp = vtpm_client.tpm_roundtrip(s, cmd)
+    if len(rsp) < 10 or len(rsp) != int.from_bytes(rsp[2:6], 'big'):
+        raise IOError('server closed the connection')
+    return int.from_bytes(rsp[6:10], 'big'), rsp
 
 
 def connect(port, deadline):
+    """Connect as soon as the server listens (start-up is measured)."""
     while True:
         try:
-            return socket.create_connection(('127.0.0.1', port), 1.0)
+            return vtpm_client.connect('tcp:%d' % port)
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -100,7 +78,7 @@ class Server:
         self.proc = None
 
     def start(self):
-        self.port = free_port()
+        self.port = vtpm_client.free_port()
         self.prepare()
         t0 = time.monotonic()
         self.proc = subprocess.Popen(self.argv_fn(self.port),
@@ -202,25 +180,21 @@ def main():
             os.unlink(lin)
         open(lin, 'wb').close()
 
+    def argv(prog, *state):
+        """The same command line for every server but its state."""
+        return lambda p: [prog, 'socket', '--tpm2', *state,
+                          '--server', 'type=tcp,port=%d' % p,
+                          '--ctrl', 'type=tcp,port=%d' % (p + 1),
+                          '--flags', flags]
+
     servers = [
         Server('qemu-vtpm (raw image, flush per commit)',
-               lambda p: [vtpm, 'socket', '--tpm2',
-                          '--nvram', 'file=%s,format=raw' % img,
-                          '--server', 'type=tcp,port=%d' % p,
-                          '--ctrl', 'type=tcp,port=%d' % (p + 1),
-                          '--flags', flags], prep_ours),
+               argv(vtpm, '--nvram', 'file=%s,format=raw' % img), prep_ours),
         Server('swtpm 0.7.1 dir backend',
-               lambda p: ['swtpm', 'socket', '--tpm2',
-                          '--tpmstate', 'dir=%s' % sdir,
-                          '--server', 'type=tcp,port=%d' % p,
-                          '--ctrl', 'type=tcp,port=%d' % (p + 1),
-                          '--flags', flags], prep_dir),
+               argv('swtpm', '--tpmstate', 'dir=%s' % sdir), prep_dir),
         Server('swtpm 0.7.1 linear-file backend',
-               lambda p: ['swtpm', 'socket', '--tpm2',
-                          '--tpmstate', 'backend-uri=file://%s' % lin,
-                          '--server', 'type=tcp,port=%d' % p,
-                          '--ctrl', 'type=tcp,port=%d' % (p + 1),
-                          '--flags', flags], prep_lin),
+               argv('swtpm', '--tpmstate', 'backend-uri=file://%s' % lin),
+               prep_lin),
     ]
     print('bench-vtpm: %d round trips each (interleaved), median; scratch on %s'
           % (n, work))

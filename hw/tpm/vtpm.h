@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * vtpm.h: the rooms of the vTPM daemon and how they meet: the storage
- * (NVRAM store + migration lock states), the libtpms engine thread, the
- * data channel it serves, and the control channel.  docs/devel/vtpm.rst.
+ * vtpm.h: the rooms of the vTPM daemon and how they meet, lowest first:
+ * log, sockets, storage (NVRAM store + migration lock states), the libtpms
+ * engine thread, then what uses the engine: the data channel it serves,
+ * the migration blobs and the control channel.  docs/devel/vtpm.rst.
  */
 #ifndef HW_TPM_VTPM_H
 #define HW_TPM_VTPM_H
@@ -25,8 +26,52 @@ void vtpm_set_log(VTPMLogFn *fn, int level);
 bool vtpm_log_enabled(int level);
 void vtpm_log(int level, const char *fmt, ...) QEMU_PRINTF(2, 3);
 void vtpm_log_hex(const char *what, const uint8_t *buf, size_t len);
+/* Log @err's message at VTPM_LOG_ERROR and free it. */
+void vtpm_log_err(Error *err);
 
-/* ---- storage: the store plus the migration lock states (migration.c) -- */
+/* ---- sockets (vtpm_socket.c) ------------------------------------------ */
+
+/*
+ * How long one socket step may wait for its peer: until an absolute time
+ * (vtpm_deadline_in), or at most @idle_ms for each bit of progress
+ * (vtpm_deadline_idle: a slow but steady stream never times out).
+ */
+typedef struct VTPMDeadline {
+    int64_t at_ms;              /* monotonic ms, or 0: use idle_ms */
+    int idle_ms;
+} VTPMDeadline;
+
+VTPMDeadline vtpm_deadline_in(int ms);
+VTPMDeadline vtpm_deadline_idle(int ms);
+
+/* Listening UNIX socket with @mode, or TCP socket on @host (NULL: local). */
+int vtpm_listen_unix(const char *path, mode_t mode, Error **errp);
+int vtpm_listen_tcp(const char *host, int port, Error **errp);
+/* Accept a client (close-on-exec, replies never held back); -1 if none. */
+int vtpm_sock_accept(int listen_fd);
+/* Has the peer hung up, with nothing left to read?  Never waits. */
+bool vtpm_sock_peer_gone(int fd);
+/*
+ * One recvmsg of up to @len bytes; a descriptor passed with it goes to
+ * *passed_fd (-1 if none; any further ones are closed).  Returns the byte
+ * count, 0 at EOF, -1 on error.
+ */
+ssize_t vtpm_sock_recv_fd(int fd, uint8_t *buf, size_t len, int *passed_fd);
+/*
+ * Read into buf[@have, @max) until at least @min bytes are there (reads
+ * what is available; waits only when nothing is, within @dl).  Returns the
+ * new fill, short of @min when @dl passed, or -1 at EOF or on an error.
+ * Falls back to read() on a descriptor that is not a socket.
+ */
+ssize_t vtpm_sock_read(int fd, uint8_t *buf, size_t have, size_t min,
+                       size_t max, VTPMDeadline dl);
+/*
+ * Write all of @buf (no SIGPIPE; write() if not a socket), waiting within
+ * @dl while the socket is full.  0, or -1 on an error, hang-up or timeout.
+ */
+int vtpm_sock_write(int fd, const uint8_t *buf, size_t len, VTPMDeadline dl);
+
+/* ---- storage: the store plus the migration lock states (storage.c) --- */
 
 typedef enum VTPMStorageState {
     VTPM_STORAGE_ACTIVE,        /* perm locks held, writes allowed */
@@ -61,7 +106,18 @@ int vtpm_storage_release(VTPMStorage *st, Error **errp);
 /* ---- the engine: libtpms on its own thread (vtpm_engine.c) ----------- */
 
 typedef struct VTPMEngine VTPMEngine;
-typedef struct VTPMData VTPMData;
+
+/*
+ * The one client the engine thread serves between jobs (the data
+ * channel).  Before each poll the engine asks it for one pollfd (fd -1:
+ * nothing to wait for) and hands it back once it is ready.  This is all
+ * the engine knows of the rooms above it: they call the engine, the
+ * engine calls them only through this.
+ */
+typedef struct VTPMEngineClient {
+    void (*prepare)(void *opaque, struct pollfd *pfd);
+    void (*dispatch)(void *opaque, VTPMEngine *e, const struct pollfd *pfd);
+} VTPMEngineClient;
 
 /* TPM_SU_CLEAR / TPM_SU_STATE for vtpm_engine_startup(). */
 #define VTPM_STARTUP_CLEAR 0
@@ -69,8 +125,9 @@ typedef struct VTPMData VTPMData;
 
 /* Only one engine per process (libtpms is a singleton). */
 VTPMEngine *vtpm_engine_new(bool tpm12, VTPMStorage *st, Error **errp);
-/* Start the thread; it serves @data (may be NULL) between jobs. */
-int vtpm_engine_start(VTPMEngine *e, VTPMData *data, Error **errp);
+/* Start the thread; it serves @client (may be NULL) between jobs. */
+int vtpm_engine_start(VTPMEngine *e, const VTPMEngineClient *client,
+                      void *opaque, Error **errp);
 /* Stop the TPM (if running) and join the thread; then free. */
 void vtpm_engine_free(VTPMEngine *e);
 
@@ -101,8 +158,18 @@ void vtpm_engine_process(VTPMEngine *e, const uint8_t *cmd, uint32_t len,
 void vtpm_engine_error_response(VTPMEngine *e, uint8_t buf[10]);
 /* Storage errors seen by the libtpms callbacks since the last call. */
 char *vtpm_engine_take_store_error(VTPMEngine *e);
+/*
+ * Take the storage back (LOCK_STORAGE, the first command after an
+ * outgoing release, incoming activation), trying @retries more times
+ * 10 ms apart.  After a release the running TPM is authoritative and its
+ * permanent state is written again.
+ */
+int vtpm_engine_reclaim_storage(VTPMEngine *e, unsigned retries,
+                                Error **errp);
 
 /* ---- data channel (vtpm_data.c) --------------------------------------- */
+
+typedef struct VTPMData VTPMData;
 
 /*
  * @listen_fd: a listening socket (UNIX or TCP) or -1 (data only through
@@ -113,11 +180,21 @@ VTPMData *vtpm_data_new(int listen_fd, bool terminate,
                         void (*quit)(void *), void *quit_opaque);
 void vtpm_data_free(VTPMData *d);
 void vtpm_data_set_quit(VTPMData *d, void (*quit)(void *), void *opaque);
-/* Engine thread: fill one pollfd (fd -1 when nothing to poll). */
-void vtpm_data_prepare(VTPMData *d, struct pollfd *pfd);
-void vtpm_data_dispatch(VTPMData *d, VTPMEngine *e, struct pollfd *pfd);
+/* How the engine thread serves a VTPMData (the opaque). */
+extern const VTPMEngineClient vtpm_data_engine_client;
 /* Engine thread (SET_DATAFD): adopt @fd; VTPM_RES_IOERROR if one exists. */
 uint32_t vtpm_data_set_fd(VTPMData *d, int fd);
+
+/* ---- migration blobs (vtpm_migration.c) ------------------------------- */
+
+/* Engine thread: GET_STATEBLOB payload (malloc'ed, swtpm's blob format). */
+uint32_t vtpm_migration_get_blob(VTPMEngine *e, uint32_t type,
+                                 uint32_t req_flags, uint8_t **blob,
+                                 size_t *len, uint32_t *resp_flags);
+/* Engine thread: SET_STATEBLOB.  Validates the blob and the store. */
+uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
+                                 uint32_t flags, const uint8_t *blob,
+                                 size_t len);
 
 /* ---- control channel (vtpm_ctrl.c) ------------------------------------ */
 
@@ -137,26 +214,5 @@ void vtpm_ctrl_free(VTPMCtrl *c);
 int vtpm_ctrl_run(VTPMCtrl *c);
 /* Async-signal-safe: make vtpm_ctrl_run() return. */
 void vtpm_ctrl_quit(void *ctrl);
-
-/* Sockets (vtpm_ctrl.c): listening UNIX socket with @mode, or TCP. */
-int vtpm_listen_unix(const char *path, mode_t mode, Error **errp);
-int vtpm_listen_tcp(const char *host, int port, Error **errp);
-
-/* ---- migration blobs (vtpm_migration.c) ------------------------------- */
-
-/* Engine thread: GET_STATEBLOB payload (malloc'ed, swtpm's blob format). */
-uint32_t vtpm_migration_get_blob(VTPMEngine *e, uint32_t type,
-                                 uint32_t req_flags, uint8_t **blob,
-                                 size_t *len, uint32_t *resp_flags);
-/*
- * Engine thread: take the storage back (LOCK_STORAGE, first command after
- * an outgoing release, incoming activation).  After a release the running
- * TPM is authoritative and its permanent state is written again.
- */
-int vtpm_migration_activate(VTPMEngine *e, unsigned retries, Error **errp);
-/* Engine thread: SET_STATEBLOB.  Validates the blob and the store. */
-uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
-                                 uint32_t flags, const uint8_t *blob,
-                                 size_t len);
 
 #endif /* HW_TPM_VTPM_H */

@@ -3,13 +3,9 @@
  * vtpm_ctrl.c: swtpm's control channel (commands 0x01-0x13) on a UNIX or
  * TCP socket, served on the main thread so that it answers while a TPM
  * command runs; libtpms work is handed to the engine thread as a job.
+ * One table (ctrl_cmds) says what each command needs and who answers it.
  */
 #include "qemu/osdep.h"
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <netdb.h>
 #include <libtpms/tpm_library.h>
 #include <libtpms/tpm_tis.h>
 #include <libtpms/tpm_error.h>
@@ -37,159 +33,43 @@ struct VTPMCtrl {
     uint8_t buf[CTRL_BUF_SIZE];
 };
 
-/* One control request, as handed to the engine thread. */
+typedef struct CtrlCmd CtrlCmd;
+
+/* One control request and its reply. */
 typedef struct CtrlJob {
     VTPMCtrl *c;
     uint32_t cmd;
+    const CtrlCmd *desc;        /* NULL: unknown command */
     const uint8_t *body;        /* the fixed part */
     size_t body_len;
-    const uint8_t *data;        /* streamed part (state blob, hash data) */
+    uint8_t *data;              /* streamed part (state blob, hash data) */
     size_t data_len;
     int fd;                     /* SET_DATAFD */
     uint8_t rsp[VTPM_BUFSZ_RESP_SIZE + VTPM_INFO_RESP_HDR_SIZE];
     size_t rsp_len;
     uint8_t *big_rsp;           /* malloc'ed reply (GET_STATEBLOB/INFO) */
+    bool hang_up;               /* close the connection after the reply */
 } CtrlJob;
 
-/* ---- sockets ------------------------------------------------------------- */
+typedef void CtrlHandler(VTPMCtrl *c, CtrlJob *j);
 
-int vtpm_listen_unix(const char *path, mode_t mode, Error **errp)
-{
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    mode_t old_umask;
-    int fd, ret;
+/* What a command needs before its handler runs. */
+enum {
+    CTRL_ENGINE = 1 << 0,       /* runs on the engine thread, as a job */
+    CTRL_RUNNING = 1 << 1,      /* BAD_ORDINAL unless the TPM runs */
+    CTRL_STOPPED = 1 << 2,      /* BAD_ORDINAL while the TPM runs */
+    CTRL_STREAM = 1 << 3,       /* the body ends with a u32 length, and
+                                   that many bytes follow */
+};
 
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        error_setg(errp, "Socket path '%s' is too long", path);
-        return -ENAMETOOLONG;
-    }
-    strcpy(sun.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Could not create a UNIX socket");
-        return -errno;
-    }
-    unlink(path);
-    /* Born with the right mode: no window where others may connect. */
-    old_umask = umask(0777 & ~mode);
-    ret = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-    umask(old_umask);
-    if (ret < 0 || chmod(path, mode) < 0 || listen(fd, 8) < 0) {
-        ret = -errno;
-        error_setg_errno(errp, errno, "Could not listen on '%s'", path);
-        close(fd);
-        return ret;
-    }
-    return fd;
-}
-
-int vtpm_listen_tcp(const char *host, int port, Error **errp)
-{
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-        .ai_flags = AI_PASSIVE,
-    };
-    struct addrinfo *res = NULL, *ai;
-    char portstr[16];
-    int fd = -1, one = 1, err = EADDRNOTAVAIL, gai;
-
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    gai = getaddrinfo(host ? host : "127.0.0.1", portstr, &hints, &res);
-    if (gai) {
-        error_setg(errp, "Could not resolve '%s': %s",
-                   host ? host : "127.0.0.1", gai_strerror(gai));
-        return -EINVAL;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, 8) == 0) {
-            break;
-        }
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        error_setg_errno(errp, err, "Could not listen on TCP port %d", port);
-        return -err;
-    }
-    return fd;
-}
-
-/* ---- I/O helpers --------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    return qemu_clock_monotonic_ns() / 1000000;
-}
-
-/*
- * Read until @have reaches @need; each wait ends at @deadline (absolute
- * ms) or, with deadline 0, after CTRL_STREAM_TIMEOUT_MS without data.
- * Returns the new @have (may be short on timeout), or -1 on EOF/error.
- */
-static ssize_t ctrl_read_more(int fd, uint8_t *buf, size_t have, size_t need,
-                              int64_t deadline)
-{
-    while (have < need) {
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        int timeout = CTRL_STREAM_TIMEOUT_MS;
-        ssize_t r;
-        int pr;
-
-        if (deadline) {
-            timeout = deadline - now_ms();
-            if (timeout <= 0) {
-                return have;
-            }
-        }
-        pr = poll(&pfd, 1, timeout);
-        if (pr < 0 && errno == EINTR) {
-            continue;
-        }
-        if (pr == 0) {
-            return have;
-        }
-        if (pr < 0) {
-            return -1;
-        }
-        r = read(fd, buf + have, need - have);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
-            continue;
-        }
-        if (r <= 0) {
-            return -1;
-        }
-        have += r;
-    }
-    return have;
-}
-
-static int ctrl_write(int fd, const uint8_t *buf, size_t len)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t r = send(fd, buf + done, len - done, MSG_NOSIGNAL);
-
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return -1;
-        }
-        done += r;
-    }
-    return 0;
-}
+struct CtrlCmd {
+    const char *name;
+    size_t min_body;            /* shorter: BAD_PARAMETER; extra bytes that
+                                   came along are ignored (reference §1.9) */
+    unsigned flags;
+    CtrlHandler *handler;
+    CtrlHandler *after_reply;   /* optional, on the control thread */
+};
 
 static void job_result(CtrlJob *j, uint32_t res)
 {
@@ -197,9 +77,110 @@ static void job_result(CtrlJob *j, uint32_t res)
     j->rsp_len = VTPM_RESP_SIZE_RESULT;
 }
 
+/* ---- answered on the control thread, also while a TPM command runs ---- */
+
+static void ctrl_get_capability(VTPMCtrl *c, CtrlJob *j)
+{
+    stbe64(j->rsp, vtpm_engine_is_tpm2(c->e) ? VTPM_CAPS_TPM2
+                                             : VTPM_CAPS_TPM12);
+    j->rsp_len = VTPM_RESP_SIZE_CAPABILITY;
+}
+
+static void ctrl_set_locality(VTPMCtrl *c, CtrlJob *j)
+{
+    if (j->body[VTPM_LOC_REQ_LOC] > 4) {
+        job_result(j, VTPM_RES_BAD_LOCALITY);
+    } else {
+        vtpm_engine_set_locality(c->e, j->body[VTPM_LOC_REQ_LOC]);
+        job_result(j, VTPM_RES_SUCCESS);
+    }
+}
+
+static void ctrl_cancel(VTPMCtrl *c, CtrlJob *j)
+{
+    job_result(j, vtpm_engine_cancel(c->e));
+}
+
+static void ctrl_get_config(VTPMCtrl *c, CtrlJob *j)
+{
+    stbe32(j->rsp, VTPM_RES_SUCCESS);
+    stbe32(j->rsp + VTPM_CONFIG_RESP_FLAGS,
+           c->cfg.has_key ? VTPM_CONFIG_FLAG_FILE_KEY : 0);
+    j->rsp_len = VTPM_CONFIG_RESP_SIZE;
+}
+
 /* ---- the commands that need libtpms (engine thread) ---------------------- */
 
-static void ctrl_get_stateblob(VTPMEngine *e, CtrlJob *j)
+static void ctrl_init(VTPMCtrl *c, CtrlJob *j)
+{
+    job_result(j, vtpm_engine_init_tpm(c->e, ldbe32(j->body)));
+}
+
+/* SHUTDOWN and STOP */
+static void ctrl_stop(VTPMCtrl *c, CtrlJob *j)
+{
+    vtpm_engine_stop_tpm(c->e);
+    job_result(j, VTPM_RES_SUCCESS);
+}
+
+static void ctrl_get_established(VTPMCtrl *c, CtrlJob *j)
+{
+    TPM_BOOL bit = 0;
+
+    stbe32(j->rsp, TPM_IO_TpmEstablished_Get(&bit));
+    j->rsp[VTPM_EST_RESP_BIT] = bit ? 1 : 0;
+    j->rsp[5] = j->rsp[6] = j->rsp[7] = 0;
+    j->rsp_len = VTPM_EST_RESP_SIZE;
+}
+
+static void ctrl_reset_established(VTPMCtrl *c, CtrlJob *j)
+{
+    uint8_t loc = j->body[VTPM_LOC_REQ_LOC], saved;
+
+    if (loc > 4) {
+        job_result(j, VTPM_RES_BAD_LOCALITY);
+        return;
+    }
+    saved = vtpm_engine_get_locality(c->e);
+    vtpm_engine_set_locality(c->e, loc);
+    job_result(j, TPM_IO_TpmEstablished_Reset());
+    vtpm_engine_set_locality(c->e, saved);
+}
+
+static void ctrl_hash_start(VTPMCtrl *c, CtrlJob *j)
+{
+    job_result(j, TPM_IO_Hash_Start());
+}
+
+static void ctrl_hash_data(VTPMCtrl *c, CtrlJob *j)
+{
+    job_result(j, TPM_IO_Hash_Data(j->data, j->data_len));
+}
+
+static void ctrl_hash_end(VTPMCtrl *c, CtrlJob *j)
+{
+    job_result(j, TPM_IO_Hash_End());
+}
+
+static void ctrl_store_volatile(VTPMCtrl *c, CtrlJob *j)
+{
+    unsigned char *buf = NULL;
+    uint32_t len = 0;
+    Error *err = NULL;
+    TPM_RESULT res;
+
+    res = TPMLIB_VolatileAll_Store(&buf, &len);
+    if (res == TPM_SUCCESS &&
+        vtpm_storage_store(vtpm_engine_storage(c->e),
+                           TPM_VOLATILESTATE_NAME, buf, len, &err) < 0) {
+        vtpm_log_err(err);
+        res = VTPM_RES_IOERROR;
+    }
+    free(buf);
+    job_result(j, res);
+}
+
+static void ctrl_get_stateblob(VTPMCtrl *c, CtrlJob *j)
 {
     uint32_t type = ldbe32(j->body + VTPM_GETSTATE_REQ_TYPE);
     uint32_t flags = ldbe32(j->body + VTPM_GETSTATE_REQ_FLAGS);
@@ -208,7 +189,8 @@ static void ctrl_get_stateblob(VTPMEngine *e, CtrlJob *j)
     uint8_t *blob = NULL;
     size_t len = 0, n = 0;
 
-    res = vtpm_migration_get_blob(e, type, flags, &blob, &len, &resp_flags);
+    res = vtpm_migration_get_blob(c->e, type, flags, &blob, &len,
+                                  &resp_flags);
     if (res == VTPM_RES_SUCCESS && offset < len) {
         n = len - offset;
     }
@@ -224,7 +206,62 @@ static void ctrl_get_stateblob(VTPMEngine *e, CtrlJob *j)
     free(blob);
 }
 
-static void ctrl_get_info(VTPMEngine *e, CtrlJob *j)
+static void job_release(VTPMEngine *e, void *opaque)
+{
+    Error *err = NULL;
+
+    if (vtpm_storage_release(vtpm_engine_storage(e), &err) < 0) {
+        vtpm_log_err(err);
+    }
+}
+
+/* After a SAVESTATE blob left, the storage belongs to the destination. */
+static void ctrl_after_get_stateblob(VTPMCtrl *c, CtrlJob *j)
+{
+    if (ldbe32(j->body + VTPM_GETSTATE_REQ_TYPE) ==
+        VTPM_BLOB_TYPE_SAVESTATE) {
+        vtpm_engine_run(c->e, job_release, NULL);
+    }
+}
+
+static void ctrl_set_stateblob(VTPMCtrl *c, CtrlJob *j)
+{
+    job_result(j, vtpm_migration_set_blob(
+                   c->e, ldbe32(j->body + VTPM_SETSTATE_REQ_TYPE),
+                   ldbe32(j->body + VTPM_SETSTATE_REQ_FLAGS),
+                   j->data, j->data_len));
+}
+
+static void ctrl_set_datafd(VTPMCtrl *c, CtrlJob *j)
+{
+    if (j->fd < 0) {
+        job_result(j, VTPM_RES_BAD_PARAMETER);
+        return;
+    }
+    job_result(j, vtpm_data_set_fd(c->d, j->fd));
+    if (ldbe32(j->rsp) == VTPM_RES_SUCCESS) {
+        j->fd = -1;
+        c->client_gave_datafd = true;
+    }
+}
+
+static void ctrl_set_buffersize(VTPMCtrl *c, CtrlJob *j)
+{
+    uint32_t wanted = ldbe32(j->body), min = 0, max = 0, size;
+
+    if (vtpm_engine_running(c->e) && wanted) {
+        job_result(j, VTPM_RES_BAD_ORDINAL);
+        return;
+    }
+    size = TPMLIB_SetBufferSize(wanted, &min, &max);
+    stbe32(j->rsp, VTPM_RES_SUCCESS);
+    stbe32(j->rsp + VTPM_BUFSZ_RESP_BUFSIZE, size);
+    stbe32(j->rsp + VTPM_BUFSZ_RESP_MINSIZE, min);
+    stbe32(j->rsp + VTPM_BUFSZ_RESP_MAXSIZE, max);
+    j->rsp_len = VTPM_BUFSZ_RESP_SIZE;
+}
+
+static void ctrl_get_info(VTPMCtrl *c, CtrlJob *j)
 {
     uint64_t flags = ldbe64(j->body + VTPM_INFO_REQ_FLAGS);
     uint32_t offset = ldbe32(j->body + VTPM_INFO_REQ_OFFSET);
@@ -254,357 +291,202 @@ static void ctrl_get_info(VTPMEngine *e, CtrlJob *j)
     free(info);
 }
 
+static void ctrl_lock_storage(VTPMCtrl *c, CtrlJob *j)
+{
+    Error *err = NULL;
+
+    if (vtpm_engine_reclaim_storage(c->e, ldbe32(j->body), &err) < 0) {
+        vtpm_log_err(err);
+        job_result(j, VTPM_RES_FAIL);
+    } else {
+        job_result(j, VTPM_RES_SUCCESS);
+    }
+}
+
+static void ctrl_after_shutdown(VTPMCtrl *c, CtrlJob *j)
+{
+    c->shutdown = true;
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+#define E CTRL_ENGINE
+#define R CTRL_RUNNING
+
+static const CtrlCmd ctrl_cmds[] = {
+    [VTPM_CMD_GET_CAPABILITY] = { "GET_CAPABILITY", 0, 0,
+                                  ctrl_get_capability },
+    [VTPM_CMD_INIT] = { "INIT", VTPM_INIT_REQ_SIZE, E, ctrl_init },
+    [VTPM_CMD_SHUTDOWN] = { "SHUTDOWN", 0, E, ctrl_stop,
+                            ctrl_after_shutdown },
+    [VTPM_CMD_GET_TPMESTABLISHED] = { "GET_TPMESTABLISHED", 0, E | R,
+                                      ctrl_get_established },
+    [VTPM_CMD_SET_LOCALITY] = { "SET_LOCALITY", VTPM_LOC_REQ_MIN_SIZE, 0,
+                                ctrl_set_locality },
+    [VTPM_CMD_HASH_START] = { "HASH_START", 0, E | R, ctrl_hash_start },
+    [VTPM_CMD_HASH_DATA] = { "HASH_DATA", VTPM_HDATA_REQ_HDR_SIZE,
+                             E | R | CTRL_STREAM, ctrl_hash_data },
+    [VTPM_CMD_HASH_END] = { "HASH_END", 0, E | R, ctrl_hash_end },
+    [VTPM_CMD_CANCEL_TPM_CMD] = { "CANCEL_TPM_CMD", 0, 0, ctrl_cancel },
+    [VTPM_CMD_STORE_VOLATILE] = { "STORE_VOLATILE", 0, E | R,
+                                  ctrl_store_volatile },
+    [VTPM_CMD_RESET_TPMESTABLISHED] = { "RESET_TPMESTABLISHED",
+                                        VTPM_LOC_REQ_MIN_SIZE, E | R,
+                                        ctrl_reset_established },
+    [VTPM_CMD_GET_STATEBLOB] = { "GET_STATEBLOB", VTPM_GETSTATE_REQ_SIZE,
+                                 E | R, ctrl_get_stateblob,
+                                 ctrl_after_get_stateblob },
+    [VTPM_CMD_SET_STATEBLOB] = { "SET_STATEBLOB", VTPM_SETSTATE_REQ_HDR_SIZE,
+                                 E | CTRL_STOPPED | CTRL_STREAM,
+                                 ctrl_set_stateblob },
+    [VTPM_CMD_STOP] = { "STOP", 0, E, ctrl_stop },
+    [VTPM_CMD_GET_CONFIG] = { "GET_CONFIG", 0, 0, ctrl_get_config },
+    [VTPM_CMD_SET_DATAFD] = { "SET_DATAFD", 0, E, ctrl_set_datafd },
+    [VTPM_CMD_SET_BUFFERSIZE] = { "SET_BUFFERSIZE", VTPM_BUFSZ_REQ_SIZE, E,
+                                  ctrl_set_buffersize },
+    [VTPM_CMD_GET_INFO] = { "GET_INFO", VTPM_INFO_REQ_SIZE, E,
+                            ctrl_get_info },
+    [VTPM_CMD_LOCK_STORAGE] = { "LOCK_STORAGE", VTPM_LOCK_REQ_SIZE, E,
+                                ctrl_lock_storage },
+};
+
+#undef E
+#undef R
+
+static const CtrlCmd *ctrl_cmd_find(uint32_t cmd)
+{
+    if (cmd < ARRAY_SIZE(ctrl_cmds) && ctrl_cmds[cmd].name) {
+        return &ctrl_cmds[cmd];
+    }
+    return NULL;
+}
+
+/* ---- serving one request ------------------------------------------------- */
+
+/* Engine thread: the state checks of the table, then the handler. */
 static void ctrl_job(VTPMEngine *e, void *opaque)
 {
     CtrlJob *j = opaque;
     bool running = vtpm_engine_running(e);
-    Error *err = NULL;
 
-    switch (j->cmd) {
-    case VTPM_CMD_INIT:
-        job_result(j, vtpm_engine_init_tpm(e, ldbe32(j->body)));
-        break;
-    case VTPM_CMD_SHUTDOWN:
-    case VTPM_CMD_STOP:
-        vtpm_engine_stop_tpm(e);
-        job_result(j, VTPM_RES_SUCCESS);
-        break;
-    case VTPM_CMD_GET_TPMESTABLISHED: {
-        TPM_BOOL bit = 0;
-
-        if (!running) {
-            job_result(j, VTPM_RES_BAD_ORDINAL);
-            break;
-        }
-        stbe32(j->rsp, TPM_IO_TpmEstablished_Get(&bit));
-        j->rsp[VTPM_EST_RESP_BIT] = bit ? 1 : 0;
-        j->rsp[5] = j->rsp[6] = j->rsp[7] = 0;
-        j->rsp_len = VTPM_EST_RESP_SIZE;
-        break;
-    }
-    case VTPM_CMD_RESET_TPMESTABLISHED: {
-        uint8_t loc = j->body[VTPM_LOC_REQ_LOC], saved;
-
-        if (!running) {
-            job_result(j, VTPM_RES_BAD_ORDINAL);
-        } else if (loc > 4) {
-            job_result(j, VTPM_RES_BAD_LOCALITY);
-        } else {
-            saved = vtpm_engine_get_locality(e);
-            vtpm_engine_set_locality(e, loc);
-            job_result(j, TPM_IO_TpmEstablished_Reset());
-            vtpm_engine_set_locality(e, saved);
-        }
-        break;
-    }
-    case VTPM_CMD_HASH_START:
-        job_result(j, running ? TPM_IO_Hash_Start() : VTPM_RES_BAD_ORDINAL);
-        break;
-    case VTPM_CMD_HASH_DATA:
-        job_result(j, running ? TPM_IO_Hash_Data(j->data, j->data_len)
-                              : VTPM_RES_BAD_ORDINAL);
-        break;
-    case VTPM_CMD_HASH_END:
-        job_result(j, running ? TPM_IO_Hash_End() : VTPM_RES_BAD_ORDINAL);
-        break;
-    case VTPM_CMD_STORE_VOLATILE: {
-        unsigned char *buf = NULL;
-        uint32_t len = 0;
-        TPM_RESULT res;
-
-        if (!running) {
-            job_result(j, VTPM_RES_BAD_ORDINAL);
-            break;
-        }
-        res = TPMLIB_VolatileAll_Store(&buf, &len);
-        if (res == TPM_SUCCESS &&
-            vtpm_storage_store(vtpm_engine_storage(e),
-                               TPM_VOLATILESTATE_NAME, buf, len, &err) < 0) {
-            vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-            error_free(err);
-            res = VTPM_RES_IOERROR;
-        }
-        free(buf);
-        job_result(j, res);
-        break;
-    }
-    case VTPM_CMD_GET_STATEBLOB:
-        if (!running) {
-            job_result(j, VTPM_RES_BAD_ORDINAL);
-        } else {
-            ctrl_get_stateblob(e, j);
-        }
-        break;
-    case VTPM_CMD_SET_STATEBLOB:
-        if (running) {
-            job_result(j, VTPM_RES_BAD_ORDINAL);
-        } else {
-            job_result(j, vtpm_migration_set_blob(
-                           e, ldbe32(j->body + VTPM_SETSTATE_REQ_TYPE),
-                           ldbe32(j->body + VTPM_SETSTATE_REQ_FLAGS),
-                           j->data, j->data_len));
-        }
-        break;
-    case VTPM_CMD_SET_DATAFD:
-        job_result(j, vtpm_data_set_fd(j->c->d, j->fd));
-        if (ldbe32(j->rsp) == VTPM_RES_SUCCESS) {
-            j->fd = -1;
-        }
-        break;
-    case VTPM_CMD_SET_BUFFERSIZE: {
-        uint32_t wanted = ldbe32(j->body), min = 0, max = 0, size;
-
-        if (running && wanted) {
-            job_result(j, VTPM_RES_BAD_ORDINAL);
-            break;
-        }
-        size = TPMLIB_SetBufferSize(wanted, &min, &max);
-        stbe32(j->rsp, VTPM_RES_SUCCESS);
-        stbe32(j->rsp + VTPM_BUFSZ_RESP_BUFSIZE, size);
-        stbe32(j->rsp + VTPM_BUFSZ_RESP_MINSIZE, min);
-        stbe32(j->rsp + VTPM_BUFSZ_RESP_MAXSIZE, max);
-        j->rsp_len = VTPM_BUFSZ_RESP_SIZE;
-        break;
-    }
-    case VTPM_CMD_GET_INFO:
-        ctrl_get_info(e, j);
-        break;
-    case VTPM_CMD_LOCK_STORAGE:
-        if (vtpm_migration_activate(e, ldbe32(j->body), &err) < 0) {
-            vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-            error_free(err);
-            job_result(j, VTPM_RES_FAIL);
-        } else {
-            job_result(j, VTPM_RES_SUCCESS);
-        }
-        break;
-    default:
+    if (((j->desc->flags & CTRL_RUNNING) && !running) ||
+        ((j->desc->flags & CTRL_STOPPED) && running)) {
         job_result(j, VTPM_RES_BAD_ORDINAL);
-        break;
+        return;
     }
+    j->desc->handler(j->c, j);
 }
 
-/* After a SAVESTATE blob left, the storage belongs to the destination. */
-static void ctrl_job_release(VTPMEngine *e, void *opaque)
+static void ctrl_dispatch(VTPMCtrl *c, CtrlJob *j)
 {
-    Error *err = NULL;
-
-    if (vtpm_storage_release(vtpm_engine_storage(e), &err) < 0) {
-        vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-        error_free(err);
+    if (!j->desc) {
+        job_result(j, VTPM_RES_BAD_ORDINAL);
+    } else if (j->desc->flags & CTRL_ENGINE) {
+        vtpm_engine_run(c->e, ctrl_job, j);
+    } else {
+        j->desc->handler(c, j);
     }
-}
-
-/* ---- reading one request ------------------------------------------------- */
-
-/* Minimum body size of each command; extra bytes that came along are
- * ignored (clients differ, reference §1.9). */
-static size_t ctrl_min_body(uint32_t cmd)
-{
-    switch (cmd) {
-    case VTPM_CMD_INIT:
-        return VTPM_INIT_REQ_SIZE;
-    case VTPM_CMD_SET_LOCALITY:
-    case VTPM_CMD_RESET_TPMESTABLISHED:
-        return VTPM_LOC_REQ_MIN_SIZE;
-    case VTPM_CMD_HASH_DATA:
-        return VTPM_HDATA_REQ_HDR_SIZE;
-    case VTPM_CMD_GET_STATEBLOB:
-        return VTPM_GETSTATE_REQ_SIZE;
-    case VTPM_CMD_SET_STATEBLOB:
-        return VTPM_SETSTATE_REQ_HDR_SIZE;
-    case VTPM_CMD_SET_BUFFERSIZE:
-        return VTPM_BUFSZ_REQ_SIZE;
-    case VTPM_CMD_GET_INFO:
-        return VTPM_INFO_REQ_SIZE;
-    case VTPM_CMD_LOCK_STORAGE:
-        return VTPM_LOCK_REQ_SIZE;
-    default:
-        return 0;
-    }
-}
-
-static const char *ctrl_cmd_name(uint32_t cmd)
-{
-    static const char *const names[] = {
-        [VTPM_CMD_GET_CAPABILITY] = "GET_CAPABILITY",
-        [VTPM_CMD_INIT] = "INIT",
-        [VTPM_CMD_SHUTDOWN] = "SHUTDOWN",
-        [VTPM_CMD_GET_TPMESTABLISHED] = "GET_TPMESTABLISHED",
-        [VTPM_CMD_SET_LOCALITY] = "SET_LOCALITY",
-        [VTPM_CMD_HASH_START] = "HASH_START",
-        [VTPM_CMD_HASH_DATA] = "HASH_DATA",
-        [VTPM_CMD_HASH_END] = "HASH_END",
-        [VTPM_CMD_CANCEL_TPM_CMD] = "CANCEL_TPM_CMD",
-        [VTPM_CMD_STORE_VOLATILE] = "STORE_VOLATILE",
-        [VTPM_CMD_RESET_TPMESTABLISHED] = "RESET_TPMESTABLISHED",
-        [VTPM_CMD_GET_STATEBLOB] = "GET_STATEBLOB",
-        [VTPM_CMD_SET_STATEBLOB] = "SET_STATEBLOB",
-        [VTPM_CMD_STOP] = "STOP",
-        [VTPM_CMD_GET_CONFIG] = "GET_CONFIG",
-        [VTPM_CMD_SET_DATAFD] = "SET_DATAFD",
-        [VTPM_CMD_SET_BUFFERSIZE] = "SET_BUFFERSIZE",
-        [VTPM_CMD_GET_INFO] = "GET_INFO",
-        [VTPM_CMD_LOCK_STORAGE] = "LOCK_STORAGE",
-    };
-
-    if (cmd < sizeof(names) / sizeof(names[0]) && names[cmd]) {
-        return names[cmd];
-    }
-    return "unknown";
 }
 
 /*
- * Serve one request from the client.  Returns false when the connection
- * is to be closed.
+ * A streamed part (SET_STATEBLOB, HASH_DATA): the body's last 4 bytes say
+ * how much follows; @have bytes of c->buf are read, the body is @need.
+ * Read it whole before anything is answered.
  */
+static int ctrl_read_stream(VTPMCtrl *c, CtrlJob *j, size_t have,
+                            size_t need)
+{
+    size_t len = ldbe32(c->buf + need - 4);
+    size_t got = have - need;
+
+    if (len > CTRL_MAX_STREAM) {
+        job_result(j, VTPM_RES_FAIL);
+        j->hang_up = true;          /* cannot resynchronise */
+        return 0;
+    }
+    if (got > len) {
+        got = len;
+    }
+    j->data = qemu_xmalloc(len ? len : 1);
+    j->data_len = len;
+    memcpy(j->data, c->buf + need, got);
+    if (vtpm_sock_read(c->client_fd, j->data, got, len, len,
+                       vtpm_deadline_idle(CTRL_STREAM_TIMEOUT_MS)) !=
+        (ssize_t)len) {
+        return -1;
+    }
+    return 1;
+}
+
+/*
+ * Read the rest of a request whose first @have bytes are in c->buf.
+ * Returns 1 when it is whole, 0 when @j already holds the (error) reply,
+ * -1 to hang up without one.
+ */
+static int ctrl_read_request(VTPMCtrl *c, CtrlJob *j, size_t have)
+{
+    VTPMDeadline dl = vtpm_deadline_in(CTRL_DEADLINE_MS);
+    ssize_t got;
+    size_t need;
+
+    got = vtpm_sock_read(c->client_fd, c->buf, have, 4, 4, dl);
+    if (got < 4) {
+        return -1;
+    }
+    j->cmd = ldbe32(c->buf);
+    j->desc = ctrl_cmd_find(j->cmd);
+    need = 4 + (j->desc ? j->desc->min_body : 0);
+    got = vtpm_sock_read(c->client_fd, c->buf, got, need, need, dl);
+    if (got < 0) {
+        return -1;
+    }
+    vtpm_log(VTPM_LOG_DEBUG, "ctrl: %s (0x%02x)",
+             j->desc ? j->desc->name : "unknown", j->cmd);
+    vtpm_log_hex("ctrl request", c->buf, got);
+    j->body = c->buf + 4;
+    j->body_len = got - 4;
+    if ((size_t)got < need) {
+        job_result(j, VTPM_RES_BAD_PARAMETER);
+        return 0;
+    }
+    if (j->desc && (j->desc->flags & CTRL_STREAM)) {
+        return ctrl_read_stream(c, j, got, need);
+    }
+    return 1;
+}
+
+/* Serve one request.  Returns false when the connection is to be closed. */
 static bool ctrl_serve_one(VTPMCtrl *c)
 {
-    int fd = c->client_fd;
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cmsgbuf;
-    struct iovec iov = { .iov_base = c->buf, .iov_len = sizeof(c->buf) };
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1,
-        .msg_control = cmsgbuf.buf, .msg_controllen = sizeof(cmsgbuf.buf),
-    };
-    struct cmsghdr *cm;
     CtrlJob j = { .c = c, .fd = -1 };
-    uint8_t *stream = NULL;
-    int64_t deadline;
+    const uint8_t *rsp;
+    bool keep = false;
     ssize_t have;
-    size_t need;
-    bool keep = true;
+    int r;
 
-    do {
-        have = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    } while (have < 0 && errno == EINTR);
+    have = vtpm_sock_recv_fd(c->client_fd, c->buf, sizeof(c->buf), &j.fd);
     if (have <= 0) {
         return false;
     }
-    for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
-            int nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            int *fds = (int *)CMSG_DATA(cm);
-
-            for (int i = 0; i < nfds; i++) {
-                if (j.fd < 0) {
-                    j.fd = fds[i];
-                } else {
-                    close(fds[i]);
-                }
-            }
+    r = ctrl_read_request(c, &j, have);
+    if (r >= 0) {
+        if (r > 0) {
+            ctrl_dispatch(c, &j);
+        }
+        rsp = j.big_rsp ? j.big_rsp : j.rsp;
+        vtpm_log_hex("ctrl reply", rsp, j.rsp_len > 64 ? 64 : j.rsp_len);
+        keep = vtpm_sock_write(c->client_fd, rsp, j.rsp_len,
+                               vtpm_deadline_idle(CTRL_STREAM_TIMEOUT_MS))
+               == 0 && !j.hang_up;
+        if (r > 0 && j.desc && j.desc->after_reply) {
+            j.desc->after_reply(c, &j);
         }
     }
-
-    deadline = now_ms() + CTRL_DEADLINE_MS;
-    have = ctrl_read_more(fd, c->buf, have, 4, deadline);
-    if (have < 4) {
-        keep = false;
-        goto out;
-    }
-    j.cmd = ldbe32(c->buf);
-    need = 4 + ctrl_min_body(j.cmd);
-    have = ctrl_read_more(fd, c->buf, have, need, deadline);
-    if (have < 0) {
-        keep = false;
-        goto out;
-    }
-    vtpm_log(VTPM_LOG_DEBUG, "ctrl: %s (0x%02x)", ctrl_cmd_name(j.cmd),
-             j.cmd);
-    vtpm_log_hex("ctrl request", c->buf, have);
-    j.body = c->buf + 4;
-    j.body_len = have - 4;
-    if ((size_t)have < need) {
-        job_result(&j, VTPM_RES_BAD_PARAMETER);
-        goto reply;
-    }
-
-    /* Streamed parts: read them whole before answering. */
-    if (j.cmd == VTPM_CMD_SET_STATEBLOB || j.cmd == VTPM_CMD_HASH_DATA) {
-        size_t len = ldbe32(c->buf + need - 4);
-        size_t got = have - need;
-
-        if (len > CTRL_MAX_STREAM) {
-            job_result(&j, VTPM_RES_FAIL);
-            keep = false;           /* cannot resynchronise */
-            goto reply;
-        }
-        if (got > len) {
-            got = len;
-        }
-        stream = qemu_xmalloc(len ? len : 1);
-        memcpy(stream, c->buf + need, got);
-        if (ctrl_read_more(fd, stream, got, len, 0) != (ssize_t)len) {
-            keep = false;
-            goto out;
-        }
-        j.data = stream;
-        j.data_len = len;
-    }
-
-    switch (j.cmd) {
-    case VTPM_CMD_GET_CAPABILITY:
-        stbe64(j.rsp, vtpm_engine_is_tpm2(c->e) ? VTPM_CAPS_TPM2
-                                                 : VTPM_CAPS_TPM12);
-        j.rsp_len = VTPM_RESP_SIZE_CAPABILITY;
-        break;
-    case VTPM_CMD_SET_LOCALITY:
-        if (j.body[VTPM_LOC_REQ_LOC] > 4) {
-            job_result(&j, VTPM_RES_BAD_LOCALITY);
-        } else {
-            vtpm_engine_set_locality(c->e, j.body[VTPM_LOC_REQ_LOC]);
-            job_result(&j, VTPM_RES_SUCCESS);
-        }
-        break;
-    case VTPM_CMD_CANCEL_TPM_CMD:
-        job_result(&j, vtpm_engine_cancel(c->e));
-        break;
-    case VTPM_CMD_GET_CONFIG:
-        stbe32(j.rsp, VTPM_RES_SUCCESS);
-        stbe32(j.rsp + VTPM_CONFIG_RESP_FLAGS,
-               c->cfg.has_key ? VTPM_CONFIG_FLAG_FILE_KEY : 0);
-        j.rsp_len = VTPM_CONFIG_RESP_SIZE;
-        break;
-    case VTPM_CMD_SET_DATAFD:
-        if (j.fd < 0) {
-            job_result(&j, VTPM_RES_BAD_PARAMETER);
-            break;
-        }
-        vtpm_engine_run(c->e, ctrl_job, &j);
-        if (ldbe32(j.rsp) == VTPM_RES_SUCCESS) {
-            c->client_gave_datafd = true;
-        }
-        break;
-    default:
-        vtpm_engine_run(c->e, ctrl_job, &j);
-        break;
-    }
-
-reply:
-    vtpm_log_hex("ctrl reply", j.big_rsp ? j.big_rsp : j.rsp,
-                 j.rsp_len > 64 ? 64 : j.rsp_len);
-    if (ctrl_write(fd, j.big_rsp ? j.big_rsp : j.rsp, j.rsp_len) < 0) {
-        keep = false;
-    }
-    if (j.cmd == VTPM_CMD_GET_STATEBLOB && j.rsp_len >= 4 &&
-        ldbe32(c->buf + 4 + VTPM_GETSTATE_REQ_TYPE) ==
-        VTPM_BLOB_TYPE_SAVESTATE) {
-        /* The last blob of an outgoing migration was read. */
-        vtpm_engine_run(c->e, ctrl_job_release, NULL);
-    }
-    if (j.cmd == VTPM_CMD_SHUTDOWN) {
-        c->shutdown = true;
-    }
-out:
     if (j.fd >= 0) {
         close(j.fd);
     }
     free(j.big_rsp);
-    free(stream);
+    free(j.data);
     return keep;
 }
 
@@ -652,6 +534,35 @@ void vtpm_ctrl_quit(void *opaque)
     errno = saved;
 }
 
+/*
+ * The client (or, with none, the listening socket) is ready: serve one
+ * request or take a client.  Returns false when the daemon is to quit.
+ */
+static bool ctrl_ready(VTPMCtrl *c)
+{
+    if (c->client_fd >= 0) {
+        if (!ctrl_serve_one(c)) {
+            bool quit = c->cfg.terminate && c->client_gave_datafd;
+
+            close(c->client_fd);
+            c->client_fd = -1;
+            c->client_gave_datafd = false;
+            vtpm_log(VTPM_LOG_DEBUG, "control client disconnected");
+            return !quit;
+        }
+    } else if (c->cfg.listen_fd >= 0) {
+        int fd = vtpm_sock_accept(c->cfg.listen_fd);
+
+        if (fd >= 0) {
+            c->client_fd = fd;
+            vtpm_log(VTPM_LOG_DEBUG, "control client connected");
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
 int vtpm_ctrl_run(VTPMCtrl *c)
 {
     while (!c->shutdown) {
@@ -671,32 +582,7 @@ int vtpm_ctrl_run(VTPMCtrl *c)
             vtpm_log(VTPM_LOG_INFO, "quit requested");
             break;
         }
-        if (!pfd[1].revents) {
-            continue;
-        }
-        if (c->client_fd >= 0) {
-            if (!ctrl_serve_one(c)) {
-                bool quit = c->cfg.terminate && c->client_gave_datafd;
-
-                close(c->client_fd);
-                c->client_fd = -1;
-                c->client_gave_datafd = false;
-                vtpm_log(VTPM_LOG_DEBUG, "control client disconnected");
-                if (quit) {
-                    break;
-                }
-            }
-        } else if (c->cfg.listen_fd >= 0) {
-            int fd = accept4(c->cfg.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-            if (fd >= 0) {
-                int one = 1;
-
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                c->client_fd = fd;
-                vtpm_log(VTPM_LOG_DEBUG, "control client connected");
-            }
-        } else {
+        if (pfd[1].revents && !ctrl_ready(c)) {
             break;
         }
     }

@@ -3,6 +3,8 @@
  * vtpm_engine.c: libtpms on one thread.  Every libtpms call but cancel runs
  * here (data commands, and control jobs handed over by the control thread);
  * libtpms' NVRAM and I/O callbacks are routed to the storage and engine.
+ * Between jobs the thread serves one client (the data channel) through
+ * VTPMEngineClient; it calls nothing else above the storage.
  */
 #include "qemu/osdep.h"
 #include <pthread.h>
@@ -18,7 +20,8 @@
 struct VTPMEngine {
     bool tpm12;
     VTPMStorage *st;
-    VTPMData *data;
+    const VTPMEngineClient *client;     /* served between jobs, or NULL */
+    void *client_opaque;
 
     pthread_t thread;
     bool thread_started;
@@ -42,55 +45,6 @@ struct VTPMEngine {
 
 /* libtpms has no opaque pointer in its callbacks: one engine at a time. */
 static VTPMEngine *the_engine;
-
-/* ---- logging ------------------------------------------------------------ */
-
-static VTPMLogFn *log_fn;
-static int log_level;
-
-void vtpm_set_log(VTPMLogFn *fn, int level)
-{
-    log_fn = fn;
-    log_level = level;
-}
-
-bool vtpm_log_enabled(int level)
-{
-    return log_fn && level <= log_level;
-}
-
-void vtpm_log(int level, const char *fmt, ...)
-{
-    va_list ap;
-    char *msg;
-
-    if (!vtpm_log_enabled(level)) {
-        return;
-    }
-    va_start(ap, fmt);
-    msg = qemu_xvasprintf(fmt, ap);
-    va_end(ap);
-    log_fn(level, msg);
-    free(msg);
-}
-
-void vtpm_log_hex(const char *what, const uint8_t *buf, size_t len)
-{
-    size_t i, n = len > 1024 ? 1024 : len;
-    char *line;
-
-    if (!vtpm_log_enabled(VTPM_LOG_TRACE)) {
-        return;
-    }
-    line = qemu_xmalloc(n * 3 + 1);
-    for (i = 0; i < n; i++) {
-        snprintf(line + i * 3, 4, " %02x", buf[i]);
-    }
-    line[n * 3] = '\0';
-    vtpm_log(VTPM_LOG_TRACE, "%s (%zu bytes):%s%s", what, len, line,
-             n < len ? " ..." : "");
-    free(line);
-}
 
 /* ---- libtpms callbacks ------------------------------------------------- */
 
@@ -251,37 +205,41 @@ static void engine_drain_wake(VTPMEngine *e)
     }
 }
 
+/* Run the pending job, if any.  Returns true when the thread is to end. */
+static bool engine_run_pending(VTPMEngine *e)
+{
+    bool quit;
+
+    pthread_mutex_lock(&e->lock);
+    if (e->job_fn && !e->job_done) {
+        VTPMJobFn *fn = e->job_fn;
+        void *op = e->job_opaque;
+
+        pthread_mutex_unlock(&e->lock);
+        fn(e, op);
+        pthread_mutex_lock(&e->lock);
+        e->job_done = true;
+        pthread_cond_broadcast(&e->cond);
+    }
+    quit = e->quit;
+    pthread_mutex_unlock(&e->lock);
+    return quit;
+}
+
 static void *engine_thread(void *opaque)
 {
     VTPMEngine *e = opaque;
     struct pollfd pfd[2];
 
-    for (;;) {
-        pthread_mutex_lock(&e->lock);
-        if (e->job_fn && !e->job_done) {
-            VTPMJobFn *fn = e->job_fn;
-            void *op = e->job_opaque;
-
-            pthread_mutex_unlock(&e->lock);
-            fn(e, op);
-            pthread_mutex_lock(&e->lock);
-            e->job_done = true;
-            pthread_cond_broadcast(&e->cond);
-        }
-        if (e->quit) {
-            pthread_mutex_unlock(&e->lock);
-            break;
-        }
-        pthread_mutex_unlock(&e->lock);
-
+    while (!engine_run_pending(e)) {
         pfd[0].fd = e->wake[0];
         pfd[0].events = POLLIN;
         pfd[0].revents = 0;
         pfd[1].fd = -1;
         pfd[1].events = 0;
         pfd[1].revents = 0;
-        if (e->data) {
-            vtpm_data_prepare(e->data, &pfd[1]);
+        if (e->client) {
+            e->client->prepare(e->client_opaque, &pfd[1]);
         }
         if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR) {
@@ -293,18 +251,20 @@ static void *engine_thread(void *opaque)
         if (pfd[0].revents) {
             engine_drain_wake(e);
         }
-        if (e->data && pfd[1].fd >= 0 && pfd[1].revents) {
-            vtpm_data_dispatch(e->data, e, &pfd[1]);
+        if (e->client && pfd[1].fd >= 0 && pfd[1].revents) {
+            e->client->dispatch(e->client_opaque, e, &pfd[1]);
         }
     }
     return NULL;
 }
 
-int vtpm_engine_start(VTPMEngine *e, VTPMData *data, Error **errp)
+int vtpm_engine_start(VTPMEngine *e, const VTPMEngineClient *client,
+                      void *opaque, Error **errp)
 {
     int ret;
 
-    e->data = data;
+    e->client = client;
+    e->client_opaque = opaque;
     ret = pthread_create(&e->thread, NULL, engine_thread, e);
     if (ret) {
         error_setg_errno(errp, ret, "Could not start the engine thread");
@@ -460,8 +420,7 @@ uint32_t vtpm_engine_init_tpm(VTPMEngine *e, uint32_t init_flags)
     /* INIT makes an incoming or released storage ours again. */
     if (vtpm_storage_state(e->st) != VTPM_STORAGE_ACTIVE &&
         vtpm_storage_activate(e->st, 0, &err) < 0) {
-        vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-        error_free(err);
+        vtpm_log_err(err);
         return VTPM_RES_FAIL;
     }
     res = TPMLIB_MainInit();
@@ -490,8 +449,7 @@ uint32_t vtpm_engine_init_tpm(VTPMEngine *e, uint32_t init_flags)
     e->last_ordinal = 0;
     if (init_flags & VTPM_INIT_FLAG_DELETE_VOLATILE) {
         if (vtpm_storage_delete(e->st, TPM_VOLATILESTATE_NAME, &err) < 0) {
-            vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-            error_free(err);
+            vtpm_log_err(err);
             TPMLIB_Terminate();
             atomic_store(&e->running, false);
             return VTPM_RES_FAIL;
@@ -499,6 +457,27 @@ uint32_t vtpm_engine_init_tpm(VTPMEngine *e, uint32_t init_flags)
     }
     vtpm_log(VTPM_LOG_INFO, "TPM %s initialized", e->tpm12 ? "1.2" : "2.0");
     return TPM_SUCCESS;
+}
+
+int vtpm_engine_reclaim_storage(VTPMEngine *e, unsigned retries,
+                                Error **errp)
+{
+    bool was_released = vtpm_storage_state(e->st) == VTPM_STORAGE_RELEASED;
+    unsigned char *buf = NULL;
+    uint32_t len = 0;
+    int ret;
+
+    ret = vtpm_storage_activate(e->st, retries, errp);
+    if (ret < 0 || !was_released || !atomic_load(&e->running)) {
+        return ret;
+    }
+    /* Fall-back: the running TPM is authoritative over the image. */
+    if (TPMLIB_GetState(TPMLIB_STATE_PERMANENT, &buf, &len) != TPM_SUCCESS) {
+        return 0;
+    }
+    ret = vtpm_storage_store(e->st, TPM_PERMANENT_ALL_NAME, buf, len, errp);
+    free(buf);
+    return ret;
 }
 
 void vtpm_engine_error_response(VTPMEngine *e, uint8_t buf[10])
@@ -527,9 +506,8 @@ void vtpm_engine_process(VTPMEngine *e, const uint8_t *cmd, uint32_t len,
     }
     /* The first command after an outgoing release takes the locks back. */
     if (vtpm_storage_state(e->st) != VTPM_STORAGE_ACTIVE &&
-        vtpm_migration_activate(e, 300, &err) < 0) {
-        vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-        error_free(err);
+        vtpm_engine_reclaim_storage(e, 300, &err) < 0) {
+        vtpm_log_err(err);
         goto fail;
     }
     e->last_ordinal = len >= 10 ? ldbe32(cmd + 6) : 0;

@@ -1,178 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * vtpm_migration.c: the storage's migration states (active, released after
- * an outgoing migration, incoming) and the GET/SET_STATEBLOB blobs in
- * swtpm's format (10-byte header + TLVs), validated before any reply.
+ * vtpm_migration.c: the GET/SET_STATEBLOB blobs in swtpm's format (10-byte
+ * header + TLVs), validated before any reply.  Runs on the engine thread;
+ * uses the engine and the storage, neither of which calls back here.
  */
 #include "qemu/osdep.h"
 #include <libtpms/tpm_library.h>
 #include <libtpms/tpm_error.h>
-#include <libtpms/tpm_nvfilename.h>
 #include "qemu/cutils.h"
 #include "hw/tpm/tpm_ioctl.h"
 #include "hw/tpm/vtpm.h"
-
-struct VTPMStorage {
-    BlockBackend *blk;
-    TPMNvram *nv;
-    VTPMStorageState state;
-    uint64_t perm, shared;      /* what we hold while active */
-};
-
-/* ---- storage states ------------------------------------------------------ */
-
-VTPMStorage *vtpm_storage_new(BlockBackend *blk, TPMNvram *nv, bool incoming,
-                              uint64_t perm, uint64_t shared)
-{
-    VTPMStorage *st = qemu_xnew0(VTPMStorage, 1);
-
-    st->blk = blk;
-    st->nv = nv;
-    st->perm = perm;
-    st->shared = shared;
-    st->state = incoming ? VTPM_STORAGE_INCOMING : VTPM_STORAGE_ACTIVE;
-    return st;
-}
-
-void vtpm_storage_free(VTPMStorage *st)
-{
-    if (!st) {
-        return;
-    }
-    tpm_nvram_close(st->nv);
-    blk_unref(st->blk);
-    free(st);
-}
-
-VTPMStorageState vtpm_storage_state(VTPMStorage *st)
-{
-    return st->state;
-}
-
-static int storage_check_writable(VTPMStorage *st, const char *name,
-                                  Error **errp)
-{
-    if (st->state == VTPM_STORAGE_ACTIVE) {
-        return 0;
-    }
-    error_setg(errp, "Refusing to write TPM state '%s': the NVRAM image is "
-               "%s", name, st->state == VTPM_STORAGE_RELEASED ?
-               "released to a migration destination" :
-               "not yet ours (incoming migration)");
-    return -EPERM;
-}
-
-int vtpm_storage_load(VTPMStorage *st, const char *name, uint8_t **data,
-                      size_t *len, Error **errp)
-{
-    return tpm_nvram_load(st->nv, name, data, len, errp);
-}
-
-int vtpm_storage_store(VTPMStorage *st, const char *name,
-                       const uint8_t *data, size_t len, Error **errp)
-{
-    int ret = storage_check_writable(st, name, errp);
-
-    if (ret < 0) {
-        return ret;
-    }
-    return tpm_nvram_store(st->nv, name, data, len, errp);
-}
-
-int vtpm_storage_delete(VTPMStorage *st, const char *name, Error **errp)
-{
-    int ret = storage_check_writable(st, name, errp);
-
-    if (ret < 0) {
-        return ret;
-    }
-    return tpm_nvram_delete(st->nv, name, errp);
-}
-
-int vtpm_storage_validate(VTPMStorage *st, Error **errp)
-{
-    return tpm_nvram_validate(st->nv, errp);
-}
-
-int vtpm_storage_activate(VTPMStorage *st, unsigned retries, Error **errp)
-{
-    Error *err = NULL;
-    unsigned i;
-    int ret = 0;
-
-    if (st->state == VTPM_STORAGE_ACTIVE) {
-        return 0;
-    }
-    for (i = 0; i <= retries; i++) {
-        error_free(err);
-        err = NULL;
-        /*
-         * Incoming: opened inactive; released: inactivated.  Either way
-         * this takes the permissions for real and makes the format
-         * re-read its metadata (the other host wrote the image).
-         */
-        ret = blk_activate(st->blk, &err);
-        if (ret == 0) {
-            break;
-        }
-        if (i < retries) {
-            struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-            nanosleep(&ts, NULL);
-        }
-    }
-    if (ret < 0) {
-        error_propagate(errp, err);
-        return ret;
-    }
-    error_free(err);
-    vtpm_log(VTPM_LOG_INFO, "NVRAM image locked (%s)",
-             st->state == VTPM_STORAGE_RELEASED ? "migration fall-back"
-                                                : "incoming migration");
-    st->state = VTPM_STORAGE_ACTIVE;
-    return 0;
-}
-
-int vtpm_storage_release(VTPMStorage *st, Error **errp)
-{
-    int ret;
-
-    if (st->state == VTPM_STORAGE_RELEASED) {
-        return 0;
-    }
-    /* Flush, then drop every lock, the format's on its file included. */
-    ret = blk_inactivate(st->blk, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    st->state = VTPM_STORAGE_RELEASED;
-    vtpm_log(VTPM_LOG_INFO, "NVRAM image released for the migration "
-             "destination; writes refused until it is locked again");
-    return 0;
-}
-
-int vtpm_migration_activate(VTPMEngine *e, unsigned retries, Error **errp)
-{
-    VTPMStorage *st = vtpm_engine_storage(e);
-    bool was_released = st->state == VTPM_STORAGE_RELEASED;
-    unsigned char *buf = NULL;
-    uint32_t len = 0;
-    int ret;
-
-    ret = vtpm_storage_activate(st, retries, errp);
-    if (ret < 0 || !was_released || !vtpm_engine_running(e)) {
-        return ret;
-    }
-    /* Fall-back: the running TPM is authoritative over the image. */
-    if (TPMLIB_GetState(TPMLIB_STATE_PERMANENT, &buf, &len) != TPM_SUCCESS) {
-        return 0;
-    }
-    ret = vtpm_storage_store(st, TPM_PERMANENT_ALL_NAME, buf, len, errp);
-    free(buf);
-    return ret;
-}
-
-/* ---- blobs --------------------------------------------------------------- */
 
 /* header(MIGRATION_DATA) + TLV4( TLV1(state) ), as swtpm sends it */
 static uint8_t *blob_wrap(const uint8_t *state, size_t n, size_t *len)
@@ -304,6 +141,24 @@ static uint32_t blob_unwrap(const uint8_t *b, size_t len, uint32_t flags,
     return VTPM_RES_SUCCESS;
 }
 
+/* libtpms' state type of a blob type; false for an unknown one. */
+static bool blob_state_type(uint32_t type, enum TPMLIB_StateType *stype)
+{
+    switch (type) {
+    case VTPM_BLOB_TYPE_PERMANENT:
+        *stype = TPMLIB_STATE_PERMANENT;
+        return true;
+    case VTPM_BLOB_TYPE_VOLATILE:
+        *stype = TPMLIB_STATE_VOLATILE;
+        return true;
+    case VTPM_BLOB_TYPE_SAVESTATE:
+        *stype = TPMLIB_STATE_SAVE_STATE;
+        return true;
+    default:
+        return false;
+    }
+}
+
 uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
                                  uint32_t flags, const uint8_t *blob,
                                  size_t len)
@@ -315,17 +170,7 @@ uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
     Error *err = NULL;
     uint32_t res;
 
-    switch (type) {
-    case VTPM_BLOB_TYPE_PERMANENT:
-        stype = TPMLIB_STATE_PERMANENT;
-        break;
-    case VTPM_BLOB_TYPE_VOLATILE:
-        stype = TPMLIB_STATE_VOLATILE;
-        break;
-    case VTPM_BLOB_TYPE_SAVESTATE:
-        stype = TPMLIB_STATE_SAVE_STATE;
-        break;
-    default:
+    if (!blob_state_type(type, &stype)) {
         return VTPM_RES_FAIL;
     }
     if (len) {
@@ -341,10 +186,9 @@ uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
      * read-only (under the store's serialization lock) before we accept
      * anything, so a wrong key or corrupt store fails the migration here.
      */
-    if (st->state != VTPM_STORAGE_ACTIVE &&
+    if (vtpm_storage_state(st) != VTPM_STORAGE_ACTIVE &&
         vtpm_storage_validate(st, &err) < 0) {
-        vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-        error_free(err);
+        vtpm_log_err(err);
         return VTPM_RES_IOERROR;
     }
     res = TPMLIB_SetState(stype, n ? state : NULL, n);
@@ -354,8 +198,7 @@ uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
         return res;
     }
     if (vtpm_storage_activate(st, 300, &err) < 0) {
-        vtpm_log(VTPM_LOG_ERROR, "%s", error_get_pretty(err));
-        error_free(err);
+        vtpm_log_err(err);
         return VTPM_RES_IOERROR;
     }
     vtpm_log(VTPM_LOG_INFO, "state blob type %" PRIu32 " accepted: %zu bytes",
