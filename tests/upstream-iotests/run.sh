@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# run.sh [-j JOBS] [-f FMT[,FMT]] [TEST...]: QEMU's own qemu-iotests (the
+# run.sh [-j JOBS] [-f FMT[,FMT]] [-w real|ours] [TEST...]: QEMU's own qemu-iotests (the
 # bash tests of its `auto` and `quick` groups, -file protocol) with the
 # real QEMU tools and with ours, in one run.  Our tools replace only
 # qemu-img and qemu-io; everything else is the real QEMU.  Prints, per
@@ -19,11 +19,13 @@ esac
 build=$(cd "$build" && pwd) || exit 1
 jobs=${JOBS:-$(( $(nproc) * 2 ))}
 fmts="raw qcow2"
-while getopts "j:f:" o; do
+whos="real ours"
+while getopts "j:f:w:" o; do
     case $o in
     j) jobs=$OPTARG ;;
     f) fmts=${OPTARG//,/ } ;;
-    *) echo "usage: $0 [-j JOBS] [-f FMT[,FMT]] [TEST...]" >&2; exit 2 ;;
+    w) whos=${OPTARG//,/ } ;;
+    *) echo "usage: $0 [-j JOBS] [-f FMT[,FMT]] [-w real|ours] [TEST...]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -36,7 +38,7 @@ for p in qemu-img qemu-io; do
 done
 qsrc=$("$here/fetch-qemu-source.sh" "${QEMU_SOURCE_DIR:-$build/qemu-source}") || exit 1
 iotests=$qsrc/tests/qemu-iotests
-work=$build/upstream-iotests
+work=${UPSTREAM_WORK:-$build/upstream-iotests}
 rm -rf "$work"
 mkdir -p "$work"
 # Unix socket paths must stay short.
@@ -99,8 +101,9 @@ start=$(date +%s)
 for fmt in $fmts; do
     mkdir -p "$work/real-$fmt" "$work/ours-$fmt"
     for t in "${tests[@]}"; do
-        echo "real $fmt $t"
-        echo "ours $fmt $t"
+        for who in $whos; do
+            echo "$who $fmt $t"
+        done
     done
 done | xargs -P "$jobs" -L 1 bash -c 'run_one "$@"' _
 
@@ -119,8 +122,8 @@ for fmt in $fmts; do
     m=0; n=0
     diffs=(); better=()
     for t in "${tests[@]}"; do
-        r=$(cat "$work/real-$fmt/$t.result")
-        o=$(cat "$work/ours-$fmt/$t.result")
+        r=$(cat "$work/real-$fmt/$t.result" 2>/dev/null || echo none)
+        o=$(cat "$work/ours-$fmt/$t.result" 2>/dev/null || echo none)
         if [ "$r" = pass ]; then
             m=$((m + 1))
             if [ "$o" = pass ]; then
