@@ -207,6 +207,13 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
  */
 int bdrv_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       int64_t *pnum, int64_t *map, BlockDriverState **file);
+/*
+ * 1 if the first *pnum bytes of [offset, offset+bytes) are allocated in
+ * @bs itself (data or zeroes of its own, not its backing files'), 0 if
+ * not, or -errno.  *pnum is 0 only at the end of the image.
+ */
+int bdrv_is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      int64_t *pnum);
 /* Same, looking through backing files down to (not including) @base. */
 int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
                             int64_t offset, int64_t bytes, int64_t *pnum,
