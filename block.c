@@ -407,7 +407,8 @@ static int open_backing(BlockDriverState *bs, QDict *bopts, Error **errp)
         qdict_put_str(bopts, "driver", bs->backing_format);
     }
     flags = bs->open_flags & ~(BDRV_O_RDWR | BDRV_O_PROTOCOL |
-                               BDRV_O_NO_BACKING | BDRV_O_CHECK);
+                               BDRV_O_NO_BACKING | BDRV_O_CHECK |
+                               BDRV_O_TEMPORARY);
     flags |= BDRV_O_UNMAP;
     backing = open_inherit(name, bopts, flags, bs->force_share, &local_err);
     free(name);
@@ -555,9 +556,19 @@ BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
     QDict *opts = options ? options : qdict_new();
     BlockDriverState *bs;
 
+    if (flags & BDRV_O_SNAPSHOT) {
+        return bdrv_open_temp_snapshot(filename, opts, flags, errp);
+    }
     bs = open_inherit(filename, opts, flags, false, errp);
     qdict_free(opts);
     return bs;
+}
+
+void bdrv_set_backing_hd(BlockDriverState *bs, BlockDriverState *backing)
+{
+    bdrv_unref_child(bs, bs->backing);
+    bdrv_ref(backing);
+    bs->backing = bdrv_attach_child(bs, backing, "backing", BDRV_CHILD_COW);
 }
 
 BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,

@@ -268,6 +268,7 @@ static void open_help(void)
            " 'open -r -o driver=raw disk.img' - opens disk.img read-only\n"
            "\n"
            " -r, -- open the image read-only\n"
+           " -s, -- use snapshot file (writes go to a temporary overlay)\n"
            " -U, -- share every permission (read-only opens only)\n"
            " -n, -- bypass the host cache (cache mode none)\n"
            " -t, -- cache mode (none, writeback, writethrough, directsync,\n"
@@ -298,9 +299,11 @@ static int open_f(int argc, char **argv)
     while ((c = getopt(argc, argv, "snCro:kt:d:Uf:")) != -1) {
         switch (c) {
         case 's':
+            flags |= BDRV_O_SNAPSHOT;
+            break;
         case 'C':
         case 'k':
-            /* snapshot, copy-on-read, native AIO: not offered here */
+            /* copy-on-read, native AIO: not offered here */
             break;
         case 'n':
             flags |= BDRV_O_NOCACHE;

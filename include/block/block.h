@@ -21,6 +21,8 @@ typedef struct BdrvChild BdrvChild;
 #define BDRV_O_NO_SHARE   0x0001 /* don't share write/resize (convert src) */
 #define BDRV_O_RDWR       0x0002
 #define BDRV_O_RESIZE     0x0004 /* request the resize permission */
+#define BDRV_O_SNAPSHOT   0x0008 /* writes go to a temporary overlay */
+#define BDRV_O_TEMPORARY  0x0010 /* the file is deleted when closed */
 #define BDRV_O_NOCACHE    0x0020 /* O_DIRECT */
 #define BDRV_O_NO_BACKING 0x0100 /* don't open the backing file */
 #define BDRV_O_NO_FLUSH   0x0200 /* cache=unsafe: flushes never sync */
@@ -134,6 +136,12 @@ bool bdrv_is_format_driver(const BlockDriver *drv);
  *
  * The returned tree holds no permissions yet (perm 0, shares all): the
  * caller (normally blk_new_open) applies them with bdrv_set_root_perm().
+ *
+ * With BDRV_O_SNAPSHOT (QEMU's -snapshot, qemu-io -s) the image is opened
+ * read-only, as a backing file is, and the returned node is a temporary
+ * qcow2 overlay over it (block/temp-snapshot.c): writes land in the
+ * overlay, whose file is deleted as soon as it is open, so the image is
+ * never written and nothing is left behind.
  */
 BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
                             Error **errp);

@@ -183,6 +183,20 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
                            QDict *options, const char *name,
                            BdrvChildRole role, int flags, Error **errp);
 void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+/*
+ * Make @backing (which gains a reference) the COW child of @bs in place
+ * of its current one.  The image header is left alone: not a rebase.
+ * Permissions are not re-applied.
+ */
+void bdrv_set_backing_hd(BlockDriverState *bs, BlockDriverState *backing);
+/*
+ * bdrv_open() with BDRV_O_SNAPSHOT: open @filename read-only with
+ * @options (consumed) under a temporary qcow2 overlay and return the
+ * overlay (block/temp-snapshot.c).
+ */
+BlockDriverState *bdrv_open_temp_snapshot(const char *filename,
+                                          QDict *options, int flags,
+                                          Error **errp);
 
 /* Set BDRV_O_INACTIVE on every node again (blk_activate()'s rollback). */
 void bdrv_inactivate_flags(BlockDriverState *bs);
