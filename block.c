@@ -407,7 +407,8 @@ static int open_backing(BlockDriverState *bs, QDict *bopts, Error **errp)
         qdict_put_str(bopts, "driver", bs->backing_format);
     }
     flags = bs->open_flags & ~(BDRV_O_RDWR | BDRV_O_PROTOCOL |
-                               BDRV_O_NO_BACKING | BDRV_O_CHECK);
+                               BDRV_O_NO_BACKING | BDRV_O_CHECK |
+                               BDRV_O_TEMPORARY);
     flags |= BDRV_O_UNMAP;
     backing = open_inherit(name, bopts, flags, bs->force_share, &local_err);
     free(name);
@@ -420,21 +421,45 @@ static int open_backing(BlockDriverState *bs, QDict *bopts, Error **errp)
     return 0;
 }
 
+/*
+ * The driver for a file child named @filename: the one whose protocol
+ * prefix it carries ("blkdebug:..."), else "file".
+ */
+static const char *protocol_driver_name(const char *filename)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(block_drivers); i++) {
+        const char *p = block_drivers[i]->protocol_name;
+        size_t n = p ? strlen(p) : 0;
+
+        if (n && !strncmp(filename, p, n) && filename[n] == ':') {
+            return block_drivers[i]->format_name;
+        }
+    }
+    return "file";
+}
+
 static BlockDriverState *open_format(const BlockDriver *drv,
                                      const char *filename, QDict *opts,
                                      int flags, bool force_share,
                                      Error **errp)
 {
     BlockDriverState *bs = NULL, *file = NULL;
-    QDict *file_opts = qdict_extract_subqdict(opts, "file.");
+    QDict *file_opts = NULL;
     QDict *backing_opts = qdict_extract_subqdict(opts, "backing.");
     char *backing_opt = qdict_take_str(opts, "backing");
     char *top_filename = qdict_take_str(opts, "filename");
+    const char *fn = top_filename ? top_filename : filename;
     bool probed = false;
     int ret;
 
+    if (fn && drv && drv->bdrv_parse_filename &&
+        drv->bdrv_parse_filename(fn, opts, errp) < 0) {
+        goto fail;
+    }
+    file_opts = qdict_extract_subqdict(opts, "file.");
     if (!qdict_haskey(file_opts, "filename")) {
-        const char *fn = top_filename ? top_filename : filename;
         if (!fn) {
             error_setg(errp, "A block device must be specified for \"file\"");
             goto fail;
@@ -442,7 +467,9 @@ static BlockDriverState *open_format(const BlockDriver *drv,
         qdict_put_str(file_opts, "filename", fn);
     }
     if (!qdict_haskey(file_opts, "driver")) {
-        qdict_put_str(file_opts, "driver", "file");
+        qdict_put_str(file_opts, "driver",
+                      protocol_driver_name(qdict_get_str(file_opts,
+                                                         "filename")));
     }
     /*
      * As QEMU: children default to discard=unmap, the parent's own unmap
@@ -555,9 +582,19 @@ BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
     QDict *opts = options ? options : qdict_new();
     BlockDriverState *bs;
 
+    if (flags & BDRV_O_SNAPSHOT) {
+        return bdrv_open_temp_snapshot(filename, opts, flags, errp);
+    }
     bs = open_inherit(filename, opts, flags, false, errp);
     qdict_free(opts);
     return bs;
+}
+
+void bdrv_set_backing_hd(BlockDriverState *bs, BlockDriverState *backing)
+{
+    bdrv_unref_child(bs, bs->backing);
+    bdrv_ref(backing);
+    bs->backing = bdrv_attach_child(bs, backing, "backing", BDRV_CHILD_COW);
 }
 
 BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
@@ -1171,6 +1208,17 @@ out:
     return ret;
 }
 
+int bdrv_is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      int64_t *pnum)
+{
+    int ret = bdrv_block_status(bs, offset, bytes, pnum, NULL, NULL);
+
+    if (ret < 0) {
+        return ret;
+    }
+    return !!(ret & BDRV_BLOCK_ALLOCATED);
+}
+
 int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
                             int64_t offset, int64_t bytes, int64_t *pnum,
                             int64_t *map, BlockDriverState **file,
@@ -1214,6 +1262,13 @@ int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
         *depth = d;
     }
     return ret;
+}
+
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event)
+{
+    if (bs && bs->drv && bs->drv->bdrv_debug_event) {
+        bs->drv->bdrv_debug_event(bs, event);
+    }
 }
 
 /* ---- metadata operations ----------------------------------------------- */

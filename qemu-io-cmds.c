@@ -268,6 +268,7 @@ static void open_help(void)
            " 'open -r -o driver=raw disk.img' - opens disk.img read-only\n"
            "\n"
            " -r, -- open the image read-only\n"
+           " -s, -- use snapshot file (writes go to a temporary overlay)\n"
            " -U, -- share every permission (read-only opens only)\n"
            " -n, -- bypass the host cache (cache mode none)\n"
            " -t, -- cache mode (none, writeback, writethrough, directsync,\n"
@@ -298,9 +299,11 @@ static int open_f(int argc, char **argv)
     while ((c = getopt(argc, argv, "snCro:kt:d:Uf:")) != -1) {
         switch (c) {
         case 's':
+            flags |= BDRV_O_SNAPSHOT;
+            break;
         case 'C':
         case 'k':
-            /* snapshot, copy-on-read, native AIO: not offered here */
+            /* copy-on-read, native AIO: not offered here */
             break;
         case 'n':
             flags |= BDRV_O_NOCACHE;
@@ -1072,38 +1075,31 @@ static const CmdInfo info_cmd = {
     .argmax = 0, .oneline = "prints information about the current file",
 };
 
-/* Allocation status through the whole chain, merged across calls. */
+/*
+ * Allocation status in the top node only (as QEMU's qemu-io: a backing
+ * file's data is "not allocated" here), merged over consecutive extents.
+ */
 static int map_is_allocated(BlockDriverState *bs, int64_t offset,
                             int64_t bytes, int64_t *pnum)
 {
-    int64_t num, first = -1, done = 0;
-    int allocated = 0;
+    int64_t num;
+    int ret, first;
 
-    while (bytes > 0) {
-        BlockDriverState *file = NULL;
-        int64_t map = 0;
-        int depth = 0;
-        int ret = bdrv_block_status_above(bs, NULL, offset, bytes, &num,
-                                          &map, &file, &depth);
-
-        if (ret < 0) {
-            return ret;
-        }
-        if (num <= 0) {
-            break;
-        }
-        allocated = !!(ret & BDRV_BLOCK_ALLOCATED);
-        if (first < 0) {
-            first = allocated;
-        } else if (allocated != first) {
-            break;
-        }
-        done += num;
+    first = bdrv_is_allocated(bs, offset, bytes, &num);
+    if (first < 0) {
+        return first;
+    }
+    *pnum = num;
+    while (bytes > 0 && num > 0) {
         offset += num;
         bytes -= num;
+        ret = bdrv_is_allocated(bs, offset, bytes, &num);
+        if (ret != first || !num) {
+            break;
+        }
+        *pnum += num;
     }
-    *pnum = done;
-    return first < 0 ? 0 : (int)first;
+    return first;
 }
 
 static int map_f(int argc, char **argv)
@@ -1177,9 +1173,7 @@ static int alloc_f(int argc, char **argv)
     }
     remaining = count;
     while (remaining) {
-        BlockDriverState *file = NULL;
-        int64_t map = 0;
-        int ret = bdrv_block_status(bs, offset, remaining, &num, &map, &file);
+        int ret = bdrv_is_allocated(bs, offset, remaining, &num);
 
         if (ret < 0) {
             printf("is_allocated failed: %s\n", strerror(-ret));
@@ -1192,7 +1186,7 @@ static int alloc_f(int argc, char **argv)
         }
         offset += num;
         remaining -= num;
-        if (ret & BDRV_BLOCK_ALLOCATED) {
+        if (ret) {
             sum_alloc += num;
         }
     }

@@ -27,6 +27,7 @@ static void usage(const char *name)
            "                       from the given string\n"
            "  -f, --format FMT     specifies the block driver to use\n"
            "  -r, --read-only      export read-only\n"
+           "  -s, --snapshot       use snapshot file\n"
            "  -n, --nocache        disable host cache, short for -t none\n"
            "  -m, --misalign       accepted; has no effect\n"
            "  -i, --aio=MODE       accepted (threads, native or io_uring)\n"
@@ -133,6 +134,8 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, sopt, lopt, NULL)) != -1) {
         switch (c) {
         case 's':
+            flags |= BDRV_O_SNAPSHOT;
+            break;
         case 'C':
         case 'm':
         case 'k':

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * blkdebug.c: a test filter that fails chosen requests, for fault
- * injection (docs/devel/testing-drivers.rst):
+ * injection (docs/devel/testing-drivers.rst).  Two ways to say which:
  *   driver=blkdebug,event=write|flush|truncate,nth=N,errno=EIO|ENOSPC|N,
  *   once=on|off
  * fails the Nth such request (1-based) with the errno, and with once=off
- * every later one too.  Everything else passes through to the file child.
+ * every later one too; and QEMU's rules, "blkdebug:CONFIG:IMAGE" or
+ * config=CONFIG (blkdebug-config.c): an [inject-error] rule is armed when
+ * a driver above fires its event (bdrv_debug_event(), e.g. qcow2's
+ * "l2_update") and then fails the requests that pass here.  Everything
+ * else passes through to the file child.
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
-#include "block/block_int.h"
+#include "block/blkdebug.h"
 
 enum {
     BLKDEBUG_NONE,
@@ -24,7 +28,100 @@ typedef struct BDRVBlkdebugState {
     int err;
     bool once;
     int64_t count[4];
+    /* QEMU-style rules and their state machine (starts in state 1). */
+    BlkdebugRule *rules;
+    size_t n_rules;
+    int state;
 } BDRVBlkdebugState;
+
+/* "blkdebug:CONFIG:IMAGE" (CONFIG may be empty) into options. */
+static int blkdebug_parse_filename(const char *filename, QDict *options,
+                                   Error **errp)
+{
+    const char *p = filename, *colon;
+    char *config;
+
+    if (strncmp(p, "blkdebug:", 9)) {
+        return 0; /* the image's own name */
+    }
+    p += 9;
+    colon = strchr(p, ':');
+    if (!colon) {
+        error_setg(errp, "blkdebug requires both config file and image "
+                   "path");
+        return -EINVAL;
+    }
+    if (colon != p) {
+        config = qemu_xstrndup(p, (size_t)(colon - p));
+        qdict_put_str(options, "config", config);
+        free(config);
+    }
+    if (!qdict_haskey(options, "file.filename")) {
+        qdict_put_str(options, "file.filename", colon + 1);
+    }
+    return 0;
+}
+
+static void blkdebug_debug_event(BlockDriverState *bs, BlkdebugEvent event)
+{
+    BDRVBlkdebugState *s = bs->opaque;
+    int new_state = s->state;
+    bool injecting = false;
+    size_t i;
+
+    for (i = 0; i < s->n_rules; i++) {
+        BlkdebugRule *r = &s->rules[i];
+
+        if (r->removed || r->event != event ||
+            (r->state && r->state != s->state)) {
+            continue;
+        }
+        if (r->action == BLKDEBUG_SET_STATE) {
+            new_state = r->new_state;
+            continue;
+        }
+        if (!injecting) {
+            /* As QEMU: the rules of the latest event replace the armed. */
+            size_t j;
+
+            for (j = 0; j < s->n_rules; j++) {
+                s->rules[j].active = false;
+            }
+            injecting = true;
+        }
+        r->active = true;
+    }
+    s->state = new_state;
+}
+
+/* The error an armed rule injects into this request, or 0. */
+static int blkdebug_rule_check(BlockDriverState *bs, int64_t offset,
+                               int64_t bytes, int iotype)
+{
+    BDRVBlkdebugState *s = bs->opaque;
+    size_t i;
+
+    for (i = 0; i < s->n_rules; i++) {
+        BlkdebugRule *r = &s->rules[i];
+
+        if (!r->active || !(r->iotype_mask & (1u << iotype))) {
+            continue;
+        }
+        if (r->offset >= 0 &&
+            !(bytes && r->offset >= offset && r->offset < offset + bytes)) {
+            continue;
+        }
+        if (!r->error) {
+            return 0;
+        }
+        if (r->once) {
+            r->active = false;
+            r->removed = true;
+        }
+        return -r->error;
+    }
+    return 0;
+}
 
 static int blkdebug_open(BlockDriverState *bs, QDict *options, int flags,
                          Error **errp)
@@ -33,8 +130,18 @@ static int blkdebug_open(BlockDriverState *bs, QDict *options, int flags,
     char *event = qdict_take_str(options, "event");
     char *nth = qdict_take_str(options, "nth");
     char *err = qdict_take_str(options, "errno");
+    char *config = qdict_take_str(options, "config");
     int ret = -EINVAL;
 
+    s->state = 1;
+    if (config) {
+        ret = blkdebug_read_config(config, &s->rules, &s->n_rules, errp);
+        free(config);
+        if (ret < 0) {
+            goto out;
+        }
+        ret = -EINVAL;
+    }
     s->nth = 1;
     s->err = EIO;
     s->once = true;
@@ -69,12 +176,26 @@ static int blkdebug_open(BlockDriverState *bs, QDict *options, int flags,
         goto out;
     }
     qdict_del(options, "once");
+    /* Rules for the event "none" are armed from the start. */
+    blkdebug_debug_event(bs, BLKDBG_NONE);
     ret = 0;
 out:
+    if (ret < 0) {
+        free(s->rules);
+        s->rules = NULL;
+    }
     free(event);
     free(nth);
     free(err);
     return ret;
+}
+
+static void blkdebug_close(BlockDriverState *bs)
+{
+    BDRVBlkdebugState *s = bs->opaque;
+
+    free(s->rules);
+    s->rules = NULL;
 }
 
 /* Should this request of kind @ev fail?  Counts it. */
@@ -95,7 +216,9 @@ static int blkdebug_fault(BlockDriverState *bs, int ev)
 static int blkdebug_pread(BlockDriverState *bs, int64_t offset,
                           int64_t bytes, void *buf)
 {
-    return bdrv_child_pread(bs->file, offset, bytes, buf);
+    int ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_READ);
+
+    return ret ? ret : bdrv_child_pread(bs->file, offset, bytes, buf);
 }
 
 static int blkdebug_pwrite(BlockDriverState *bs, int64_t offset,
@@ -103,6 +226,9 @@ static int blkdebug_pwrite(BlockDriverState *bs, int64_t offset,
 {
     int ret = blkdebug_fault(bs, BLKDEBUG_WRITE);
 
+    if (!ret) {
+        ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_WRITE);
+    }
     return ret ? ret : bdrv_child_pwrite(bs->file, offset, bytes, buf, flags);
 }
 
@@ -111,12 +237,26 @@ static int blkdebug_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
 {
     int ret = blkdebug_fault(bs, BLKDEBUG_WRITE);
 
+    if (!ret) {
+        ret = blkdebug_rule_check(bs, offset, bytes,
+                                  BLKDEBUG_IO_WRITE_ZEROES);
+    }
     return ret ? ret : bdrv_pwrite_zeroes(bs->file->bs, offset, bytes, flags);
+}
+
+static int blkdebug_pdiscard(BlockDriverState *bs, int64_t offset,
+                             int64_t bytes)
+{
+    int ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_DISCARD);
+
+    return ret ? ret : bdrv_pdiscard(bs->file->bs, offset, bytes);
 }
 
 static int blkdebug_flush_to_os(BlockDriverState *bs)
 {
-    return blkdebug_fault(bs, BLKDEBUG_FLUSH);
+    int ret = blkdebug_fault(bs, BLKDEBUG_FLUSH);
+
+    return ret ? ret : blkdebug_rule_check(bs, 0, 0, BLKDEBUG_IO_FLUSH);
 }
 
 static int blkdebug_truncate(BlockDriverState *bs, int64_t offset,
@@ -140,10 +280,15 @@ const BlockDriver bdrv_blkdebug = {
     .format_name = "blkdebug",
     .instance_size = sizeof(BDRVBlkdebugState),
     .is_format = true,
+    .protocol_name = "blkdebug",
+    .bdrv_parse_filename = blkdebug_parse_filename,
+    .bdrv_debug_event = blkdebug_debug_event,
     .bdrv_open = blkdebug_open,
+    .bdrv_close = blkdebug_close,
     .bdrv_pread = blkdebug_pread,
     .bdrv_pwrite = blkdebug_pwrite,
     .bdrv_pwrite_zeroes = blkdebug_pwrite_zeroes,
+    .bdrv_pdiscard = blkdebug_pdiscard,
     .bdrv_flush_to_os = blkdebug_flush_to_os,
     .bdrv_truncate = blkdebug_truncate,
     .bdrv_getlength = blkdebug_getlength,

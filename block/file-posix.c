@@ -393,6 +393,10 @@ static int file_open(BlockDriverState *bs, QDict *options, int flags,
         error_setg_errno(errp, -ret, "Could not open '%s'", bs->filename);
         return ret;
     }
+    if (flags & BDRV_O_TEMPORARY) {
+        /* A temporary overlay: gone with the last fd, whatever happens. */
+        unlink(bs->filename);
+    }
     if (s->direct) {
         s->align = direct_probe_align(s->fd);
     }

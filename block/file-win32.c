@@ -138,6 +138,10 @@ static int win32_open_handle(const char *filename, bool rdwr, bool create,
          */
         fflags |= FILE_FLAG_WRITE_THROUGH;
     }
+    if (flags & BDRV_O_TEMPORARY) {
+        /* A temporary overlay: gone with the last handle. */
+        fflags |= FILE_FLAG_DELETE_ON_CLOSE;
+    }
 
     /* Share everything, like a POSIX open: the locks do the policing. */
     h = CreateFileA(filename, access,

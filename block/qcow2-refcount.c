@@ -80,6 +80,10 @@ static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
                                 "metadata (overlaps with qcow2_header)");
         return -EIO;
     }
+    /* As QEMU's qcow2_cache_entry_flush(), for blkdebug rules. */
+    bdrv_debug_event(bs->file->bs,
+                     c == ((BDRVQcow2State *)bs->opaque)->l2_cache ?
+                     BLKDBG_L2_UPDATE : BLKDBG_REFBLOCK_UPDATE_PART);
     ret = bdrv_child_pwrite(bs->file, c->offset[i], c->cluster_size,
                             cache_table(c, i), 0);
     if (ret < 0) {

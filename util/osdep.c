@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * osdep.c: allocation that cannot fail, clocks and full positional I/O.
+ * osdep.c: allocation that cannot fail, clocks, temporary files and full
+ * positional I/O.
  * The small portability layer every other room of the core stands on.
  */
 #include "qemu/osdep.h"
@@ -74,6 +75,51 @@ char *qemu_xasprintf(const char *fmt, ...)
     r = qemu_xvasprintf(fmt, ap);
     va_end(ap);
     return r;
+}
+
+static char *tmp_dir(void)
+{
+#ifdef _WIN32
+    char buf[MAX_PATH + 1];
+    DWORD n = GetTempPathA(sizeof(buf), buf);
+
+    if (n == 0 || n >= sizeof(buf)) {
+        return qemu_xstrdup(".");
+    }
+    while (n > 1 && (buf[n - 1] == '\\' || buf[n - 1] == '/')) {
+        buf[--n] = '\0';
+    }
+    return qemu_xstrdup(buf);
+#else
+    const char *dir = getenv("TMPDIR");
+
+    if (!dir || !dir[0]) {
+        dir = "/tmp";
+    }
+    if (!strcmp(dir, "/tmp")) {
+        dir = "/var/tmp";
+    }
+    return qemu_xstrdup(dir);
+#endif
+}
+
+int qemu_create_tmp_file(char **pname)
+{
+    char *dir = tmp_dir();
+    int fd;
+
+#ifdef _WIN32
+    *pname = qemu_xasprintf("%s\\vl.XXXXXX", dir);
+#else
+    *pname = qemu_xasprintf("%s/vl.XXXXXX", dir);
+#endif
+    free(dir);
+    fd = mkstemp(*pname);
+    if (fd < 0) {
+        return -errno;
+    }
+    close(fd);
+    return 0;
 }
 
 #ifdef _WIN32

@@ -21,6 +21,8 @@ typedef struct BdrvChild BdrvChild;
 #define BDRV_O_NO_SHARE   0x0001 /* don't share write/resize (convert src) */
 #define BDRV_O_RDWR       0x0002
 #define BDRV_O_RESIZE     0x0004 /* request the resize permission */
+#define BDRV_O_SNAPSHOT   0x0008 /* writes go to a temporary overlay */
+#define BDRV_O_TEMPORARY  0x0010 /* the file is deleted when closed */
 #define BDRV_O_NOCACHE    0x0020 /* O_DIRECT */
 #define BDRV_O_NO_BACKING 0x0100 /* don't open the backing file */
 #define BDRV_O_NO_FLUSH   0x0200 /* cache=unsafe: flushes never sync */
@@ -134,6 +136,12 @@ bool bdrv_is_format_driver(const BlockDriver *drv);
  *
  * The returned tree holds no permissions yet (perm 0, shares all): the
  * caller (normally blk_new_open) applies them with bdrv_set_root_perm().
+ *
+ * With BDRV_O_SNAPSHOT (QEMU's -snapshot, qemu-io -s) the image is opened
+ * read-only, as a backing file is, and the returned node is a temporary
+ * qcow2 overlay over it (block/temp-snapshot.c): writes land in the
+ * overlay, whose file is deleted as soon as it is open, so the image is
+ * never written and nothing is left behind.
  */
 BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
                             Error **errp);
@@ -207,6 +215,13 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
  */
 int bdrv_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       int64_t *pnum, int64_t *map, BlockDriverState **file);
+/*
+ * 1 if the first *pnum bytes of [offset, offset+bytes) are allocated in
+ * @bs itself (data or zeroes of its own, not its backing files'), 0 if
+ * not, or -errno.  *pnum is 0 only at the end of the image.
+ */
+int bdrv_is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      int64_t *pnum);
 /* Same, looking through backing files down to (not including) @base. */
 int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
                             int64_t offset, int64_t bytes, int64_t *pnum,

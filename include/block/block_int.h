@@ -28,6 +28,64 @@ struct BdrvChild {
     uint64_t shared_perm;     /* what the parent lets others do */
 };
 
+/*
+ * Points in a driver's work that a test filter (blkdebug) can react to,
+ * QEMU's BlkdebugEvent with the same names and order ("l1_update", ...,
+ * "none"; block/blkdebug.c has the names).  Drivers fire them on their
+ * file child with bdrv_debug_event(); only some are fired so far.
+ */
+typedef enum BlkdebugEvent {
+    BLKDBG_L1_UPDATE,
+    BLKDBG_L1_GROW_ALLOC_TABLE,
+    BLKDBG_L1_GROW_WRITE_TABLE,
+    BLKDBG_L1_GROW_ACTIVATE_TABLE,
+    BLKDBG_L2_LOAD,
+    BLKDBG_L2_UPDATE,
+    BLKDBG_L2_UPDATE_COMPRESSED,
+    BLKDBG_L2_ALLOC_COW_READ,
+    BLKDBG_L2_ALLOC_WRITE,
+    BLKDBG_READ_AIO,
+    BLKDBG_READ_BACKING_AIO,
+    BLKDBG_READ_COMPRESSED,
+    BLKDBG_WRITE_AIO,
+    BLKDBG_WRITE_COMPRESSED,
+    BLKDBG_VMSTATE_LOAD,
+    BLKDBG_VMSTATE_SAVE,
+    BLKDBG_COW_READ,
+    BLKDBG_COW_WRITE,
+    BLKDBG_REFTABLE_LOAD,
+    BLKDBG_REFTABLE_GROW,
+    BLKDBG_REFTABLE_UPDATE,
+    BLKDBG_REFBLOCK_LOAD,
+    BLKDBG_REFBLOCK_UPDATE,
+    BLKDBG_REFBLOCK_UPDATE_PART,
+    BLKDBG_REFBLOCK_ALLOC,
+    BLKDBG_REFBLOCK_ALLOC_HOOKUP,
+    BLKDBG_REFBLOCK_ALLOC_WRITE,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE,
+    BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE,
+    BLKDBG_CLUSTER_ALLOC,
+    BLKDBG_CLUSTER_ALLOC_BYTES,
+    BLKDBG_CLUSTER_FREE,
+    BLKDBG_FLUSH_TO_OS,
+    BLKDBG_FLUSH_TO_DISK,
+    BLKDBG_PWRITEV_RMW_HEAD,
+    BLKDBG_PWRITEV_RMW_AFTER_HEAD,
+    BLKDBG_PWRITEV_RMW_TAIL,
+    BLKDBG_PWRITEV_RMW_AFTER_TAIL,
+    BLKDBG_PWRITEV,
+    BLKDBG_PWRITEV_ZERO,
+    BLKDBG_PWRITEV_DONE,
+    BLKDBG_EMPTY_IMAGE_PREPARE,
+    BLKDBG_L1_SHRINK_WRITE_TABLE,
+    BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS,
+    BLKDBG_COR_WRITE,
+    BLKDBG_CLUSTER_ALLOC_SPACE,
+    BLKDBG_NONE,
+    BLKDBG__MAX,
+} BlkdebugEvent;
+
 struct BlockDriver {
     const char *format_name;
     int instance_size;
@@ -35,6 +93,15 @@ struct BlockDriver {
     bool is_format;
     /* Protocol drivers: prefix such as "file" (filenames "file:x"). */
     const char *protocol_name;
+
+    /*
+     * Turn a "protocol:..." file name (e.g. blkdebug's "blkdebug:CONF:IMG")
+     * into options before the core opens the file child; may be NULL.
+     */
+    int (*bdrv_parse_filename)(const char *filename, QDict *options,
+                               Error **errp);
+    /* A test filter's reaction to bdrv_debug_event(); may be NULL. */
+    void (*bdrv_debug_event)(BlockDriverState *bs, BlkdebugEvent event);
 
     /* Score 0..100 that @buf (first bytes of the file) is this format. */
     int (*bdrv_probe)(const uint8_t *buf, int buf_size, const char *filename);
@@ -183,6 +250,23 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
                            QDict *options, const char *name,
                            BdrvChildRole role, int flags, Error **errp);
 void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+/*
+ * Make @backing (which gains a reference) the COW child of @bs in place
+ * of its current one.  The image header is left alone: not a rebase.
+ * Permissions are not re-applied.
+ */
+void bdrv_set_backing_hd(BlockDriverState *bs, BlockDriverState *backing);
+/*
+ * bdrv_open() with BDRV_O_SNAPSHOT: open @filename read-only with
+ * @options (consumed) under a temporary qcow2 overlay and return the
+ * overlay (block/temp-snapshot.c).
+ */
+BlockDriverState *bdrv_open_temp_snapshot(const char *filename,
+                                          QDict *options, int flags,
+                                          Error **errp);
+
+/* Tell @bs (a driver's file child, may be NULL) that @event happened. */
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event);
 
 /* Set BDRV_O_INACTIVE on every node again (blk_activate()'s rollback). */
 void bdrv_inactivate_flags(BlockDriverState *bs);

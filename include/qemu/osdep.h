@@ -96,6 +96,16 @@ int64_t qemu_clock_realtime_ns(void);
 /* Sleep for at least @ns nanoseconds (not for synchronization in tests). */
 void qemu_sleep_ns(int64_t ns);
 
+/*
+ * Create an empty file of our own (mode 0600 on POSIX) for a temporary
+ * image, named like QEMU's: <tmpdir>/vl.XXXXXX, where tmpdir is $TMPDIR
+ * or /tmp ("/tmp" becomes /var/tmp: tmpfs is a poor home for disk
+ * images), and the user's temporary directory on Windows.  Returns 0 or
+ * -errno; *pname is the malloc'ed name either way (the template on
+ * failure, for the message).
+ */
+int qemu_create_tmp_file(char **pname);
+
 /* Full positional I/O on a POSIX fd, retrying EINTR and short counts. */
 #ifndef _WIN32
 ssize_t qemu_pread_full(int fd, void *buf, size_t count, off_t offset);

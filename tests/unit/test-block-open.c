@@ -2,7 +2,7 @@
 /*
  * test-block-open.c: opening node trees.  Option handling and QEMU's
  * error texts, probing (and raw's block-0 guard), request bounds, and
- * the 512-byte length rounding.
+ * the 512-byte length rounding, snapshot mode's temporary overlay.
  */
 #include "block-test-helpers.h"
 #include "qemu/cutils.h"
@@ -357,6 +357,103 @@ static void test_probed_raw(void)
     g_free(img);
 }
 
+static int dir_entries(const char *dir)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while (g_dir_read_name(d)) {
+        n++;
+    }
+    g_dir_close(d);
+    return n;
+}
+
+/*
+ * BDRV_O_SNAPSHOT: the image is opened read-only under a temporary qcow2
+ * overlay whose file is deleted once open; writes never reach the image.
+ */
+static void test_temp_snapshot(void)
+{
+    char *img = make_image(tmpdir, "snap.raw", 1 * MiB);
+    char *tdir = g_build_filename(tmpdir, "overlays", NULL);
+    char *missing = g_build_filename(tdir, "missing", NULL);
+    char *old_tmpdir = g_strdup(g_getenv("TMPDIR"));
+    uint8_t buf[4096], pattern[4096];
+    BlockDriverState *bs, *base;
+    BlockBackend *blk;
+    Error *err = NULL;
+    QDict *o;
+    int fd;
+
+    g_assert_cmpint(mkdir(tdir, 0700), ==, 0);
+    g_setenv("TMPDIR", tdir, TRUE);
+    memset(pattern, 0x5a, sizeof(pattern));
+
+    o = qdict_new();
+    qdict_put_str(o, "driver", "raw");
+    blk = blk_new_open(img, o, BDRV_O_RDWR | BDRV_O_SNAPSHOT, &err);
+    g_assert_nonnull(blk);
+    bs = blk_bs(blk);
+    g_assert_cmpstr(bdrv_get_format_name(bs), ==, "qcow2");
+    g_assert_false(bdrv_is_read_only(bs));
+    g_assert_cmpstr(bdrv_get_backing_filename(bs), ==, "");
+    base = bdrv_backing_bs(bs);
+    g_assert_nonnull(base);
+    g_assert_cmpstr(bdrv_get_format_name(base), ==, "raw");
+    g_assert_cmpstr(bdrv_get_filename(base), ==, img);
+    g_assert_true(bdrv_is_read_only(base));
+    g_assert_cmpint(bdrv_getlength(bs), ==, 1 * MiB);
+    /* The overlay's file is already gone. */
+    g_assert_cmpint(dir_entries(tdir), ==, 0);
+
+    g_assert_cmpint(blk_pwrite(blk, 4096, sizeof(pattern), pattern, 0), ==,
+                    0);
+    g_assert_cmpint(blk_pread(blk, 4096, sizeof(buf), buf), ==, 0);
+    g_assert_cmpmem(buf, sizeof(buf), pattern, sizeof(pattern));
+    blk_unref(blk);
+
+    fd = open(img, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, buf, sizeof(buf), 4096), ==, sizeof(buf));
+    close(fd);
+    memset(pattern, 0, sizeof(pattern));
+    g_assert_cmpmem(buf, sizeof(buf), pattern, sizeof(pattern));
+    g_assert_cmpint(dir_entries(tdir), ==, 0);
+
+    /* read-only=on applies to the overlay. */
+    o = qdict_new();
+    qdict_put_str(o, "driver", "raw");
+    qdict_put_str(o, "read-only", "on");
+    bs = bdrv_open(img, o, BDRV_O_RDWR | BDRV_O_SNAPSHOT, &err);
+    g_assert_nonnull(bs);
+    g_assert_true(bdrv_is_read_only(bs));
+    bdrv_unref(bs);
+
+    /* No temporary directory: one clear error, nothing left open. */
+    g_setenv("TMPDIR", missing, TRUE);
+    bs = bdrv_open(img, NULL, BDRV_O_RDWR | BDRV_O_SNAPSHOT, &err);
+    g_assert_null(bs);
+    g_assert_true(g_str_has_prefix(error_get_pretty(err),
+                                   "Could not open temporary file '"));
+    g_assert_true(g_str_has_suffix(error_get_pretty(err),
+                                   "': No such file or directory"));
+    error_free_or_abort(&err);
+
+    if (old_tmpdir) {
+        g_setenv("TMPDIR", old_tmpdir, TRUE);
+    } else {
+        g_unsetenv("TMPDIR");
+    }
+    g_assert_cmpint(rmdir(tdir), ==, 0);
+    unlink(img);
+    g_free(old_tmpdir);
+    g_free(missing);
+    g_free(tdir);
+    g_free(img);
+}
+
 int main(int argc, char **argv)
 {
     int ret;
@@ -375,6 +472,7 @@ int main(int argc, char **argv)
     g_test_add_func("/block-open/length-rounding", test_length_rounding);
     g_test_add_func("/block-open/create-errors", test_create_errors);
     g_test_add_func("/block-open/probed-raw", test_probed_raw);
+    g_test_add_func("/block-open/temp-snapshot", test_temp_snapshot);
     ret = g_test_run();
     remove_tree(tmpdir);
     g_free(tmpdir);

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * blkdebug.h: blkdebug's rules, read from a QEMU-style config file
+ * (blkdebug-config.c) and applied by the driver (blkdebug.c).
+ */
+#ifndef BLOCK_BLKDEBUG_H
+#define BLOCK_BLKDEBUG_H
+
+#include "block/block_int.h"
+
+/* Request kinds a rule can fail (QEMU's BlkdebugIOType). */
+enum {
+    BLKDEBUG_IO_READ,
+    BLKDEBUG_IO_WRITE,
+    BLKDEBUG_IO_WRITE_ZEROES,
+    BLKDEBUG_IO_DISCARD,
+    BLKDEBUG_IO_FLUSH,
+    BLKDEBUG_IO_BLOCK_STATUS,
+    BLKDEBUG_IO__MAX,
+};
+
+typedef enum BlkdebugAction {
+    BLKDEBUG_INJECT_ERROR, /* [inject-error] */
+    BLKDEBUG_SET_STATE,    /* [set-state] */
+} BlkdebugAction;
+
+typedef struct BlkdebugRule {
+    BlkdebugEvent event;
+    BlkdebugAction action;
+    int state;             /* applies in this state only; 0: any */
+    /* inject-error */
+    int error;             /* positive errno */
+    bool once;             /* fail one request, then the rule is gone */
+    int64_t offset;        /* fail requests touching this byte; -1: all */
+    unsigned iotype_mask;  /* 1 << BLKDEBUG_IO_* */
+    /* set-state */
+    int new_state;
+    /* run time */
+    bool active;           /* its event fired: it fails requests now */
+    bool removed;          /* a "once" rule that has fired */
+} BlkdebugRule;
+
+/*
+ * Read the rules in the config file @path (QEMU's format: "[inject-error]"
+ * and "[set-state]" groups of 'key = "value"' lines, '#' comments) and
+ * append them to *rules / *n_rules (malloc'ed).  0 or -errno with errp
+ * naming the file (and line).
+ */
+int blkdebug_read_config(const char *path, BlkdebugRule **rules,
+                         size_t *n_rules, Error **errp);
+
+/* "l2_update" for BLKDBG_L2_UPDATE (QEMU's names). */
+const char *blkdebug_event_name(BlkdebugEvent event);
+
+#endif /* BLOCK_BLKDEBUG_H */
