@@ -391,6 +391,12 @@ static char *path_combine(const char *base, const char *name)
     return qemu_xasprintf("%.*s%s", (int)(slash - base + 1), base, name);
 }
 
+char *bdrv_make_absolute_filename(const BlockDriverState *relative_to,
+                                  const char *name)
+{
+    return path_combine(relative_to->filename, name);
+}
+
 static BlockDriverState *open_inherit(const char *filename, QDict *opts,
                                       int flags, bool force_share,
                                       Error **errp);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * osdep.c: allocation that cannot fail, clocks and full positional I/O.
- * The small portability layer every other room of the core stands on.
+ * osdep.c: allocation that cannot fail, clocks, canonical paths and full
+ * positional I/O.  The small portability layer every other room of the
+ * core stands on.
  */
 #include "qemu/osdep.h"
 
@@ -74,6 +75,15 @@ char *qemu_xasprintf(const char *fmt, ...)
     r = qemu_xvasprintf(fmt, ap);
     va_end(ap);
     return r;
+}
+
+char *qemu_realpath(const char *path)
+{
+#ifdef _WIN32
+    return _fullpath(NULL, path, 0);
+#else
+    return realpath(path, NULL);
+#endif
 }
 
 #ifdef _WIN32

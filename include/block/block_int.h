@@ -184,6 +184,14 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
                            BdrvChildRole role, int flags, Error **errp);
 void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
 
+/*
+ * @name resolved as the block layer resolves backing file names: relative
+ * names are taken relative to the directory of @relative_to's filename,
+ * absolute and "proto:" names are kept.  Free with free().
+ */
+char *bdrv_make_absolute_filename(const BlockDriverState *relative_to,
+                                  const char *name);
+
 /* Set BDRV_O_INACTIVE on every node again (blk_activate()'s rollback). */
 void bdrv_inactivate_flags(BlockDriverState *bs);
 
