@@ -527,7 +527,7 @@ int img_commit(int argc, char **argv)
                                 (flags & (BDRV_O_NOCACHE | BDRV_O_NO_FLUSH)),
                                 &err);
         if (!base_blk) {
-            error_prepend(&err, "Could not open '%s': ", base_name);
+            /* QEMU's words: a reopen of the base, nothing prepended. */
             goto done;
         }
         blk_set_enable_write_cache(base_blk, !writethrough);
