@@ -391,6 +391,12 @@ static char *path_combine(const char *base, const char *name)
     return qemu_xasprintf("%.*s%s", (int)(slash - base + 1), base, name);
 }
 
+char *bdrv_make_absolute_filename(const BlockDriverState *relative_to,
+                                  const char *name)
+{
+    return path_combine(relative_to->filename, name);
+}
+
 static BlockDriverState *open_inherit(const char *filename, QDict *opts,
                                       int flags, bool force_share,
                                       Error **errp);
@@ -1068,6 +1074,39 @@ int bdrv_flush(BlockDriverState *bs)
     return ret;
 }
 
+/*
+ * As QEMU: an image growing over a backing file that is longer than the
+ * image was gets its new area zero-filled, or the backing file's data
+ * would show through it.
+ */
+static int truncate_over_backing(BlockDriverState *bs, int64_t offset,
+                                 bool exact, PreallocMode prealloc,
+                                 Error **errp)
+{
+    int64_t old_size = bdrv_getlength(bs);
+    int64_t backing_len = bdrv_getlength(bs->backing->bs);
+    int ret;
+
+    if (old_size < 0) {
+        error_setg_errno(errp, (int)-old_size, "Could not get image size");
+        return (int)old_size;
+    }
+    if (backing_len < 0) {
+        error_setg_errno(errp, (int)-backing_len,
+                         "Could not get backing file size");
+        return (int)backing_len;
+    }
+    ret = bs->drv->bdrv_truncate(bs, offset, exact, prealloc, errp);
+    if (ret < 0 || offset <= old_size || backing_len <= old_size) {
+        return ret;
+    }
+    ret = bdrv_pwrite_zeroes(bs, old_size, offset - old_size, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to zero out the new area");
+    }
+    return ret;
+}
+
 int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                   PreallocMode prealloc, Error **errp)
 {
@@ -1083,7 +1122,10 @@ int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
         error_setg(errp, "Image format driver does not support resize");
         return -ENOTSUP;
     }
-    return bs->drv->bdrv_truncate(bs, offset, exact, prealloc, errp);
+    if (!bs->backing) {
+        return bs->drv->bdrv_truncate(bs, offset, exact, prealloc, errp);
+    }
+    return truncate_over_backing(bs, offset, exact, prealloc, errp);
 }
 
 /*

@@ -28,26 +28,6 @@ static int is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return !!(ret & BDRV_BLOCK_ALLOCATED);
 }
 
-/* 0: not in the top image, 1: data, 2: reads as zeroes (commit). */
-static int commit_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                         int64_t *pnum)
-{
-    BlockDriverState *file = NULL;
-    int64_t map = 0;
-    int ret = bdrv_block_status(bs, offset, bytes, pnum, &map, &file);
-
-    if (ret < 0) {
-        return ret;
-    }
-    if (*pnum <= 0) {
-        return -EIO;
-    }
-    if (!(ret & BDRV_BLOCK_ALLOCATED)) {
-        return 0;
-    }
-    return (ret & BDRV_BLOCK_ZERO) ? 2 : 1;
-}
-
 int img_rebase(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -326,6 +306,88 @@ out:
 
 /* ---- commit ----------------------------------------------------------- */
 
+/*
+ * Where [offset, offset + bytes) of the chain from @top down to its last
+ * opened backing file (the image above the commit base) has its data, as
+ * QEMU's bdrv_is_allocated_above(): 0 nowhere in these images, 1 data,
+ * 2 reads as zeroes; a backing file that ends before @offset counts as
+ * zeroes at its level.  *pnum is how far the answer holds.
+ */
+static int commit_status(BlockDriverState *top, int64_t offset,
+                         int64_t bytes, int64_t *pnum)
+{
+    BlockDriverState *p;
+
+    for (p = top; p; p = bdrv_backing_bs(p)) {
+        int64_t n = 0;
+        int ret = bdrv_block_status(p, offset, bytes, &n, NULL, NULL);
+
+        if (ret < 0) {
+            return ret;
+        }
+        if (p != top && n == 0 && (ret & BDRV_BLOCK_EOF)) {
+            *pnum = bytes;
+            return 2;
+        }
+        if (n <= 0) {
+            return -EIO;
+        }
+        bytes = n;
+        if (ret & BDRV_BLOCK_ALLOCATED) {
+            *pnum = bytes;
+            return (ret & BDRV_BLOCK_ZERO) ? 2 : 1;
+        }
+    }
+    *pnum = bytes;
+    return 0;
+}
+
+/*
+ * Open @filename read-write with its backing chain cut below the image
+ * @depth - 1 levels down (the one right above the commit base), so that
+ * the base can then be opened for writing on its own, without our own
+ * read-only hold on it in the way.  Errors are reported.
+ */
+static BlockBackend *open_above_base(bool image_opts, const char *filename,
+                                     const char *fmt, int flags,
+                                     bool writethrough, int depth)
+{
+    QDict *options = NULL;
+    BlockBackend *blk;
+    Error *err = NULL;
+    char *key = qemu_xstrdup("backing");
+    int i;
+
+    for (i = 1; i < depth; i++) {
+        char *longer = qemu_xasprintf("backing.%s", key);
+
+        free(key);
+        key = longer;
+    }
+    if (!image_opts) {
+        options = qdict_new();
+        qdict_put_str(options, key, "");
+        free(key);
+        return img_open_file(filename, options, fmt, flags, writethrough,
+                             false);
+    }
+    if (qdict_parse_keyval(&options, filename, NULL, &err) < 0) {
+        error_report_err(err);
+        qdict_free(options);
+        free(key);
+        return NULL;
+    }
+    qdict_put_str(options, key, "");
+    free(key);
+    blk = blk_new_open(NULL, options, flags, &err);
+    if (!blk) {
+        error_reportf_err(err, "Could not open '%s': ", filename);
+        return NULL;
+    }
+    blk_set_enable_write_cache(blk, !writethrough);
+    return blk;
+}
+
 int img_commit(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -338,11 +400,11 @@ int img_commit(int argc, char **argv)
     bool quiet = false, image_opts = false, drop = false;
     bool progress_on = false, writethrough = false;
     BlockBackend *blk = NULL, *base_blk = NULL;
-    BlockDriverState *bs;
-    int flags = BDRV_O_RDWR | BDRV_O_UNMAP, c, ret = 0;
+    BlockDriverState *bs, *base_bs, *above;
+    int flags = BDRV_O_RDWR | BDRV_O_UNMAP, c, ret = 0, depth = 1;
     Error *err = NULL;
     uint8_t *buf = NULL;
-    char *base_name = NULL;
+    char *base_name = NULL, *base_fmt = NULL;
 
     for (;;) {
         c = getopt_long(argc, argv, ":f:ht:b:dpqr:", long_options, NULL);
@@ -406,10 +468,10 @@ int img_commit(int argc, char **argv)
 
     /*
      * First open the whole chain as QEMU does, so that a missing backing
-     * file or a lock held by someone else fails with QEMU's words.  Then
-     * the top is reopened without its backing file and the base is opened
-     * read-write on its own, so our own read-only hold on the base cannot
-     * get in the way.
+     * file or a lock held by someone else fails with QEMU's words, and find
+     * the base in it.  Then the chain is reopened down to the image above
+     * the base only, and the base is opened read-write on its own, so our
+     * own read-only hold on the base cannot get in the way.
      */
     blk = img_open(image_opts, filename, fmt, flags, writethrough, false);
     if (!blk) {
@@ -418,40 +480,46 @@ int img_commit(int argc, char **argv)
     bs = blk_bs(blk);
     qemu_progress_init(progress_on, 1.f);
     qemu_progress_print(0.f, 100);
-    if (!bdrv_get_backing_filename(bs)[0]) {
-        error_setg(&err, "Image does not have a backing file");
-        goto done;
+    if (base) {
+        base_bs = bdrv_find_backing_image(bs, base);
+        if (!base_bs) {
+            error_setg(&err, "Did not find '%s' in the backing chain of "
+                       "'%s'", base, filename);
+            goto done;
+        }
+    } else {
+        /* qemu-img's default: the immediate backing file. */
+        base_bs = bdrv_backing_bs(bs);
+        if (!base_bs) {
+            error_setg(&err, "Image does not have a backing file");
+            goto done;
+        }
     }
+    for (above = bs; bdrv_backing_bs(above) != base_bs;
+         above = bdrv_backing_bs(above)) {
+        depth++;
+    }
+    base_name = qemu_xstrdup(bdrv_get_filename(base_bs));
+    base_fmt = qemu_xstrdup(bdrv_get_backing_format(above));
     blk_unref(blk);
     /* The reopen must not repeat warnings the first open printed. */
     warn_set_sink(img_null_sink, NULL);
-    blk = img_open(image_opts, filename, fmt, flags | BDRV_O_NO_BACKING,
-                   writethrough, false);
+    blk = open_above_base(image_opts, filename, fmt, flags, writethrough,
+                          depth);
     warn_set_sink(img_warning_sink, NULL);
     if (!blk) {
         qemu_progress_end();
+        free(base_name);
+        free(base_fmt);
         return 1;
     }
     bs = blk_bs(blk);
 
     {
-        const char *backing = bdrv_get_backing_filename(bs);
-        const char *bfmt = bdrv_get_backing_format(bs);
-        QDict *bopts;
+        QDict *bopts = qdict_new();
 
-        if (!backing || !backing[0]) {
-            error_setg(&err, "Image does not have a backing file");
-            goto done;
-        }
-        base_name = path_combine(bdrv_get_filename(bs), backing);
-        if (base && strcmp(base, backing) && strcmp(base, base_name)) {
-            error_setg(&err, "Did not find '%s' in the backing chain of "
-                       "'%s'", base, filename);
-            goto done;
-        }
-        bopts = qdict_new();
-        if (bfmt && bfmt[0]) {
-            qdict_put_str(bopts, "driver", bfmt);
+        if (base_fmt[0]) {
+            qdict_put_str(bopts, "driver", base_fmt);
         }
         /* The base is written with the cache mode given by -t. */
         base_blk = blk_new_open(base_name, bopts,
@@ -459,7 +527,7 @@ int img_commit(int argc, char **argv)
                                 (flags & (BDRV_O_NOCACHE | BDRV_O_NO_FLUSH)),
                                 &err);
         if (!base_blk) {
-            error_prepend(&err, "Could not open '%s': ", base_name);
+            /* QEMU's words: a reopen of the base, nothing prepended. */
             goto done;
         }
         blk_set_enable_write_cache(base_blk, !writethrough);
@@ -501,11 +569,11 @@ int img_commit(int argc, char **argv)
                 if (ret >= 0) {
                     ret = blk_pwrite(base_blk, offset, n, buf, 0);
                 }
-                if (ret < 0) {
-                    error_setg_errno(&err, -ret, "Could not commit data at "
-                                     "offset %" PRId64, offset);
-                    goto done;
-                }
+            }
+            if (ret < 0) {
+                error_setg_errno(&err, -ret, "Could not commit data at "
+                                 "offset %" PRId64, offset);
+                goto done;
             }
             qemu_progress_print(100.0f * n / size, 100);
         }
@@ -536,6 +604,7 @@ done:
     qemu_progress_end();
     free(buf);
     free(base_name);
+    free(base_fmt);
     if (base_blk) {
         blk_unref(base_blk);
     }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * osdep.c: allocation that cannot fail, clocks, temporary files and full
- * positional I/O.
- * The small portability layer every other room of the core stands on.
+ * osdep.c: allocation that cannot fail, clocks, temporary files,
+ * canonical paths and full positional I/O.  The small portability layer
+ * every other room of the core stands on.
  */
 #include "qemu/osdep.h"
 
@@ -120,6 +120,15 @@ int qemu_create_tmp_file(char **pname)
     }
     close(fd);
     return 0;
+}
+
+char *qemu_realpath(const char *path)
+{
+#ifdef _WIN32
+    return _fullpath(NULL, path, 0);
+#else
+    return realpath(path, NULL);
+#endif
 }
 
 #ifdef _WIN32

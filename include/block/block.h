@@ -266,6 +266,15 @@ BlockDriverState *bdrv_backing_bs(const BlockDriverState *bs); /* or NULL */
 /* Backing file name as recorded in the image ("" if none). */
 const char *bdrv_get_backing_filename(const BlockDriverState *bs);
 const char *bdrv_get_backing_format(const BlockDriverState *bs);
+/*
+ * The image of @bs's backing chain (not @bs itself) that @name names, as
+ * QEMU 7.2 matches qemu-img commit -b: for each image of the chain, a
+ * relative @name is taken relative to that image's directory and compared,
+ * as a canonical path, with its backing file; names with a protocol prefix
+ * ("file:x") are compared as strings.  NULL if none matches.
+ */
+BlockDriverState *bdrv_find_backing_image(BlockDriverState *bs,
+                                          const char *name);
 /* The permissions currently held/shared by @bs's parent on @bs. */
 void bdrv_get_cumulative_perm(const BlockDriverState *bs, uint64_t *perm,
                               uint64_t *shared);

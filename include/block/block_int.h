@@ -268,6 +268,14 @@ BlockDriverState *bdrv_open_temp_snapshot(const char *filename,
 /* Tell @bs (a driver's file child, may be NULL) that @event happened. */
 void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event);
 
+/*
+ * @name resolved as the block layer resolves backing file names: relative
+ * names are taken relative to the directory of @relative_to's filename,
+ * absolute and "proto:" names are kept.  Free with free().
+ */
+char *bdrv_make_absolute_filename(const BlockDriverState *relative_to,
+                                  const char *name);
+
 /* Set BDRV_O_INACTIVE on every node again (blk_activate()'s rollback). */
 void bdrv_inactivate_flags(BlockDriverState *bs);
 

@@ -106,6 +106,13 @@ void qemu_sleep_ns(int64_t ns);
  */
 int qemu_create_tmp_file(char **pname);
 
+/*
+ * Canonical absolute form of @path (symlinks, "." and ".." resolved; on
+ * Windows only made absolute), malloc'ed; NULL with errno set if @path
+ * does not exist (POSIX).
+ */
+char *qemu_realpath(const char *path);
+
 /* Full positional I/O on a POSIX fd, retrying EINTR and short counts. */
 #ifndef _WIN32
 ssize_t qemu_pread_full(int fd, void *buf, size_t count, off_t offset);
