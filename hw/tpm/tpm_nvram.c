@@ -158,7 +158,10 @@ static int nv_pread(TPMNvram *nv, int64_t off, int64_t len, void *buf,
     return ret;
 }
 
-/* Only zeroes between the slots' end and NV_ZERO_SCAN_LIMIT? */
+/*
+ * Is the image all zeroes up to NV_ZERO_SCAN_LIMIT (or its end, when
+ * shorter)?  1: yes, an empty store; 0: no; <0: I/O error.
+ */
 static int nv_rest_is_zero(TPMNvram *nv, Error **errp)
 {
     int64_t end = MIN(nv->length, NV_ZERO_SCAN_LIMIT);
@@ -175,11 +178,8 @@ static int nv_rest_is_zero(TPMNvram *nv, Error **errp)
             ret = -EIO;
             break;
         }
-        for (int64_t i = 0; i < n; i++) {
-            if (buf[i]) {
-                ret = 0;
-                break;
-            }
+        if (!buffer_is_zero(buf, n)) {
+            ret = 0;
         }
         off += n;
     }

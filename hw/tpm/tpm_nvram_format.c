@@ -99,16 +99,6 @@ static uint64_t nv_span(const NvEntry *e)
                         : nv_extent_size(e->length);
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (p[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 #define WHY(...) do { if (why) { snprintf(why, why_len, __VA_ARGS__); } } \
     while (0)
 
@@ -120,10 +110,10 @@ NvSlotState nv_dir_decode(const uint8_t *buf, size_t len, NvDir *dir,
 
     if (len < NV_HDR_SIZE) {
         WHY("directory slot truncated");
-        return all_zero(buf, len) ? NV_SLOT_ZERO : NV_SLOT_FOREIGN;
+        return buffer_is_zero(buf, len) ? NV_SLOT_ZERO : NV_SLOT_FOREIGN;
     }
     if (memcmp(buf + H_MAGIC, NV_MAGIC, NV_MAGIC_LEN) != 0) {
-        return all_zero(buf, MIN(len, (size_t)NV_SLOT_SIZE)) ?
+        return buffer_is_zero(buf, MIN(len, (size_t)NV_SLOT_SIZE)) ?
                NV_SLOT_ZERO : NV_SLOT_FOREIGN;
     }
     memset(dir, 0, sizeof(*dir));
@@ -197,7 +187,7 @@ NvSlotState nv_dir_decode(const uint8_t *buf, size_t len, NvDir *dir,
             WHY("entry %" PRIu32 " has an invalid name", i);
             return NV_SLOT_DAMAGED;
         }
-        if (!all_zero((const uint8_t *)e->name + strlen(e->name),
+        if (!buffer_is_zero((const uint8_t *)e->name + strlen(e->name),
                       NV_NAME_FIELD - strlen(e->name))) {
             WHY("entry %" PRIu32 " has garbage after its name", i);
             return NV_SLOT_DAMAGED;
