@@ -23,7 +23,6 @@
 #define NV_SECTOR 512
 
 static const char nv_kcv_label[] = "qemu-tpm-nvram key check v1";
-static int64_t nv_default_lock_timeout = TPM_NVRAM_LOCK_TIMEOUT_DEFAULT;
 
 typedef struct NvSlot {
     uint8_t raw[NV_DIR_MAX];    /* header and entries as on disk */
@@ -874,17 +873,22 @@ static void nv_adopt_key(TPMNvram *nv, const NvDir *nd, const uint8_t *key)
 
 /* ---- public API ------------------------------------------------------- */
 
-TPMNvram *tpm_nvram_open_flags(BlockBackend *blk, const TPMNvramKey *key,
-                               int flags, Error **errp)
+TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
+                              const TPMNvramOpenOptions *opts, Error **errp)
 {
+    TPMNvramOpenOptions defaults = TPM_NVRAM_OPEN_OPTIONS_DEFAULT;
     TPMNvram *nv = qemu_xzalloc(sizeof(*nv));
     Error *local = NULL;
-    int locked, ret;
+    int flags, locked, ret;
 
+    if (!opts) {
+        opts = &defaults;
+    }
+    flags = opts->flags;
     nv->blk = blk;
     nv->filename = qemu_xstrdup(bdrv_get_filename(blk_bs(blk)));
     nv->flags = flags;
-    nv->lock_timeout_ms = nv_default_lock_timeout;
+    nv->lock_timeout_ms = opts->lock_timeout_ms;
     nv->cur = -1;
     if (key) {
         nv->have_key = true;
@@ -925,7 +929,7 @@ fail:
 TPMNvram *tpm_nvram_open(BlockBackend *blk, const TPMNvramKey *key,
                          Error **errp)
 {
-    return tpm_nvram_open_flags(blk, key, 0, errp);
+    return tpm_nvram_open_opts(blk, key, NULL, errp);
 }
 
 void tpm_nvram_close(TPMNvram *nv)
@@ -938,16 +942,6 @@ void tpm_nvram_close(TPMNvram *nv)
     free(nv->filename);
     qcrypto_wipe(nv, sizeof(*nv));
     free(nv);
-}
-
-void tpm_nvram_set_lock_timeout(TPMNvram *nv, int64_t timeout_ms)
-{
-    nv->lock_timeout_ms = timeout_ms;
-}
-
-void tpm_nvram_set_default_lock_timeout(int64_t timeout_ms)
-{
-    nv_default_lock_timeout = timeout_ms;
 }
 
 /* Lock, refresh, check the key: the prologue of every operation. */

@@ -781,11 +781,13 @@ static void test_rekey(const void *opaque)
 }
 
 /*
- * A commit waits for the lock another process holds and gives up cleanly
- * at the timeout; once the lock is free it goes through.
+ * A commit (and an open) waits for the lock another process holds as long
+ * as the open option says and gives up cleanly; once the lock is free it
+ * goes through.
  */
 static void test_lock_timeout(const void *opaque)
 {
+    TPMNvramOpenOptions opts = { .lock_timeout_ms = 200 };
     Store s;
     Error *err = NULL;
     int to_child[2], to_parent[2];
@@ -794,7 +796,9 @@ static void test_lock_timeout(const void *opaque)
     int status;
 
     store_new(&s, opaque, "lock.img");
-    store_open(&s, true, NULL);
+    s.blk = nvt_blk(s.path, s.fmt, true);
+    s.nv = tpm_nvram_open_opts(s.blk, NULL, &opts, NULL);
+    g_assert_nonnull(s.nv);
     put(s.nv, "permall", "one", 3);
 
     g_assert_cmpint(pipe(to_child), ==, 0);
@@ -820,8 +824,11 @@ static void test_lock_timeout(const void *opaque)
     }
     g_assert_cmpint(read(to_parent[0], &c, 1), ==, 1);
     g_assert_cmpint(c, ==, 'L');
-    tpm_nvram_set_lock_timeout(s.nv, 200);
     g_assert_cmpint(tpm_nvram_store(s.nv, "permall", U8("two"), 3, &err), <, 0);
+    expect_error(err, "Could not lock TPM NVRAM store");
+    err = NULL;
+    /* the open itself waits only as long as its option says */
+    g_assert_null(tpm_nvram_open_opts(s.blk, NULL, &opts, &err));
     expect_error(err, "Could not lock TPM NVRAM store");
     g_assert_cmpint(write(to_child[1], "x", 1), ==, 1);
     g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);

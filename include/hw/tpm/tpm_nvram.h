@@ -55,20 +55,30 @@ int tpm_nvram_validate(TPMNvram *nv, Error **errp);
 
 /* ---- additions: inspection, rekey, tuning ------------------------------ */
 
-/* Open flags for tpm_nvram_open_flags(). */
+/* Open flags (TPMNvramOpenOptions.flags). */
 #define TPM_NVRAM_OPEN_INSPECT 0x1 /* allow an encrypted store without key:
                                       list/info/check work, loads fail */
 #define TPM_NVRAM_OPEN_CHECK   0x2 /* open a corrupt store too, so that
                                       tpm_nvram_check() can report it */
 
-TPMNvram *tpm_nvram_open_flags(BlockBackend *blk, const TPMNvramKey *key,
-                               int flags, Error **errp);
-
-/* Milliseconds to wait for another process's bdrv_lock (default 30000). */
+/* Milliseconds to wait for another process's bdrv_lock, by default. */
 #define TPM_NVRAM_LOCK_TIMEOUT_DEFAULT 30000
-void tpm_nvram_set_lock_timeout(TPMNvram *nv, int64_t timeout_ms);
-/* The timeout new stores start with (also used by tpm_nvram_open). */
-void tpm_nvram_set_default_lock_timeout(int64_t timeout_ms);
+
+typedef struct TPMNvramOpenOptions {
+    int flags;                  /* TPM_NVRAM_OPEN_* */
+    int64_t lock_timeout_ms;    /* how long every load and commit (and the
+                                   open itself) waits for another process's
+                                   bdrv_lock; 0: do not wait */
+} TPMNvramOpenOptions;
+
+/* What tpm_nvram_open() uses: no flags, the default lock timeout. */
+#define TPM_NVRAM_OPEN_OPTIONS_DEFAULT \
+    ((TPMNvramOpenOptions){ .flags = 0, \
+                            .lock_timeout_ms = TPM_NVRAM_LOCK_TIMEOUT_DEFAULT })
+
+/* tpm_nvram_open() with options (@opts NULL: the defaults). */
+TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
+                              const TPMNvramOpenOptions *opts, Error **errp);
 
 typedef struct TPMNvramBlobInfo {
     char name[48];
