@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * tpm_nvram_int.h: internals shared by the NVRAM store's source files
- * (key material layout).  Not for users of the store.
+ * tpm_nvram_int.h: internals shared by the NVRAM store's rooms: the store's
+ * state, key material, and the functions one room offers the others.
+ *   tpm_nvram.c         open, lock, slot selection, load, validate
+ *   tpm_nvram_commit.c  commits (store, delete), writes and flushes
+ *   tpm_nvram_admin.c   info, list, check, rekey
+ *   tpm_nvram_key.c     key specifications, key checks, decryption
+ *   tpm_nvram_format.c  the on-disk layout (pure, no I/O)
+ * Not for users of the store.
  */
 #ifndef HW_TPM_TPM_NVRAM_INT_H
 #define HW_TPM_TPM_NVRAM_INT_H
@@ -18,5 +24,85 @@ struct TPMNvramKey {
 
 /* PBKDF2 iterations for new passphrase-protected stores. */
 #define NV_PBKDF2_ITERATIONS 100000
+
+/* Writes are padded to whole sectors of this size. */
+#define NV_SECTOR 512
+/* Associated data of a blob's encryption: magic, salt, name, generation. */
+#define NV_AAD_MAX (NV_MAGIC_LEN + NV_SALT_LEN + NV_NAME_FIELD + 8)
+
+typedef struct NvSlot {
+    uint8_t raw[NV_DIR_MAX];    /* header and entries as on disk */
+    NvSlotState state;
+    NvDir dir;
+    bool known_bad;         /* verified before and failed: skip */
+    char why[192];
+} NvSlot;
+
+struct TPMNvram {
+    BlockBackend *blk;
+    char *filename;
+    int flags;
+    int64_t lock_timeout_ms;
+
+    /* key material */
+    bool have_key;
+    bool key_is_pass;
+    uint8_t *pass;
+    size_t pass_len;
+    uint8_t key[32];
+    bool key_ready;         /* key[] matches the current store's salt/kcv */
+    uint8_t key_salt[NV_SALT_LEN];
+    uint32_t key_iter;
+
+    /* our view of the image: trusted only while it matches the disk */
+    bool cache_valid;
+    NvSlot slot[NV_SLOT_COUNT];
+    int cur;                /* slot holding the current state, -1: empty */
+    uint8_t **data;         /* stored bytes of slot[cur]'s blobs */
+    uint32_t data_count;    /* entries of @data (slot dirs may be re-read) */
+    int64_t length;
+    bool zero_checked;
+};
+
+/* Directory of the current state, NULL for an empty store. */
+static inline const NvDir *nv_cur_dir(TPMNvram *nv)
+{
+    return nv->cur >= 0 ? &nv->slot[nv->cur].dir : NULL;
+}
+
+/* ---- tpm_nvram.c: locking and reading --------------------------------- */
+
+void nv_free_data(uint8_t **data, uint32_t count);
+/* Forget the cached view of the image. */
+void nv_drop_cache(TPMNvram *nv);
+/* 1: locked, 0: the image cannot lock (run unserialized), <0: error. */
+int nv_lock(TPMNvram *nv, Error **errp);
+void nv_unlock(TPMNvram *nv, int locked);
+/* Lock, refresh, check the key: returns what nv_lock() returned. */
+int nv_begin(TPMNvram *nv, bool full, bool need_key, Error **errp);
+int nv_refresh(TPMNvram *nv, bool full, Error **errp);
+int nv_verify_slot(TPMNvram *nv, const NvDir *dir, int slot,
+                   uint8_t ***pdata, char *why, size_t why_len,
+                   Error **errp);
+
+/* ---- tpm_nvram_key.c: keys of an open store ---------------------------- */
+
+void nv_aad(const TPMNvram *nv, const NvDir *dir, const NvEntry *e,
+            uint8_t *aad, size_t *aad_len);
+int nv_check_key(TPMNvram *nv, bool need_key, Error **errp);
+int nv_plaintext(TPMNvram *nv, int i, uint8_t **out, Error **errp);
+int nv_new_params(const TPMNvramKey *k, NvDir *nd, uint8_t *key,
+                  Error **errp);
+void nv_adopt_key(TPMNvram *nv, const NvDir *nd, const uint8_t *key);
+int nv_first_params(TPMNvram *nv, NvDir *nd, Error **errp);
+
+/* ---- tpm_nvram_commit.c: writing --------------------------------------- */
+
+int nv_write(TPMNvram *nv, int64_t off, int64_t len, const void *buf,
+             Error **errp);
+int nv_flush(TPMNvram *nv, Error **errp);
+int nv_check_writable(TPMNvram *nv, Error **errp);
+int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
+              const uint32_t *crcs, const uint8_t *key, Error **errp);
 
 #endif /* HW_TPM_TPM_NVRAM_INT_H */

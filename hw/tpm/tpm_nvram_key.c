@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * tpm_nvram_key.c: the NVRAM store's key specifications
- * ("file=PATH|fd=N[,format=raw|hex|passphrase]") and their key material.
+ * tpm_nvram_key.c: the NVRAM store's keys: key specifications
+ * ("file=PATH|fd=N[,format=raw|hex|passphrase]") and their key material;
+ * for an open store, key derivation, the key check against the store's
+ * key_check value, the parameters of new stores, and blob decryption.
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
 #include "qemu/qdict.h"
+#include "crypto/aead.h"
+#include "crypto/kdf.h"
+#include "crypto/random.h"
 #include "crypto/secret.h"
 #include "hw/tpm/tpm_nvram_int.h"
+
+static const char nv_kcv_label[] = "qemu-tpm-nvram key check v1";
 
 void tpm_nvram_key_free(TPMNvramKey *key)
 {
@@ -163,5 +170,223 @@ out:
     free(fdstr);
     free(format);
     qdict_free(opts);
+    return ret;
+}
+
+/* ---- key material of an open store ------------------------------------ */
+
+void nv_aad(const TPMNvram *nv, const NvDir *dir, const NvEntry *e,
+                   uint8_t *aad, size_t *aad_len)
+{
+    size_t n = 0;
+
+    memcpy(aad + n, NV_MAGIC, NV_MAGIC_LEN);
+    n += NV_MAGIC_LEN;
+    memcpy(aad + n, dir->salt, NV_SALT_LEN);
+    n += NV_SALT_LEN;
+    memset(aad + n, 0, NV_NAME_FIELD);
+    memcpy(aad + n, e->name, strnlen(e->name, NV_NAME_MAX));
+    n += NV_NAME_FIELD;
+    stbe64(aad + n, e->blob_gen);
+    n += 8;
+    *aad_len = n;
+}
+
+static int nv_kcv(const uint8_t *key, const uint8_t *salt, uint8_t *kcv,
+                  Error **errp)
+{
+    uint8_t msg[sizeof(nv_kcv_label) + NV_SALT_LEN];
+    uint8_t mac[QCRYPTO_SHA256_LEN];
+    int ret;
+
+    memcpy(msg, nv_kcv_label, sizeof(nv_kcv_label));
+    memcpy(msg + sizeof(nv_kcv_label), salt, NV_SALT_LEN);
+    ret = qcrypto_hmac_sha256(key, 32, msg, sizeof(msg), mac, errp);
+    if (ret == 0) {
+        memcpy(kcv, mac, NV_KCV_LEN);
+    }
+    qcrypto_wipe(mac, sizeof(mac));
+    return ret;
+}
+
+static int nv_derive(TPMNvram *nv, const NvDir *dir, Error **errp)
+{
+    if (nv->key_ready && memcmp(nv->key_salt, dir->salt, NV_SALT_LEN) == 0 &&
+        nv->key_iter == dir->kdf_iterations) {
+        return 0;
+    }
+    if (!nv->key_is_pass) {
+        nv->key_ready = true;
+        memcpy(nv->key_salt, dir->salt, NV_SALT_LEN);
+        nv->key_iter = dir->kdf_iterations;
+        return 0;
+    }
+    nv->key_ready = false;
+    if (qcrypto_pbkdf2_sha256(nv->pass, nv->pass_len, dir->salt,
+                              NV_SALT_LEN, dir->kdf_iterations, nv->key, 32,
+                              errp) < 0) {
+        return -EIO;
+    }
+    nv->key_ready = true;
+    memcpy(nv->key_salt, dir->salt, NV_SALT_LEN);
+    nv->key_iter = dir->kdf_iterations;
+    return 0;
+}
+
+/*
+ * Check our key against the current directory.  With @need_key an
+ * encrypted store without a key fails even in inspection mode.
+ */
+int nv_check_key(TPMNvram *nv, bool need_key, Error **errp)
+{
+    const NvDir *dir = nv_cur_dir(nv);
+    uint8_t kcv[NV_KCV_LEN];
+
+    if (!dir) {
+        return 0;
+    }
+    if (!(dir->flags & NV_FLAG_ENCRYPTED)) {
+        if (nv->have_key) {
+            error_setg(errp, "A key was given, but TPM NVRAM store '%s' is "
+                       "not encrypted", nv->filename);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (!nv->have_key) {
+        if (!need_key && (nv->flags & TPM_NVRAM_OPEN_INSPECT)) {
+            return 0;
+        }
+        error_setg(errp, "TPM NVRAM store '%s' is encrypted, but no key was "
+                   "given", nv->filename);
+        return -ENOKEY;
+    }
+    if (nv->key_is_pass != (dir->kdf == NV_KDF_PBKDF2_SHA256)) {
+        error_setg(errp, "Wrong key for TPM NVRAM store '%s'", nv->filename);
+        error_append_hint(errp, "The store's key is %s.\n",
+                          dir->kdf == NV_KDF_PBKDF2_SHA256 ?
+                          "a passphrase (use format=passphrase)" :
+                          "a raw or hex key, not a passphrase");
+        return -EKEYREJECTED;
+    }
+    if (nv_derive(nv, dir, errp) < 0) {
+        return -EIO;
+    }
+    if (nv_kcv(nv->key, dir->salt, kcv, errp) < 0) {
+        return -EIO;
+    }
+    if (!qcrypto_memeq(kcv, dir->kcv, NV_KCV_LEN)) {
+        nv->key_ready = false;
+        error_setg(errp, "Wrong key for TPM NVRAM store '%s'", nv->filename);
+        return -EKEYREJECTED;
+    }
+    return 0;
+}
+
+/* Plaintext of entry @i of the current state (malloc'ed, >= 1 byte). */
+int nv_plaintext(TPMNvram *nv, int i, uint8_t **out, Error **errp)
+{
+    const NvDir *dir = nv_cur_dir(nv);
+    const NvEntry *e = &dir->e[i];
+    uint8_t *p = qemu_xmalloc(e->length ? e->length : 1);
+
+    if (dir->flags & NV_FLAG_ENCRYPTED) {
+        uint8_t aad[NV_AAD_MAX];
+        size_t aad_len;
+        int ret;
+
+        if (!nv->have_key || !nv->key_ready) {
+            error_setg(errp, "TPM NVRAM store '%s' is encrypted, but no key "
+                       "was given", nv->filename);
+            free(p);
+            return -ENOKEY;
+        }
+        nv_aad(nv, dir, e, aad, &aad_len);
+        ret = qcrypto_aead_decrypt(nv->key, e->nonce, aad, aad_len,
+                                   nv->data[i], e->length, p, e->tag, errp);
+        if (ret == -EBADMSG) {
+            error_setg(errp, "Blob '%s' of TPM NVRAM store '%s' fails "
+                       "authentication (corrupted or tampered with)",
+                       e->name, nv->filename);
+        }
+        if (ret < 0) {
+            qcrypto_wipe_free(p, e->length);
+            return -EIO;
+        }
+    } else if (e->length) {
+        memcpy(p, nv->data[i], e->length);
+    }
+    if (nv_crc32(p, e->length) != e->plain_crc) {
+        error_setg(errp, "Blob '%s' of TPM NVRAM store '%s' fails its CRC "
+                   "check", e->name, nv->filename);
+        qcrypto_wipe_free(p, e->length);
+        return -EIO;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Encryption parameters for a store protected by @k (NULL: none). */
+int nv_new_params(const TPMNvramKey *k, NvDir *nd, uint8_t *key,
+                         Error **errp)
+{
+    nd->flags = 0;
+    nd->cipher = NV_CIPHER_NONE;
+    nd->kdf = NV_KDF_NONE;
+    nd->kdf_iterations = 0;
+    memset(nd->salt, 0, NV_SALT_LEN);
+    memset(nd->kcv, 0, NV_KCV_LEN);
+    if (!k) {
+        return 0;
+    }
+    nd->flags = NV_FLAG_ENCRYPTED;
+    nd->cipher = NV_CIPHER_AES_256_GCM;
+    if (qcrypto_random_bytes(nd->salt, NV_SALT_LEN, errp) < 0) {
+        return -EIO;
+    }
+    if (k->is_passphrase) {
+        nd->kdf = NV_KDF_PBKDF2_SHA256;
+        nd->kdf_iterations = NV_PBKDF2_ITERATIONS;
+        if (qcrypto_pbkdf2_sha256(k->pass, k->pass_len, nd->salt,
+                                  NV_SALT_LEN, nd->kdf_iterations, key, 32,
+                                  errp) < 0) {
+            return -EIO;
+        }
+    } else {
+        memcpy(key, k->key, 32);
+    }
+    return nv_kcv(key, nd->salt, nd->kcv, errp);
+}
+
+/* Adopt @nd's parameters (just committed) for our own key state. */
+void nv_adopt_key(TPMNvram *nv, const NvDir *nd, const uint8_t *key)
+{
+    if (key) {
+        memcpy(nv->key, key, 32);
+        nv->key_ready = true;
+        memcpy(nv->key_salt, nd->salt, NV_SALT_LEN);
+        nv->key_iter = nd->kdf_iterations;
+    }
+}
+
+/* Directory template for the first commit to an empty store. */
+int nv_first_params(TPMNvram *nv, NvDir *nd, Error **errp)
+{
+    TPMNvramKey k;
+    int ret;
+
+    memset(nd, 0, sizeof(*nd));
+    if (!nv->have_key) {
+        return 0;
+    }
+    k.is_passphrase = nv->key_is_pass;
+    memcpy(k.key, nv->key, 32);
+    k.pass = nv->pass;
+    k.pass_len = nv->pass_len;
+    ret = nv_new_params(&k, nd, nv->key, errp);
+    qcrypto_wipe(&k, sizeof(k));
+    if (ret == 0) {
+        nv_adopt_key(nv, nd, nv->key);
+    }
     return ret;
 }

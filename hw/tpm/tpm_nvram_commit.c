@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * tpm_nvram_commit.c: writing the TPM NVRAM store: a commit lays out the
+ * next generation in the other directory slot, writes it and publishes it
+ * with one flush (docs/specs/tpm-nvram.rst, "Commit protocol"); store and
+ * delete are commits.
+ */
+#include "qemu/osdep.h"
+
+#include <assert.h>
+
+#include "qemu/cutils.h"
+#include "block/block-backend.h"
+#include "crypto/aead.h"
+#include "crypto/random.h"
+#include "crypto/secret.h"
+#include "hw/tpm/tpm_nvram_int.h"
+
+/* The image grows in steps of this size. */
+#define NV_GROW_STEP (64 * KiB)
+
+typedef struct NvExtent {
+    uint64_t start, end;
+} NvExtent;
+
+static uint64_t nv_alloc(NvExtent *ext, int *n, uint64_t size)
+{
+    uint64_t cand = NV_DATA_START;
+    bool moved = true;
+
+    while (moved) {
+        moved = false;
+        for (int i = 0; i < *n; i++) {
+            if (cand < ext[i].end && ext[i].start < cand + size) {
+                cand = ext[i].end;
+                moved = true;
+            }
+        }
+    }
+    ext[*n].start = cand;
+    ext[*n].end = cand + size;
+    (*n)++;
+    return cand;
+}
+
+int nv_write(TPMNvram *nv, int64_t off, int64_t len, const void *buf,
+                    Error **errp)
+{
+    int ret = blk_pwrite(nv->blk, off, len, buf, 0);
+
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write TPM NVRAM store '%s'",
+                         nv->filename);
+    }
+    return ret;
+}
+
+int nv_flush(TPMNvram *nv, Error **errp)
+{
+    int ret = blk_flush(nv->blk);
+
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not flush TPM NVRAM store '%s'",
+                         nv->filename);
+    }
+    return ret;
+}
+
+static int nv_grow(TPMNvram *nv, int64_t end, Error **errp)
+{
+    int64_t new_len;
+    int ret;
+
+    if (end <= nv->length) {
+        return 0;
+    }
+    new_len = QEMU_ALIGN_UP(end, NV_GROW_STEP);
+    ret = blk_truncate(nv->blk, new_len, false, PREALLOC_MODE_OFF, errp);
+    if (ret < 0) {
+        error_prepend(errp, "Could not grow TPM NVRAM store '%s': ",
+                      nv->filename);
+        return ret;
+    }
+    nv->length = new_len;
+    return 0;
+}
+
+/* Write one directory slot (padded to whole sectors). */
+static int nv_write_slot(TPMNvram *nv, int s, const uint8_t *buf,
+                         size_t used, Error **errp)
+{
+    return nv_write(nv, (int64_t)s * NV_SLOT_SIZE,
+                    QEMU_ALIGN_UP(used, NV_SECTOR), buf, errp);
+}
+
+/* Make an empty store: generation 1, no blobs, in slot 0; one flush. */
+static int nv_format(TPMNvram *nv, const NvDir *params, Error **errp)
+{
+    NvSlot *sl = &nv->slot[0];
+    NvDir *d = &sl->dir;
+    size_t used;
+    int ret;
+
+    ret = nv_grow(nv, NV_SECTOR, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    memset(d, 0, sizeof(*d));
+    memset(sl->raw, 0, sizeof(sl->raw));
+    d->major = NV_VERSION_MAJOR;
+    d->minor = NV_VERSION_MINOR;
+    d->generation = 1;
+    d->flags = params->flags;
+    d->cipher = params->cipher;
+    d->kdf = params->kdf;
+    d->kdf_iterations = params->kdf_iterations;
+    memcpy(d->salt, params->salt, NV_SALT_LEN);
+    memcpy(d->kcv, params->kcv, NV_KCV_LEN);
+    used = nv_dir_encode(d, sl->raw);
+    ret = nv_write_slot(nv, 0, sl->raw, used, errp);
+    if (ret == 0) {
+        ret = nv_flush(nv, errp);
+    }
+    if (ret < 0) {
+        nv->cache_valid = false;
+        return ret;
+    }
+    sl->state = NV_SLOT_OK;
+    sl->known_bad = false;
+    nv->cur = 0;
+    nv->data = qemu_xnew0(uint8_t *, 1);
+    nv->data_count = 0;
+    nv->cache_valid = true;
+    return 0;
+}
+
+/*
+ * Commit @nd as the next generation into the other slot.  @plain[i]
+ * non-NULL: entry i gets new contents (nd->e[i].name and .length set);
+ * NULL: entry i keeps the stored bytes of the current entry with the same
+ * name.  @key encrypts (NULL: plain).
+ *
+ * Placement: a blob goes inline (into the slot, right after the
+ * directory) while it fits, so that the usual commit is one contiguous
+ * write plus one flush; the rest go to extents in free space.  Unchanged
+ * extent blobs stay where they are; unchanged inline blobs are copied.
+ */
+int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
+                     const uint32_t *crcs, const uint8_t *key, Error **errp)
+{
+    NvExtent ext[2 * NV_MAX_ENTRIES + 1];
+    int next = 0;
+    const NvDir *cd;
+    uint8_t **fresh = NULL;         /* stored bytes made by this commit */
+    const uint8_t **src = NULL;     /* stored bytes of each new entry */
+    bool *to_extent = NULL;
+    uint8_t *slotbuf = NULL;
+    int64_t end;
+    uint64_t inline_end;
+    int target;
+    size_t used;
+    bool slot_attempted = false;
+    int ret;
+
+    if (nv->cur < 0) {
+        ret = nv_format(nv, nd, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    cd = nv_cur_dir(nv);
+    target = 1 - nv->cur;
+    nd->major = NV_VERSION_MAJOR;
+    nd->minor = NV_VERSION_MINOR;
+    nd->generation = cd->generation + 1;
+
+    for (uint32_t i = 0; i < cd->count; i++) {
+        if (cd->e[i].length && !cd->e[i].is_inline) {
+            ext[next].start = cd->e[i].offset;
+            ext[next].end = cd->e[i].offset + nv_extent_size(cd->e[i].length);
+            next++;
+        }
+    }
+
+    fresh = qemu_xnew0(uint8_t *, nd->count + 1);
+    src = qemu_xnew0(const uint8_t *, nd->count + 1);
+    to_extent = qemu_xnew0(bool, nd->count + 1);
+    slotbuf = qemu_xzalloc(NV_SLOT_SIZE);
+    used = nv_dir_used(nd->count);
+    inline_end = QEMU_ALIGN_UP(used, NV_INLINE_ALIGN);
+
+    /* Stored bytes: unchanged blobs as they are, new ones encrypted. */
+    for (uint32_t i = 0; i < nd->count; i++) {
+        NvEntry *e = &nd->e[i];
+
+        if (!plain[i]) {
+            int j = nv_dir_find(cd, e->name);
+            assert(j >= 0);
+            *e = cd->e[j];
+            src[i] = nv->data[j];
+            continue;
+        }
+        e->blob_gen = nd->generation;
+        e->plain_crc = crcs ? crcs[i] : nv_crc32(plain[i], e->length);
+        e->is_inline = false;
+        e->offset = 0;
+        memset(e->nonce, 0, NV_NONCE_LEN);
+        memset(e->tag, 0, NV_TAG_LEN);
+        fresh[i] = qemu_xzalloc(QEMU_ALIGN_UP(e->length, NV_SECTOR) + 1);
+        src[i] = fresh[i];
+        if (key) {
+            uint8_t aad[NV_AAD_MAX];
+            size_t aad_len;
+
+            ret = qcrypto_random_bytes(e->nonce, NV_NONCE_LEN, errp);
+            if (ret < 0) {
+                goto fail;
+            }
+            nv_aad(nv, nd, e, aad, &aad_len);
+            ret = qcrypto_aead_encrypt(key, e->nonce, aad, aad_len, plain[i],
+                                       e->length, fresh[i], e->tag, errp);
+            if (ret < 0) {
+                goto fail;
+            }
+            e->stored_crc = nv_crc32(fresh[i], e->length);
+        } else {
+            if (e->length) {
+                memcpy(fresh[i], plain[i], e->length);
+            }
+            e->stored_crc = e->plain_crc;
+        }
+    }
+
+    /*
+     * Placement: first the unchanged inline blobs, then the new ones, in
+     * directory order; what does not fit goes to an extent.
+     */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < nd->count; i++) {
+            NvEntry *e = &nd->e[i];
+            bool is_new = plain[i] != NULL;
+
+            if (!e->length || is_new != (pass == 1) ||
+                (!is_new && !e->is_inline)) {
+                continue;
+            }
+            if (e->length <= NV_SLOT_SIZE - inline_end) {
+                e->is_inline = true;
+                e->offset = inline_end;
+                memcpy(slotbuf + inline_end, src[i], e->length);
+                inline_end = QEMU_ALIGN_UP(inline_end + e->length,
+                                           NV_INLINE_ALIGN);
+            } else {
+                e->is_inline = false;
+                e->offset = nv_alloc(ext, &next, nv_extent_size(e->length));
+                to_extent[i] = true;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < nd->count; i++) {
+        if (!nd->e[i].length) {
+            nd->e[i].offset = 0;
+            nd->e[i].is_inline = false;
+        }
+    }
+
+    end = (int64_t)target * NV_SLOT_SIZE + QEMU_ALIGN_UP(inline_end,
+                                                         NV_SECTOR);
+    for (uint32_t i = 0; i < nd->count; i++) {
+        if (to_extent[i]) {
+            end = MAX(end, (int64_t)(nd->e[i].offset +
+                                     QEMU_ALIGN_UP(nd->e[i].length,
+                                                   NV_SECTOR)));
+        }
+    }
+    ret = nv_grow(nv, end, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+    for (uint32_t i = 0; i < nd->count; i++) {
+        if (to_extent[i]) {
+            uint64_t n = QEMU_ALIGN_UP(nd->e[i].length, NV_SECTOR);
+            const uint8_t *buf = src[i];
+            uint8_t *padded = NULL;
+
+            if (!fresh[i] && n != nd->e[i].length) {
+                padded = qemu_xzalloc(n);
+                memcpy(padded, src[i], nd->e[i].length);
+                buf = padded;
+            }
+            ret = nv_write(nv, nd->e[i].offset, n, buf, errp);
+            free(padded);
+            if (ret < 0) {
+                goto fail;
+            }
+        }
+    }
+    used = nv_dir_encode(nd, slotbuf);
+    slot_attempted = true;
+    ret = nv_write(nv, (int64_t)target * NV_SLOT_SIZE,
+                   QEMU_ALIGN_UP(inline_end, NV_SECTOR), slotbuf, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+    ret = nv_flush(nv, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+
+    /* Durable: the new slot is the current state now. */
+    for (uint32_t i = 0; i < nd->count; i++) {
+        if (!plain[i]) {
+            int j = nv_dir_find(cd, nd->e[i].name);
+            fresh[i] = nv->data[j];
+            nv->data[j] = NULL;
+        }
+    }
+    nv_free_data(nv->data, nv->data_count);
+    memcpy(nv->slot[target].raw, slotbuf, NV_DIR_MAX);
+    nv->slot[target].dir = *nd;
+    nv->slot[target].state = NV_SLOT_OK;
+    nv->slot[target].known_bad = false;
+    nv->cur = target;
+    nv->data = fresh;
+    nv->data_count = nd->count;
+    free(src);
+    free(to_extent);
+    free(slotbuf);
+    return 0;
+
+fail:
+    if (slot_attempted) {
+        /*
+         * The new directory may be visible to readers even though it is
+         * not durable: take it back so a failed commit changes nothing.
+         */
+        uint8_t zero[NV_SECTOR] = { 0 };
+        blk_pwrite(nv->blk, (int64_t)target * NV_SLOT_SIZE, NV_SECTOR, zero,
+                   0);
+    }
+    for (uint32_t i = 0; i < nd->count; i++) {
+        free(fresh[i]);
+    }
+    free(fresh);
+    free(src);
+    free(to_extent);
+    free(slotbuf);
+    nv->cache_valid = false;
+    return ret;
+}
+
+int nv_check_writable(TPMNvram *nv, Error **errp)
+{
+    if (bdrv_is_read_only(blk_bs(nv->blk))) {
+        error_setg(errp, "TPM NVRAM store '%s' is opened read-only",
+                   nv->filename);
+        return -EACCES;
+    }
+    if (nv->cur >= 0 && nv_cur_dir(nv)->minor > NV_VERSION_MINOR) {
+        error_setg(errp, "TPM NVRAM store '%s' has format version %u.%u, "
+                   "newer than this program's %u.%u: refusing to write",
+                   nv->filename, nv_cur_dir(nv)->major,
+                   nv_cur_dir(nv)->minor, NV_VERSION_MAJOR,
+                   NV_VERSION_MINOR);
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+/* The key that encrypts new data of the current store (NULL: plain). */
+static const uint8_t *nv_write_key(TPMNvram *nv)
+{
+    const NvDir *cd = nv_cur_dir(nv);
+
+    if (cd) {
+        return (cd->flags & NV_FLAG_ENCRYPTED) ? nv->key : NULL;
+    }
+    return nv->have_key ? nv->key : NULL;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
+                    size_t len, Error **errp)
+{
+    NvDir *nd = NULL;
+    uint8_t **plain = NULL;
+    uint32_t *crcs = NULL, crc;
+    int locked, idx, ret;
+
+    if (!nv_name_valid(name)) {
+        error_setg(errp, "Invalid TPM NVRAM blob name '%s'", name);
+        return -EINVAL;
+    }
+    if (len > NV_MAX_BLOB) {
+        error_setg(errp, "Blob '%s' is too large for a TPM NVRAM store "
+                   "(%zu bytes, at most %" PRId64 ")", name, len,
+                   (int64_t)NV_MAX_BLOB);
+        return -EFBIG;
+    }
+    locked = nv_begin(nv, false, true, errp);
+    if (locked < 0) {
+        return locked;
+    }
+    ret = nv_check_writable(nv, errp);
+    if (ret < 0) {
+        goto out;
+    }
+    nd = qemu_xmalloc(sizeof(*nd));
+    if (nv->cur >= 0) {
+        *nd = *nv_cur_dir(nv);
+    } else {
+        ret = nv_first_params(nv, nd, errp);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    idx = nv_dir_find(nd, name);
+    crc = nv_crc32(data, len);
+    if (idx >= 0 && nd->e[idx].length == len && nd->e[idx].plain_crc == crc) {
+        uint8_t *old = NULL;
+
+        ret = nv_plaintext(nv, idx, &old, errp);
+        if (ret < 0) {
+            goto out;
+        }
+        ret = len ? memcmp(old, data, len) : 0;
+        qcrypto_wipe_free(old, len);
+        if (ret == 0) {
+            goto out; /* identical: nothing to write */
+        }
+    }
+    if (idx < 0) {
+        if (nd->count >= NV_MAX_ENTRIES) {
+            error_setg(errp, "TPM NVRAM store '%s' is full (%d blobs)",
+                       nv->filename, (int)NV_MAX_ENTRIES);
+            ret = -ENOSPC;
+            goto out;
+        }
+        idx = nd->count++;
+        memset(&nd->e[idx], 0, sizeof(nd->e[idx]));
+        memcpy(nd->e[idx].name, name, strlen(name));
+    }
+    nd->e[idx].length = len;
+    plain = qemu_xnew0(uint8_t *, nd->count);
+    plain[idx] = (uint8_t *)(len ? data : (const uint8_t *)"");
+    crcs = qemu_xnew0(uint32_t, nd->count);
+    crcs[idx] = crc;
+    ret = nv_commit(nv, nd, plain, crcs, nv_write_key(nv), errp);
+
+out:
+    free(crcs);
+    free(plain);
+    free(nd);
+    nv_unlock(nv, locked);
+    return ret;
+}
+
+int tpm_nvram_delete(TPMNvram *nv, const char *name, Error **errp)
+{
+    NvDir *nd;
+    uint8_t **plain;
+    int locked, idx, ret;
+
+    locked = nv_begin(nv, false, true, errp);
+    if (locked < 0) {
+        return locked;
+    }
+    idx = nv->cur >= 0 ? nv_dir_find(nv_cur_dir(nv), name) : -1;
+    if (idx < 0) {
+        nv_unlock(nv, locked);
+        return 0;
+    }
+    ret = nv_check_writable(nv, errp);
+    if (ret < 0) {
+        nv_unlock(nv, locked);
+        return ret;
+    }
+    nd = qemu_xmalloc(sizeof(*nd));
+    *nd = *nv_cur_dir(nv);
+    memmove(&nd->e[idx], &nd->e[idx + 1],
+            (nd->count - idx - 1) * sizeof(nd->e[0]));
+    nd->count--;
+    plain = qemu_xnew0(uint8_t *, nd->count ? nd->count : 1);
+    ret = nv_commit(nv, nd, plain, NULL, nv_write_key(nv), errp);
+    free(plain);
+    free(nd);
+    nv_unlock(nv, locked);
+    return ret;
+}
