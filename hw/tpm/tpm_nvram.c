@@ -113,8 +113,8 @@ static int nv_rest_is_zero(TPMNvram *nv, Error **errp)
  * 1: all verify (*pdata filled), 0: they do not (@why), <0: I/O error.
  */
 int nv_verify_slot(TPMNvram *nv, const NvDir *dir, int slot,
-                          uint8_t ***pdata, char *why, size_t why_len,
-                          Error **errp)
+                   uint8_t ***pdata, char *why, size_t why_len,
+                   Error **errp)
 {
     uint8_t **data = qemu_xnew0(uint8_t *, dir->count ? dir->count : 1);
 

@@ -11,13 +11,13 @@
 
 #include "qemu/cutils.h"
 #include "block/block-backend.h"
-#include "crypto/aead.h"
-#include "crypto/random.h"
 #include "crypto/secret.h"
 #include "hw/tpm/tpm_nvram_int.h"
 
 /* The image grows in steps of this size. */
 #define NV_GROW_STEP (64 * KiB)
+/* Writes are padded to whole sectors of this size. */
+#define NV_SECTOR 512
 
 typedef struct NvExtent {
     uint64_t start, end;
@@ -44,7 +44,7 @@ static uint64_t nv_alloc(NvExtent *ext, int *n, uint64_t size)
 }
 
 int nv_write(TPMNvram *nv, int64_t off, int64_t len, const void *buf,
-                    Error **errp)
+             Error **errp)
 {
     int ret = blk_pwrite(nv->blk, off, len, buf, 0);
 
@@ -134,6 +134,234 @@ static int nv_format(TPMNvram *nv, const NvDir *params, Error **errp)
     return 0;
 }
 
+/* The working state of one commit (nv_commit()). */
+typedef struct NvCommit {
+    TPMNvram *nv;
+    NvDir *nd;                  /* the next generation's directory */
+    uint8_t *const *plain;      /* new plaintext of entry i, NULL: kept */
+    const uint32_t *crcs;       /* CRCs of @plain (NULL: computed) */
+    const uint8_t *key;         /* encrypts new blobs (NULL: plain) */
+    const NvDir *cd;            /* the current directory */
+    int target;                 /* the slot this commit writes */
+    NvExtent ext[2 * NV_MAX_ENTRIES + 1];   /* extents in use */
+    int next;                   /* used entries of @ext */
+    uint8_t **fresh;            /* stored bytes made by this commit */
+    const uint8_t **src;        /* stored bytes of each entry */
+    bool *to_extent;            /* entry i goes to an extent */
+    uint8_t *slotbuf;           /* the new slot: directory + inline data */
+    uint64_t inline_end;        /* end of the inline data in @slotbuf */
+} NvCommit;
+
+/*
+ * Phase 1: the next generation goes into the other slot; the extents the
+ * current directory uses are taken.
+ */
+static void nv_commit_start(NvCommit *c)
+{
+    const NvDir *cd = nv_cur_dir(c->nv);
+    NvDir *nd = c->nd;
+
+    c->cd = cd;
+    c->target = 1 - c->nv->cur;
+    nd->major = NV_VERSION_MAJOR;
+    nd->minor = NV_VERSION_MINOR;
+    nd->generation = cd->generation + 1;
+    for (uint32_t i = 0; i < cd->count; i++) {
+        if (cd->e[i].length && !cd->e[i].is_inline) {
+            c->ext[c->next].start = cd->e[i].offset;
+            c->ext[c->next].end = cd->e[i].offset +
+                                  nv_extent_size(cd->e[i].length);
+            c->next++;
+        }
+    }
+    c->fresh = qemu_xnew0(uint8_t *, nd->count + 1);
+    c->src = qemu_xnew0(const uint8_t *, nd->count + 1);
+    c->to_extent = qemu_xnew0(bool, nd->count + 1);
+    c->slotbuf = qemu_xzalloc(NV_SLOT_SIZE);
+    c->inline_end = QEMU_ALIGN_UP(nv_dir_used(nd->count), NV_INLINE_ALIGN);
+}
+
+/* Stored bytes of new entry @i: encrypted with the commit's key, or plain. */
+static int nv_commit_new_blob(NvCommit *c, uint32_t i, Error **errp)
+{
+    NvEntry *e = &c->nd->e[i];
+
+    e->blob_gen = c->nd->generation;
+    e->plain_crc = c->crcs ? c->crcs[i] : nv_crc32(c->plain[i], e->length);
+    e->is_inline = false;
+    e->offset = 0;
+    memset(e->nonce, 0, NV_NONCE_LEN);
+    memset(e->tag, 0, NV_TAG_LEN);
+    c->fresh[i] = qemu_xzalloc(QEMU_ALIGN_UP(e->length, NV_SECTOR) + 1);
+    c->src[i] = c->fresh[i];
+    if (c->key) {
+        int ret = nv_seal(c->nv, c->nd, e, c->key, c->plain[i], c->fresh[i],
+                          errp);
+        if (ret < 0) {
+            return ret;
+        }
+        e->stored_crc = nv_crc32(c->fresh[i], e->length);
+    } else {
+        if (e->length) {
+            memcpy(c->fresh[i], c->plain[i], e->length);
+        }
+        e->stored_crc = e->plain_crc;
+    }
+    return 0;
+}
+
+/* Phase 2: stored bytes: unchanged blobs as they are, new ones sealed. */
+static int nv_commit_blobs(NvCommit *c, Error **errp)
+{
+    for (uint32_t i = 0; i < c->nd->count; i++) {
+        NvEntry *e = &c->nd->e[i];
+
+        if (c->plain[i]) {
+            int ret = nv_commit_new_blob(c, i, errp);
+            if (ret < 0) {
+                return ret;
+            }
+        } else {
+            int j = nv_dir_find(c->cd, e->name);
+            assert(j >= 0);
+            *e = c->cd->e[j];
+            c->src[i] = c->nv->data[j];
+        }
+    }
+    return 0;
+}
+
+/*
+ * Phase 3, placement: first the unchanged inline blobs, then the new ones,
+ * in directory order, inline while they fit; the rest go to extents.
+ */
+static void nv_commit_place(NvCommit *c)
+{
+    NvDir *nd = c->nd;
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < nd->count; i++) {
+            NvEntry *e = &nd->e[i];
+            bool is_new = c->plain[i] != NULL;
+
+            if (!e->length || is_new != (pass == 1) ||
+                (!is_new && !e->is_inline)) {
+                continue;
+            }
+            if (e->length <= NV_SLOT_SIZE - c->inline_end) {
+                e->is_inline = true;
+                e->offset = c->inline_end;
+                memcpy(c->slotbuf + c->inline_end, c->src[i], e->length);
+                c->inline_end = QEMU_ALIGN_UP(c->inline_end + e->length,
+                                              NV_INLINE_ALIGN);
+            } else {
+                e->is_inline = false;
+                e->offset = nv_alloc(c->ext, &c->next,
+                                     nv_extent_size(e->length));
+                c->to_extent[i] = true;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < nd->count; i++) {
+        if (!nd->e[i].length) {
+            nd->e[i].offset = 0;
+            nd->e[i].is_inline = false;
+        }
+    }
+}
+
+/* Phase 4: grow the image as far as the new slot and extents need. */
+static int nv_commit_grow(NvCommit *c, Error **errp)
+{
+    const NvDir *nd = c->nd;
+    int64_t end = (int64_t)c->target * NV_SLOT_SIZE +
+                  QEMU_ALIGN_UP(c->inline_end, NV_SECTOR);
+
+    for (uint32_t i = 0; i < nd->count; i++) {
+        if (c->to_extent[i]) {
+            end = MAX(end, (int64_t)(nd->e[i].offset +
+                                     QEMU_ALIGN_UP(nd->e[i].length,
+                                                   NV_SECTOR)));
+        }
+    }
+    return nv_grow(c->nv, end, errp);
+}
+
+/* Phase 5: write the extents (padded to whole sectors). */
+static int nv_commit_write_extents(NvCommit *c, Error **errp)
+{
+    const NvDir *nd = c->nd;
+
+    for (uint32_t i = 0; i < nd->count; i++) {
+        if (c->to_extent[i]) {
+            uint64_t n = QEMU_ALIGN_UP(nd->e[i].length, NV_SECTOR);
+            const uint8_t *buf = c->src[i];
+            uint8_t *padded = NULL;
+            int ret;
+
+            if (!c->fresh[i] && n != nd->e[i].length) {
+                padded = qemu_xzalloc(n);
+                memcpy(padded, c->src[i], nd->e[i].length);
+                buf = padded;
+            }
+            ret = nv_write(c->nv, nd->e[i].offset, n, buf, errp);
+            free(padded);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Phase 7: durable, so the new slot is the current state now. */
+static void nv_commit_publish(NvCommit *c)
+{
+    TPMNvram *nv = c->nv;
+    NvSlot *sl = &nv->slot[c->target];
+
+    for (uint32_t i = 0; i < c->nd->count; i++) {
+        if (!c->plain[i]) {
+            int j = nv_dir_find(c->cd, c->nd->e[i].name);
+            c->fresh[i] = nv->data[j];
+            nv->data[j] = NULL;
+        }
+    }
+    nv_free_data(nv->data, nv->data_count);
+    memcpy(sl->raw, c->slotbuf, NV_DIR_MAX);
+    sl->dir = *c->nd;
+    sl->state = NV_SLOT_OK;
+    sl->known_bad = false;
+    nv->cur = c->target;
+    nv->data = c->fresh;
+    nv->data_count = c->nd->count;
+    c->fresh = NULL;
+}
+
+/*
+ * After a failure once the new directory was written (or its write was
+ * attempted): the new directory may be visible to readers even though it
+ * is not durable; take it back so a failed commit changes nothing.
+ */
+static void nv_commit_rollback(NvCommit *c)
+{
+    uint8_t zero[NV_SECTOR] = { 0 };
+
+    blk_pwrite(c->nv->blk, (int64_t)c->target * NV_SLOT_SIZE, NV_SECTOR,
+               zero, 0);
+}
+
+static void nv_commit_free(NvCommit *c)
+{
+    for (uint32_t i = 0; c->fresh && i < c->nd->count; i++) {
+        free(c->fresh[i]);
+    }
+    free(c->fresh);
+    free(c->src);
+    free(c->to_extent);
+    free(c->slotbuf);
+}
+
 /*
  * Commit @nd as the next generation into the other slot.  @plain[i]
  * non-NULL: entry i gets new contents (nd->e[i].name and .length set);
@@ -146,20 +374,11 @@ static int nv_format(TPMNvram *nv, const NvDir *params, Error **errp)
  * extent blobs stay where they are; unchanged inline blobs are copied.
  */
 int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
-                     const uint32_t *crcs, const uint8_t *key, Error **errp)
+              const uint32_t *crcs, const uint8_t *key, Error **errp)
 {
-    NvExtent ext[2 * NV_MAX_ENTRIES + 1];
-    int next = 0;
-    const NvDir *cd;
-    uint8_t **fresh = NULL;         /* stored bytes made by this commit */
-    const uint8_t **src = NULL;     /* stored bytes of each new entry */
-    bool *to_extent = NULL;
-    uint8_t *slotbuf = NULL;
-    int64_t end;
-    uint64_t inline_end;
-    int target;
-    size_t used;
-    bool slot_attempted = false;
+    NvCommit c = {
+        .nv = nv, .nd = nd, .plain = plain, .crcs = crcs, .key = key,
+    };
     int ret;
 
     if (nv->cur < 0) {
@@ -168,183 +387,36 @@ int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
             return ret;
         }
     }
-    cd = nv_cur_dir(nv);
-    target = 1 - nv->cur;
-    nd->major = NV_VERSION_MAJOR;
-    nd->minor = NV_VERSION_MINOR;
-    nd->generation = cd->generation + 1;
-
-    for (uint32_t i = 0; i < cd->count; i++) {
-        if (cd->e[i].length && !cd->e[i].is_inline) {
-            ext[next].start = cd->e[i].offset;
-            ext[next].end = cd->e[i].offset + nv_extent_size(cd->e[i].length);
-            next++;
-        }
-    }
-
-    fresh = qemu_xnew0(uint8_t *, nd->count + 1);
-    src = qemu_xnew0(const uint8_t *, nd->count + 1);
-    to_extent = qemu_xnew0(bool, nd->count + 1);
-    slotbuf = qemu_xzalloc(NV_SLOT_SIZE);
-    used = nv_dir_used(nd->count);
-    inline_end = QEMU_ALIGN_UP(used, NV_INLINE_ALIGN);
-
-    /* Stored bytes: unchanged blobs as they are, new ones encrypted. */
-    for (uint32_t i = 0; i < nd->count; i++) {
-        NvEntry *e = &nd->e[i];
-
-        if (!plain[i]) {
-            int j = nv_dir_find(cd, e->name);
-            assert(j >= 0);
-            *e = cd->e[j];
-            src[i] = nv->data[j];
-            continue;
-        }
-        e->blob_gen = nd->generation;
-        e->plain_crc = crcs ? crcs[i] : nv_crc32(plain[i], e->length);
-        e->is_inline = false;
-        e->offset = 0;
-        memset(e->nonce, 0, NV_NONCE_LEN);
-        memset(e->tag, 0, NV_TAG_LEN);
-        fresh[i] = qemu_xzalloc(QEMU_ALIGN_UP(e->length, NV_SECTOR) + 1);
-        src[i] = fresh[i];
-        if (key) {
-            uint8_t aad[NV_AAD_MAX];
-            size_t aad_len;
-
-            ret = qcrypto_random_bytes(e->nonce, NV_NONCE_LEN, errp);
-            if (ret < 0) {
-                goto fail;
-            }
-            nv_aad(nv, nd, e, aad, &aad_len);
-            ret = qcrypto_aead_encrypt(key, e->nonce, aad, aad_len, plain[i],
-                                       e->length, fresh[i], e->tag, errp);
-            if (ret < 0) {
-                goto fail;
-            }
-            e->stored_crc = nv_crc32(fresh[i], e->length);
-        } else {
-            if (e->length) {
-                memcpy(fresh[i], plain[i], e->length);
-            }
-            e->stored_crc = e->plain_crc;
-        }
-    }
-
-    /*
-     * Placement: first the unchanged inline blobs, then the new ones, in
-     * directory order; what does not fit goes to an extent.
-     */
-    for (int pass = 0; pass < 2; pass++) {
-        for (uint32_t i = 0; i < nd->count; i++) {
-            NvEntry *e = &nd->e[i];
-            bool is_new = plain[i] != NULL;
-
-            if (!e->length || is_new != (pass == 1) ||
-                (!is_new && !e->is_inline)) {
-                continue;
-            }
-            if (e->length <= NV_SLOT_SIZE - inline_end) {
-                e->is_inline = true;
-                e->offset = inline_end;
-                memcpy(slotbuf + inline_end, src[i], e->length);
-                inline_end = QEMU_ALIGN_UP(inline_end + e->length,
-                                           NV_INLINE_ALIGN);
-            } else {
-                e->is_inline = false;
-                e->offset = nv_alloc(ext, &next, nv_extent_size(e->length));
-                to_extent[i] = true;
-            }
-        }
-    }
-    for (uint32_t i = 0; i < nd->count; i++) {
-        if (!nd->e[i].length) {
-            nd->e[i].offset = 0;
-            nd->e[i].is_inline = false;
-        }
-    }
-
-    end = (int64_t)target * NV_SLOT_SIZE + QEMU_ALIGN_UP(inline_end,
-                                                         NV_SECTOR);
-    for (uint32_t i = 0; i < nd->count; i++) {
-        if (to_extent[i]) {
-            end = MAX(end, (int64_t)(nd->e[i].offset +
-                                     QEMU_ALIGN_UP(nd->e[i].length,
-                                                   NV_SECTOR)));
-        }
-    }
-    ret = nv_grow(nv, end, errp);
+    nv_commit_start(&c);
+    ret = nv_commit_blobs(&c, errp);
     if (ret < 0) {
         goto fail;
     }
-    for (uint32_t i = 0; i < nd->count; i++) {
-        if (to_extent[i]) {
-            uint64_t n = QEMU_ALIGN_UP(nd->e[i].length, NV_SECTOR);
-            const uint8_t *buf = src[i];
-            uint8_t *padded = NULL;
-
-            if (!fresh[i] && n != nd->e[i].length) {
-                padded = qemu_xzalloc(n);
-                memcpy(padded, src[i], nd->e[i].length);
-                buf = padded;
-            }
-            ret = nv_write(nv, nd->e[i].offset, n, buf, errp);
-            free(padded);
-            if (ret < 0) {
-                goto fail;
-            }
-        }
-    }
-    used = nv_dir_encode(nd, slotbuf);
-    slot_attempted = true;
-    ret = nv_write(nv, (int64_t)target * NV_SLOT_SIZE,
-                   QEMU_ALIGN_UP(inline_end, NV_SECTOR), slotbuf, errp);
+    nv_commit_place(&c);
+    ret = nv_commit_grow(&c, errp);
     if (ret < 0) {
         goto fail;
     }
-    ret = nv_flush(nv, errp);
+    ret = nv_commit_write_extents(&c, errp);
     if (ret < 0) {
         goto fail;
     }
-
-    /* Durable: the new slot is the current state now. */
-    for (uint32_t i = 0; i < nd->count; i++) {
-        if (!plain[i]) {
-            int j = nv_dir_find(cd, nd->e[i].name);
-            fresh[i] = nv->data[j];
-            nv->data[j] = NULL;
-        }
+    /* Phase 6: the directory with its inline data, then the one flush. */
+    nv_dir_encode(nd, c.slotbuf);
+    ret = nv_write_slot(nv, c.target, c.slotbuf, c.inline_end, errp);
+    if (ret == 0) {
+        ret = nv_flush(nv, errp);
     }
-    nv_free_data(nv->data, nv->data_count);
-    memcpy(nv->slot[target].raw, slotbuf, NV_DIR_MAX);
-    nv->slot[target].dir = *nd;
-    nv->slot[target].state = NV_SLOT_OK;
-    nv->slot[target].known_bad = false;
-    nv->cur = target;
-    nv->data = fresh;
-    nv->data_count = nd->count;
-    free(src);
-    free(to_extent);
-    free(slotbuf);
+    if (ret < 0) {
+        nv_commit_rollback(&c);
+        goto fail;
+    }
+    nv_commit_publish(&c);
+    nv_commit_free(&c);
     return 0;
 
 fail:
-    if (slot_attempted) {
-        /*
-         * The new directory may be visible to readers even though it is
-         * not durable: take it back so a failed commit changes nothing.
-         */
-        uint8_t zero[NV_SECTOR] = { 0 };
-        blk_pwrite(nv->blk, (int64_t)target * NV_SLOT_SIZE, NV_SECTOR, zero,
-                   0);
-    }
-    for (uint32_t i = 0; i < nd->count; i++) {
-        free(fresh[i]);
-    }
-    free(fresh);
-    free(src);
-    free(to_extent);
-    free(slotbuf);
+    nv_commit_free(&c);
     nv->cache_valid = false;
     return ret;
 }

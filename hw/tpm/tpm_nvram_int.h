@@ -25,11 +25,6 @@ struct TPMNvramKey {
 /* PBKDF2 iterations for new passphrase-protected stores. */
 #define NV_PBKDF2_ITERATIONS 100000
 
-/* Writes are padded to whole sectors of this size. */
-#define NV_SECTOR 512
-/* Associated data of a blob's encryption: magic, salt, name, generation. */
-#define NV_AAD_MAX (NV_MAGIC_LEN + NV_SALT_LEN + NV_NAME_FIELD + 8)
-
 typedef struct NvSlot {
     uint8_t raw[NV_DIR_MAX];    /* header and entries as on disk */
     NvSlotState state;
@@ -87,10 +82,11 @@ int nv_verify_slot(TPMNvram *nv, const NvDir *dir, int slot,
 
 /* ---- tpm_nvram_key.c: keys of an open store ---------------------------- */
 
-void nv_aad(const TPMNvram *nv, const NvDir *dir, const NvEntry *e,
-            uint8_t *aad, size_t *aad_len);
 int nv_check_key(TPMNvram *nv, bool need_key, Error **errp);
+/* Plaintext of entry @i of the current state (malloc'ed, >= 1 byte). */
 int nv_plaintext(TPMNvram *nv, int i, uint8_t **out, Error **errp);
+int nv_seal(TPMNvram *nv, const NvDir *nd, NvEntry *e, const uint8_t *key,
+            const uint8_t *plain, uint8_t *out, Error **errp);
 int nv_new_params(const TPMNvramKey *k, NvDir *nd, uint8_t *key,
                   Error **errp);
 void nv_adopt_key(TPMNvram *nv, const NvDir *nd, const uint8_t *key);

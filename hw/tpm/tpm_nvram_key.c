@@ -16,6 +16,9 @@
 
 static const char nv_kcv_label[] = "qemu-tpm-nvram key check v1";
 
+/* Associated data of a blob's encryption: magic, salt, name, generation. */
+#define NV_AAD_MAX (NV_MAGIC_LEN + NV_SALT_LEN + NV_NAME_FIELD + 8)
+
 void tpm_nvram_key_free(TPMNvramKey *key)
 {
     if (!key) {
@@ -175,7 +178,7 @@ out:
 
 /* ---- key material of an open store ------------------------------------ */
 
-void nv_aad(const TPMNvram *nv, const NvDir *dir, const NvEntry *e,
+static void nv_aad(const TPMNvram *nv, const NvDir *dir, const NvEntry *e,
                    uint8_t *aad, size_t *aad_len)
 {
     size_t n = 0;
@@ -326,9 +329,29 @@ int nv_plaintext(TPMNvram *nv, int i, uint8_t **out, Error **errp)
     return 0;
 }
 
+/*
+ * Encrypt @plain (e->length bytes) into @out for entry @e of directory @nd
+ * under @key: a fresh nonce, the tag in @e.
+ */
+int nv_seal(TPMNvram *nv, const NvDir *nd, NvEntry *e, const uint8_t *key,
+            const uint8_t *plain, uint8_t *out, Error **errp)
+{
+    uint8_t aad[NV_AAD_MAX];
+    size_t aad_len;
+    int ret;
+
+    ret = qcrypto_random_bytes(e->nonce, NV_NONCE_LEN, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    nv_aad(nv, nd, e, aad, &aad_len);
+    return qcrypto_aead_encrypt(key, e->nonce, aad, aad_len, plain,
+                                e->length, out, e->tag, errp);
+}
+
 /* Encryption parameters for a store protected by @k (NULL: none). */
 int nv_new_params(const TPMNvramKey *k, NvDir *nd, uint8_t *key,
-                         Error **errp)
+                  Error **errp)
 {
     nd->flags = 0;
     nd->cipher = NV_CIPHER_NONE;
