@@ -75,6 +75,10 @@ static int nv_pread(TPMNvram *nv, int64_t off, int64_t len, void *buf,
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not read TPM NVRAM store '%s'",
                          nv->filename);
+        /* -ENOENT means "no such blob" to the store's callers */
+        if (ret == -ENOENT) {
+            ret = -EIO;
+        }
     }
     return ret;
 }
@@ -95,10 +99,12 @@ static int nv_rest_is_zero(TPMNvram *nv, Error **errp)
     buf = qemu_xmalloc(256 * KiB);
     for (int64_t off = 0; off < end && ret == 1;) {
         int64_t n = MIN(end - off, 256 * KiB);
-        if (nv_pread(nv, off, n, buf, errp) < 0) {
-            ret = -EIO;
+
+        ret = nv_pread(nv, off, n, buf, errp);
+        if (ret < 0) {
             break;
         }
+        ret = 1;
         if (!buffer_is_zero(buf, n)) {
             ret = 0;
         }
@@ -117,6 +123,7 @@ int nv_verify_slot(TPMNvram *nv, const NvDir *dir, int slot,
                    Error **errp)
 {
     uint8_t **data = qemu_xnew0(uint8_t *, dir->count ? dir->count : 1);
+    int ret;
 
     for (uint32_t i = 0; i < dir->count; i++) {
         const NvEntry *e = &dir->e[i];
@@ -132,9 +139,10 @@ int nv_verify_slot(TPMNvram *nv, const NvDir *dir, int slot,
             goto bad;
         }
         data[i] = qemu_xmalloc(e->length);
-        if (nv_pread(nv, pos, e->length, data[i], errp) < 0) {
+        ret = nv_pread(nv, pos, e->length, data[i], errp);
+        if (ret < 0) {
             nv_free_data(data, dir->count);
-            return -EIO;
+            return ret;
         }
         if (nv_crc32(data[i], e->length) != e->stored_crc) {
             snprintf(why, why_len, "blob '%s' (generation %" PRIu64
@@ -151,37 +159,46 @@ bad:
 }
 
 /*
- * Bring our view in line with the disk (under the lock).  @full ignores
- * every cached result.  0: nv->cur is the current slot or -1 for an empty
- * store; <0 with errp set: corrupt, foreign, newer version or I/O error.
+ * The image's length, and the first NV_DIR_MAX bytes of each slot in @raw
+ * (zeroes past the end).  A changed length sets *@full.
  */
-int nv_refresh(TPMNvram *nv, bool full, Error **errp)
+static int nv_read_slots(TPMNvram *nv, uint8_t *raw, bool *full,
+                         Error **errp)
 {
-    uint8_t *raw = qemu_xzalloc(NV_SLOT_COUNT * NV_DIR_MAX);
-    int order[NV_SLOT_COUNT], n = 0;
-    int64_t len;
-    int ret = 0;
-    bool reuse_cur = false;
+    int64_t len = blk_getlength(nv->blk);
 
-    len = blk_getlength(nv->blk);
     if (len < 0) {
         error_setg_errno(errp, (int)-len, "Could not get the length of "
                          "TPM NVRAM store '%s'", nv->filename);
-        ret = (int)len;
-        goto fail;
+        return (int)len;
     }
     if (len != nv->length) {
-        full = true;
+        *full = true;
     }
     nv->length = len;
     for (int s = 0; s < NV_SLOT_COUNT; s++) {
         int64_t off = (int64_t)s * NV_SLOT_SIZE;
-        if (len > off && nv_pread(nv, off, MIN(len - off, NV_DIR_MAX),
-                                  raw + s * NV_DIR_MAX, errp) < 0) {
-            ret = -EIO;
-            goto fail;
+        int ret;
+
+        if (len <= off) {
+            continue;
+        }
+        ret = nv_pread(nv, off, MIN(len - off, NV_DIR_MAX),
+                       raw + s * NV_DIR_MAX, errp);
+        if (ret < 0) {
+            return ret;
         }
     }
+    return 0;
+}
+
+/*
+ * Decode the slots whose bytes differ from what we saw last time (all of
+ * them with @full).  Returns whether the cached current state still holds.
+ */
+static bool nv_decode_slots(TPMNvram *nv, const uint8_t *raw, bool full)
+{
+    bool reuse_cur = false;
 
     if (full || !nv->cache_valid) {
         nv_drop_cache(nv);
@@ -210,6 +227,17 @@ int nv_refresh(TPMNvram *nv, bool full, Error **errp)
         nv_drop_cache(nv);
     }
     nv->cache_valid = true;
+    return reuse_cur;
+}
+
+/*
+ * Make the complete slot with the highest generation the current state
+ * (keeping the cached one when @reuse_cur and it is still the newest).
+ * 1: done, 0: no slot is complete, <0: I/O error.
+ */
+static int nv_pick_current(TPMNvram *nv, bool reuse_cur, Error **errp)
+{
+    int order[NV_SLOT_COUNT], n = 0;
 
     for (int s = 0; s < NV_SLOT_COUNT; s++) {
         if (nv->slot[s].state == NV_SLOT_OK) {
@@ -225,9 +253,10 @@ int nv_refresh(TPMNvram *nv, bool full, Error **errp)
     for (int i = 0; i < n; i++) {
         NvSlot *sl = &nv->slot[order[i]];
         uint8_t **data = NULL;
+        int ret;
 
         if (reuse_cur && order[i] == nv->cur) {
-            goto out;
+            return 1;
         }
         if (sl->known_bad) {
             continue;
@@ -235,7 +264,7 @@ int nv_refresh(TPMNvram *nv, bool full, Error **errp)
         ret = nv_verify_slot(nv, &sl->dir, order[i], &data, sl->why,
                              sizeof(sl->why), errp);
         if (ret < 0) {
-            goto fail;
+            return ret;
         }
         if (ret == 1) {
             nv_drop_cache(nv);
@@ -243,20 +272,26 @@ int nv_refresh(TPMNvram *nv, bool full, Error **errp)
             nv->cur = order[i];
             nv->data = data;
             nv->data_count = sl->dir.count;
-            ret = 0;
-            goto out;
+            return 1;
         }
         sl->known_bad = true;
     }
+    return 0;
+}
 
-    /* No slot holds a complete state. */
+/*
+ * No slot holds a complete state: 0 for an empty store (all zeroes), or
+ * why the image is none (*@why, errp set).
+ */
+static int nv_no_current(TPMNvram *nv, NvRefreshError *why, Error **errp)
+{
     nv_drop_cache(nv);
     for (int s = 0; s < NV_SLOT_COUNT; s++) {
         if (nv->slot[s].state == NV_SLOT_NEWER) {
             error_setg(errp, "TPM NVRAM store '%s' has an %s", nv->filename,
                        nv->slot[s].why);
-            ret = -ENOTSUP;
-            goto fail;
+            *why = NV_REFRESH_NEWER;
+            return -ENOTSUP;
         }
     }
     for (int s = 0; s < NV_SLOT_COUNT; s++) {
@@ -264,32 +299,52 @@ int nv_refresh(TPMNvram *nv, bool full, Error **errp)
             nv->slot[s].state == NV_SLOT_OK) {
             error_setg(errp, "TPM NVRAM store '%s' is corrupt: %s",
                        nv->filename, nv->slot[s].why);
-            ret = -EIO;
-            goto fail;
+            *why = NV_REFRESH_CORRUPT;
+            return -EIO;
         }
     }
     if (nv->slot[0].state == NV_SLOT_ZERO &&
         nv->slot[1].state == NV_SLOT_ZERO) {
         if (!nv->zero_checked) {
-            ret = nv_rest_is_zero(nv, errp);
+            int ret = nv_rest_is_zero(nv, errp);
+
             if (ret < 0) {
-                goto fail;
+                *why = NV_REFRESH_IO;
+                return ret;
             }
-            if (ret == 0) {
-                goto foreign;
-            }
-            nv->zero_checked = true;
+            nv->zero_checked = ret == 1;
         }
-        nv->cache_valid = true;
-        ret = 0;
-        goto out;
+        if (nv->zero_checked) {
+            nv->cache_valid = true;
+            return 0;
+        }
     }
-foreign:
     error_setg(errp, "'%s' is not a TPM NVRAM store", nv->filename);
-    ret = -EINVAL;
-fail:
-    nv_drop_cache(nv);
-out:
+    *why = NV_REFRESH_FOREIGN;
+    return -EINVAL;
+}
+
+int nv_refresh(TPMNvram *nv, bool full, NvRefreshError *why, Error **errp)
+{
+    uint8_t *raw = qemu_xzalloc(NV_SLOT_COUNT * NV_DIR_MAX);
+    NvRefreshError why_ignored;
+    int ret;
+
+    why = why ? why : &why_ignored;
+    *why = NV_REFRESH_IO;
+    ret = nv_read_slots(nv, raw, &full, errp);
+    if (ret == 0) {
+        ret = nv_pick_current(nv, nv_decode_slots(nv, raw, full), errp);
+        if (ret == 0) {
+            ret = nv_no_current(nv, why, errp);
+        }
+    }
+    if (ret < 0) {
+        nv_drop_cache(nv);
+    } else {
+        *why = NV_REFRESH_OK;
+        ret = 0;
+    }
     free(raw);
     return ret;
 }
@@ -303,7 +358,7 @@ int nv_begin(TPMNvram *nv, bool full, bool need_key, Error **errp)
     if (locked < 0) {
         return locked;
     }
-    ret = nv_refresh(nv, full, errp);
+    ret = nv_refresh(nv, full, NULL, errp);
     if (ret == 0) {
         ret = nv_check_key(nv, need_key, errp);
     }
@@ -322,6 +377,7 @@ TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
     TPMNvramOpenOptions defaults = TPM_NVRAM_OPEN_OPTIONS_DEFAULT;
     TPMNvram *nv = qemu_xzalloc(sizeof(*nv));
     Error *local = NULL;
+    NvRefreshError why;
     int flags, locked, ret;
 
     if (!opts) {
@@ -349,8 +405,9 @@ TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
     if (locked < 0) {
         goto fail;
     }
-    ret = nv_refresh(nv, true, &local);
-    if (ret == -EIO && (flags & TPM_NVRAM_OPEN_CHECK)) {
+    ret = nv_refresh(nv, true, &why, &local);
+    if (ret < 0 && (flags & TPM_NVRAM_OPEN_CHECK) &&
+        (why == NV_REFRESH_CORRUPT || why == NV_REFRESH_IO)) {
         error_free(local);
         local = NULL;
         ret = 0;

@@ -84,9 +84,89 @@ static void check_msg(TPMNvramCheckResult *res, const char *msg)
     res->messages = m;
 }
 
-int tpm_nvram_check(TPMNvram *nv, TPMNvramCheckResult *res, Error **errp)
+/* Count a problem in @res and add its message. */
+static void check_problem(TPMNvramCheckResult *res, int *counter,
+                          Error *err)
+{
+    (*counter)++;
+    check_msg(res, error_get_pretty(err));
+    error_free(err);
+}
+
+/*
+ * Refresh for a check: 0: a state (or an empty store) to verify; 1:
+ * corruption or an I/O error, counted in @res; <0: an error (not a store,
+ * a newer version, a key problem).
+ */
+static int check_refresh(TPMNvram *nv, TPMNvramCheckResult *res,
+                         Error **errp)
 {
     Error *local = NULL;
+    NvRefreshError why;
+    int ret = nv_refresh(nv, true, &why, &local);
+
+    if (ret == 0) {
+        /* key problems are not corruption: report as an error */
+        return nv_check_key(nv, false, errp);
+    }
+    if (why == NV_REFRESH_FOREIGN || why == NV_REFRESH_NEWER) {
+        error_propagate(errp, local);
+        return ret;
+    }
+    check_problem(res, why == NV_REFRESH_CORRUPT ? &res->corruptions
+                                                 : &res->check_errors,
+                  local);
+    return 1;
+}
+
+/* Decrypt and verify every blob of the current state (when we can). */
+static void check_blobs(TPMNvram *nv, TPMNvramCheckResult *res)
+{
+    const NvDir *d = nv_cur_dir(nv);
+
+    res->authenticated = !(d->flags & NV_FLAG_ENCRYPTED) || nv->have_key;
+    for (uint32_t i = 0; res->authenticated && i < d->count; i++) {
+        Error *local = NULL;
+        uint8_t *p = NULL;
+
+        if (nv_plaintext(nv, i, &p, &local) < 0) {
+            check_problem(res, &res->corruptions, local);
+        } else {
+            qcrypto_wipe_free(p, d->e[i].length);
+        }
+    }
+}
+
+/* Does the previous generation's slot still verify?  (Harmless if not.) */
+static void check_other_slot(TPMNvram *nv, TPMNvramCheckResult *res)
+{
+    const NvDir *d = nv_cur_dir(nv);
+    int other = 1 - nv->cur;
+    NvSlot *os = &nv->slot[other];
+
+    if (os->state == NV_SLOT_OK && !os->known_bad &&
+        os->dir.generation < d->generation) {
+        Error *local = NULL;
+        uint8_t **data = NULL;
+        char why[192];
+        int r = nv_verify_slot(nv, &os->dir, other, &data, why,
+                               sizeof(why), &local);
+        if (r < 0) {
+            check_problem(res, &res->check_errors, local);
+        } else if (r == 0) {
+            os->known_bad = true;
+        } else {
+            nv_free_data(data, os->dir.count);
+        }
+    }
+    if ((os->state == NV_SLOT_OK && os->known_bad) ||
+        os->state == NV_SLOT_DAMAGED || os->state == NV_SLOT_FOREIGN) {
+        res->other_slot_damaged = true;
+    }
+}
+
+int tpm_nvram_check(TPMNvram *nv, TPMNvramCheckResult *res, Error **errp)
+{
     int locked, ret;
 
     memset(res, 0, sizeof(*res));
@@ -95,75 +175,13 @@ int tpm_nvram_check(TPMNvram *nv, TPMNvramCheckResult *res, Error **errp)
     if (locked < 0) {
         return locked;
     }
-    ret = nv_refresh(nv, true, &local);
-    if (ret == 0) {
-        ret = nv_check_key(nv, false, &local);
-        if (ret < 0) {
-            /* key problems are not corruption: report as an error */
-            error_propagate(errp, local);
-            nv_unlock(nv, locked);
-            return ret;
-        }
-    }
-    if (ret < 0) {
-        if (ret == -EIO && strstr(error_get_pretty(local), "corrupt")) {
-            res->corruptions++;
-            check_msg(res, error_get_pretty(local));
-            error_free(local);
-            ret = 0;
-        } else if (ret == -EINVAL || ret == -ENOTSUP) {
-            error_propagate(errp, local);
-        } else {
-            res->check_errors++;
-            check_msg(res, error_get_pretty(local));
-            error_free(local);
-            ret = 0;
-        }
-        nv_unlock(nv, locked);
-        return ret;
-    }
-
-    if (nv->cur >= 0) {
-        const NvDir *d = nv_cur_dir(nv);
-        int other = 1 - nv->cur;
-        NvSlot *os = &nv->slot[other];
-
-        res->authenticated = !(d->flags & NV_FLAG_ENCRYPTED) || nv->have_key;
-        for (uint32_t i = 0; res->authenticated && i < d->count; i++) {
-            uint8_t *p = NULL;
-            if (nv_plaintext(nv, i, &p, &local) < 0) {
-                res->corruptions++;
-                check_msg(res, error_get_pretty(local));
-                error_free(local);
-                local = NULL;
-            } else {
-                qcrypto_wipe_free(p, d->e[i].length);
-            }
-        }
-        if (os->state == NV_SLOT_OK && !os->known_bad &&
-            os->dir.generation < d->generation) {
-            uint8_t **data = NULL;
-            char why[192];
-            int r = nv_verify_slot(nv, &os->dir, other, &data, why,
-                                   sizeof(why), &local);
-            if (r < 0) {
-                res->check_errors++;
-                check_msg(res, error_get_pretty(local));
-                error_free(local);
-                local = NULL;
-            } else if (r == 0) {
-                os->known_bad = true;
-            } else {
-                nv_free_data(data, os->dir.count);
-            }
-        }
-        if ((os->state == NV_SLOT_OK && os->known_bad) ||
-            os->state == NV_SLOT_DAMAGED || os->state == NV_SLOT_FOREIGN) {
-            res->other_slot_damaged = true;
-        }
+    ret = check_refresh(nv, res, errp);
+    if (ret == 0 && nv->cur >= 0) {
+        check_blobs(nv, res);
+        check_other_slot(nv, res);
     }
     nv_unlock(nv, locked);
-    return 0;
+    return ret < 0 ? ret : 0;
 }
 
 void tpm_nvram_check_result_free(TPMNvramCheckResult *res)

@@ -75,7 +75,21 @@ int nv_lock(TPMNvram *nv, Error **errp);
 void nv_unlock(TPMNvram *nv, int locked);
 /* Lock, refresh, check the key: returns what nv_lock() returned. */
 int nv_begin(TPMNvram *nv, bool full, bool need_key, Error **errp);
-int nv_refresh(TPMNvram *nv, bool full, Error **errp);
+/* Why nv_refresh() failed. */
+typedef enum NvRefreshError {
+    NV_REFRESH_OK,
+    NV_REFRESH_IO,          /* I/O error: the errno of the failed request */
+    NV_REFRESH_CORRUPT,     /* -EIO: our magic, but no complete slot */
+    NV_REFRESH_NEWER,       /* -ENOTSUP: a major version we do not know */
+    NV_REFRESH_FOREIGN,     /* -EINVAL: not a TPM NVRAM store */
+} NvRefreshError;
+
+/*
+ * Bring our view in line with the disk (under the lock).  @full ignores
+ * every cached result.  0: nv->cur is the current slot or -1 for an empty
+ * store; <0 with errp set and *@why (may be NULL) saying what failed.
+ */
+int nv_refresh(TPMNvram *nv, bool full, NvRefreshError *why, Error **errp);
 int nv_verify_slot(TPMNvram *nv, const NvDir *dir, int slot,
                    uint8_t ***pdata, char *why, size_t why_len,
                    Error **errp);
