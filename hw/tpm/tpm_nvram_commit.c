@@ -314,6 +314,78 @@ static int nv_commit_write_extents(NvCommit *c, Error **errp)
     return 0;
 }
 
+/*
+ * After a failed directory write: does the target slot hold the new
+ * directory anyway (as readers see it)?  1: yes, or we cannot tell; 0: no,
+ * and it never will, as nothing writes the slot any more.
+ */
+static int nv_commit_slot_landed(NvCommit *c)
+{
+    size_t used = nv_dir_used(c->nd->count);
+    uint8_t *buf = qemu_xmalloc(used);
+    int ret;
+
+    ret = blk_pread(c->nv->blk, (int64_t)c->target * NV_SLOT_SIZE, used,
+                    buf);
+    ret = ret < 0 || !memcmp(buf, c->slotbuf, used);
+    free(buf);
+    return ret;
+}
+
+/*
+ * Undo a commit whose new directory may have reached the image: it may be
+ * visible to readers and may still reach the disk, so zero its first
+ * sector and flush that; then the previous state is the current one again,
+ * durably.  (Without the flush a power cut could publish the failed commit
+ * after all.)
+ */
+static int nv_commit_rollback(NvCommit *c, Error **errp)
+{
+    uint8_t zero[NV_SECTOR] = { 0 };
+    int ret;
+
+    ret = nv_write(c->nv, (int64_t)c->target * NV_SLOT_SIZE, NV_SECTOR, zero,
+                   errp);
+    if (ret == 0) {
+        ret = nv_flush(c->nv, errp);
+    }
+    return ret;
+}
+
+/*
+ * Phase 6: the directory with its inline data, then the one flush that
+ * makes the commit durable.  On failure, undo it unless the directory
+ * write failed without leaving the new directory in the slot; if undoing
+ * fails too, the error says that either state may be the current one.
+ */
+static int nv_commit_write_slot(NvCommit *c, Error **errp)
+{
+    Error *err = NULL, *undo_err = NULL;
+    int ret;
+
+    nv_dir_encode(c->nd, c->slotbuf);
+    ret = nv_write_slot(c->nv, c->target, c->slotbuf, c->inline_end, &err);
+    if (ret == 0) {
+        ret = nv_flush(c->nv, &err);
+    } else if (!nv_commit_slot_landed(c)) {
+        error_propagate(errp, err);
+        return ret;
+    }
+    if (ret == 0) {
+        return 0;
+    }
+    if (nv_commit_rollback(c, &undo_err) < 0) {
+        error_setg(errp, "%s; undoing the commit failed too (%s), so the "
+                   "store holds either the previous or the new contents",
+                   error_get_pretty(err), error_get_pretty(undo_err));
+        error_free(err);
+        error_free(undo_err);
+    } else {
+        error_propagate(errp, err);
+    }
+    return ret;
+}
+
 /* Phase 7: durable, so the new slot is the current state now. */
 static void nv_commit_publish(NvCommit *c)
 {
@@ -338,19 +410,6 @@ static void nv_commit_publish(NvCommit *c)
     c->fresh = NULL;
 }
 
-/*
- * After a failure once the new directory was written (or its write was
- * attempted): the new directory may be visible to readers even though it
- * is not durable; take it back so a failed commit changes nothing.
- */
-static void nv_commit_rollback(NvCommit *c)
-{
-    uint8_t zero[NV_SECTOR] = { 0 };
-
-    blk_pwrite(c->nv->blk, (int64_t)c->target * NV_SLOT_SIZE, NV_SECTOR,
-               zero, 0);
-}
-
 static void nv_commit_free(NvCommit *c)
 {
     for (uint32_t i = 0; c->fresh && i < c->nd->count; i++) {
@@ -372,6 +431,11 @@ static void nv_commit_free(NvCommit *c)
  * directory) while it fits, so that the usual commit is one contiguous
  * write plus one flush; the rest go to extents in free space.  Unchanged
  * extent blobs stay where they are; unchanged inline blobs are copied.
+ *
+ * Nothing the current state references is written, so a failure before
+ * the new directory reaches the slot leaves the current state current;
+ * after that, the rollback restores it (durably), or the error says that
+ * it could not.
  */
 int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
               const uint32_t *crcs, const uint8_t *key, Error **errp)
@@ -401,14 +465,8 @@ int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
     if (ret < 0) {
         goto fail;
     }
-    /* Phase 6: the directory with its inline data, then the one flush. */
-    nv_dir_encode(nd, c.slotbuf);
-    ret = nv_write_slot(nv, c.target, c.slotbuf, c.inline_end, errp);
-    if (ret == 0) {
-        ret = nv_flush(nv, errp);
-    }
+    ret = nv_commit_write_slot(&c, errp);
     if (ret < 0) {
-        nv_commit_rollback(&c);
         goto fail;
     }
     nv_commit_publish(&c);

@@ -43,12 +43,15 @@ int tpm_nvram_load(TPMNvram *nv, const char *name, uint8_t **data,
                    size_t *len, Error **errp);
 /*
  * Replace blob @name atomically and durably: when this returns 0 the new
- * contents survive a power cut; on any failure the previous contents stay.
+ * contents survive a power cut.  On failure the previous contents stay
+ * (durably), unless the error says that undoing the commit failed too:
+ * then, as after a power cut during a commit, the store holds either the
+ * previous or the new contents, each complete (reopen to see which).
  * Storing identical contents writes nothing.
  */
 int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
                     size_t len, Error **errp);
-/* Remove blob @name (0 also if it did not exist). */
+/* Remove blob @name (0 also if it did not exist); fails as a store. */
 int tpm_nvram_delete(TPMNvram *nv, const char *name, Error **errp);
 /* Read and verify every blob, the directory and the key; write nothing. */
 int tpm_nvram_validate(TPMNvram *nv, Error **errp);
