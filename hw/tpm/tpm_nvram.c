@@ -389,17 +389,7 @@ TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
     nv->flags = flags;
     nv->lock_timeout_ms = opts->lock_timeout_ms;
     nv->cur = -1;
-    if (key) {
-        nv->have_key = true;
-        nv->key_is_pass = key->is_passphrase;
-        if (key->is_passphrase) {
-            nv->pass = qemu_xmalloc(key->pass_len);
-            memcpy(nv->pass, key->pass, key->pass_len);
-            nv->pass_len = key->pass_len;
-        } else {
-            memcpy(nv->key, key->key, 32);
-        }
-    }
+    nv_set_key(nv, key);
 
     locked = nv_lock(nv, errp);
     if (locked < 0) {

@@ -237,6 +237,19 @@ static int nv_scrub(TPMNvram *nv, const NvDir *old, int slot, Error **errp)
     return ret;
 }
 
+/* Plaintext of every blob of the current state into @plain[]. */
+static int rekey_read_all(TPMNvram *nv, uint8_t **plain, uint32_t count,
+                          Error **errp)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        int ret = nv_plaintext(nv, i, &plain[i], errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
 int tpm_nvram_rekey(TPMNvram *nv, const TPMNvramKey *new_key, Error **errp)
 {
     NvDir *nd = NULL, *old = NULL;
@@ -264,11 +277,9 @@ int tpm_nvram_rekey(TPMNvram *nv, const TPMNvramKey *new_key, Error **errp)
         goto out;
     }
     plain = qemu_xnew0(uint8_t *, count ? count : 1);
-    for (uint32_t i = 0; i < count; i++) {
-        ret = nv_plaintext(nv, i, &plain[i], errp);
-        if (ret < 0) {
-            goto out;
-        }
+    ret = rekey_read_all(nv, plain, count, errp);
+    if (ret < 0) {
+        goto out;
     }
     old = qemu_xmalloc(sizeof(*old));
     old_slot = nv->cur;
@@ -276,29 +287,15 @@ int tpm_nvram_rekey(TPMNvram *nv, const TPMNvramKey *new_key, Error **errp)
         *old = *nv_cur_dir(nv);
     }
     ret = nv_commit(nv, nd, plain, NULL, new_key ? newkey : NULL, errp);
-    if (ret < 0) {
-        goto out;
-    }
-    if (old_slot >= 0) {
+    if (ret == 0 && old_slot >= 0) {
         ret = nv_scrub(nv, old, old_slot, errp);
-        if (ret < 0) {
-            goto out;
-        }
     }
-    /* From now on the store answers to the new key only. */
-    qcrypto_wipe_free(nv->pass, nv->pass_len);
-    nv->pass = NULL;
-    nv->pass_len = 0;
-    nv->have_key = !!new_key;
-    nv->key_ready = false;
-    if (new_key) {
-        nv->key_is_pass = new_key->is_passphrase;
-        if (new_key->is_passphrase) {
-            nv->pass = qemu_xmalloc(new_key->pass_len);
-            memcpy(nv->pass, new_key->pass, new_key->pass_len);
-            nv->pass_len = new_key->pass_len;
+    if (ret == 0) {
+        /* From now on the store answers to the new key only. */
+        nv_set_key(nv, new_key);
+        if (new_key) {
+            nv_adopt_key(nv, nd, newkey);
         }
-        nv_adopt_key(nv, nd, newkey);
     }
 
 out:

@@ -510,14 +510,9 @@ static const uint8_t *nv_write_key(TPMNvram *nv)
 
 /* ---- public API ------------------------------------------------------- */
 
-int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
-                    size_t len, Error **errp)
+/* The checks a blob passes before the store is even locked. */
+static int nv_check_blob(const char *name, size_t len, Error **errp)
 {
-    NvDir *nd = NULL;
-    uint8_t **plain = NULL;
-    uint32_t *crcs = NULL, crc;
-    int locked, idx, ret;
-
     if (!nv_name_valid(name)) {
         error_setg(errp, "Invalid TPM NVRAM blob name '%s'", name);
         return -EINVAL;
@@ -528,6 +523,65 @@ int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
                    (int64_t)NV_MAX_BLOB);
         return -EFBIG;
     }
+    return 0;
+}
+
+/*
+ * Does entry @idx of the current state hold exactly @data (@len bytes,
+ * CRC @crc)?  1: yes, 0: no, <0: it does not load.
+ */
+static int nv_blob_equals(TPMNvram *nv, int idx, const uint8_t *data,
+                          size_t len, uint32_t crc, Error **errp)
+{
+    const NvEntry *e = &nv_cur_dir(nv)->e[idx];
+    uint8_t *old = NULL;
+    int ret;
+
+    if (e->length != len || e->plain_crc != crc) {
+        return 0;
+    }
+    ret = nv_plaintext(nv, idx, &old, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = len ? memcmp(old, data, len) : 0;
+    qcrypto_wipe_free(old, len);
+    return ret == 0;
+}
+
+/* Index of the entry for @name in @nd, a new one at the end if needed. */
+static int nv_dir_entry_for(TPMNvram *nv, NvDir *nd, const char *name,
+                            Error **errp)
+{
+    int idx = nv_dir_find(nd, name);
+
+    if (idx >= 0) {
+        return idx;
+    }
+    if (nd->count >= NV_MAX_ENTRIES) {
+        error_setg(errp, "TPM NVRAM store '%s' is full (%d blobs)",
+                   nv->filename, (int)NV_MAX_ENTRIES);
+        return -ENOSPC;
+    }
+    idx = nd->count++;
+    memset(&nd->e[idx], 0, sizeof(nd->e[idx]));
+    memcpy(nd->e[idx].name, name, strlen(name));
+    return idx;
+}
+
+int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
+                    size_t len, Error **errp)
+{
+    NvDir *nd = NULL;
+    uint8_t **plain = NULL;
+    uint32_t *crcs = NULL, crc;
+    int locked, idx, ret;
+
+    ret = nv_check_blob(name, len, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    crc = nv_crc32(data, len);
     locked = nv_begin(nv, false, true, errp);
     if (locked < 0) {
         return locked;
@@ -539,37 +593,23 @@ int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
     nd = qemu_xmalloc(sizeof(*nd));
     if (nv->cur >= 0) {
         *nd = *nv_cur_dir(nv);
+        idx = nv_dir_find(nd, name);
+        ret = idx >= 0 ? nv_blob_equals(nv, idx, data, len, crc, errp) : 0;
+        if (ret != 0) {
+            /* an error, or identical contents: nothing to write */
+            ret = ret < 0 ? ret : 0;
+            goto out;
+        }
     } else {
         ret = nv_first_params(nv, nd, errp);
         if (ret < 0) {
             goto out;
         }
     }
-    idx = nv_dir_find(nd, name);
-    crc = nv_crc32(data, len);
-    if (idx >= 0 && nd->e[idx].length == len && nd->e[idx].plain_crc == crc) {
-        uint8_t *old = NULL;
-
-        ret = nv_plaintext(nv, idx, &old, errp);
-        if (ret < 0) {
-            goto out;
-        }
-        ret = len ? memcmp(old, data, len) : 0;
-        qcrypto_wipe_free(old, len);
-        if (ret == 0) {
-            goto out; /* identical: nothing to write */
-        }
-    }
+    idx = nv_dir_entry_for(nv, nd, name, errp);
     if (idx < 0) {
-        if (nd->count >= NV_MAX_ENTRIES) {
-            error_setg(errp, "TPM NVRAM store '%s' is full (%d blobs)",
-                       nv->filename, (int)NV_MAX_ENTRIES);
-            ret = -ENOSPC;
-            goto out;
-        }
-        idx = nd->count++;
-        memset(&nd->e[idx], 0, sizeof(nd->e[idx]));
-        memcpy(nd->e[idx].name, name, strlen(name));
+        ret = idx;
+        goto out;
     }
     nd->e[idx].length = len;
     plain = qemu_xnew0(uint8_t *, nd->count);

@@ -103,6 +103,7 @@ int nv_seal(TPMNvram *nv, const NvDir *nd, NvEntry *e, const uint8_t *key,
             const uint8_t *plain, uint8_t *out, Error **errp);
 int nv_new_params(const TPMNvramKey *k, NvDir *nd, uint8_t *key,
                   Error **errp);
+void nv_set_key(TPMNvram *nv, const TPMNvramKey *key);
 void nv_adopt_key(TPMNvram *nv, const NvDir *nd, const uint8_t *key);
 int nv_first_params(TPMNvram *nv, NvDir *nd, Error **errp);
 

@@ -65,6 +65,58 @@ static bool parse_hex(const uint8_t *d, size_t len, uint8_t *out)
     return true;
 }
 
+/*
+ * Fill @k from the @len bytes of key material read from @what, as format
+ * @fmt ("auto": 64 hex digits or 32 raw bytes).
+ */
+static int key_from_material(TPMNvramKey *k, const char *fmt,
+                             const uint8_t *data, size_t len,
+                             const char *what, Error **errp)
+{
+    if (!strcmp(fmt, "passphrase")) {
+        size_t n = len;
+        /* One trailing newline is not part of the passphrase. */
+        if (n && data[n - 1] == '\n') {
+            n--;
+            if (n && data[n - 1] == '\r') {
+                n--;
+            }
+        }
+        if (n == 0) {
+            error_setg(errp, "The passphrase in %s is empty", what);
+            return -EINVAL;
+        }
+        k->is_passphrase = true;
+        k->pass = qemu_xmalloc(n);
+        memcpy(k->pass, data, n);
+        k->pass_len = n;
+    } else if (!strcmp(fmt, "hex")) {
+        if (!parse_hex(data, len, k->key)) {
+            error_setg(errp, "The %s does not hold 64 hex digits", what);
+            return -EINVAL;
+        }
+    } else if (!strcmp(fmt, "raw")) {
+        if (len != 32) {
+            error_setg(errp, "The %s holds %zu bytes, a raw key needs 32",
+                       what, len);
+            return -EINVAL;
+        }
+        memcpy(k->key, data, 32);
+    } else {
+        if (parse_hex(data, len, k->key)) {
+            /* hex */
+        } else if (len == 32) {
+            memcpy(k->key, data, 32);
+        } else {
+            error_setg(errp, "The %s holds neither 32 raw bytes nor 64 hex "
+                       "digits (use format=passphrase for a passphrase)",
+                       what);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int tpm_nvram_key_parse(const char *spec, TPMNvramKey **key, Error **errp)
 {
     QDict *opts = NULL;
@@ -119,46 +171,8 @@ int tpm_nvram_key_parse(const char *spec, TPMNvramKey **key, Error **errp)
     ret = -EINVAL;
 
     k = qemu_xzalloc(sizeof(*k));
-    if (!strcmp(fmt, "passphrase")) {
-        size_t n = len;
-        /* One trailing newline is not part of the passphrase. */
-        if (n && data[n - 1] == '\n') {
-            n--;
-            if (n && data[n - 1] == '\r') {
-                n--;
-            }
-        }
-        if (n == 0) {
-            error_setg(errp, "The passphrase in %s is empty", what);
-            goto out;
-        }
-        k->is_passphrase = true;
-        k->pass = qemu_xmalloc(n);
-        memcpy(k->pass, data, n);
-        k->pass_len = n;
-    } else if (!strcmp(fmt, "hex")) {
-        if (!parse_hex(data, len, k->key)) {
-            error_setg(errp, "The %s does not hold 64 hex digits", what);
-            goto out;
-        }
-    } else if (!strcmp(fmt, "raw")) {
-        if (len != 32) {
-            error_setg(errp, "The %s holds %zu bytes, a raw key needs 32",
-                       what, len);
-            goto out;
-        }
-        memcpy(k->key, data, 32);
-    } else {
-        if (parse_hex(data, len, k->key)) {
-            /* hex */
-        } else if (len == 32) {
-            memcpy(k->key, data, 32);
-        } else {
-            error_setg(errp, "The %s holds neither 32 raw bytes nor 64 hex "
-                       "digits (use format=passphrase for a passphrase)",
-                       what);
-            goto out;
-        }
+    if (key_from_material(k, fmt, data, len, what, errp) < 0) {
+        goto out;
     }
     *key = k;
     k = NULL;
@@ -379,6 +393,31 @@ int nv_new_params(const TPMNvramKey *k, NvDir *nd, uint8_t *key,
         memcpy(key, k->key, 32);
     }
     return nv_kcv(key, nd->salt, nd->kcv, errp);
+}
+
+/*
+ * Make @key (NULL: none) the store's key material, wiping what was there;
+ * a key for a directory is derived when one needs it (key_ready false).
+ */
+void nv_set_key(TPMNvram *nv, const TPMNvramKey *key)
+{
+    qcrypto_wipe_free(nv->pass, nv->pass_len);
+    nv->pass = NULL;
+    nv->pass_len = 0;
+    qcrypto_wipe(nv->key, sizeof(nv->key));
+    nv->have_key = key != NULL;
+    nv->key_is_pass = key && key->is_passphrase;
+    nv->key_ready = false;
+    if (!key) {
+        return;
+    }
+    if (key->is_passphrase) {
+        nv->pass = qemu_xmalloc(key->pass_len);
+        memcpy(nv->pass, key->pass, key->pass_len);
+        nv->pass_len = key->pass_len;
+    } else {
+        memcpy(nv->key, key->key, 32);
+    }
 }
 
 /* Adopt @nd's parameters (just committed) for our own key state. */
