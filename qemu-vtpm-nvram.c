@@ -354,6 +354,7 @@ int vtpm_nvram_main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     NvramArgs a = { 0 };
+    TPMNvramOpenOptions nv_opts = TPM_NVRAM_OPEN_OPTIONS_DEFAULT;
     const char *image;
     int want, c, ret;
     TPMNvramKey *key = NULL;
@@ -423,7 +424,7 @@ int vtpm_nvram_main(int argc, char **argv)
                              optarg);
                 return 1;
             }
-            tpm_nvram_set_default_lock_timeout(ms);
+            nv_opts.lock_timeout_ms = ms;
             break;
         }
         default:
@@ -474,11 +475,11 @@ int vtpm_nvram_main(int argc, char **argv)
         tpm_nvram_key_free(key);
         return 1;
     }
-    nv = tpm_nvram_open_flags(blk, key,
-                              cmd_writes(a.cmd) || !strcmp(a.cmd, "export") ?
-                              0 : !strcmp(a.cmd, "check") ?
-                              TPM_NVRAM_OPEN_INSPECT | TPM_NVRAM_OPEN_CHECK :
-                              TPM_NVRAM_OPEN_INSPECT, &err);
+    nv_opts.flags = cmd_writes(a.cmd) || !strcmp(a.cmd, "export") ?
+                    0 : !strcmp(a.cmd, "check") ?
+                    TPM_NVRAM_OPEN_INSPECT | TPM_NVRAM_OPEN_CHECK :
+                    TPM_NVRAM_OPEN_INSPECT;
+    nv = tpm_nvram_open_opts(blk, key, &nv_opts, &err);
     tpm_nvram_key_free(key);
     if (!nv) {
         error_report_err(err);

@@ -99,31 +99,25 @@ static uint64_t nv_span(const NvEntry *e)
                         : nv_extent_size(e->length);
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (p[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 #define WHY(...) do { if (why) { snprintf(why, why_len, __VA_ARGS__); } } \
     while (0)
 
-NvSlotState nv_dir_decode(const uint8_t *buf, size_t len, NvDir *dir,
-                          char *why, size_t why_len)
+/*
+ * Decode and check the header and the sizes; the entries are left to
+ * nv_decode_entry().  NV_SLOT_OK when they may follow.
+ */
+static NvSlotState nv_decode_header(const uint8_t *buf, size_t len,
+                                    NvDir *dir, char *why, size_t why_len)
 {
     uint32_t hdr_size, entry_size, count;
     size_t used;
 
     if (len < NV_HDR_SIZE) {
         WHY("directory slot truncated");
-        return all_zero(buf, len) ? NV_SLOT_ZERO : NV_SLOT_FOREIGN;
+        return buffer_is_zero(buf, len) ? NV_SLOT_ZERO : NV_SLOT_FOREIGN;
     }
     if (memcmp(buf + H_MAGIC, NV_MAGIC, NV_MAGIC_LEN) != 0) {
-        return all_zero(buf, MIN(len, (size_t)NV_SLOT_SIZE)) ?
+        return buffer_is_zero(buf, MIN(len, (size_t)NV_SLOT_SIZE)) ?
                NV_SLOT_ZERO : NV_SLOT_FOREIGN;
     }
     memset(dir, 0, sizeof(*dir));
@@ -187,71 +181,104 @@ NvSlotState nv_dir_decode(const uint8_t *buf, size_t len, NvDir *dir,
         WHY("encryption parameters on an unencrypted store");
         return NV_SLOT_DAMAGED;
     }
+    return NV_SLOT_OK;
+}
 
-    for (uint32_t i = 0; i < count; i++) {
+/* Decode and check entry @i (at @p) of @dir, whose entries end at @used. */
+static bool nv_decode_entry(const uint8_t *p, NvDir *dir, uint32_t i,
+                            size_t used, char *why, size_t why_len)
+{
+    NvEntry *e = &dir->e[i];
+
+    memcpy(e->name, p + E_NAME, NV_NAME_FIELD);
+    if (e->name[NV_NAME_MAX] != '\0' || !nv_name_valid(e->name)) {
+        WHY("entry %" PRIu32 " has an invalid name", i);
+        return false;
+    }
+    if (!buffer_is_zero((const uint8_t *)e->name + strlen(e->name),
+                        NV_NAME_FIELD - strlen(e->name))) {
+        WHY("entry %" PRIu32 " has garbage after its name", i);
+        return false;
+    }
+    e->offset = ldbe64(p + E_OFFSET);
+    e->length = ldbe64(p + E_LENGTH);
+    e->blob_gen = ldbe64(p + E_BLOB_GEN);
+    e->plain_crc = ldbe32(p + E_PLAIN_CRC);
+    e->stored_crc = ldbe32(p + E_STORED_CRC);
+    memcpy(e->nonce, p + E_NONCE, NV_NONCE_LEN);
+    memcpy(e->tag, p + E_TAG, NV_TAG_LEN);
+    if (ldbe32(p + E_FLAGS) & ~NV_ENTRY_INLINE) {
+        WHY("entry '%s' has unknown flags", e->name);
+        return false;
+    }
+    e->is_inline = ldbe32(p + E_FLAGS) & NV_ENTRY_INLINE;
+    if (e->length > NV_MAX_BLOB) {
+        WHY("blob '%s' is too large", e->name);
+        return false;
+    }
+    if (e->blob_gen == 0 || e->blob_gen > dir->generation) {
+        WHY("blob '%s' has a bad generation", e->name);
+        return false;
+    }
+    if (e->length == 0) {
+        if (e->offset != 0 || e->is_inline) {
+            WHY("empty blob '%s' has an offset", e->name);
+            return false;
+        }
+    } else if (e->is_inline) {
+        if (e->offset < used || e->offset % NV_INLINE_ALIGN != 0 ||
+            e->offset > NV_SLOT_SIZE ||
+            e->length > NV_SLOT_SIZE - e->offset) {
+            WHY("inline blob '%s' lies outside its slot", e->name);
+            return false;
+        }
+    } else if (e->offset < NV_DATA_START ||
+               e->offset % NV_DATA_ALIGN != 0 ||
+               e->offset > INT64_MAX - NV_MAX_BLOB - NV_DATA_ALIGN) {
+        WHY("blob '%s' has a bad offset", e->name);
+        return false;
+    }
+    return true;
+}
+
+/* Entry @i of @dir is not named like, nor overlaps, any before it. */
+static bool nv_entry_distinct(const NvDir *dir, uint32_t i, char *why,
+                              size_t why_len)
+{
+    const NvEntry *e = &dir->e[i];
+
+    for (uint32_t j = 0; j < i; j++) {
+        const NvEntry *o = &dir->e[j];
+        if (strcmp(o->name, e->name) == 0) {
+            WHY("blob '%s' is listed twice", e->name);
+            return false;
+        }
+        if (e->length && o->length && e->is_inline == o->is_inline &&
+            e->offset < o->offset + nv_span(o) &&
+            o->offset < e->offset + nv_span(e)) {
+            WHY("blobs '%s' and '%s' overlap", o->name, e->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+NvSlotState nv_dir_decode(const uint8_t *buf, size_t len, NvDir *dir,
+                          char *why, size_t why_len)
+{
+    NvSlotState state = nv_decode_header(buf, len, dir, why, why_len);
+    size_t used;
+
+    if (state != NV_SLOT_OK) {
+        return state;
+    }
+    used = nv_dir_used(dir->count);
+    for (uint32_t i = 0; i < dir->count; i++) {
         const uint8_t *p = buf + NV_HDR_SIZE + (size_t)i * NV_ENTRY_SIZE;
-        NvEntry *e = &dir->e[i];
 
-        memcpy(e->name, p + E_NAME, NV_NAME_FIELD);
-        if (e->name[NV_NAME_MAX] != '\0' || !nv_name_valid(e->name)) {
-            WHY("entry %" PRIu32 " has an invalid name", i);
+        if (!nv_decode_entry(p, dir, i, used, why, why_len) ||
+            !nv_entry_distinct(dir, i, why, why_len)) {
             return NV_SLOT_DAMAGED;
-        }
-        if (!all_zero((const uint8_t *)e->name + strlen(e->name),
-                      NV_NAME_FIELD - strlen(e->name))) {
-            WHY("entry %" PRIu32 " has garbage after its name", i);
-            return NV_SLOT_DAMAGED;
-        }
-        e->offset = ldbe64(p + E_OFFSET);
-        e->length = ldbe64(p + E_LENGTH);
-        e->blob_gen = ldbe64(p + E_BLOB_GEN);
-        e->plain_crc = ldbe32(p + E_PLAIN_CRC);
-        e->stored_crc = ldbe32(p + E_STORED_CRC);
-        memcpy(e->nonce, p + E_NONCE, NV_NONCE_LEN);
-        memcpy(e->tag, p + E_TAG, NV_TAG_LEN);
-        if (ldbe32(p + E_FLAGS) & ~NV_ENTRY_INLINE) {
-            WHY("entry '%s' has unknown flags", e->name);
-            return NV_SLOT_DAMAGED;
-        }
-        e->is_inline = ldbe32(p + E_FLAGS) & NV_ENTRY_INLINE;
-        if (e->length > NV_MAX_BLOB) {
-            WHY("blob '%s' is too large", e->name);
-            return NV_SLOT_DAMAGED;
-        }
-        if (e->blob_gen == 0 || e->blob_gen > dir->generation) {
-            WHY("blob '%s' has a bad generation", e->name);
-            return NV_SLOT_DAMAGED;
-        }
-        if (e->length == 0) {
-            if (e->offset != 0 || e->is_inline) {
-                WHY("empty blob '%s' has an offset", e->name);
-                return NV_SLOT_DAMAGED;
-            }
-        } else if (e->is_inline) {
-            if (e->offset < used || e->offset % NV_INLINE_ALIGN != 0 ||
-                e->offset > NV_SLOT_SIZE ||
-                e->length > NV_SLOT_SIZE - e->offset) {
-                WHY("inline blob '%s' lies outside its slot", e->name);
-                return NV_SLOT_DAMAGED;
-            }
-        } else if (e->offset < NV_DATA_START ||
-                   e->offset % NV_DATA_ALIGN != 0 ||
-                   e->offset > INT64_MAX - NV_MAX_BLOB - NV_DATA_ALIGN) {
-            WHY("blob '%s' has a bad offset", e->name);
-            return NV_SLOT_DAMAGED;
-        }
-        for (uint32_t j = 0; j < i; j++) {
-            const NvEntry *o = &dir->e[j];
-            if (strcmp(o->name, e->name) == 0) {
-                WHY("blob '%s' is listed twice", e->name);
-                return NV_SLOT_DAMAGED;
-            }
-            if (e->length && o->length && e->is_inline == o->is_inline &&
-                e->offset < o->offset + nv_span(o) &&
-                o->offset < e->offset + nv_span(e)) {
-                WHY("blobs '%s' and '%s' overlap", o->name, e->name);
-                return NV_SLOT_DAMAGED;
-            }
         }
     }
     return NV_SLOT_OK;

@@ -36,6 +36,9 @@ bool strstart(const char *str, const char *prefix, const char **rest);
 /* Bounded copy that always NUL-terminates. */
 void pstrcpy(char *buf, size_t buf_size, const char *str);
 
+/* True when all @len bytes of @buf are zero (also for @len 0). */
+bool buffer_is_zero(const uint8_t *buf, size_t len);
+
 /* Big-endian load/store. */
 static inline uint16_t ldbe16(const void *p)
 {

@@ -781,11 +781,13 @@ static void test_rekey(const void *opaque)
 }
 
 /*
- * A commit waits for the lock another process holds and gives up cleanly
- * at the timeout; once the lock is free it goes through.
+ * A commit (and an open) waits for the lock another process holds as long
+ * as the open option says and gives up cleanly; once the lock is free it
+ * goes through.
  */
 static void test_lock_timeout(const void *opaque)
 {
+    TPMNvramOpenOptions opts = { .lock_timeout_ms = 200 };
     Store s;
     Error *err = NULL;
     int to_child[2], to_parent[2];
@@ -794,7 +796,9 @@ static void test_lock_timeout(const void *opaque)
     int status;
 
     store_new(&s, opaque, "lock.img");
-    store_open(&s, true, NULL);
+    s.blk = nvt_blk(s.path, s.fmt, true);
+    s.nv = tpm_nvram_open_opts(s.blk, NULL, &opts, NULL);
+    g_assert_nonnull(s.nv);
     put(s.nv, "permall", "one", 3);
 
     g_assert_cmpint(pipe(to_child), ==, 0);
@@ -820,8 +824,11 @@ static void test_lock_timeout(const void *opaque)
     }
     g_assert_cmpint(read(to_parent[0], &c, 1), ==, 1);
     g_assert_cmpint(c, ==, 'L');
-    tpm_nvram_set_lock_timeout(s.nv, 200);
     g_assert_cmpint(tpm_nvram_store(s.nv, "permall", U8("two"), 3, &err), <, 0);
+    expect_error(err, "Could not lock TPM NVRAM store");
+    err = NULL;
+    /* the open itself waits only as long as its option says */
+    g_assert_null(tpm_nvram_open_opts(s.blk, NULL, &opts, &err));
     expect_error(err, "Could not lock TPM NVRAM store");
     g_assert_cmpint(write(to_child[1], "x", 1), ==, 1);
     g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
@@ -861,6 +868,139 @@ static void test_check(const void *opaque)
     store_free(&s);
 }
 
+/* ---- a failed commit and its rollback (blkdebug) ------------------------ */
+
+/*
+ * Open @s's image read-write through blkdebug: the first flush fails (and
+ * every later one with @all_flushes), and, when @write_nth > 0, every write
+ * from the @write_nth'th on.  raw: the filters replace the format; qcow2:
+ * they sit below it.
+ */
+static BlockBackend *open_faulty(Store *s, bool all_flushes, int write_nth)
+{
+    const char *pre = strcmp(s->fmt, "raw") ? "file." : "";
+    QDict *o = qdict_new();
+    Error *err = NULL;
+    BlockBackend *blk;
+    char key[64], nth[16];
+
+    if (*pre) {
+        qdict_put_str(o, "driver", s->fmt);
+    }
+#define PUT(k, v) \
+    snprintf(key, sizeof(key), "%s%s", pre, k); qdict_put_str(o, key, v)
+    PUT("driver", "blkdebug");
+    PUT("event", "flush");
+    PUT("once", all_flushes ? "off" : "on");
+    if (write_nth > 0) {
+        snprintf(nth, sizeof(nth), "%d", write_nth);
+        PUT("file.driver", "blkdebug");
+        PUT("file.event", "write");
+        PUT("file.nth", nth);
+        PUT("file.once", "off");
+    }
+#undef PUT
+    blk = blk_new_open(s->path, o, BDRV_O_RDWR | BDRV_O_RESIZE, &err);
+    if (!blk) {
+        g_error("blkdebug: %s", error_get_pretty(err));
+    }
+    return blk;
+}
+
+/* Which of @old and @new (both @len bytes) blob 'permall' holds: 1 or 2. */
+static int which_state(TPMNvram *nv, const uint8_t *old, const uint8_t *new,
+                       size_t len)
+{
+    g_autofree uint8_t *d = NULL;
+    size_t l = 0;
+    Error *err = NULL;
+
+    if (tpm_nvram_load(nv, "permall", &d, &l, &err) < 0) {
+        g_error("load after a failed commit: %s", error_get_pretty(err));
+    }
+    g_assert_cmpuint(l, ==, len);
+    if (!memcmp(d, old, len)) {
+        return 1;
+    }
+    g_assert_true(!memcmp(d, new, len));
+    return 2;
+}
+
+/*
+ * tpm_nvram.h: on failure the previous contents stay, unless the error says
+ * that undoing the commit failed too; then the store holds the previous or
+ * the new contents.  Here the commit's flush fails and so, in turn, does
+ * each write from the slot write on (the rollback write among them), or the
+ * rollback's own flush.  Whatever is visible in this process is what a
+ * reopen sees, and the store works afterwards.
+ */
+static void test_failed_commit(const void *opaque)
+{
+    const size_t len = 4100;
+    g_autofree uint8_t *p1 = nvt_pattern(len, 1);
+    g_autofree uint8_t *p2 = nvt_pattern(len, 2);
+    int undo_failed = 0, new_seen = 0;
+    Store s;
+
+    for (int write_nth = 0; write_nth <= 6; write_nth++) {
+        for (int all_flushes = 0; all_flushes < 2; all_flushes++) {
+            Error *err = NULL;
+            bool undo;
+            int inproc, after;
+
+            if (write_nth && all_flushes) {
+                continue;
+            }
+            store_new(&s, opaque, "failed-commit.img");
+            store_open(&s, true, NULL);
+            put(s.nv, "permall", p1, len);
+            store_close(&s);
+
+            s.blk = open_faulty(&s, all_flushes, write_nth);
+            s.nv = tpm_nvram_open(s.blk, NULL, &err);
+            g_assert_nonnull(s.nv);
+            g_assert_cmpint(tpm_nvram_store(s.nv, "permall", p2, len, &err),
+                            <, 0);
+            g_assert_nonnull(err);
+            undo = strstr(error_get_pretty(err),
+                          "undoing the commit failed too") != NULL;
+            if (undo) {
+                expect_error(err, "holds either the previous or the new "
+                             "contents");
+            } else {
+                error_free(err);
+            }
+            inproc = which_state(s.nv, p1, p2, len);
+            store_close(&s);
+
+            store_open(&s, true, NULL);
+            after = which_state(s.nv, p1, p2, len);
+            g_assert_cmpint(after, ==, inproc);
+            if (!undo) {
+                g_assert_cmpint(after, ==, 1);
+            }
+            /* an unflushed rollback is no rollback */
+            if (all_flushes) {
+                g_assert_true(undo);
+            }
+            /* a refused directory write leaves nothing to undo */
+            if (write_nth == 1) {
+                g_assert_false(undo);
+            }
+            undo_failed += undo;
+            new_seen += after == 2;
+            put(s.nv, "permall", p2, len);
+            expect(s.nv, "permall", p2, len);
+            store_free(&s);
+        }
+    }
+    g_test_message("failed commits: %d could not be undone, %d of these "
+                   "left the new contents", undo_failed, new_seen);
+    /* the cases the header's "unless" is for did happen */
+    g_assert_cmpint(new_seen, >, 0);
+    g_assert_cmpint(undo_failed, >, new_seen);
+}
+
 int main(int argc, char **argv)
 {
     static const char *fmts[] = { "raw", "qcow2" };
@@ -897,6 +1037,7 @@ int main(int argc, char **argv)
         ADD("rekey", test_rekey);
         ADD("lock-timeout", test_lock_timeout);
         ADD("check", test_check);
+        ADD("failed-commit", test_failed_commit);
 #undef ADD
     }
     ret = g_test_run();

@@ -307,6 +307,35 @@ static void test_misc_strings(void)
     }
 }
 
+/*
+ * buffer_is_zero: every length around the 32-byte steps, every start
+ * alignment, and one non-zero byte at each position (first, inside a step,
+ * in the tail, last) is found.
+ */
+static void test_buffer_is_zero(void)
+{
+    uint8_t buf[160 + 8] = { 0 };
+
+    g_assert_true(buffer_is_zero(buf, 0));
+    for (size_t start = 0; start < 8; start++) {
+        for (size_t len = 0; len <= 160; len++) {
+            memset(buf, 0, sizeof(buf));
+            g_assert_true(buffer_is_zero(buf + start, len));
+            for (size_t i = 0; i < len; i++) {
+                buf[start + i] = 0x80;
+                g_assert_false(buffer_is_zero(buf + start, len));
+                buf[start + i] = 0;
+            }
+            /* bytes around the range do not count */
+            if (start) {
+                buf[start - 1] = 1;
+            }
+            buf[start + len] = 1;
+            g_assert_true(buffer_is_zero(buf + start, len));
+        }
+    }
+}
+
 static void test_error(void)
 {
     Error *err = NULL;
@@ -405,6 +434,7 @@ int main(int argc, char **argv)
     g_test_add_func("/util/cutils/strtoint", test_strtoint);
     g_test_add_func("/util/cutils/size_to_str", test_size_to_str);
     g_test_add_func("/util/cutils/strings", test_misc_strings);
+    g_test_add_func("/util/cutils/buffer_is_zero", test_buffer_is_zero);
     g_test_add_func("/util/error/values", test_error);
     g_test_add_func("/util/error/warning-sink", test_warning_sink);
     g_test_add_func("/util/error/report-format", test_report_format);

@@ -43,32 +43,45 @@ int tpm_nvram_load(TPMNvram *nv, const char *name, uint8_t **data,
                    size_t *len, Error **errp);
 /*
  * Replace blob @name atomically and durably: when this returns 0 the new
- * contents survive a power cut; on any failure the previous contents stay.
+ * contents survive a power cut.  On failure the previous contents stay
+ * (durably), unless the error says that undoing the commit failed too:
+ * then, as after a power cut during a commit, the store holds either the
+ * previous or the new contents, each complete (reopen to see which).
  * Storing identical contents writes nothing.
  */
 int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
                     size_t len, Error **errp);
-/* Remove blob @name (0 also if it did not exist). */
+/* Remove blob @name (0 also if it did not exist); fails as a store. */
 int tpm_nvram_delete(TPMNvram *nv, const char *name, Error **errp);
 /* Read and verify every blob, the directory and the key; write nothing. */
 int tpm_nvram_validate(TPMNvram *nv, Error **errp);
 
 /* ---- additions: inspection, rekey, tuning ------------------------------ */
 
-/* Open flags for tpm_nvram_open_flags(). */
+/* Open flags (TPMNvramOpenOptions.flags). */
 #define TPM_NVRAM_OPEN_INSPECT 0x1 /* allow an encrypted store without key:
                                       list/info/check work, loads fail */
 #define TPM_NVRAM_OPEN_CHECK   0x2 /* open a corrupt store too, so that
                                       tpm_nvram_check() can report it */
 
-TPMNvram *tpm_nvram_open_flags(BlockBackend *blk, const TPMNvramKey *key,
-                               int flags, Error **errp);
-
-/* Milliseconds to wait for another process's bdrv_lock (default 30000). */
+/* Milliseconds to wait for another process's bdrv_lock, by default. */
 #define TPM_NVRAM_LOCK_TIMEOUT_DEFAULT 30000
-void tpm_nvram_set_lock_timeout(TPMNvram *nv, int64_t timeout_ms);
-/* The timeout new stores start with (also used by tpm_nvram_open). */
-void tpm_nvram_set_default_lock_timeout(int64_t timeout_ms);
+
+typedef struct TPMNvramOpenOptions {
+    int flags;                  /* TPM_NVRAM_OPEN_* */
+    int64_t lock_timeout_ms;    /* how long every load and commit (and the
+                                   open itself) waits for another process's
+                                   bdrv_lock; 0: do not wait */
+} TPMNvramOpenOptions;
+
+/* What tpm_nvram_open() uses: no flags, the default lock timeout. */
+#define TPM_NVRAM_OPEN_OPTIONS_DEFAULT \
+    ((TPMNvramOpenOptions){ .flags = 0, \
+                            .lock_timeout_ms = TPM_NVRAM_LOCK_TIMEOUT_DEFAULT })
+
+/* tpm_nvram_open() with options (@opts NULL: the defaults). */
+TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
+                              const TPMNvramOpenOptions *opts, Error **errp);
 
 typedef struct TPMNvramBlobInfo {
     char name[48];
