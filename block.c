@@ -64,11 +64,6 @@ const QemuOptDesc *bdrv_create_opts(const BlockDriver *drv)
     return drv->create_opts;
 }
 
-bool bdrv_is_format_driver(const BlockDriver *drv)
-{
-    return drv->is_format;
-}
-
 const BlockDriver *bdrv_probe_all(const uint8_t *buf, int buf_size,
                                   const char *filename)
 {
@@ -203,11 +198,6 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
     bdrv_unref(child->bs);
     free(child->name);
     free(child);
-}
-
-void bdrv_ref(BlockDriverState *bs)
-{
-    bs->refcnt++;
 }
 
 void bdrv_unref(BlockDriverState *bs)
@@ -839,13 +829,6 @@ int bdrv_invalidate_cache(BlockDriverState *bs, Error **errp)
 void bdrv_inactivate_flags(BlockDriverState *bs)
 {
     set_inactive(bs, true);
-}
-
-void bdrv_get_cumulative_perm(const BlockDriverState *bs, uint64_t *perm,
-                              uint64_t *shared)
-{
-    *perm = bs->perm;
-    *shared = bs->shared_perm;
 }
 
 /* ---- create ------------------------------------------------------------ */

@@ -313,16 +313,6 @@ int qcow2_refcount_init(BlockDriverState *bs, Error **errp)
     return 0;
 }
 
-void qcow2_refcount_close(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-
-    qcow2_cache_destroy(s->refcount_cache);
-    s->refcount_cache = NULL;
-    free(s->refcount_table);
-    s->refcount_table = NULL;
-}
-
 int qcow2_get_refcount(BlockDriverState *bs, int64_t cluster_index,
                        uint64_t *refcount)
 {

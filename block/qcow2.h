@@ -240,7 +240,6 @@ int qcow2_flush_caches(BlockDriverState *bs);
 
 /* qcow2-refcount.c */
 int qcow2_refcount_init(BlockDriverState *bs, Error **errp);
-void qcow2_refcount_close(BlockDriverState *bs);
 uint64_t qcow2_get_refcount_ro(const void *block, uint64_t index,
                                int order);
 void qcow2_set_refcount_ro(void *block, uint64_t index, uint64_t value,

@@ -120,7 +120,6 @@ void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
                          void *opaque);
 /* Options a driver accepts at creation (NULL-terminated), may be NULL. */
 const QemuOptDesc *bdrv_create_opts(const BlockDriver *drv);
-bool bdrv_is_format_driver(const BlockDriver *drv);
 
 /* ---- open / close ----------------------------------------------------- */
 
@@ -137,7 +136,6 @@ bool bdrv_is_format_driver(const BlockDriver *drv);
  */
 BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
                             Error **errp);
-void bdrv_ref(BlockDriverState *bs);
 /* Drop a reference; the last one closes the node and its children. */
 void bdrv_unref(BlockDriverState *bs);
 
@@ -251,9 +249,6 @@ BlockDriverState *bdrv_backing_bs(const BlockDriverState *bs); /* or NULL */
 /* Backing file name as recorded in the image ("" if none). */
 const char *bdrv_get_backing_filename(const BlockDriverState *bs);
 const char *bdrv_get_backing_format(const BlockDriverState *bs);
-/* The permissions currently held/shared by @bs's parent on @bs. */
-void bdrv_get_cumulative_perm(const BlockDriverState *bs, uint64_t *perm,
-                              uint64_t *shared);
 
 /* ---- the serialization lock ------------------------------------------- */
 
