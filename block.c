@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * block.c: the core of the block layer.  Driver registry, opening node
- * trees (options, probing, children, backing files), the permission
- * transaction, the bdrv_* request wrappers and the serialization lock.
+ * block.c: the core of the block layer.  Driver registry and probing,
+ * opening node trees (options, children, backing files), the permission
+ * transaction and inactivation, image creation, and the bdrv_* wrappers
+ * over the drivers: requests, length, block status, check, snapshots.
  */
 #include "qemu/osdep.h"
 #include "qemu/error.h"
