@@ -1037,8 +1037,6 @@ int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
  * Like QEMU, every node's length is counted in whole 512-byte sectors: a
  * 1000-byte raw file is a 1 KiB image whose tail reads as zeroes.
  */
-#define BDRV_SECTOR_SIZE 512
-
 int64_t bdrv_getlength(BlockDriverState *bs)
 {
     int64_t len;

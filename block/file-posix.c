@@ -441,7 +441,7 @@ static int64_t direct_probe_align(int fd)
     if (posix_memalign(&buf, DIRECT_ALIGN_MAX, DIRECT_ALIGN_MAX)) {
         return DIRECT_ALIGN_MAX;
     }
-    for (a = 512; a < DIRECT_ALIGN_MAX; a *= 2) {
+    for (a = BDRV_SECTOR_SIZE; a < DIRECT_ALIGN_MAX; a *= 2) {
         if (pread(fd, (uint8_t *)buf + a, (size_t)a, 0) >= 0) {
             break;
         }
@@ -714,7 +714,7 @@ static int64_t file_get_allocated_file_size(BlockDriverState *bs)
     if (fstat(s->fd, &st) < 0) {
         return -errno;
     }
-    return (int64_t)st.st_blocks * 512;
+    return (int64_t)st.st_blocks * 512; /* POSIX: in 512-byte units */
 }
 
 static int file_block_status(BlockDriverState *bs, int64_t offset,
@@ -778,12 +778,12 @@ static int file_create(const char *filename, QDict *opts, Error **errp)
     if (qdict_get_size(opts, "size", 0, &size, errp) < 0) {
         return -EINVAL;
     }
-    if (size > INT64_MAX - 511) {
+    if (size > INT64_MAX - (BDRV_SECTOR_SIZE - 1)) {
         error_setg(errp, "Image size must be less than 8 EiB!");
         return -EINVAL;
     }
     /* Whole sectors, like QEMU: "size=100" makes a 512-byte file. */
-    size = QEMU_ALIGN_UP(size, 512);
+    size = QEMU_ALIGN_UP(size, BDRV_SECTOR_SIZE);
     pv = qdict_get_str(opts, "preallocation");
     if (pv && prealloc_mode_parse(pv, &prealloc) < 0) {
         error_setg(errp, "invalid parameter value: %s", pv);

@@ -915,12 +915,12 @@ static int file_create(const char *filename, QDict *opts, Error **errp)
     if (ret < 0) {
         return ret;
     }
-    if (size > INT64_MAX - 511) {
+    if (size > INT64_MAX - (BDRV_SECTOR_SIZE - 1)) {
         error_setg(errp, "Image size must be less than 8 EiB!");
         return -EINVAL;
     }
     /* Whole sectors, like the POSIX driver: "size=100" gives 512 bytes. */
-    size = QEMU_ALIGN_UP(size, 512);
+    size = QEMU_ALIGN_UP(size, BDRV_SECTOR_SIZE);
     pstr = qdict_get_str(opts, "preallocation");
     if (pstr && prealloc_mode_parse(pstr, &prealloc) < 0) {
         error_setg(errp, "invalid parameter value: %s", pstr);

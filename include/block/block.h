@@ -13,6 +13,13 @@
 #include "qemu/qobject.h"
 #include "qemu/option.h"
 
+/*
+ * The block layer's sector (QEMU's): node lengths are whole sectors, and
+ * so are qcow2's compressed-cluster sizes and its virtual size.
+ */
+#define BDRV_SECTOR_BITS 9
+#define BDRV_SECTOR_SIZE 512
+
 typedef struct BlockDriver BlockDriver;
 typedef struct BlockDriverState BlockDriverState;
 typedef struct BdrvChild BdrvChild;
