@@ -59,4 +59,13 @@ int file_serial_lock_failed(BlockDriverState *bs, int ret, bool exclusive,
 int file_serial_unlock_failed(BlockDriverState *bs, int ret, int64_t byte,
                               Error **errp);
 
+#ifndef _WIN32
+/*
+ * Test hook of file-posix.c: probe OFD locks on @path instead of /dev/null
+ * (a path that cannot be opened makes the probe fail).  Call it before the
+ * process opens its first file: the probe runs once per process.
+ */
+void file_posix_set_ofd_probe_path(const char *path);
+#endif
+
 #endif /* BLOCK_FILE_COMMON_H */

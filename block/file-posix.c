@@ -13,6 +13,7 @@
 #include "block/lock-bytes.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #ifdef __linux__
 #include <linux/falloc.h>
 #endif
@@ -36,9 +37,21 @@ typedef struct BDRVFileState {
 
 /* ---- fcntl helpers ----------------------------------------------------- */
 
+/*
+ * The OFD probe runs once per process (ofd_once); what it finds is written
+ * there and only read afterwards.  A failure is reported once, by whichever
+ * caller claims ofd_probe_reported first.
+ */
 static pthread_once_t ofd_once = PTHREAD_ONCE_INIT;
+static const char *ofd_probe_path = "/dev/null";
 static bool have_ofd;
-static char *ofd_probe_error;
+static char ofd_probe_error[256];
+static atomic_bool ofd_probe_reported;
+
+void file_posix_set_ofd_probe_path(const char *path)
+{
+    ofd_probe_path = path;
+}
 
 /* Probe OFD support once per process on /dev/null, like QEMU does. */
 static void probe_ofd(void)
@@ -50,11 +63,12 @@ static void probe_ofd(void)
         .l_len = 0,
         .l_type = F_WRLCK,
     };
-    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int fd = open(ofd_probe_path, O_RDWR | O_CLOEXEC);
 
     if (fd < 0) {
-        ofd_probe_error = qemu_xasprintf("Failed to open /dev/null for OFD "
-                                         "lock probing: %s", strerror(errno));
+        snprintf(ofd_probe_error, sizeof(ofd_probe_error), "Failed to open "
+                 "%s for OFD lock probing: %s", ofd_probe_path,
+                 strerror(errno));
         return;
     }
     have_ofd = fcntl(fd, F_OFD_GETLK, &fl) == 0;
@@ -65,10 +79,8 @@ static void probe_ofd(void)
 static bool ofd_available(void)
 {
     pthread_once(&ofd_once, probe_ofd);
-    if (ofd_probe_error) {
+    if (ofd_probe_error[0] && !atomic_exchange(&ofd_probe_reported, true)) {
         qemu_warn("%s", ofd_probe_error);
-        free(ofd_probe_error);
-        ofd_probe_error = NULL;
     }
     return have_ofd;
 }
