@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * block.c: the core of the block layer.  Driver registry, opening node
- * trees (options, probing, children, backing files), the permission
- * transaction, the bdrv_* request wrappers and the serialization lock.
+ * block.c: the core of the block layer.  Driver registry and probing,
+ * opening node trees (options, children, backing files), the permission
+ * transaction and inactivation, image creation, and the bdrv_* wrappers
+ * over the drivers: requests, length, block status, check, snapshots.
  */
 #include "qemu/osdep.h"
 #include "qemu/error.h"
@@ -62,11 +63,6 @@ void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
 const QemuOptDesc *bdrv_create_opts(const BlockDriver *drv)
 {
     return drv->create_opts;
-}
-
-bool bdrv_is_format_driver(const BlockDriver *drv)
-{
-    return drv->is_format;
 }
 
 const BlockDriver *bdrv_probe_all(const uint8_t *buf, int buf_size,
@@ -884,13 +880,6 @@ void bdrv_inactivate_flags(BlockDriverState *bs)
     set_inactive(bs, true);
 }
 
-void bdrv_get_cumulative_perm(const BlockDriverState *bs, uint64_t *perm,
-                              uint64_t *shared)
-{
-    *perm = bs->perm;
-    *shared = bs->shared_perm;
-}
-
 /* ---- create ------------------------------------------------------------ */
 
 int bdrv_create(BlockDriver *drv, const char *filename, QDict *opts,
@@ -1132,8 +1121,6 @@ int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
  * Like QEMU, every node's length is counted in whole 512-byte sectors: a
  * 1000-byte raw file is a 1 KiB image whose tail reads as zeroes.
  */
-#define BDRV_SECTOR_SIZE 512
-
 int64_t bdrv_getlength(BlockDriverState *bs)
 {
     int64_t len;

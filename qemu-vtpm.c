@@ -15,9 +15,7 @@ static void usage(FILE *f)
 "\n"
 "Commands:\n"
 "  nvram ...    inspect and edit a TPM NVRAM store in an image\n"
-#ifdef CONFIG_VTPM_SOCKET
 "  socket ...   run the vTPM daemon (swtpm's control and data protocol)\n"
-#endif
 "\n"
 "'qemu-vtpm COMMAND --help' describes a command.\n");
 }
@@ -40,11 +38,9 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "nvram")) {
         return vtpm_nvram_main(argc - 1, argv + 1);
     }
-#ifdef CONFIG_VTPM_SOCKET
     if (!strcmp(argv[1], "socket")) {
         return vtpm_socket_main(argc - 1, argv + 1);
     }
-#endif
     error_report("Unknown command '%s' (try 'qemu-vtpm --help')", argv[1]);
     return 1;
 }

@@ -9,21 +9,16 @@
 #include "qemu/cutils.h"
 #include "qemu/qdict.h"
 #include "qemu/option.h"
-#include "block/block_int.h"
+#include "block/file-common.h"
 #include "block/lock-bytes.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #ifdef __linux__
 #include <linux/falloc.h>
 #endif
 
 #define PERM_BITS 4 /* consistent read, write, write unchanged, resize */
-
-typedef enum FileLockMode {
-    FILE_LOCK_AUTO,
-    FILE_LOCK_ON,
-    FILE_LOCK_OFF,
-} FileLockMode;
 
 typedef struct BDRVFileState {
     int fd;
@@ -42,9 +37,21 @@ typedef struct BDRVFileState {
 
 /* ---- fcntl helpers ----------------------------------------------------- */
 
+/*
+ * The OFD probe runs once per process (ofd_once); what it finds is written
+ * there and only read afterwards.  A failure is reported once, by whichever
+ * caller claims ofd_probe_reported first.
+ */
 static pthread_once_t ofd_once = PTHREAD_ONCE_INIT;
+static const char *ofd_probe_path = "/dev/null";
 static bool have_ofd;
-static char *ofd_probe_error;
+static char ofd_probe_error[256];
+static atomic_bool ofd_probe_reported;
+
+void file_posix_set_ofd_probe_path(const char *path)
+{
+    ofd_probe_path = path;
+}
 
 /* Probe OFD support once per process on /dev/null, like QEMU does. */
 static void probe_ofd(void)
@@ -56,11 +63,12 @@ static void probe_ofd(void)
         .l_len = 0,
         .l_type = F_WRLCK,
     };
-    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int fd = open(ofd_probe_path, O_RDWR | O_CLOEXEC);
 
     if (fd < 0) {
-        ofd_probe_error = qemu_xasprintf("Failed to open /dev/null for OFD "
-                                         "lock probing: %s", strerror(errno));
+        snprintf(ofd_probe_error, sizeof(ofd_probe_error), "Failed to open "
+                 "%s for OFD lock probing: %s", ofd_probe_path,
+                 strerror(errno));
         return;
     }
     have_ofd = fcntl(fd, F_OFD_GETLK, &fl) == 0;
@@ -71,10 +79,8 @@ static void probe_ofd(void)
 static bool ofd_available(void)
 {
     pthread_once(&ofd_once, probe_ofd);
-    if (ofd_probe_error) {
+    if (ofd_probe_error[0] && !atomic_exchange(&ofd_probe_reported, true)) {
         qemu_warn("%s", ofd_probe_error);
-        free(ofd_probe_error);
-        ofd_probe_error = NULL;
     }
     return have_ofd;
 }
@@ -195,9 +201,7 @@ static int check_lock_bytes(int fd, bool ofd, uint64_t perm, uint64_t shared,
         if (perm & bit) {
             ret = test_range(fd, ofd, RAW_LOCK_SHARED_BASE + i);
             if (ret) {
-                char *name = bdrv_perm_names(bit);
-                error_setg(errp, "Failed to get \"%s\" lock", name);
-                free(name);
+                file_set_perm_conflict(errp, bit, false);
                 return ret;
             }
         }
@@ -207,9 +211,7 @@ static int check_lock_bytes(int fd, bool ofd, uint64_t perm, uint64_t shared,
         if (!(shared & bit)) {
             ret = test_range(fd, ofd, RAW_LOCK_PERM_BASE + i);
             if (ret) {
-                char *name = bdrv_perm_names(bit);
-                error_setg(errp, "Failed to get shared \"%s\" lock", name);
-                free(name);
+                file_set_perm_conflict(errp, bit, true);
                 return ret;
             }
         }
@@ -247,8 +249,7 @@ static int handle_perm_lock(BlockDriverState *bs, PermLockOp op,
             if (ret == 0) {
                 return 0;
             }
-            error_append_hint(errp, "Is another process using the image "
-                              "[%s]?\n", bs->filename);
+            file_hint_in_use(errp, bs->filename);
         }
         /* Roll back to the committed state. */
         apply_lock_bytes(s->fd, s->use_ofd, &s->locked_perm,
@@ -311,26 +312,6 @@ static void file_abort_perm_update(BlockDriverState *bs)
 
 /* ---- open / close ------------------------------------------------------ */
 
-static int parse_locking(QDict *options, FileLockMode *mode, Error **errp)
-{
-    char *v = qdict_take_str(options, "locking");
-    int ret = 0;
-
-    *mode = FILE_LOCK_AUTO;
-    if (!v || !strcmp(v, "auto")) {
-        *mode = FILE_LOCK_AUTO;
-    } else if (!strcmp(v, "on")) {
-        *mode = FILE_LOCK_ON;
-    } else if (!strcmp(v, "off")) {
-        *mode = FILE_LOCK_OFF;
-    } else {
-        error_setg(errp, "invalid parameter value: %s", v);
-        ret = -EINVAL;
-    }
-    free(v);
-    return ret;
-}
-
 static int64_t direct_probe_align(int fd);
 
 static int file_open(BlockDriverState *bs, QDict *options, int flags,
@@ -339,24 +320,13 @@ static int file_open(BlockDriverState *bs, QDict *options, int flags,
     BDRVFileState *s = bs->opaque;
     struct stat st;
     int oflags;
-    char *aio;
     int ret;
 
     s->fd = -1;
-    ret = parse_locking(options, &s->lock_mode, errp);
+    ret = file_parse_open_opts(options, &s->lock_mode, errp);
     if (ret < 0) {
         return ret;
     }
-    aio = qdict_take_str(options, "aio");
-    if (aio && strcmp(aio, "threads") && strcmp(aio, "native") &&
-        strcmp(aio, "io_uring")) {
-        error_setg(errp, "invalid parameter value: %s", aio);
-        free(aio);
-        return -EINVAL;
-    }
-    free(aio);
-    qdict_del(options, "aio-max-batch");
-    qdict_del(options, "drop-cache");
 
     switch (s->lock_mode) {
     case FILE_LOCK_ON:
@@ -445,7 +415,7 @@ static int64_t direct_probe_align(int fd)
     if (posix_memalign(&buf, DIRECT_ALIGN_MAX, DIRECT_ALIGN_MAX)) {
         return DIRECT_ALIGN_MAX;
     }
-    for (a = 512; a < DIRECT_ALIGN_MAX; a *= 2) {
+    for (a = BDRV_SECTOR_SIZE; a < DIRECT_ALIGN_MAX; a *= 2) {
         if (pread(fd, (uint8_t *)buf + a, (size_t)a, 0) >= 0) {
             break;
         }
@@ -718,7 +688,7 @@ static int64_t file_get_allocated_file_size(BlockDriverState *bs)
     if (fstat(s->fd, &st) < 0) {
         return -errno;
     }
-    return (int64_t)st.st_blocks * 512;
+    return (int64_t)st.st_blocks * 512; /* POSIX: in 512-byte units */
 }
 
 static int file_block_status(BlockDriverState *bs, int64_t offset,
@@ -754,56 +724,24 @@ static int file_block_status(BlockDriverState *bs, int64_t offset,
 
 /* ---- create ------------------------------------------------------------ */
 
-static const QemuOptDesc file_create_opts[] = {
-    { .name = "size", .type = QEMU_OPT_SIZE,
-      .help = "Virtual disk size" },
-    { .name = "preallocation", .type = QEMU_OPT_STRING,
-      .help = "Preallocation mode (allowed values: off, falloc, full)" },
-    { .name = "nocow", .type = QEMU_OPT_BOOL,
-      .help = "Turn off copy-on-write (valid only on btrfs)" },
-    { .name = "extent_size_hint", .type = QEMU_OPT_SIZE,
-      .help = "Extent size hint for the image file, 0 to disable" },
-    { .name = NULL }
-};
-
 static int file_create(const char *filename, QDict *opts, Error **errp)
 {
     const uint64_t perm = BLK_PERM_WRITE | BLK_PERM_RESIZE;
     const uint64_t shared = BLK_PERM_ALL & ~BLK_PERM_RESIZE;
-    PreallocMode prealloc = PREALLOC_MODE_OFF;
-    const char *pv;
-    uint64_t size = 0;
+    FileCreateOpts o;
     bool ofd;
     int fd, ret;
 
-    if (strstart(filename, "file:", NULL)) {
-        filename += 5;
+    ret = file_parse_create_opts(filename, opts, &o, errp);
+    if (ret < 0) {
+        return ret;
     }
-    if (qdict_get_size(opts, "size", 0, &size, errp) < 0) {
-        return -EINVAL;
-    }
-    if (size > INT64_MAX - 511) {
-        error_setg(errp, "Image size must be less than 8 EiB!");
-        return -EINVAL;
-    }
-    /* Whole sectors, like QEMU: "size=100" makes a 512-byte file. */
-    size = QEMU_ALIGN_UP(size, 512);
-    pv = qdict_get_str(opts, "preallocation");
-    if (pv && prealloc_mode_parse(pv, &prealloc) < 0) {
-        error_setg(errp, "invalid parameter value: %s", pv);
-        return -EINVAL;
-    }
-    if (prealloc == PREALLOC_MODE_METADATA) {
-        error_setg(errp, "Unsupported preallocation mode: %s", pv);
-        return -ENOTSUP;
-    }
-
     do {
-        fd = open(filename, O_RDWR | O_CREAT | O_CLOEXEC | O_BINARY, 0644);
+        fd = open(o.filename, O_RDWR | O_CREAT | O_CLOEXEC | O_BINARY, 0644);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         ret = -errno;
-        error_setg_errno(errp, -ret, "Could not create '%s'", filename);
+        error_setg_errno(errp, -ret, "Could not create '%s'", o.filename);
         return ret;
     }
 
@@ -819,8 +757,7 @@ static int file_create(const char *filename, QDict *opts, Error **errp)
     }
     ret = check_lock_bytes(fd, ofd, perm, shared, errp);
     if (ret < 0) {
-        error_append_hint(errp, "Is another process using the image [%s]?\n",
-                          filename);
+        file_hint_in_use(errp, o.filename);
         goto out_unlock;
     }
 
@@ -829,7 +766,7 @@ static int file_create(const char *filename, QDict *opts, Error **errp)
         error_setg_errno(errp, -ret, "Could not clear the file");
         goto out_unlock;
     }
-    ret = fd_truncate(fd, (int64_t)size, prealloc, errp);
+    ret = fd_truncate(fd, (int64_t)o.size, o.prealloc, errp);
 
 out_unlock:
     apply_lock_bytes(fd, ofd, NULL, NULL, 0, 0, true, NULL);
@@ -853,9 +790,7 @@ static int file_lock(BlockDriverState *bs, bool exclusive, int64_t timeout_ms,
     int ret;
 
     if (s->lock_mode == FILE_LOCK_OFF) {
-        error_setg(errp, "Cannot lock '%s': locking is disabled "
-                   "(locking=off)", bs->filename);
-        return -ENOTSUP;
+        return file_serial_lock_disabled(bs, errp);
     }
     if (timeout_ms < 0) {
         do {
@@ -873,24 +808,20 @@ static int file_lock(BlockDriverState *bs, bool exclusive, int64_t timeout_ms,
         }
         now = qemu_clock_monotonic_ns();
         if (timeout_ms == 0) {
-            error_setg(errp, "Failed to get the %s serialization lock of "
-                       "'%s': held by another process",
-                       exclusive ? "exclusive" : "shared", bs->filename);
-            return -EAGAIN;
+            ret = -EAGAIN;
+            goto out;
         }
         if (now >= deadline) {
-            error_setg(errp, "Timed out after %" PRId64 " ms waiting for the "
-                       "%s serialization lock of '%s'", timeout_ms,
-                       exclusive ? "exclusive" : "shared", bs->filename);
-            return -ETIMEDOUT;
+            ret = -ETIMEDOUT;
+            goto out;
         }
         qemu_sleep_ns(MIN(step_ns, deadline - now));
         step_ns = MIN(step_ns * 2, 10000000);
     }
 out:
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to lock byte %" PRId64 " of '%s'",
-                         (int64_t)RAW_LOCK_SERIAL_BYTE, bs->filename);
+        file_serial_lock_failed(bs, ret, exclusive, timeout_ms,
+                                RAW_LOCK_SERIAL_BYTE, errp);
     }
     return ret;
 }
@@ -902,9 +833,7 @@ static int file_unlock(BlockDriverState *bs, Error **errp)
                          F_UNLCK, false);
 
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to unlock byte %" PRId64
-                         " of '%s'", (int64_t)RAW_LOCK_SERIAL_BYTE,
-                         bs->filename);
+        file_serial_unlock_failed(bs, ret, RAW_LOCK_SERIAL_BYTE, errp);
     }
     return ret;
 }
@@ -918,7 +847,7 @@ const BlockDriver bdrv_file = {
     .bdrv_open = file_open,
     .bdrv_close = file_close,
     .bdrv_create = file_create,
-    .create_opts = file_create_opts,
+    .create_opts = file_driver_create_opts,
 
     .bdrv_pread = file_pread,
     .bdrv_pwrite = file_pwrite,

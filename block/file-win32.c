@@ -9,7 +9,7 @@
 #include "qemu/cutils.h"
 #include "qemu/qdict.h"
 #include "qemu/option.h"
-#include "block/block_int.h"
+#include "block/file-common.h"
 #include "block/lock-bytes.h"
 
 #include <winioctl.h>
@@ -27,12 +27,6 @@
 
 /* ReadFile/WriteFile take a DWORD count: move at most this per call. */
 #define WIN_IO_CHUNK (1u << 30)
-
-typedef enum FileLockMode {
-    FILE_LOCK_AUTO,
-    FILE_LOCK_ON,
-    FILE_LOCK_OFF,
-} FileLockMode;
 
 typedef struct BDRVWin32State {
     HANDLE hfile;
@@ -389,7 +383,6 @@ static int win32_check_lock_bytes(BDRVWin32State *s, uint64_t perm,
             uint64_t bit = 1ull << i;
             uint64_t byte;
             bool own, taken = false;
-            char *name;
 
             if (pass == 0 && !(perm & bit)) {
                 continue;
@@ -406,10 +399,7 @@ static int win32_check_lock_bytes(BDRVWin32State *s, uint64_t perm,
                 return ret;
             }
             if (taken) {
-                name = bdrv_perm_names(bit);
-                error_setg(errp, "Failed to get %s\"%s\" lock",
-                           pass == 0 ? "" : "shared ", name);
-                free(name);
+                file_set_perm_conflict(errp, bit, pass == 1);
                 return -EAGAIN;
             }
         }
@@ -436,8 +426,7 @@ static int win32_meta_lock(BlockDriverState *bs, Error **errp)
     if (ret == -ETIMEDOUT) {
         error_setg(errp, "Failed to lock byte %" PRIu64,
                    (uint64_t)WIN_LOCK_META);
-        error_append_hint(errp, "Is another process using the image [%s]?\n",
-                          bs->filename);
+        file_hint_in_use(errp, bs->filename);
         return -EAGAIN;
     }
     if (ret < 0) {
@@ -479,8 +468,7 @@ static int win32_perm_prepare(BlockDriverState *bs, uint64_t perm,
     }
     ret = win32_check_lock_bytes(s, perm, shared, errp);
     if (ret == -EAGAIN) {
-        error_append_hint(errp, "Is another process using the image "
-                          "[%s]?\n", bs->filename);
+        file_hint_in_use(errp, bs->filename);
     } else if (ret == 0) {
         ret = win32_apply_lock_bytes(s, s->perm | perm,
                                      old_unshared | new_unshared, false,
@@ -531,9 +519,7 @@ static int file_lock(BlockDriverState *bs, bool exclusive, int64_t timeout_ms,
     int ret;
 
     if (!s->use_lock) {
-        error_setg(errp, "Cannot lock '%s': locking is disabled "
-                   "(locking=off)", bs->filename);
-        return -ENOTSUP;
+        return file_serial_lock_disabled(bs, errp);
     }
     if (timeout_ms < 0) {
         ret = win32_lock_byte(s->hfile, WIN_LOCK_SERIAL, exclusive, true);
@@ -544,21 +530,12 @@ static int file_lock(BlockDriverState *bs, bool exclusive, int64_t timeout_ms,
             ret = -EAGAIN;
         }
     }
-    if (ret == -EAGAIN) {
-        error_setg(errp, "Failed to get the %s serialization lock of '%s': "
-                   "held by another process",
-                   exclusive ? "exclusive" : "shared", bs->filename);
-    } else if (ret == -ETIMEDOUT) {
-        error_setg(errp, "Timed out after %" PRId64 " ms waiting for the "
-                   "%s serialization lock of '%s'", timeout_ms,
-                   exclusive ? "exclusive" : "shared", bs->filename);
-    } else if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to lock byte %" PRId64 " of '%s'",
-                         (int64_t)WIN_LOCK_SERIAL, bs->filename);
-    } else {
-        s->serial_locked = true;
+    if (ret < 0) {
+        return file_serial_lock_failed(bs, ret, exclusive, timeout_ms,
+                                       WIN_LOCK_SERIAL, errp);
     }
-    return ret;
+    s->serial_locked = true;
+    return 0;
 }
 
 static int file_unlock(BlockDriverState *bs, Error **errp)
@@ -572,9 +549,7 @@ static int file_unlock(BlockDriverState *bs, Error **errp)
     }
     ret = win32_unlock_byte(s->hfile, WIN_LOCK_SERIAL);
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to unlock byte %" PRId64
-                         " of '%s'", (int64_t)WIN_LOCK_SERIAL, bs->filename);
-        return ret;
+        return file_serial_unlock_failed(bs, ret, WIN_LOCK_SERIAL, errp);
     }
     s->serial_locked = false;
     return 0;
@@ -582,62 +557,19 @@ static int file_unlock(BlockDriverState *bs, Error **errp)
 
 /* ---- open / close -------------------------------------------------------- */
 
-static int file_parse_locking(QDict *options, FileLockMode *mode,
-                              Error **errp)
-{
-    char *val = qdict_take_str(options, "locking");
-    int ret = 0;
-
-    *mode = FILE_LOCK_AUTO;
-    if (!val || !strcmp(val, "auto")) {
-        *mode = FILE_LOCK_AUTO;
-    } else if (!strcmp(val, "on")) {
-        *mode = FILE_LOCK_ON;
-    } else if (!strcmp(val, "off")) {
-        *mode = FILE_LOCK_OFF;
-    } else {
-        error_setg(errp, "invalid parameter value: %s", val);
-        ret = -EINVAL;
-    }
-    free(val);
-    return ret;
-}
-
-static const char *file_strip_protocol(const char *filename)
-{
-    const char *rest;
-
-    if (strstart(filename, "file:", &rest)) {
-        return rest;
-    }
-    return filename;
-}
-
 static int file_open(BlockDriverState *bs, QDict *options, int flags,
                      Error **errp)
 {
     BDRVWin32State *s = bs->opaque;
-    char *optname = qdict_take_str(options, "filename");
-    const char *filename;
+    const char *filename = bs->filename;
     bool rdwr = flags & BDRV_O_RDWR;
     int ret;
 
-    if (optname) {
-        pstrcpy(bs->filename, sizeof(bs->filename),
-                file_strip_protocol(optname));
-    }
-    free(optname);
-    filename = bs->filename;
     s->hfile = INVALID_HANDLE_VALUE;
-
-    ret = file_parse_locking(options, &s->lock_mode, errp);
+    ret = file_parse_open_opts(options, &s->lock_mode, errp);
     if (ret < 0) {
         return ret;
     }
-    /* Options the POSIX driver knows but that mean nothing here. */
-    qdict_del(options, "aio");
-    qdict_del(options, "x-check-cache-dropped");
-
     if (!filename[0]) {
         error_setg(errp, "The 'file' block driver requires a file name");
         return -EINVAL;
@@ -874,31 +806,6 @@ static int64_t file_get_allocated_file_size(BlockDriverState *bs)
 
 /* ---- create -------------------------------------------------------------- */
 
-static const QemuOptDesc file_create_opts[] = {
-    {
-        .name = "size",
-        .type = QEMU_OPT_SIZE,
-        .help = "Virtual disk size",
-    },
-    {
-        .name = "preallocation",
-        .type = QEMU_OPT_STRING,
-        .help = "Preallocation mode (allowed values: off, falloc, full)",
-    },
-    /* Accepted (and ignored) so both builds take the same options. */
-    {
-        .name = "nocow",
-        .type = QEMU_OPT_BOOL,
-        .help = "Turn off copy-on-write (valid only on btrfs)",
-    },
-    {
-        .name = "extent_size_hint",
-        .type = QEMU_OPT_SIZE,
-        .help = "Extent size hint for the image file, 0 to disable",
-    },
-    { .name = NULL }
-};
-
 /*
  * Like the POSIX driver: open (creating if needed), take write and resize
  * and refuse to share resize while the file is emptied and sized, so that
@@ -908,33 +815,16 @@ static int file_create(const char *filename, QDict *opts, Error **errp)
 {
     BlockDriverState tmp;
     BDRVWin32State s;
-    uint64_t size = 0;
-    PreallocMode prealloc = PREALLOC_MODE_OFF;
-    const char *pstr;
+    FileCreateOpts o;
     Error *local_err = NULL;
     int ret;
 
-    filename = file_strip_protocol(filename);
-    ret = qdict_get_size(opts, "size", 0, &size, errp);
+    ret = file_parse_create_opts(filename, opts, &o, errp);
     if (ret < 0) {
         return ret;
     }
-    if (size > INT64_MAX - 511) {
-        error_setg(errp, "Image size must be less than 8 EiB!");
-        return -EINVAL;
-    }
-    /* Whole sectors, like the POSIX driver: "size=100" gives 512 bytes. */
-    size = QEMU_ALIGN_UP(size, 512);
-    pstr = qdict_get_str(opts, "preallocation");
-    if (pstr && prealloc_mode_parse(pstr, &prealloc) < 0) {
-        error_setg(errp, "invalid parameter value: %s", pstr);
-        return -EINVAL;
-    }
-    if (prealloc == PREALLOC_MODE_METADATA) {
-        error_setg(errp, "Unsupported preallocation mode: %s", pstr);
-        return -ENOTSUP;
-    }
-    if (size > (uint64_t)WIN_DATA_MAX) {
+    filename = o.filename;
+    if (o.size > (uint64_t)WIN_DATA_MAX) {
         error_setg(errp, "Image size must be less than %" PRId64 " bytes "
                    "on Windows (the lock region starts there)",
                    (int64_t)WIN_DATA_MAX);
@@ -965,7 +855,8 @@ static int file_create(const char *filename, QDict *opts, Error **errp)
         error_setg_errno(errp, -ret, "Could not clear the file");
         goto out;
     }
-    ret = win32_truncate(s.hfile, filename, (int64_t)size, prealloc, errp);
+    ret = win32_truncate(s.hfile, filename, (int64_t)o.size, o.prealloc,
+                         errp);
 out:
     /* Closing the handle drops every lock. */
     CloseHandle(s.hfile);
@@ -981,7 +872,7 @@ const BlockDriver bdrv_file = {
     .bdrv_open = file_open,
     .bdrv_close = file_close,
     .bdrv_create = file_create,
-    .create_opts = file_create_opts,
+    .create_opts = file_driver_create_opts,
 
     .bdrv_pread = file_pread,
     .bdrv_pwrite = file_pwrite,

@@ -120,7 +120,8 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
                                    "clusters", off);
                 res->corruptions++;
             }
-            inc_refs(bs, cs, res, off, n * 512 - (off & 511));
+            inc_refs(bs, cs, res, off, n * BDRV_SECTOR_SIZE -
+                     (off & (BDRV_SECTOR_SIZE - 1)));
             res->bfi.allocated_clusters++;
             res->bfi.compressed_clusters++;
             res->bfi.fragmented_clusters++;

@@ -234,7 +234,8 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
 #ifdef CONFIG_ZLIB
     uint64_t coffset = l2_entry & s->cluster_offset_mask;
     uint64_t nb = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
-    int64_t csize = nb * 512 - (coffset & 511);
+    int64_t csize = nb * BDRV_SECTOR_SIZE -
+                    (coffset & (BDRV_SECTOR_SIZE - 1));
     int64_t flen = bdrv_getlength(bs->file->bs);
     z_stream strm;
     int ret, zret;
@@ -743,7 +744,7 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
         return -EINVAL;
     }
     in = qemu_xzalloc(s->cluster_size);
-    out = qemu_xmalloc(s->cluster_size + 512);
+    out = qemu_xmalloc(s->cluster_size + BDRV_SECTOR_SIZE);
     memcpy(in, buf, bytes);
     clen = compress_cluster(s, in, out, s->cluster_size - 1);
     if (clen == -ENOSPC) {
@@ -787,7 +788,7 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
          * tail is free for the next compressed cluster): the file then
          * ends sector-aligned, as QEMU's does.
          */
-        int64_t padded = QEMU_ALIGN_UP(coff + clen, 512) - coff;
+        int64_t padded = QEMU_ALIGN_UP(coff + clen, BDRV_SECTOR_SIZE) - coff;
         memset(out + clen, 0, padded - clen);
         ret = write_data(bs, coff, padded, out);
     }
@@ -795,7 +796,8 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
         goto out;
     }
     {
-        uint64_t nb = ((coff + clen - 1) >> 9) - (coff >> 9);
+        uint64_t nb = ((coff + clen - 1) >> BDRV_SECTOR_BITS) -
+                      (coff >> BDRV_SECTOR_BITS);
         e = coff | QCOW_OFLAG_COMPRESSED | (nb << s->csize_shift);
     }
     ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);

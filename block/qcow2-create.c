@@ -62,7 +62,7 @@ static int parse_create_opts(const char *filename, QDict *opts,
     if (ret < 0) {
         return ret;
     }
-    o->size = QEMU_ALIGN_UP(o->size, 512);
+    o->size = QEMU_ALIGN_UP(o->size, BDRV_SECTOR_SIZE);
     ret = qdict_get_size(opts, "cluster_size", 65536, &o->cluster_size,
                          errp);
     if (ret < 0) {

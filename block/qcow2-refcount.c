@@ -317,16 +317,6 @@ int qcow2_refcount_init(BlockDriverState *bs, Error **errp)
     return 0;
 }
 
-void qcow2_refcount_close(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-
-    qcow2_cache_destroy(s->refcount_cache);
-    s->refcount_cache = NULL;
-    free(s->refcount_table);
-    s->refcount_table = NULL;
-}
-
 int qcow2_get_refcount(BlockDriverState *bs, int64_t cluster_index,
                        uint64_t *refcount)
 {
@@ -787,7 +777,8 @@ void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry)
     case QCOW2_CLUSTER_COMPRESSED: {
         uint64_t off = l2_entry & s->cluster_offset_mask;
         uint64_t n = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
-        qcow2_free_clusters(bs, off & ~511ULL, n * 512);
+        qcow2_free_clusters(bs, QEMU_ALIGN_DOWN(off, BDRV_SECTOR_SIZE),
+                            n * BDRV_SECTOR_SIZE);
         break;
     }
     case QCOW2_CLUSTER_NORMAL:
@@ -833,8 +824,9 @@ int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
                 if (addend) {
                     uint64_t off = e & s->cluster_offset_mask;
                     uint64_t n = ((e >> s->csize_shift) & s->csize_mask) + 1;
-                    ret = qcow2_update_refcount(bs, off & ~511ULL, n * 512,
-                                                addend);
+                    ret = qcow2_update_refcount(bs,
+                                QEMU_ALIGN_DOWN(off, BDRV_SECTOR_SIZE),
+                                n * BDRV_SECTOR_SIZE, addend);
                     if (ret < 0) {
                         goto out;
                     }

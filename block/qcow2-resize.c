@@ -133,7 +133,7 @@ int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
         error_setg(errp, "Image is read-only");
         return -EACCES;
     }
-    if (offset < 0 || offset % 512) {
+    if (offset < 0 || offset % BDRV_SECTOR_SIZE) {
         error_setg(errp, "The new size must be a multiple of 512");
         return -EINVAL;
     }

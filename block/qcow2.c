@@ -611,7 +611,7 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
     s->l2_cache = qcow2_cache_create(MAX(16, 4 * MiB / s->cluster_size / 8 * 0
                                          + 32), s->cluster_size);
     s->cluster_cache = qemu_xmalloc(s->cluster_size);
-    s->cluster_data = qemu_xmalloc(s->cluster_size + 512);
+    s->cluster_data = qemu_xmalloc(s->cluster_size + BDRV_SECTOR_SIZE);
     s->cluster_cache_offset = UINT64_MAX;
 
     if (backing_off) {

@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qcow2.h: the qcow2 format driver's shared state, on-disk constants and the
- * functions its files (header, clusters, refcounts, snapshots, check) share.
+ * functions its rooms share:
+ *   qcow2.c           header and extensions, open/close, info, the table
+ *   qcow2-create.c    create and amend
+ *   qcow2-resize.c    growing and shrinking the virtual size
+ *   qcow2-cluster.c   L1/L2 mapping, read and write paths, compression
+ *   qcow2-refcount.c  table caches, refcounts, cluster allocation
+ *   qcow2-snapshot.c  internal snapshots
+ *   qcow2-check.c     check and repair
  */
 #ifndef BLOCK_QCOW2_H
 #define BLOCK_QCOW2_H
@@ -240,7 +247,6 @@ int qcow2_flush_caches(BlockDriverState *bs);
 
 /* qcow2-refcount.c */
 int qcow2_refcount_init(BlockDriverState *bs, Error **errp);
-void qcow2_refcount_close(BlockDriverState *bs);
 uint64_t qcow2_get_refcount_ro(const void *block, uint64_t index,
                                int order);
 void qcow2_set_refcount_ro(void *block, uint64_t index, uint64_t value,

@@ -224,11 +224,6 @@ void error_report_err(Error *err)
     report_err(NULL, err);
 }
 
-void warn_report_err(Error *err)
-{
-    report_err("warning", err);
-}
-
 static WarningSink warn_sink;
 static void *warn_sink_opaque;
 

@@ -13,6 +13,13 @@
 #include "qemu/qobject.h"
 #include "qemu/option.h"
 
+/*
+ * The block layer's sector (QEMU's): node lengths are whole sectors, and
+ * so are qcow2's compressed-cluster sizes and its virtual size.
+ */
+#define BDRV_SECTOR_BITS 9
+#define BDRV_SECTOR_SIZE 512
+
 typedef struct BlockDriver BlockDriver;
 typedef struct BlockDriverState BlockDriverState;
 typedef struct BdrvChild BdrvChild;
@@ -122,7 +129,6 @@ void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
                          void *opaque);
 /* Options a driver accepts at creation (NULL-terminated), may be NULL. */
 const QemuOptDesc *bdrv_create_opts(const BlockDriver *drv);
-bool bdrv_is_format_driver(const BlockDriver *drv);
 
 /* ---- open / close ----------------------------------------------------- */
 
@@ -145,8 +151,8 @@ bool bdrv_is_format_driver(const BlockDriver *drv);
  */
 BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
                             Error **errp);
-void bdrv_ref(BlockDriverState *bs);
 /* Drop a reference; the last one closes the node and its children. */
+void bdrv_ref(BlockDriverState *bs);
 void bdrv_unref(BlockDriverState *bs);
 
 /*
@@ -275,9 +281,6 @@ const char *bdrv_get_backing_format(const BlockDriverState *bs);
  */
 BlockDriverState *bdrv_find_backing_image(BlockDriverState *bs,
                                           const char *name);
-/* The permissions currently held/shared by @bs's parent on @bs. */
-void bdrv_get_cumulative_perm(const BlockDriverState *bs, uint64_t *perm,
-                              uint64_t *shared);
 
 /* ---- the serialization lock ------------------------------------------- */
 

@@ -45,8 +45,6 @@ void error_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
 void warn_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
 /* Print the message and its hint, then free @err. */
 void error_report_err(Error *err);
-/* Same as error_report_err() but for warnings ("prog: warning: ..."). */
-void warn_report_err(Error *err);
 
 /*
  * Warnings raised inside the library (e.g. "falling back to POSIX locks")
