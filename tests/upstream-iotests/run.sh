@@ -20,12 +20,14 @@ build=$(cd "$build" && pwd) || exit 1
 jobs=${JOBS:-$(( $(nproc) * 2 ))}
 fmts="raw qcow2"
 whos="real ours"
-while getopts "j:f:w:" o; do
+selfile=
+while getopts "j:f:w:s:" o; do
     case $o in
     j) jobs=$OPTARG ;;
     f) fmts=${OPTARG//,/ } ;;
     w) whos=${OPTARG//,/ } ;;
-    *) echo "usage: $0 [-j JOBS] [-f FMT[,FMT]] [-w real|ours] [TEST...]" >&2; exit 2 ;;
+    s) selfile=$OPTARG ;;
+    *) echo "usage: $0 [-j JOBS] [-f FMT[,FMT]] [-w real|ours] [-s SELECTION] [TEST...]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -62,6 +64,15 @@ if [ $# -gt 0 ]; then
 else
     mapfile -t tests < <(select_tests)
 fi
+# tests_for FMT: the tests to run in FMT (a selection file's "FMT TEST"
+# lines, when one is given).
+tests_for() {
+    if [ -n "$selfile" ]; then
+        awk -v f="$1" '$1 == f { print $2 }' "$selfile"
+    else
+        printf '%s\n' "${tests[@]}"
+    fi
+}
 
 # run_one WHO FMT TEST: one test in its own scratch and socket dirs.
 run_one() {
@@ -100,7 +111,7 @@ export work sockroot build here iotests
 start=$(date +%s)
 for fmt in $fmts; do
     mkdir -p "$work/real-$fmt" "$work/ours-$fmt"
-    for t in "${tests[@]}"; do
+    for t in $(tests_for "$fmt"); do
         for who in $whos; do
             echo "$who $fmt $t"
         done
@@ -121,7 +132,8 @@ report=$work/report.txt
 for fmt in $fmts; do
     m=0; n=0
     diffs=(); better=()
-    for t in "${tests[@]}"; do
+    mapfile -t ftests < <(tests_for "$fmt")
+    for t in "${ftests[@]}"; do
         r=$(cat "$work/real-$fmt/$t.result" 2>/dev/null || echo none)
         o=$(cat "$work/ours-$fmt/$t.result" 2>/dev/null || echo none)
         if [ "$r" = pass ]; then
@@ -143,7 +155,7 @@ for fmt in $fmts; do
             better+=("$(printf '  %-5s %-28s real %s' "$fmt" "$t" "$r")")
         fi
     done
-    echo "$fmt: ours $n/$m passed where real passed $m (of ${#tests[@]} selected)"
+    echo "$fmt: ours $n/$m passed where real passed $m (of ${#ftests[@]} selected)"
     if [ ${#diffs[@]} -gt 0 ]; then
         echo "  real passes, ours does not:"
         printf '%s\n' "${diffs[@]}"
