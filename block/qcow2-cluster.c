@@ -227,56 +227,86 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
 
 /* ---- compression ------------------------------------------------------ */
 
+/*
+ * Host offset and length of a compressed cluster's stream, as QEMU's
+ * qcow2_parse_compressed_l2_entry(): the length comes from a sector count
+ * and may run past the host cluster, the file, or what the stream needs.
+ * It is at most twice the cluster size (the size field has cluster_bits - 8
+ * bits).
+ */
+static void parse_compressed_entry(BDRVQcow2State *s, uint64_t l2_entry,
+                                   uint64_t *coffset, int64_t *csize)
+{
+    uint64_t nb = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
+
+    *coffset = l2_entry & s->cluster_offset_mask;
+    *csize = nb * 512 - (*coffset & 511);
+}
+
+#ifdef CONFIG_ZLIB
+/*
+ * Inflate @in into exactly one cluster at @out.  Like QEMU, the input may
+ * be longer than the stream; output that does not fill the cluster, or a
+ * broken stream, is -EIO.
+ */
+static int decompress_buffer(BDRVQcow2State *s, uint8_t *out,
+                             const uint8_t *in, int64_t in_len)
+{
+    z_stream strm;
+    int zret;
+
+    memset(&strm, 0, sizeof(strm));
+    if (inflateInit2(&strm, -12) != Z_OK) {
+        return -EIO;
+    }
+    strm.next_in = (uint8_t *)in;
+    strm.avail_in = (uInt)in_len;
+    strm.next_out = out;
+    strm.avail_out = s->cluster_size;
+    zret = inflate(&strm, Z_FINISH);
+    inflateEnd(&strm);
+    if ((zret == Z_STREAM_END || zret == Z_BUF_ERROR) &&
+        strm.avail_out == 0) {
+        return 0;
+    }
+    return -EIO;
+}
+#endif
+
 int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
                              uint8_t *out)
 {
     BDRVQcow2State *s = bs->opaque;
 #ifdef CONFIG_ZLIB
-    uint64_t coffset = l2_entry & s->cluster_offset_mask;
-    uint64_t nb = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
-    int64_t csize = nb * 512 - (coffset & 511);
-    int64_t flen = bdrv_getlength(bs->file->bs);
-    z_stream strm;
-    int ret, zret;
+    uint64_t coffset;
+    int64_t csize, flen, avail;
+    uint8_t *in;
+    int ret;
 
     if (s->cluster_cache_offset == l2_entry) {
         memcpy(out, s->cluster_cache, s->cluster_size);
         return 0;
     }
+    parse_compressed_entry(s, l2_entry, &coffset, &csize);
+    flen = bdrv_getlength(bs->file->bs);
     if (flen < 0) {
         return flen;
     }
-    if ((int64_t)coffset >= flen) {
-        qcow2_signal_corruption(bs, false, "Compressed cluster at %#" PRIx64
-                                " is beyond the end of the image file",
-                                coffset);
-        return -EIO;
-    }
-    if ((int64_t)coffset + csize > flen) {
-        csize = flen - coffset;
-    }
-    ret = bdrv_child_pread(bs->file, coffset, csize, s->cluster_data);
-    if (ret < 0) {
-        return ret;
-    }
-    memset(&strm, 0, sizeof(strm));
-    if (inflateInit2(&strm, -12) != Z_OK) {
-        return -EIO;
-    }
-    strm.next_in = s->cluster_data;
-    strm.avail_in = csize;
-    strm.next_out = s->cluster_cache;
-    strm.avail_out = s->cluster_size;
-    zret = inflate(&strm, Z_FINISH);
-    ret = 0;
-    if (!(zret == Z_STREAM_END ||
-          (zret == Z_BUF_ERROR && strm.avail_out == 0)) ||
-        strm.avail_out != 0) {
-        ret = -EIO;
-    }
-    inflateEnd(&strm);
-    if (ret < 0) {
+    /*
+     * QEMU reads the whole length; what lies past the end of the file
+     * reads as zeros.  Read only what the file has.
+     */
+    avail = (int64_t)coffset < flen ? MIN(csize, flen - (int64_t)coffset)
+                                    : 0;
+    in = qemu_xmalloc(csize);
+    ret = avail ? bdrv_child_pread(bs->file, coffset, avail, in) : 0;
+    if (ret == 0) {
+        memset(in + avail, 0, csize - avail);
         s->cluster_cache_offset = UINT64_MAX;
+        ret = decompress_buffer(s, s->cluster_cache, in, csize);
+    }
+    free(in);
+    if (ret < 0) {
         return ret;
     }
     s->cluster_cache_offset = l2_entry;
@@ -286,6 +316,7 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
     (void)s;
     (void)l2_entry;
     (void)out;
+    (void)parse_compressed_entry;
     qemu_warn_raw("qcow2: compressed clusters need zlib, which this build "
                   "of the qcow2 driver lacks");
     return -ENOTSUP;

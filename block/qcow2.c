@@ -374,8 +374,6 @@ static void qcow2_free_state(BDRVQcow2State *s)
     s->refcount_table = NULL;
     free(s->cluster_cache);
     s->cluster_cache = NULL;
-    free(s->cluster_data);
-    s->cluster_data = NULL;
     free(s->header_tail);
     s->header_tail = NULL;
     for (int i = 0; i < s->nb_unknown_ext; i++) {
@@ -611,7 +609,6 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
     s->l2_cache = qcow2_cache_create(MAX(16, 4 * MiB / s->cluster_size / 8 * 0
                                          + 32), s->cluster_size);
     s->cluster_cache = qemu_xmalloc(s->cluster_size);
-    s->cluster_data = qemu_xmalloc(s->cluster_size + 512);
     s->cluster_cache_offset = UINT64_MAX;
 
     if (backing_off) {

@@ -153,7 +153,6 @@ typedef struct BDRVQcow2State {
 
     uint8_t *cluster_cache;        /* last decompressed cluster */
     uint64_t cluster_cache_offset; /* compressed L2 entry, or -1 */
-    uint8_t *cluster_data;         /* scratch for compressed reads */
 
     /* Punch freed clusters out of the file (discard requests, repair). */
     bool discard_on_free;
