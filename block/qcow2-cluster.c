@@ -569,9 +569,15 @@ static int free_old_entries(BlockDriverState *bs, uint64_t *old, int n)
 
 /* ---- write ------------------------------------------------------------ */
 
+/*
+ * Data and preallocated zero clusters that only this L2 entry references
+ * are written where they are (QEMU's !cluster_needs_new_alloc()).
+ */
 static bool entry_writable_in_place(BDRVQcow2State *s, uint64_t e)
 {
-    return qcow2_get_cluster_type(s, e) == QCOW2_CLUSTER_NORMAL &&
+    Qcow2ClusterType t = qcow2_get_cluster_type(s, e);
+
+    return (t == QCOW2_CLUSTER_NORMAL || t == QCOW2_CLUSTER_ZERO_ALLOC) &&
            (e & QCOW_OFLAG_COPIED);
 }
 
@@ -586,6 +592,66 @@ static int write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,
         return -EIO;
     }
     return bdrv_child_pwrite(bs->file, host, bytes, buf, 0);
+}
+
+/*
+ * Write @bytes at @in_cluster into the @k clusters from @host that the L2
+ * entries from @l2_index map in place.  Preallocated zero clusters keep
+ * reading as zeros where the write does not cover them (QEMU copies them
+ * on write from the guest view), then lose their ZERO flag.
+ */
+static int write_in_place(BlockDriverState *bs, int64_t l2_off,
+                          uint64_t l2_index, uint64_t k, uint64_t host,
+                          uint64_t in_cluster, uint64_t bytes,
+                          const uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t first, last, start = in_cluster, end = in_cluster + bytes;
+    uint64_t *l2;
+    bool any_zero = false;
+    int ret;
+
+    ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+    if (ret < 0) {
+        return ret;
+    }
+    first = be64toh_q(l2[l2_index]);
+    last = be64toh_q(l2[l2_index + k - 1]);
+    if (qcow2_get_cluster_type(s, first) == QCOW2_CLUSTER_ZERO_ALLOC) {
+        start = 0;
+    }
+    if (qcow2_get_cluster_type(s, last) == QCOW2_CLUSTER_ZERO_ALLOC) {
+        end = QEMU_ALIGN_UP(end, s->cluster_size);
+    }
+    if (start == in_cluster && end == in_cluster + bytes) {
+        ret = write_data(bs, host + in_cluster, bytes, buf);
+    } else {
+        uint8_t *cow = qemu_xzalloc(end - start);
+
+        memcpy(cow + (in_cluster - start), buf, bytes);
+        ret = write_data(bs, host + start, end - start, cow);
+        free(cow);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+    if (ret < 0) {
+        return ret;
+    }
+    for (uint64_t i = 0; i < k; i++) {
+        uint64_t e = be64toh_q(l2[l2_index + i]);
+
+        if (qcow2_get_cluster_type(s, e) == QCOW2_CLUSTER_ZERO_ALLOC) {
+            l2[l2_index + i] = htobe64_q((e & L2E_OFFSET_MASK) |
+                                         QCOW_OFLAG_COPIED);
+            any_zero = true;
+        }
+    }
+    if (any_zero) {
+        qcow2_cache_mark_dirty(s->l2_cache, l2);
+    }
+    return 0;
 }
 
 /* Write into a run of clusters inside one L2 table. */
@@ -643,7 +709,8 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                                     PRIx64 ")", h, offset - in_cluster);
             return -EIO;
         }
-        return write_data(bs, h + in_cluster, bytes, buf);
+        return write_in_place(bs, l2_off, l2_index, k, h, in_cluster, bytes,
+                              buf);
     }
 
     /* Allocate k new clusters and copy-on-write the partial ends. */
@@ -887,13 +954,17 @@ static int zero_or_discard(BlockDriverState *bs, int64_t offset,
             uint64_t ne;
 
             if (zero) {
-                if (!may_unmap && t == QCOW2_CLUSTER_NORMAL &&
-                    (e & QCOW_OFLAG_COPIED)) {
-                    ne = e | QCOW_OFLAG_ZERO;
-                } else if (!may_unmap && t == QCOW2_CLUSTER_ZERO_ALLOC) {
-                    ne = e;
-                } else {
-                    ne = QCOW_OFLAG_ZERO;
+                /*
+                 * As QEMU's zero_in_l2_slice(): compressed clusters are
+                 * always dropped, others only with may_unmap; a kept
+                 * host cluster (shared ones too) becomes ZERO_ALLOC and
+                 * is reused by the next write if its refcount is 1.
+                 */
+                bool unmap = t == QCOW2_CLUSTER_COMPRESSED ||
+                             (may_unmap && t != QCOW2_CLUSTER_UNALLOCATED &&
+                              t != QCOW2_CLUSTER_ZERO_PLAIN);
+                ne = (unmap ? 0 : e) | QCOW_OFLAG_ZERO;
+                if (unmap) {
                     old[i] = e;
                 }
             } else {

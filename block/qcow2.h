@@ -285,6 +285,11 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
 int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
                       uint64_t new_length);
 
+/* qcow2-zero.c */
+/* Write zeroes (BDRV_REQ_MAY_UNMAP honoured) to a checked, writable range. */
+int qcow2_zero_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                     int flags);
+
 /* qcow2-snapshot.c */
 int qcow2_read_snapshots(BlockDriverState *bs, Error **errp);
 void qcow2_free_snapshots(BlockDriverState *bs);
