@@ -449,6 +449,24 @@ static int read_old_cluster(BlockDriverState *bs, uint64_t voff, uint64_t e,
     }
 }
 
+/*
+ * Does [offset, offset+bytes) read as zeros by the block status of the
+ * whole chain, in one piece (QEMU's bdrv_co_is_zero_fast())?
+ */
+static bool reads_as_zero_fast(BlockDriverState *bs, uint64_t offset,
+                               uint64_t bytes)
+{
+    int64_t pnum = 0;
+    int ret;
+
+    if (!bytes) {
+        return true;
+    }
+    ret = bdrv_block_status_above(bs, NULL, offset, bytes, &pnum, NULL,
+                                  NULL, NULL);
+    return ret >= 0 && (uint64_t)pnum == bytes && (ret & BDRV_BLOCK_ZERO);
+}
+
 /* ---- L2 allocation ---------------------------------------------------- */
 
 /*
@@ -654,6 +672,39 @@ static int write_in_place(BlockDriverState *bs, int64_t l2_off,
     return 0;
 }
 
+/*
+ * QEMU's handle_alloc_space(): new clusters at @host for the guest
+ * clusters from @vstart get [@start, @end) written.  If what the write
+ * leaves of them (the copy-on-write areas) reads as zeros, zero the whole
+ * range in the file without writing buffers (the file may make it a
+ * hole) and return 0; -ENOTSUP means copy-on-write as usual.
+ */
+static int zero_new_clusters(BlockDriverState *bs, uint64_t vstart,
+                             uint64_t host, uint64_t start, uint64_t end)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t aligned_end = QEMU_ALIGN_UP(end, s->cluster_size);
+    const char *what;
+    int ret;
+
+    if (start == 0 && end == aligned_end) {
+        return -ENOTSUP;
+    }
+    if (!reads_as_zero_fast(bs, vstart, start) ||
+        !reads_as_zero_fast(bs, vstart + end, aligned_end - end)) {
+        return -ENOTSUP;
+    }
+    what = qcow2_overlaps_metadata(bs, host, aligned_end);
+    if (what) {
+        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
+                                "metadata (overlaps with %s)", what);
+        return -EIO;
+    }
+    ret = bdrv_pwrite_zeroes(bs->file->bs, host, aligned_end,
+                             BDRV_REQ_NO_FALLBACK);
+    return ret == -EAGAIN ? -ENOTSUP : ret;
+}
+
 /* Write into a run of clusters inside one L2 table. */
 static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                        const uint8_t *buf, uint64_t *done)
@@ -727,7 +778,19 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
         ret = host;
         goto out;
     }
-    {
+    ret = zero_new_clusters(bs, offset - in_cluster, host, in_cluster,
+                            in_cluster + bytes);
+    if (ret == 0) {
+        /* The clusters read as zeros: write just the data. */
+        ret = write_data(bs, host + in_cluster, bytes, buf);
+        if (ret < 0) {
+            qcow2_free_clusters(bs, host, k << s->cluster_bits);
+            goto out;
+        }
+    } else if (ret != -ENOTSUP) {
+        qcow2_free_clusters(bs, host, k << s->cluster_bits);
+        goto out;
+    } else {
         uint64_t end = in_cluster + bytes;
         uint64_t vstart = offset - in_cluster;
         uint64_t tail_start = (k - 1) << s->cluster_bits;
@@ -738,6 +801,8 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
         uint8_t *cbuf = qemu_xmalloc(s->cluster_size);
         uint64_t mid_start = head_partial ? s->cluster_size : 0;
         uint64_t mid_end = tail_partial ? tail_start : (k << s->cluster_bits);
+
+        ret = 0;
 
         if (k == 1 && (in_cluster != 0 || end < (uint64_t)s->cluster_size)) {
             head_partial = true;

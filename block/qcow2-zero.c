@@ -142,7 +142,7 @@ int qcow2_zero_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
             n -= tail;
         }
         ret = zero_piece(bs, offset, n, flags);
-        if (ret == -ENOTSUP) {
+        if (ret == -ENOTSUP && !(flags & BDRV_REQ_NO_FALLBACK)) {
             ret = write_zero_buffers(bs, offset, n);
         }
         offset += n;
