@@ -970,7 +970,7 @@ static int do_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
             return ret;
         }
     }
-    if (!bs->drv->bdrv_pwrite) {
+    if (!bs->drv->bdrv_pwrite || (flags & BDRV_REQ_NO_FALLBACK)) {
         return -ENOTSUP;
     }
     return write_zero_buffers(bs, offset, bytes);

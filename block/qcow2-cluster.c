@@ -227,57 +227,86 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
 
 /* ---- compression ------------------------------------------------------ */
 
+/*
+ * Host offset and length of a compressed cluster's stream, as QEMU's
+ * qcow2_parse_compressed_l2_entry(): the length comes from a sector count
+ * and may run past the host cluster, the file, or what the stream needs.
+ * It is at most twice the cluster size (the size field has cluster_bits - 8
+ * bits).
+ */
+static void parse_compressed_entry(BDRVQcow2State *s, uint64_t l2_entry,
+                                   uint64_t *coffset, int64_t *csize)
+{
+    uint64_t nb = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
+
+    *coffset = l2_entry & s->cluster_offset_mask;
+    *csize = nb * 512 - (*coffset & 511);
+}
+
+#ifdef CONFIG_ZLIB
+/*
+ * Inflate @in into exactly one cluster at @out.  Like QEMU, the input may
+ * be longer than the stream; output that does not fill the cluster, or a
+ * broken stream, is -EIO.
+ */
+static int decompress_buffer(BDRVQcow2State *s, uint8_t *out,
+                             const uint8_t *in, int64_t in_len)
+{
+    z_stream strm;
+    int zret;
+
+    memset(&strm, 0, sizeof(strm));
+    if (inflateInit2(&strm, -12) != Z_OK) {
+        return -EIO;
+    }
+    strm.next_in = (uint8_t *)in;
+    strm.avail_in = (uInt)in_len;
+    strm.next_out = out;
+    strm.avail_out = s->cluster_size;
+    zret = inflate(&strm, Z_FINISH);
+    inflateEnd(&strm);
+    if ((zret == Z_STREAM_END || zret == Z_BUF_ERROR) &&
+        strm.avail_out == 0) {
+        return 0;
+    }
+    return -EIO;
+}
+#endif
+
 int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
                              uint8_t *out)
 {
     BDRVQcow2State *s = bs->opaque;
 #ifdef CONFIG_ZLIB
-    uint64_t coffset = l2_entry & s->cluster_offset_mask;
-    uint64_t nb = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
-    int64_t csize = nb * BDRV_SECTOR_SIZE -
-                    (coffset & (BDRV_SECTOR_SIZE - 1));
-    int64_t flen = bdrv_getlength(bs->file->bs);
-    z_stream strm;
-    int ret, zret;
+    uint64_t coffset;
+    int64_t csize, flen, avail;
+    uint8_t *in;
+    int ret;
 
     if (s->cluster_cache_offset == l2_entry) {
         memcpy(out, s->cluster_cache, s->cluster_size);
         return 0;
     }
+    parse_compressed_entry(s, l2_entry, &coffset, &csize);
+    flen = bdrv_getlength(bs->file->bs);
     if (flen < 0) {
         return flen;
     }
-    if ((int64_t)coffset >= flen) {
-        qcow2_signal_corruption(bs, false, "Compressed cluster at %#" PRIx64
-                                " is beyond the end of the image file",
-                                coffset);
-        return -EIO;
-    }
-    if ((int64_t)coffset + csize > flen) {
-        csize = flen - coffset;
-    }
-    ret = bdrv_child_pread(bs->file, coffset, csize, s->cluster_data);
-    if (ret < 0) {
-        return ret;
-    }
-    memset(&strm, 0, sizeof(strm));
-    if (inflateInit2(&strm, -12) != Z_OK) {
-        return -EIO;
-    }
-    strm.next_in = s->cluster_data;
-    strm.avail_in = csize;
-    strm.next_out = s->cluster_cache;
-    strm.avail_out = s->cluster_size;
-    zret = inflate(&strm, Z_FINISH);
-    ret = 0;
-    if (!(zret == Z_STREAM_END ||
-          (zret == Z_BUF_ERROR && strm.avail_out == 0)) ||
-        strm.avail_out != 0) {
-        ret = -EIO;
-    }
-    inflateEnd(&strm);
-    if (ret < 0) {
+    /*
+     * QEMU reads the whole length; what lies past the end of the file
+     * reads as zeros.  Read only what the file has.
+     */
+    avail = (int64_t)coffset < flen ? MIN(csize, flen - (int64_t)coffset)
+                                    : 0;
+    in = qemu_xmalloc(csize);
+    ret = avail ? bdrv_child_pread(bs->file, coffset, avail, in) : 0;
+    if (ret == 0) {
+        memset(in + avail, 0, csize - avail);
         s->cluster_cache_offset = UINT64_MAX;
+        ret = decompress_buffer(s, s->cluster_cache, in, csize);
+    }
+    free(in);
+    if (ret < 0) {
         return ret;
     }
     s->cluster_cache_offset = l2_entry;
@@ -287,6 +316,7 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
     (void)s;
     (void)l2_entry;
     (void)out;
+    (void)parse_compressed_entry;
     qemu_warn_raw("qcow2: compressed clusters need zlib, which this build "
                   "of the qcow2 driver lacks");
     return -ENOTSUP;
@@ -419,6 +449,24 @@ static int read_old_cluster(BlockDriverState *bs, uint64_t voff, uint64_t e,
     }
 }
 
+/*
+ * Does [offset, offset+bytes) read as zeros by the block status of the
+ * whole chain, in one piece (QEMU's bdrv_co_is_zero_fast())?
+ */
+static bool reads_as_zero_fast(BlockDriverState *bs, uint64_t offset,
+                               uint64_t bytes)
+{
+    int64_t pnum = 0;
+    int ret;
+
+    if (!bytes) {
+        return true;
+    }
+    ret = bdrv_block_status_above(bs, NULL, offset, bytes, &pnum, NULL,
+                                  NULL, NULL);
+    return ret >= 0 && (uint64_t)pnum == bytes && (ret & BDRV_BLOCK_ZERO);
+}
+
 /* ---- L2 allocation ---------------------------------------------------- */
 
 /*
@@ -539,9 +587,15 @@ static int free_old_entries(BlockDriverState *bs, uint64_t *old, int n)
 
 /* ---- write ------------------------------------------------------------ */
 
+/*
+ * Data and preallocated zero clusters that only this L2 entry references
+ * are written where they are (QEMU's !cluster_needs_new_alloc()).
+ */
 static bool entry_writable_in_place(BDRVQcow2State *s, uint64_t e)
 {
-    return qcow2_get_cluster_type(s, e) == QCOW2_CLUSTER_NORMAL &&
+    Qcow2ClusterType t = qcow2_get_cluster_type(s, e);
+
+    return (t == QCOW2_CLUSTER_NORMAL || t == QCOW2_CLUSTER_ZERO_ALLOC) &&
            (e & QCOW_OFLAG_COPIED);
 }
 
@@ -556,6 +610,99 @@ static int write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,
         return -EIO;
     }
     return bdrv_child_pwrite(bs->file, host, bytes, buf, 0);
+}
+
+/*
+ * Write @bytes at @in_cluster into the @k clusters from @host that the L2
+ * entries from @l2_index map in place.  Preallocated zero clusters keep
+ * reading as zeros where the write does not cover them (QEMU copies them
+ * on write from the guest view), then lose their ZERO flag.
+ */
+static int write_in_place(BlockDriverState *bs, int64_t l2_off,
+                          uint64_t l2_index, uint64_t k, uint64_t host,
+                          uint64_t in_cluster, uint64_t bytes,
+                          const uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t first, last, start = in_cluster, end = in_cluster + bytes;
+    uint64_t *l2;
+    bool any_zero = false;
+    int ret;
+
+    ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+    if (ret < 0) {
+        return ret;
+    }
+    first = be64toh_q(l2[l2_index]);
+    last = be64toh_q(l2[l2_index + k - 1]);
+    if (qcow2_get_cluster_type(s, first) == QCOW2_CLUSTER_ZERO_ALLOC) {
+        start = 0;
+    }
+    if (qcow2_get_cluster_type(s, last) == QCOW2_CLUSTER_ZERO_ALLOC) {
+        end = QEMU_ALIGN_UP(end, s->cluster_size);
+    }
+    if (start == in_cluster && end == in_cluster + bytes) {
+        ret = write_data(bs, host + in_cluster, bytes, buf);
+    } else {
+        uint8_t *cow = qemu_xzalloc(end - start);
+
+        memcpy(cow + (in_cluster - start), buf, bytes);
+        ret = write_data(bs, host + start, end - start, cow);
+        free(cow);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
+    if (ret < 0) {
+        return ret;
+    }
+    for (uint64_t i = 0; i < k; i++) {
+        uint64_t e = be64toh_q(l2[l2_index + i]);
+
+        if (qcow2_get_cluster_type(s, e) == QCOW2_CLUSTER_ZERO_ALLOC) {
+            l2[l2_index + i] = htobe64_q((e & L2E_OFFSET_MASK) |
+                                         QCOW_OFLAG_COPIED);
+            any_zero = true;
+        }
+    }
+    if (any_zero) {
+        qcow2_cache_mark_dirty(s->l2_cache, l2);
+    }
+    return 0;
+}
+
+/*
+ * QEMU's handle_alloc_space(): new clusters at @host for the guest
+ * clusters from @vstart get [@start, @end) written.  If what the write
+ * leaves of them (the copy-on-write areas) reads as zeros, zero the whole
+ * range in the file without writing buffers (the file may make it a
+ * hole) and return 0; -ENOTSUP means copy-on-write as usual.
+ */
+static int zero_new_clusters(BlockDriverState *bs, uint64_t vstart,
+                             uint64_t host, uint64_t start, uint64_t end)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t aligned_end = QEMU_ALIGN_UP(end, s->cluster_size);
+    const char *what;
+    int ret;
+
+    if (start == 0 && end == aligned_end) {
+        return -ENOTSUP;
+    }
+    if (!reads_as_zero_fast(bs, vstart, start) ||
+        !reads_as_zero_fast(bs, vstart + end, aligned_end - end)) {
+        return -ENOTSUP;
+    }
+    what = qcow2_overlaps_metadata(bs, host, aligned_end);
+    if (what) {
+        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
+                                "metadata (overlaps with %s)", what);
+        return -EIO;
+    }
+    ret = bdrv_pwrite_zeroes(bs->file->bs, host, aligned_end,
+                             BDRV_REQ_NO_FALLBACK);
+    return ret == -EAGAIN ? -ENOTSUP : ret;
 }
 
 /* Write into a run of clusters inside one L2 table. */
@@ -613,7 +760,8 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                                     PRIx64 ")", h, offset - in_cluster);
             return -EIO;
         }
-        return write_data(bs, h + in_cluster, bytes, buf);
+        return write_in_place(bs, l2_off, l2_index, k, h, in_cluster, bytes,
+                              buf);
     }
 
     /* Allocate k new clusters and copy-on-write the partial ends. */
@@ -630,7 +778,19 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
         ret = host;
         goto out;
     }
-    {
+    ret = zero_new_clusters(bs, offset - in_cluster, host, in_cluster,
+                            in_cluster + bytes);
+    if (ret == 0) {
+        /* The clusters read as zeros: write just the data. */
+        ret = write_data(bs, host + in_cluster, bytes, buf);
+        if (ret < 0) {
+            qcow2_free_clusters(bs, host, k << s->cluster_bits);
+            goto out;
+        }
+    } else if (ret != -ENOTSUP) {
+        qcow2_free_clusters(bs, host, k << s->cluster_bits);
+        goto out;
+    } else {
         uint64_t end = in_cluster + bytes;
         uint64_t vstart = offset - in_cluster;
         uint64_t tail_start = (k - 1) << s->cluster_bits;
@@ -641,6 +801,8 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
         uint8_t *cbuf = qemu_xmalloc(s->cluster_size);
         uint64_t mid_start = head_partial ? s->cluster_size : 0;
         uint64_t mid_end = tail_partial ? tail_start : (k << s->cluster_bits);
+
+        ret = 0;
 
         if (k == 1 && (in_cluster != 0 || end < (uint64_t)s->cluster_size)) {
             head_partial = true;
@@ -744,7 +906,7 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
         return -EINVAL;
     }
     in = qemu_xzalloc(s->cluster_size);
-    out = qemu_xmalloc(s->cluster_size + BDRV_SECTOR_SIZE);
+    out = qemu_xmalloc(s->cluster_size + 512);
     memcpy(in, buf, bytes);
     clen = compress_cluster(s, in, out, s->cluster_size - 1);
     if (clen == -ENOSPC) {
@@ -788,7 +950,7 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
          * tail is free for the next compressed cluster): the file then
          * ends sector-aligned, as QEMU's does.
          */
-        int64_t padded = QEMU_ALIGN_UP(coff + clen, BDRV_SECTOR_SIZE) - coff;
+        int64_t padded = QEMU_ALIGN_UP(coff + clen, 512) - coff;
         memset(out + clen, 0, padded - clen);
         ret = write_data(bs, coff, padded, out);
     }
@@ -796,8 +958,7 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
         goto out;
     }
     {
-        uint64_t nb = ((coff + clen - 1) >> BDRV_SECTOR_BITS) -
-                      (coff >> BDRV_SECTOR_BITS);
+        uint64_t nb = ((coff + clen - 1) >> 9) - (coff >> 9);
         e = coff | QCOW_OFLAG_COMPRESSED | (nb << s->csize_shift);
     }
     ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
@@ -858,13 +1019,17 @@ static int zero_or_discard(BlockDriverState *bs, int64_t offset,
             uint64_t ne;
 
             if (zero) {
-                if (!may_unmap && t == QCOW2_CLUSTER_NORMAL &&
-                    (e & QCOW_OFLAG_COPIED)) {
-                    ne = e | QCOW_OFLAG_ZERO;
-                } else if (!may_unmap && t == QCOW2_CLUSTER_ZERO_ALLOC) {
-                    ne = e;
-                } else {
-                    ne = QCOW_OFLAG_ZERO;
+                /*
+                 * As QEMU's zero_in_l2_slice(): compressed clusters are
+                 * always dropped, others only with may_unmap; a kept
+                 * host cluster (shared ones too) becomes ZERO_ALLOC and
+                 * is reused by the next write if its refcount is 1.
+                 */
+                bool unmap = t == QCOW2_CLUSTER_COMPRESSED ||
+                             (may_unmap && t != QCOW2_CLUSTER_UNALLOCATED &&
+                              t != QCOW2_CLUSTER_ZERO_PLAIN);
+                ne = (unmap ? 0 : e) | QCOW_OFLAG_ZERO;
+                if (unmap) {
                     old[i] = e;
                 }
             } else {

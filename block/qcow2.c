@@ -374,8 +374,6 @@ static void qcow2_free_state(BDRVQcow2State *s)
     s->refcount_table = NULL;
     free(s->cluster_cache);
     s->cluster_cache = NULL;
-    free(s->cluster_data);
-    s->cluster_data = NULL;
     free(s->header_tail);
     s->header_tail = NULL;
     for (int i = 0; i < s->nb_unknown_ext; i++) {
@@ -611,7 +609,6 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
     s->l2_cache = qcow2_cache_create(MAX(16, 4 * MiB / s->cluster_size / 8 * 0
                                          + 32), s->cluster_size);
     s->cluster_cache = qemu_xmalloc(s->cluster_size);
-    s->cluster_data = qemu_xmalloc(s->cluster_size + BDRV_SECTOR_SIZE);
     s->cluster_cache_offset = UINT64_MAX;
 
     if (backing_off) {
@@ -814,119 +811,12 @@ static int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return ret;
 }
 
-/* Does [offset, offset+bytes) read as zeros without a write? */
-static bool reads_as_zero(BlockDriverState *bs, int64_t offset, int64_t bytes)
-{
-    while (bytes > 0) {
-        uint64_t cur = bytes, host, e;
-        Qcow2ClusterType t;
-
-        if (qcow2_get_host_offset(bs, offset, &cur, &host, &t, &e) < 0) {
-            return false;
-        }
-        if (t == QCOW2_CLUSTER_UNALLOCATED) {
-            if (bs->backing) {
-                return false;
-            }
-        } else if (t != QCOW2_CLUSTER_ZERO_PLAIN &&
-                   t != QCOW2_CLUSTER_ZERO_ALLOC) {
-            return false;
-        }
-        offset += cur;
-        bytes -= cur;
-    }
-    return true;
-}
-
-static int write_zero_buffer(BlockDriverState *bs, int64_t offset,
-                             int64_t bytes)
-{
-    uint8_t *z;
-    int ret;
-
-    if (reads_as_zero(bs, offset, bytes)) {
-        return 0;
-    }
-    z = qemu_xzalloc(bytes);
-    ret = qcow2_co_pwritev(bs, offset, bytes, z);
-    free(z);
-    return ret;
-}
-
 static int qcow2_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                                int64_t bytes, int flags)
 {
-    BDRVQcow2State *s = bs->opaque;
-    bool unmap = flags & BDRV_REQ_MAY_UNMAP;
-    int64_t head, tail, end;
     int ret = check_writable(bs, offset, bytes);
 
-    if (ret < 0) {
-        return ret;
-    }
-    end = offset + bytes;
-    if (s->qcow_version < 3) {
-        /* No zero flag: write zeros where the image is not zero yet. */
-        while (bytes > 0) {
-            int64_t n = MIN(bytes, 16 * s->cluster_size -
-                            qcow2_offset_into_cluster(s, offset));
-            ret = write_zero_buffer(bs, offset, n);
-            if (ret < 0) {
-                return ret;
-            }
-            offset += n;
-            bytes -= n;
-        }
-        return 0;
-    }
-    head = QEMU_ALIGN_UP(offset, s->cluster_size);
-    tail = QEMU_ALIGN_DOWN(end, s->cluster_size);
-    if ((uint64_t)end == s->size && tail < end) {
-        /* The partial cluster at the end of the image counts as whole. */
-        int64_t cstart = QEMU_ALIGN_DOWN(end - 1, s->cluster_size);
-        if (cstart >= offset) {
-            tail = end;
-        }
-    }
-    if (head > tail) {
-        /* Inside a single cluster. */
-        int64_t c = QEMU_ALIGN_DOWN(offset, s->cluster_size);
-        int64_t cend = MIN((uint64_t)(c + s->cluster_size), s->size);
-        if (reads_as_zero(bs, c, offset - c) &&
-            reads_as_zero(bs, end, cend - end)) {
-            return qcow2_cluster_zeroize(bs, c, s->cluster_size, unmap);
-        }
-        return write_zero_buffer(bs, offset, bytes);
-    }
-    if (head > offset) {
-        int64_t c = head - s->cluster_size;
-        if (reads_as_zero(bs, c, offset - c)) {
-            ret = qcow2_cluster_zeroize(bs, c, s->cluster_size, unmap);
-        } else {
-            ret = write_zero_buffer(bs, offset, head - offset);
-        }
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    if (tail > head) {
-        int64_t len = QEMU_ALIGN_UP(tail - head, s->cluster_size);
-        s->discard_on_free = unmap;
-        ret = qcow2_cluster_zeroize(bs, head, len, unmap);
-        s->discard_on_free = false;
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    if (end > tail) {
-        int64_t cend = MIN((uint64_t)(tail + s->cluster_size), s->size);
-        if (reads_as_zero(bs, end, cend - end)) {
-            ret = qcow2_cluster_zeroize(bs, tail, s->cluster_size, unmap);
-        } else {
-            ret = write_zero_buffer(bs, tail, end - tail);
-        }
-    }
-    return ret;
+    return ret < 0 ? ret : qcow2_zero_write(bs, offset, bytes, flags);
 }
 
 static int qcow2_pdiscard(BlockDriverState *bs, int64_t offset,

@@ -160,7 +160,6 @@ typedef struct BDRVQcow2State {
 
     uint8_t *cluster_cache;        /* last decompressed cluster */
     uint64_t cluster_cache_offset; /* compressed L2 entry, or -1 */
-    uint8_t *cluster_data;         /* scratch for compressed reads */
 
     /* Punch freed clusters out of the file (discard requests, repair). */
     bool discard_on_free;
@@ -291,6 +290,11 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
                              uint8_t *out);
 int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
                       uint64_t new_length);
+
+/* qcow2-zero.c */
+/* Write zeroes (BDRV_REQ_MAY_UNMAP honoured) to a checked, writable range. */
+int qcow2_zero_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                     int flags);
 
 /* qcow2-snapshot.c */
 int qcow2_read_snapshots(BlockDriverState *bs, Error **errp);

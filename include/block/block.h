@@ -59,6 +59,8 @@ char *bdrv_perm_names(uint64_t perm);
 #define BDRV_REQ_MAY_UNMAP  0x4 /* zeroes may be written by deallocating */
 #define BDRV_REQ_FUA        0x10 /* durable on return */
 #define BDRV_REQ_WRITE_COMPRESSED 0x20 /* one whole cluster, compressed */
+/* Zero writes: -ENOTSUP rather than writing zero buffers (QEMU's value). */
+#define BDRV_REQ_NO_FALLBACK 0x100
 
 /* Block status bits (bdrv_block_status), QEMU's values. */
 #define BDRV_BLOCK_DATA         0x01
