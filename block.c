@@ -423,13 +423,10 @@ static int open_backing(BlockDriverState *bs, QDict *bopts, Error **errp)
     return 0;
 }
 
-/*
- * The driver for a file child named @filename: the one whose protocol
- * prefix it carries ("blkdebug:..."), else "file".
- */
-static const char *protocol_driver_name(const char *filename)
+/* See block.h. */
+const char *bdrv_protocol_driver_name(const char *filename, Error **errp)
 {
-    size_t i;
+    size_t i, n = strcspn(filename, ":/");
 
     for (i = 0; i < ARRAY_SIZE(block_drivers); i++) {
         const char *p = block_drivers[i]->protocol_name;
@@ -438,6 +435,15 @@ static const char *protocol_driver_name(const char *filename)
         if (n && !strncmp(filename, p, n) && filename[n] == ':') {
             return block_drivers[i]->format_name;
         }
+    }
+    if (filename[n] == ':' && n > 0) {
+#ifdef _WIN32
+        if (n == 1) {
+            return "file";
+        }
+#endif
+        error_setg(errp, "Unknown protocol '%.*s'", (int)n, filename);
+        return NULL;
     }
     return "file";
 }
@@ -469,9 +475,14 @@ static BlockDriverState *open_format(const BlockDriver *drv,
         qdict_put_str(file_opts, "filename", fn);
     }
     if (!qdict_haskey(file_opts, "driver")) {
-        qdict_put_str(file_opts, "driver",
-                      protocol_driver_name(qdict_get_str(file_opts,
-                                                         "filename")));
+        const char *proto =
+            bdrv_protocol_driver_name(qdict_get_str(file_opts, "filename"),
+                                      errp);
+
+        if (!proto) {
+            goto fail;
+        }
+        qdict_put_str(file_opts, "driver", proto);
     }
     /*
      * As QEMU: children default to discard=unmap, the parent's own unmap

@@ -91,6 +91,9 @@ static int img_create_image(const char *filename, const char *fmt,
         return -ENOTSUP;
     }
     lists[1] = file_create_opts();
+    if (!bdrv_protocol_driver_name(filename, errp)) {
+        return -ENOENT;
+    }
 
     opts = qdict_new();
     if (options && qdict_parse_keyval(&opts, options, NULL, errp) < 0) {

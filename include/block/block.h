@@ -154,6 +154,14 @@ const QemuOptDesc *bdrv_create_opts(const BlockDriver *drv);
 BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
                             Error **errp);
 /* Drop a reference; the last one closes the node and its children. */
+/*
+ * The driver for a file child named @filename: the one whose protocol
+ * prefix it carries ("blkdebug:..."), else "file".  A prefix no driver
+ * has ("nbd://...": a colon before any slash, as QEMU reads filenames;
+ * not a Windows drive letter) sets QEMU's "Unknown protocol" and gives
+ * NULL.
+ */
+const char *bdrv_protocol_driver_name(const char *filename, Error **errp);
 void bdrv_ref(BlockDriverState *bs);
 void bdrv_unref(BlockDriverState *bs);
 
