@@ -202,28 +202,6 @@ static void usage_of(const CmdInfo *ct)
 
 /* ---- open / close ----------------------------------------------------- */
 
-int qemuio_parse_cache_mode(const char *mode, int *flags, bool *writethrough)
-{
-    *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
-    if (!strcmp(mode, "none") || !strcmp(mode, "off")) {
-        *flags |= BDRV_O_NOCACHE;
-        *writethrough = false;
-    } else if (!strcmp(mode, "directsync")) {
-        *flags |= BDRV_O_NOCACHE;
-        *writethrough = true;
-    } else if (!strcmp(mode, "writeback")) {
-        *writethrough = false;
-    } else if (!strcmp(mode, "unsafe")) {
-        *flags |= BDRV_O_NO_FLUSH;
-        *writethrough = false;
-    } else if (!strcmp(mode, "writethrough")) {
-        *writethrough = true;
-    } else {
-        return -1;
-    }
-    return 0;
-}
-
 int qemuio_openfile(const char *name, int flags, bool writethrough,
                     bool force_share, QDict *opts)
 {
@@ -313,7 +291,7 @@ static int open_f(int argc, char **argv)
             readonly = 1;
             break;
         case 't':
-            if (qemuio_parse_cache_mode(optarg, &flags,
+            if (bdrv_parse_cache_mode(optarg, &flags,
                                         &writethrough) < 0) {
                 error_report("Invalid cache option: %s", optarg);
                 qdict_free(opts);
@@ -987,57 +965,6 @@ static int discard_f(int argc, char **argv)
     return 0;
 }
 
-static void dump_info_qobject(int indent, const QObject *o)
-{
-    size_t i;
-    char label[32];
-
-    switch (qobj_type(o)) {
-    case QTYPE_QNUM:
-        printf("%" PRId64 "\n", qobj_get_int(o));
-        break;
-    case QTYPE_QSTRING:
-        printf("%s\n", qobj_get_str(o));
-        break;
-    case QTYPE_QBOOL:
-        printf("%s\n", qobj_get_bool(o) ? "true" : "false");
-        break;
-    case QTYPE_QNULL:
-        printf("null\n");
-        break;
-    case QTYPE_QDICT:
-    case QTYPE_QLIST: {
-        bool is_dict = qobj_type(o) == QTYPE_QDICT;
-        size_t n = is_dict ? qobj_dict_size(o) : qobj_list_size(o);
-
-        for (i = 0; i < n; i++) {
-            const QObject *v = is_dict ? qobj_dict_value_at(o, i) :
-                               qobj_list_at(o, i);
-            QType t = qobj_type(v);
-            bool composite = t == QTYPE_QDICT || t == QTYPE_QLIST;
-            char *key, *p;
-
-            if (is_dict) {
-                key = qemu_xstrdup(qobj_dict_key_at(o, i));
-                for (p = key; *p; p++) {
-                    if (*p == '-') {
-                        *p = ' ';
-                    }
-                }
-            } else {
-                snprintf(label, sizeof(label), "[%zu]", i);
-                key = qemu_xstrdup(label);
-            }
-            printf("%*s%s:%c", indent * 4, "", key,
-                   composite ? '\n' : ' ');
-            free(key);
-            dump_info_qobject(indent + 1, v);
-        }
-        break;
-    }
-    }
-}
-
 static int info_f(int argc, char **argv)
 {
     BlockDriverState *bs = blk_bs(qemuio_blk);
@@ -1063,8 +990,10 @@ static int info_f(int argc, char **argv)
         return -EIO;
     }
     if (spec) {
-        printf("Format specific information:\n");
-        dump_info_qobject(1, spec);
+        char *text = qobj_to_human(spec, 1);
+
+        printf("Format specific information:\n%s", text);
+        free(text);
         qobj_free(spec);
     }
     return 0;

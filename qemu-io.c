@@ -172,7 +172,7 @@ int main(int argc, char **argv)
             }
             break;
         case 't':
-            if (qemuio_parse_cache_mode(optarg, &flags, &writethrough) < 0) {
+            if (bdrv_parse_cache_mode(optarg, &flags, &writethrough) < 0) {
                 error_report("Invalid cache option: %s", optarg);
                 exit(1);
             }

@@ -25,7 +25,4 @@ extern bool qemuio_image_opts;
 /* Run one command line; returns 0 or a negative errno. */
 int qemuio_command(const char *cmd);
 
-/* Parse a cache mode name into BDRV_O_NOCACHE and writethrough. */
-int qemuio_parse_cache_mode(const char *mode, int *flags, bool *writethrough);
-
 #endif /* QEMU_IO_H */

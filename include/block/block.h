@@ -145,6 +145,12 @@ bool bdrv_is_format_driver(const BlockDriver *drv);
  */
 BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
                             Error **errp);
+/*
+ * A cache mode name (none/off, directsync, writeback, unsafe, writethrough)
+ * into BDRV_O_NOCACHE/BDRV_O_NO_FLUSH in *@flags and the guest write cache
+ * setting in *@writethrough.  -EINVAL for an unknown name.
+ */
+int bdrv_parse_cache_mode(const char *mode, int *flags, bool *writethrough);
 void bdrv_ref(BlockDriverState *bs);
 /* Drop a reference; the last one closes the node and its children. */
 void bdrv_unref(BlockDriverState *bs);
