@@ -231,6 +231,55 @@ static int parse_offset_length(char **argv, const char *limit_note,
     return 0;
 }
 
+/* What read and readv do once their arguments are parsed. */
+typedef struct ReadReq {
+    const char *op;         /* "read" or "readv", for the failure line */
+    int64_t offset, count;
+    int pattern;            /* -P byte, or -1 for none */
+    int64_t pattern_offset; /* the range -P checks, within the data read */
+    int64_t pattern_count;
+    bool cflag, qflag, vflag;
+} ReadReq;
+
+/*
+ * Read, check the -P range (a mismatch still reports), then dump (-v)
+ * and report the statistics unless -q.  0 or a negative errno.
+ */
+static int do_read(BlockBackend *blk, const ReadReq *rq)
+{
+    uint8_t *buf = io_alloc(rq->count, 0xab);
+    int64_t t1, t2, i;
+    int ret;
+
+    t1 = qemu_clock_monotonic_ns();
+    ret = blk_pread(blk, rq->offset, rq->count, buf);
+    t2 = qemu_clock_monotonic_ns();
+    if (ret < 0) {
+        printf("%s failed: %s\n", rq->op, strerror(-ret));
+        goto out;
+    }
+    ret = 0;
+    for (i = 0; rq->pattern >= 0 && i < rq->pattern_count; i++) {
+        if (buf[rq->pattern_offset + i] != rq->pattern) {
+            printf("Pattern verification failed at offset %" PRId64
+                   ", %" PRId64 " bytes\n", rq->offset + rq->pattern_offset,
+                   rq->pattern_count);
+            ret = -EINVAL;
+            break;
+        }
+    }
+    if (!rq->qflag) {
+        if (rq->vflag) {
+            dump_buffer(buf, rq->offset, rq->count);
+        }
+        print_report("read", t2 - t1, rq->offset, rq->count, rq->count, 1,
+                     rq->cflag);
+    }
+out:
+    free(buf);
+    return ret;
+}
+
 static int read_f(BlockBackend *blk, int argc, char **argv);
 
 static const CmdInfo read_cmd = {
@@ -247,8 +296,7 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
     bool pflag = false, sflag = false, lflag = false;
     int c, pattern = 0, ret;
     int64_t offset, count, pattern_offset = 0, pattern_count = 0;
-    int64_t t1, t2;
-    uint8_t *buf;
+    ReadReq rq = { .op = "read" };
 
     while ((c = getopt(argc, argv, "abCl:pP:qs:v")) != -1) {
         switch (c) {
@@ -318,38 +366,15 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
         return -EINVAL;
     }
 
-    buf = io_alloc(count, 0xab);
-    t1 = qemu_clock_monotonic_ns();
-    ret = blk_pread(blk, offset, count, buf);
-    t2 = qemu_clock_monotonic_ns();
-    if (ret < 0) {
-        printf("read failed: %s\n", strerror(-ret));
-        goto out;
-    }
-    ret = 0;
-    if (pflag) {
-        int64_t i;
-
-        for (i = 0; i < pattern_count; i++) {
-            if (buf[pattern_offset + i] != pattern) {
-                printf("Pattern verification failed at offset %" PRId64
-                       ", %" PRId64 " bytes\n", offset + pattern_offset,
-                       pattern_count);
-                ret = -EINVAL;
-                break;
-            }
-        }
-    }
-    if (qflag) {
-        goto out;
-    }
-    if (vflag) {
-        dump_buffer(buf, offset, count);
-    }
-    print_report("read", t2 - t1, offset, count, count, 1, cflag);
-out:
-    free(buf);
-    return ret;
+    rq.offset = offset;
+    rq.count = count;
+    rq.pattern = pflag ? pattern : -1;
+    rq.pattern_offset = pattern_offset;
+    rq.pattern_count = pattern_count;
+    rq.cflag = cflag;
+    rq.qflag = qflag;
+    rq.vflag = vflag;
+    return do_read(blk, &rq);
 }
 
 static void write_help(void)
@@ -529,8 +554,8 @@ static int readv_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, qflag = false, vflag = false, pflag = false;
     int c, pattern = 0, ret;
-    int64_t offset, total, t1, t2, i;
-    uint8_t *buf;
+    int64_t offset, total;
+    ReadReq rq = { .op = "readv" };
 
     while ((c = getopt(argc, argv, "CP:qv")) != -1) {
         switch (c) {
@@ -563,35 +588,14 @@ static int readv_f(BlockBackend *blk, int argc, char **argv)
     if (ret < 0) {
         return ret;
     }
-    buf = io_alloc(total, 0xab);
-    t1 = qemu_clock_monotonic_ns();
-    ret = blk_pread(blk, offset, total, buf);
-    t2 = qemu_clock_monotonic_ns();
-    if (ret < 0) {
-        printf("readv failed: %s\n", strerror(-ret));
-        goto out;
-    }
-    ret = 0;
-    if (pflag) {
-        for (i = 0; i < total; i++) {
-            if (buf[i] != pattern) {
-                printf("Pattern verification failed at offset %" PRId64
-                       ", %" PRId64 " bytes\n", offset, total);
-                ret = -EINVAL;
-                break;
-            }
-        }
-    }
-    if (qflag) {
-        goto out;
-    }
-    if (vflag) {
-        dump_buffer(buf, offset, total);
-    }
-    print_report("read", t2 - t1, offset, total, total, 1, cflag);
-out:
-    free(buf);
-    return ret;
+    rq.offset = offset;
+    rq.count = total;
+    rq.pattern = pflag ? pattern : -1;
+    rq.pattern_count = total;
+    rq.cflag = cflag;
+    rq.qflag = qflag;
+    rq.vflag = vflag;
+    return do_read(blk, &rq);
 }
 
 static int writev_f(BlockBackend *blk, int argc, char **argv)
