@@ -124,7 +124,7 @@ int img_bench(int argc, char **argv)
             step = (size_t)sval;
             break;
         case 't':
-            if (parse_cache_mode(optarg, &flags, &writethrough) < 0) {
+            if (bdrv_parse_cache_mode(optarg, &flags, &writethrough) < 0) {
                 error_report("Invalid cache mode");
                 return 1;
             }

@@ -114,12 +114,12 @@ int img_rebase(int argc, char **argv)
     qemu_progress_print(0, 100);
 
     flags = BDRV_O_RDWR | (unsafe ? BDRV_O_NO_BACKING : 0);
-    if (parse_cache_mode(cache, &flags, &writethrough) < 0) {
+    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
         error_report("Invalid cache option: %s", cache);
         ret = -1;
         goto out;
     }
-    if (parse_cache_mode(src_cache, &src_flags, &src_wt) < 0) {
+    if (bdrv_parse_cache_mode(src_cache, &src_flags, &src_wt) < 0) {
         error_report("Invalid source cache option: %s", src_cache);
         ret = -1;
         goto out;
@@ -461,7 +461,7 @@ int img_commit(int argc, char **argv)
         error_exit("Expecting one image file name");
     }
     filename = argv[optind++];
-    if (parse_cache_mode(cache, &flags, &writethrough) < 0) {
+    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
         error_report("Invalid cache option: %s", cache);
         return 1;
     }

@@ -461,7 +461,7 @@ int img_convert(int argc, char **argv)
         goto fail_getopt;
     }
 
-    if (parse_cache_mode(src_cache, &src_flags, &src_wt) < 0) {
+    if (bdrv_parse_cache_mode(src_cache, &src_flags, &src_wt) < 0) {
         error_report("Invalid source cache option: %s", src_cache);
         goto fail_getopt;
     }
@@ -567,7 +567,7 @@ int img_convert(int argc, char **argv)
     }
 
     flags = BDRV_O_RDWR | BDRV_O_UNMAP;
-    if (parse_cache_mode(cache, &flags, &writethrough) < 0) {
+    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
         error_report("Invalid cache option: %s", cache);
         ret = -1;
         goto out;
@@ -756,7 +756,7 @@ int img_compare(int argc, char **argv)
     }
     filename1 = argv[optind++];
     filename2 = argv[optind++];
-    if (parse_cache_mode(cache, &flags, &writethrough) < 0) {
+    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
         error_report("Invalid source cache option: %s", cache);
         return 2;
     }

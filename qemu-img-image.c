@@ -534,7 +534,7 @@ int img_amend(int argc, char **argv)
         ret = -1;
         goto out;
     }
-    if (parse_cache_mode(cache, &flags, &writethrough) < 0) {
+    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
         error_report("Invalid cache option: %s", cache);
         ret = -1;
         goto out;

@@ -164,59 +164,6 @@ static void snapshot_from_qobj(const QObject *o, QEMUSnapshotInfo *sn)
     sn->icount = ic ? (uint64_t)qobj_get_int(ic) : UINT64_MAX;
 }
 
-static void dump_qobject(int indent, const QObject *o);
-
-static void dump_qobject_member(int indent, const char *label,
-                                const QObject *v)
-{
-    QType t = qobj_type(v);
-    bool composite = t == QTYPE_QDICT || t == QTYPE_QLIST;
-
-    printf("%*s%s:%c", indent * 4, "", label, composite ? '\n' : ' ');
-    dump_qobject(indent + 1, v);
-}
-
-/* QEMU's dump_qobject(): "key: value" lines, dashes shown as spaces. */
-static void dump_qobject(int indent, const QObject *o)
-{
-    size_t i;
-    char *key, *p;
-    char label[32];
-
-    switch (qobj_type(o)) {
-    case QTYPE_QNUM:
-        printf("%" PRId64 "\n", qobj_get_int(o));
-        break;
-    case QTYPE_QSTRING:
-        printf("%s\n", qobj_get_str(o));
-        break;
-    case QTYPE_QBOOL:
-        printf("%s\n", qobj_get_bool(o) ? "true" : "false");
-        break;
-    case QTYPE_QNULL:
-        printf("null\n");
-        break;
-    case QTYPE_QDICT:
-        for (i = 0; i < qobj_dict_size(o); i++) {
-            key = qemu_xstrdup(qobj_dict_key_at(o, i));
-            for (p = key; *p; p++) {
-                if (*p == '-') {
-                    *p = ' ';
-                }
-            }
-            dump_qobject_member(indent, key, qobj_dict_value_at(o, i));
-            free(key);
-        }
-        break;
-    case QTYPE_QLIST:
-        for (i = 0; i < qobj_list_size(o); i++) {
-            snprintf(label, sizeof(label), "[%zu]", i);
-            dump_qobject_member(indent, label, qobj_list_at(o, i));
-        }
-        break;
-    }
-}
-
 static void dump_human_image_info(const QObject *info)
 {
     const char *backing, *full;
@@ -282,8 +229,10 @@ static void dump_human_image_info(const QObject *info)
     }
     v = qobj_dict_get(info, "format-specific");
     if (v) {
-        printf("Format specific information:\n");
-        dump_qobject(1, qobj_dict_get(v, "data"));
+        char *text = qobj_to_human(qobj_dict_get(v, "data"), 1);
+
+        printf("Format specific information:\n%s", text);
+        free(text);
     }
 }
 
@@ -632,7 +581,7 @@ int img_check(int argc, char **argv)
         error_exit("Expecting one image file name");
     }
     filename = argv[optind];
-    if (parse_cache_mode(cache, &flags, &writethrough) < 0) {
+    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
         error_report("Invalid source cache option: %s", cache);
         return 1;
     }

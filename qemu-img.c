@@ -167,29 +167,6 @@ char *accumulate_options(char *options, const char *value)
     return joined;
 }
 
-/* Cache mode names: "none", "writeback", ... -> flags and write cache. */
-int parse_cache_mode(const char *mode, int *flags, bool *writethrough)
-{
-    *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
-    if (!strcmp(mode, "none") || !strcmp(mode, "off")) {
-        *flags |= BDRV_O_NOCACHE;
-        *writethrough = false;
-    } else if (!strcmp(mode, "directsync")) {
-        *flags |= BDRV_O_NOCACHE;
-        *writethrough = true;
-    } else if (!strcmp(mode, "writeback")) {
-        *writethrough = false;
-    } else if (!strcmp(mode, "unsafe")) {
-        *flags |= BDRV_O_NO_FLUSH;
-        *writethrough = false;
-    } else if (!strcmp(mode, "writethrough")) {
-        *writethrough = true;
-    } else {
-        return -1;
-    }
-    return 0;
-}
-
 /*
  * Resolve @name relative to the directory of @base (QEMU's path_combine):
  * absolute names are kept, relative ones get base's directory prepended.

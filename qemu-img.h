@@ -62,7 +62,6 @@ int64_t cvtnum_full(const char *name, const char *value, int64_t min,
 int64_t cvtnum(const char *name, const char *value);
 bool has_help_option(const char *opts);
 char *accumulate_options(char *options, const char *value);
-int parse_cache_mode(const char *mode, int *flags, bool *writethrough);
 char *path_combine(const char *base, const char *name);
 
 /* Buffer comparison (qemu-img.c). */

@@ -20,24 +20,7 @@
 /* QEMU's BDRV_REQUEST_MAX_BYTES: INT_MAX rounded down to sectors. */
 #define REQUEST_MAX_BYTES ((int64_t)(INT_MAX >> 9) << 9)
 
-BlockBackend *qemuio_blk;
 bool qemuio_quit;
-bool qemuio_image_opts;
-
-typedef int (*CmdFunc)(int argc, char **argv);
-
-typedef struct CmdInfo {
-    const char *name;
-    const char *altname;
-    CmdFunc cfunc;
-    int argmin;
-    int argmax;   /* -1: unlimited */
-    bool nofile_ok;
-    uint64_t perm; /* extra permission the command needs */
-    const char *args;
-    const char *oneline;
-    void (*help)(void);
-} CmdInfo;
 
 static const CmdInfo *find_command(const char *name);
 
@@ -191,7 +174,7 @@ static uint8_t *io_alloc(int64_t len, int pattern)
     return buf;
 }
 
-static void usage_of(const CmdInfo *ct)
+void qemuio_command_usage(const CmdInfo *ct)
 {
     printf("%s ", ct->name);
     if (ct->args) {
@@ -199,198 +182,6 @@ static void usage_of(const CmdInfo *ct)
     }
     printf("-- %s\n", ct->oneline);
 }
-
-/* ---- open / close ----------------------------------------------------- */
-
-int qemuio_parse_cache_mode(const char *mode, int *flags, bool *writethrough)
-{
-    *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
-    if (!strcmp(mode, "none") || !strcmp(mode, "off")) {
-        *flags |= BDRV_O_NOCACHE;
-        *writethrough = false;
-    } else if (!strcmp(mode, "directsync")) {
-        *flags |= BDRV_O_NOCACHE;
-        *writethrough = true;
-    } else if (!strcmp(mode, "writeback")) {
-        *writethrough = false;
-    } else if (!strcmp(mode, "unsafe")) {
-        *flags |= BDRV_O_NO_FLUSH;
-        *writethrough = false;
-    } else if (!strcmp(mode, "writethrough")) {
-        *writethrough = true;
-    } else {
-        return -1;
-    }
-    return 0;
-}
-
-int qemuio_openfile(const char *name, int flags, bool writethrough,
-                    bool force_share, QDict *opts)
-{
-    Error *err = NULL;
-
-    if (qemuio_blk) {
-        error_report("file open already, try 'help close'");
-        qdict_free(opts);
-        return 1;
-    }
-    if (force_share) {
-        const char *fs;
-
-        if (!opts) {
-            opts = qdict_new();
-        }
-        fs = qdict_get_str(opts, "force-share");
-        if (fs && strcmp(fs, "on")) {
-            error_report("-U conflicts with image options");
-            qdict_free(opts);
-            return 1;
-        }
-        qdict_put_str(opts, "force-share", "on");
-    }
-    qemuio_blk = blk_new_open(name, opts, flags, &err);
-    if (!qemuio_blk) {
-        error_prepend(&err, "can't open%s%s: ", name ? " device " : "",
-                      name ? name : "");
-        error_report_err(err);
-        return 1;
-    }
-    blk_set_enable_write_cache(qemuio_blk, !writethrough);
-    return 0;
-}
-
-static void open_help(void)
-{
-    printf("\n"
-           " opens a new image file for the other commands\n"
-           "\n"
-           " Example:\n"
-           " 'open -r -o driver=raw disk.img' - opens disk.img read-only\n"
-           "\n"
-           " -r, -- open the image read-only\n"
-           " -s, -- use snapshot file (writes go to a temporary overlay)\n"
-           " -U, -- share every permission (read-only opens only)\n"
-           " -n, -- bypass the host cache (cache mode none)\n"
-           " -t, -- cache mode (none, writeback, writethrough, directsync,\n"
-           "        unsafe)\n"
-           " -f, -- format of the image (same as -o driver=FMT)\n"
-           " -o, -- block options, e.g. driver=qcow2,file.locking=off\n"
-           "\n");
-}
-
-static int open_f(int argc, char **argv);
-static int close_f(int argc, char **argv);
-
-static const CmdInfo open_cmd = {
-    .name = "open", .altname = "o", .cfunc = open_f, .argmin = 1,
-    .argmax = -1, .nofile_ok = true,
-    .args = "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
-    .oneline = "open the file specified by path", .help = open_help,
-};
-
-static int open_f(int argc, char **argv)
-{
-    int flags = BDRV_O_UNMAP, readonly = 0, c;
-    bool writethrough = true, force_share = false;
-    QDict *opts = NULL;
-    Error *err = NULL;
-    int ret;
-
-    while ((c = getopt(argc, argv, "snCro:kt:d:Uf:")) != -1) {
-        switch (c) {
-        case 's':
-            flags |= BDRV_O_SNAPSHOT;
-            break;
-        case 'C':
-        case 'k':
-            /* copy-on-read, native AIO: not offered here */
-            break;
-        case 'n':
-            flags |= BDRV_O_NOCACHE;
-            writethrough = false;
-            break;
-        case 'r':
-            readonly = 1;
-            break;
-        case 't':
-            if (qemuio_parse_cache_mode(optarg, &flags,
-                                        &writethrough) < 0) {
-                error_report("Invalid cache option: %s", optarg);
-                qdict_free(opts);
-                return -EINVAL;
-            }
-            break;
-        case 'd':
-            if (strcmp(optarg, "ignore") && strcmp(optarg, "off") &&
-                strcmp(optarg, "unmap") && strcmp(optarg, "on")) {
-                error_report("Invalid discard option: %s", optarg);
-                qdict_free(opts);
-                return -EINVAL;
-            }
-            break;
-        case 'o':
-            if (qemuio_image_opts) {
-                printf("--image-opts and 'open -o' are mutually "
-                       "exclusive\n");
-                qdict_free(opts);
-                return -EINVAL;
-            }
-            if (qdict_parse_keyval(&opts, optarg, NULL, &err) < 0) {
-                error_report_err(err);
-                qdict_free(opts);
-                return -EINVAL;
-            }
-            break;
-        case 'f':
-            if (!opts) {
-                opts = qdict_new();
-            }
-            qdict_put_str(opts, "driver", optarg);
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        default:
-            qdict_free(opts);
-            usage_of(&open_cmd);
-            return -EINVAL;
-        }
-    }
-    if (!readonly) {
-        flags |= BDRV_O_RDWR;
-    }
-    if (qemuio_image_opts && optind == argc - 1) {
-        if (qdict_parse_keyval(&opts, argv[optind], NULL, &err) < 0) {
-            error_report_err(err);
-            qdict_free(opts);
-            return -EINVAL;
-        }
-        optind++;
-    }
-    if (optind == argc - 1) {
-        ret = qemuio_openfile(argv[optind], flags, writethrough,
-                              force_share, opts);
-    } else if (optind == argc) {
-        ret = qemuio_openfile(NULL, flags, writethrough, force_share, opts);
-    } else {
-        qdict_free(opts);
-        usage_of(&open_cmd);
-        return -EINVAL;
-    }
-    return ret ? -EINVAL : 0;
-}
-
-static int close_f(int argc, char **argv)
-{
-    blk_unref(qemuio_blk);
-    qemuio_blk = NULL;
-    return 0;
-}
-
-static const CmdInfo close_cmd = {
-    .name = "close", .altname = "c", .cfunc = close_f, .argmin = 0,
-    .argmax = 0, .oneline = "close the current open file",
-};
 
 /* ---- read / write ----------------------------------------------------- */
 
@@ -440,7 +231,56 @@ static int parse_offset_length(char **argv, const char *limit_note,
     return 0;
 }
 
-static int read_f(int argc, char **argv);
+/* What read and readv do once their arguments are parsed. */
+typedef struct ReadReq {
+    const char *op;         /* "read" or "readv", for the failure line */
+    int64_t offset, count;
+    int pattern;            /* -P byte, or -1 for none */
+    int64_t pattern_offset; /* the range -P checks, within the data read */
+    int64_t pattern_count;
+    bool cflag, qflag, vflag;
+} ReadReq;
+
+/*
+ * Read, check the -P range (a mismatch still reports), then dump (-v)
+ * and report the statistics unless -q.  0 or a negative errno.
+ */
+static int do_read(BlockBackend *blk, const ReadReq *rq)
+{
+    uint8_t *buf = io_alloc(rq->count, 0xab);
+    int64_t t1, t2, i;
+    int ret;
+
+    t1 = qemu_clock_monotonic_ns();
+    ret = blk_pread(blk, rq->offset, rq->count, buf);
+    t2 = qemu_clock_monotonic_ns();
+    if (ret < 0) {
+        printf("%s failed: %s\n", rq->op, strerror(-ret));
+        goto out;
+    }
+    ret = 0;
+    for (i = 0; rq->pattern >= 0 && i < rq->pattern_count; i++) {
+        if (buf[rq->pattern_offset + i] != rq->pattern) {
+            printf("Pattern verification failed at offset %" PRId64
+                   ", %" PRId64 " bytes\n", rq->offset + rq->pattern_offset,
+                   rq->pattern_count);
+            ret = -EINVAL;
+            break;
+        }
+    }
+    if (!rq->qflag) {
+        if (rq->vflag) {
+            dump_buffer(buf, rq->offset, rq->count);
+        }
+        print_report("read", t2 - t1, rq->offset, rq->count, rq->count, 1,
+                     rq->cflag);
+    }
+out:
+    free(buf);
+    return ret;
+}
+
+static int read_f(BlockBackend *blk, int argc, char **argv);
 
 static const CmdInfo read_cmd = {
     .name = "read", .altname = "r", .cfunc = read_f, .argmin = 2,
@@ -450,14 +290,13 @@ static const CmdInfo read_cmd = {
     .help = read_help,
 };
 
-static int read_f(int argc, char **argv)
+static int read_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, qflag = false, vflag = false;
     bool pflag = false, sflag = false, lflag = false;
     int c, pattern = 0, ret;
     int64_t offset, count, pattern_offset = 0, pattern_count = 0;
-    int64_t t1, t2;
-    uint8_t *buf;
+    ReadReq rq = { .op = "read" };
 
     while ((c = getopt(argc, argv, "abCl:pP:qs:v")) != -1) {
         switch (c) {
@@ -503,12 +342,12 @@ static int read_f(int argc, char **argv)
             vflag = true;
             break;
         default:
-            usage_of(&read_cmd);
+            qemuio_command_usage(&read_cmd);
             return -EINVAL;
         }
     }
     if (optind != argc - 2) {
-        usage_of(&read_cmd);
+        qemuio_command_usage(&read_cmd);
         return -EINVAL;
     }
     ret = parse_offset_length(argv, "", &offset, &count);
@@ -516,7 +355,7 @@ static int read_f(int argc, char **argv)
         return ret;
     }
     if (!pflag && (lflag || sflag)) {
-        usage_of(&read_cmd);
+        qemuio_command_usage(&read_cmd);
         return -EINVAL;
     }
     if (!lflag) {
@@ -527,38 +366,15 @@ static int read_f(int argc, char **argv)
         return -EINVAL;
     }
 
-    buf = io_alloc(count, 0xab);
-    t1 = qemu_clock_monotonic_ns();
-    ret = blk_pread(qemuio_blk, offset, count, buf);
-    t2 = qemu_clock_monotonic_ns();
-    if (ret < 0) {
-        printf("read failed: %s\n", strerror(-ret));
-        goto out;
-    }
-    ret = 0;
-    if (pflag) {
-        int64_t i;
-
-        for (i = 0; i < pattern_count; i++) {
-            if (buf[pattern_offset + i] != pattern) {
-                printf("Pattern verification failed at offset %" PRId64
-                       ", %" PRId64 " bytes\n", offset + pattern_offset,
-                       pattern_count);
-                ret = -EINVAL;
-                break;
-            }
-        }
-    }
-    if (qflag) {
-        goto out;
-    }
-    if (vflag) {
-        dump_buffer(buf, offset, count);
-    }
-    print_report("read", t2 - t1, offset, count, count, 1, cflag);
-out:
-    free(buf);
-    return ret;
+    rq.offset = offset;
+    rq.count = count;
+    rq.pattern = pflag ? pattern : -1;
+    rq.pattern_offset = pattern_offset;
+    rq.pattern_count = pattern_count;
+    rq.cflag = cflag;
+    rq.qflag = qflag;
+    rq.vflag = vflag;
+    return do_read(blk, &rq);
 }
 
 static void write_help(void)
@@ -581,7 +397,7 @@ static void write_help(void)
            "\n");
 }
 
-static int write_f(int argc, char **argv);
+static int write_f(BlockBackend *blk, int argc, char **argv);
 
 static const CmdInfo write_cmd = {
     .name = "write", .altname = "w", .cfunc = write_f, .argmin = 2,
@@ -591,7 +407,7 @@ static const CmdInfo write_cmd = {
     .help = write_help,
 };
 
-static int write_f(int argc, char **argv)
+static int write_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, compress = false, qflag = false, zflag = false;
     bool pflag = false;
@@ -639,12 +455,12 @@ static int write_f(int argc, char **argv)
             zflag = true;
             break;
         default:
-            usage_of(&write_cmd);
+            qemuio_command_usage(&write_cmd);
             return -EINVAL;
         }
     }
     if (optind != argc - 2) {
-        usage_of(&write_cmd);
+        qemuio_command_usage(&write_cmd);
         return -EINVAL;
     }
     if (zflag && pflag) {
@@ -667,13 +483,13 @@ static int write_f(int argc, char **argv)
 
     t1 = qemu_clock_monotonic_ns();
     if (zflag) {
-        ret = blk_pwrite_zeroes(qemuio_blk, offset, count, flags);
+        ret = blk_pwrite_zeroes(blk, offset, count, flags);
     } else {
         buf = io_alloc(count, pattern);
         if (compress) {
             flags |= BDRV_REQ_WRITE_COMPRESSED;
         }
-        ret = blk_pwrite(qemuio_blk, offset, count, buf, flags);
+        ret = blk_pwrite(blk, offset, count, buf, flags);
     }
     t2 = qemu_clock_monotonic_ns();
     if (ret < 0) {
@@ -718,8 +534,8 @@ static int parse_vector(int argc, char **argv, int64_t *offset,
     return 0;
 }
 
-static int readv_f(int argc, char **argv);
-static int writev_f(int argc, char **argv);
+static int readv_f(BlockBackend *blk, int argc, char **argv);
+static int writev_f(BlockBackend *blk, int argc, char **argv);
 
 static const CmdInfo readv_cmd = {
     .name = "readv", .cfunc = readv_f, .argmin = 2, .argmax = -1,
@@ -734,12 +550,12 @@ static const CmdInfo writev_cmd = {
     .oneline = "writes a number of bytes at a specified offset",
 };
 
-static int readv_f(int argc, char **argv)
+static int readv_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, qflag = false, vflag = false, pflag = false;
     int c, pattern = 0, ret;
-    int64_t offset, total, t1, t2, i;
-    uint8_t *buf;
+    int64_t offset, total;
+    ReadReq rq = { .op = "readv" };
 
     while ((c = getopt(argc, argv, "CP:qv")) != -1) {
         switch (c) {
@@ -760,50 +576,29 @@ static int readv_f(int argc, char **argv)
             vflag = true;
             break;
         default:
-            usage_of(&readv_cmd);
+            qemuio_command_usage(&readv_cmd);
             return -EINVAL;
         }
     }
     if (optind > argc - 2) {
-        usage_of(&readv_cmd);
+        qemuio_command_usage(&readv_cmd);
         return -EINVAL;
     }
     ret = parse_vector(argc, argv, &offset, &total);
     if (ret < 0) {
         return ret;
     }
-    buf = io_alloc(total, 0xab);
-    t1 = qemu_clock_monotonic_ns();
-    ret = blk_pread(qemuio_blk, offset, total, buf);
-    t2 = qemu_clock_monotonic_ns();
-    if (ret < 0) {
-        printf("readv failed: %s\n", strerror(-ret));
-        goto out;
-    }
-    ret = 0;
-    if (pflag) {
-        for (i = 0; i < total; i++) {
-            if (buf[i] != pattern) {
-                printf("Pattern verification failed at offset %" PRId64
-                       ", %" PRId64 " bytes\n", offset, total);
-                ret = -EINVAL;
-                break;
-            }
-        }
-    }
-    if (qflag) {
-        goto out;
-    }
-    if (vflag) {
-        dump_buffer(buf, offset, total);
-    }
-    print_report("read", t2 - t1, offset, total, total, 1, cflag);
-out:
-    free(buf);
-    return ret;
+    rq.offset = offset;
+    rq.count = total;
+    rq.pattern = pflag ? pattern : -1;
+    rq.pattern_count = total;
+    rq.cflag = cflag;
+    rq.qflag = qflag;
+    rq.vflag = vflag;
+    return do_read(blk, &rq);
 }
 
-static int writev_f(int argc, char **argv)
+static int writev_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, qflag = false;
     int c, pattern = 0xcd, flags = 0, ret;
@@ -828,12 +623,12 @@ static int writev_f(int argc, char **argv)
             }
             break;
         default:
-            usage_of(&writev_cmd);
+            qemuio_command_usage(&writev_cmd);
             return -EINVAL;
         }
     }
     if (optind > argc - 2) {
-        usage_of(&writev_cmd);
+        qemuio_command_usage(&writev_cmd);
         return -EINVAL;
     }
     ret = parse_vector(argc, argv, &offset, &total);
@@ -842,7 +637,7 @@ static int writev_f(int argc, char **argv)
     }
     buf = io_alloc(total, pattern);
     t1 = qemu_clock_monotonic_ns();
-    ret = blk_pwrite(qemuio_blk, offset, total, buf, flags);
+    ret = blk_pwrite(blk, offset, total, buf, flags);
     t2 = qemu_clock_monotonic_ns();
     if (ret < 0) {
         printf("writev failed: %s\n", strerror(-ret));
@@ -859,9 +654,9 @@ out:
 
 /* ---- flush, truncate, length, discard, info, map ---------------------- */
 
-static int flush_f(int argc, char **argv)
+static int flush_f(BlockBackend *blk, int argc, char **argv)
 {
-    return blk_flush(qemuio_blk);
+    return blk_flush(blk);
 }
 
 static const CmdInfo flush_cmd = {
@@ -869,7 +664,7 @@ static const CmdInfo flush_cmd = {
     .argmax = 0, .oneline = "flush all in-core file state to disk",
 };
 
-static int truncate_f(int argc, char **argv);
+static int truncate_f(BlockBackend *blk, int argc, char **argv);
 
 static const CmdInfo truncate_cmd = {
     .name = "truncate", .altname = "t", .cfunc = truncate_f, .argmin = 1,
@@ -878,7 +673,7 @@ static const CmdInfo truncate_cmd = {
     .oneline = "truncates the current file at the given offset",
 };
 
-static int truncate_f(int argc, char **argv)
+static int truncate_f(BlockBackend *blk, int argc, char **argv)
 {
     PreallocMode prealloc = PREALLOC_MODE_OFF;
     Error *err = NULL;
@@ -894,12 +689,12 @@ static int truncate_f(int argc, char **argv)
             }
             break;
         default:
-            usage_of(&truncate_cmd);
+            qemuio_command_usage(&truncate_cmd);
             return -EINVAL;
         }
     }
     if (optind != argc - 1) {
-        usage_of(&truncate_cmd);
+        qemuio_command_usage(&truncate_cmd);
         return -EINVAL;
     }
     offset = cvtnum(argv[optind]);
@@ -907,7 +702,7 @@ static int truncate_f(int argc, char **argv)
         print_cvtnum_err(offset, argv[optind]);
         return (int)offset;
     }
-    ret = blk_truncate(qemuio_blk, offset, false, prealloc, &err);
+    ret = blk_truncate(blk, offset, false, prealloc, &err);
     if (ret < 0) {
         if (err) {
             error_report_err(err);
@@ -919,9 +714,9 @@ static int truncate_f(int argc, char **argv)
     return 0;
 }
 
-static int length_f(int argc, char **argv)
+static int length_f(BlockBackend *blk, int argc, char **argv)
 {
-    int64_t size = blk_getlength(qemuio_blk);
+    int64_t size = blk_getlength(blk);
     char s1[64];
 
     if (size < 0) {
@@ -938,7 +733,7 @@ static const CmdInfo length_cmd = {
     .argmax = 0, .oneline = "gets the length of the current file",
 };
 
-static int discard_f(int argc, char **argv);
+static int discard_f(BlockBackend *blk, int argc, char **argv);
 
 static const CmdInfo discard_cmd = {
     .name = "discard", .altname = "d", .cfunc = discard_f, .argmin = 2,
@@ -947,7 +742,7 @@ static const CmdInfo discard_cmd = {
     .oneline = "discards a number of bytes at a specified offset",
 };
 
-static int discard_f(int argc, char **argv)
+static int discard_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, qflag = false;
     int64_t offset, bytes, t1, t2;
@@ -962,12 +757,12 @@ static int discard_f(int argc, char **argv)
             qflag = true;
             break;
         default:
-            usage_of(&discard_cmd);
+            qemuio_command_usage(&discard_cmd);
             return -EINVAL;
         }
     }
     if (optind != argc - 2) {
-        usage_of(&discard_cmd);
+        qemuio_command_usage(&discard_cmd);
         return -EINVAL;
     }
     ret = parse_offset_length(argv, "", &offset, &bytes);
@@ -975,7 +770,7 @@ static int discard_f(int argc, char **argv)
         return ret;
     }
     t1 = qemu_clock_monotonic_ns();
-    ret = blk_pdiscard(qemuio_blk, offset, bytes);
+    ret = blk_pdiscard(blk, offset, bytes);
     t2 = qemu_clock_monotonic_ns();
     if (ret < 0) {
         printf("discard failed: %s\n", strerror(-ret));
@@ -987,60 +782,9 @@ static int discard_f(int argc, char **argv)
     return 0;
 }
 
-static void dump_info_qobject(int indent, const QObject *o)
+static int info_f(BlockBackend *blk, int argc, char **argv)
 {
-    size_t i;
-    char label[32];
-
-    switch (qobj_type(o)) {
-    case QTYPE_QNUM:
-        printf("%" PRId64 "\n", qobj_get_int(o));
-        break;
-    case QTYPE_QSTRING:
-        printf("%s\n", qobj_get_str(o));
-        break;
-    case QTYPE_QBOOL:
-        printf("%s\n", qobj_get_bool(o) ? "true" : "false");
-        break;
-    case QTYPE_QNULL:
-        printf("null\n");
-        break;
-    case QTYPE_QDICT:
-    case QTYPE_QLIST: {
-        bool is_dict = qobj_type(o) == QTYPE_QDICT;
-        size_t n = is_dict ? qobj_dict_size(o) : qobj_list_size(o);
-
-        for (i = 0; i < n; i++) {
-            const QObject *v = is_dict ? qobj_dict_value_at(o, i) :
-                               qobj_list_at(o, i);
-            QType t = qobj_type(v);
-            bool composite = t == QTYPE_QDICT || t == QTYPE_QLIST;
-            char *key, *p;
-
-            if (is_dict) {
-                key = qemu_xstrdup(qobj_dict_key_at(o, i));
-                for (p = key; *p; p++) {
-                    if (*p == '-') {
-                        *p = ' ';
-                    }
-                }
-            } else {
-                snprintf(label, sizeof(label), "[%zu]", i);
-                key = qemu_xstrdup(label);
-            }
-            printf("%*s%s:%c", indent * 4, "", key,
-                   composite ? '\n' : ' ');
-            free(key);
-            dump_info_qobject(indent + 1, v);
-        }
-        break;
-    }
-    }
-}
-
-static int info_f(int argc, char **argv)
-{
-    BlockDriverState *bs = blk_bs(qemuio_blk);
+    BlockDriverState *bs = blk_bs(blk);
     BlockDriverInfo bdi;
     QObject *spec;
     Error *err = NULL;
@@ -1063,8 +807,10 @@ static int info_f(int argc, char **argv)
         return -EIO;
     }
     if (spec) {
-        printf("Format specific information:\n");
-        dump_info_qobject(1, spec);
+        char *text = qobj_to_human(spec, 1);
+
+        printf("Format specific information:\n%s", text);
+        free(text);
         qobj_free(spec);
     }
     return 0;
@@ -1102,20 +848,20 @@ static int map_is_allocated(BlockDriverState *bs, int64_t offset,
     return first;
 }
 
-static int map_f(int argc, char **argv)
+static int map_f(BlockBackend *blk, int argc, char **argv)
 {
     int64_t offset = 0, bytes, num;
     char s1[64], s2[64];
     int ret;
 
-    bytes = blk_getlength(qemuio_blk);
+    bytes = blk_getlength(blk);
     if (bytes < 0) {
         error_report("Failed to query image length: %s",
                      strerror((int)-bytes));
         return (int)bytes;
     }
     while (bytes) {
-        ret = map_is_allocated(blk_bs(qemuio_blk), offset, bytes, &num);
+        ret = map_is_allocated(blk_bs(blk), offset, bytes, &num);
         if (ret < 0) {
             error_report("Failed to get allocation status: %s",
                          strerror(-ret));
@@ -1151,9 +897,9 @@ static void alloc_help(void)
            "\n");
 }
 
-static int alloc_f(int argc, char **argv)
+static int alloc_f(BlockBackend *blk, int argc, char **argv)
 {
-    BlockDriverState *bs = blk_bs(qemuio_blk);
+    BlockDriverState *bs = blk_bs(blk);
     int64_t offset, start, remaining, count, num, sum_alloc = 0;
     char s1[64];
 
@@ -1205,7 +951,7 @@ static const CmdInfo alloc_cmd = {
 
 /* ---- sleep, quit, help ------------------------------------------------ */
 
-static int sleep_f(int argc, char **argv)
+static int sleep_f(BlockBackend *blk, int argc, char **argv)
 {
     char *end = NULL;
     long ms = strtol(argv[1], &end, 0);
@@ -1224,7 +970,7 @@ static const CmdInfo sleep_cmd = {
     .oneline = "waits for the given value in milliseconds",
 };
 
-static int quit_f(int argc, char **argv)
+static int quit_f(BlockBackend *blk, int argc, char **argv)
 {
     qemuio_quit = true;
     return 0;
@@ -1248,18 +994,38 @@ static void lock_help(void)
            "\n");
 }
 
-static int lock_f(int argc, char **argv);
+typedef enum LockMode { LOCK_WAIT, LOCK_TRY, LOCK_RELEASE } LockMode;
 
-static const CmdInfo lock_cmd = {
-    .name = "lock", .cfunc = lock_f, .argmin = 0, .argmax = 2,
-    .args = "[-t timeout_ms]",
-    .oneline = "takes the serialization lock, waiting for it",
-    .help = lock_help,
+static int lock_f(BlockBackend *blk, int argc, char **argv);
+static int trylock_f(BlockBackend *blk, int argc, char **argv);
+static int unlock_f(BlockBackend *blk, int argc, char **argv);
+
+static const CmdInfo lock_cmds[] = {
+    [LOCK_WAIT] = {
+        .name = "lock", .cfunc = lock_f, .argmin = 0, .argmax = 2,
+        .args = "[-t timeout_ms]",
+        .oneline = "takes the serialization lock, waiting for it",
+        .help = lock_help,
+    },
+    [LOCK_TRY] = {
+        .name = "trylock", .cfunc = trylock_f, .argmin = 0, .argmax = 0,
+        .oneline = "takes the serialization lock if it is free",
+    },
+    [LOCK_RELEASE] = {
+        .name = "unlock", .cfunc = unlock_f, .argmin = 0, .argmax = 0,
+        .oneline = "releases one level of the serialization lock",
+    },
 };
 
-static int lock_f(int argc, char **argv)
+/*
+ * lock [-t ms], trylock and unlock: take or release the serialization
+ * lock; a failure prints "<command> failed: <reason>".  Only "lock" has
+ * options (the others take no arguments, so getopt finds none).
+ */
+static int lock_run(BlockBackend *blk, int argc, char **argv, LockMode mode)
 {
-    BlockDriverState *bs = blk_bs(qemuio_blk);
+    const CmdInfo *ct = &lock_cmds[mode];
+    BlockDriverState *bs = blk_bs(blk);
     int64_t timeout = -1;
     Error *err = NULL;
     int c, ret;
@@ -1278,73 +1044,48 @@ static int lock_f(int argc, char **argv)
             break;
         }
         default:
-            usage_of(&lock_cmd);
+            qemuio_command_usage(ct);
             return -EINVAL;
         }
     }
     if (optind != argc) {
-        usage_of(&lock_cmd);
+        qemuio_command_usage(ct);
         return -EINVAL;
     }
-    if (timeout >= 0) {
+    if (mode == LOCK_TRY) {
+        ret = bdrv_trylock(bs, &err);
+    } else if (mode == LOCK_RELEASE) {
+        ret = bdrv_unlock(bs, &err);
+    } else if (timeout >= 0) {
         ret = bdrv_lock_timeout(bs, timeout, &err);
     } else {
         ret = bdrv_lock(bs, &err);
     }
     if (ret < 0) {
-        printf("lock failed: %s\n",
+        printf("%s failed: %s\n", ct->name,
                err ? error_get_pretty(err) : strerror(-ret));
-        if (err) {
-            error_free(err);
-        }
+        error_free(err);
         return ret;
     }
     return 0;
 }
 
-static int trylock_f(int argc, char **argv)
+static int lock_f(BlockBackend *blk, int argc, char **argv)
 {
-    Error *err = NULL;
-    int ret = bdrv_trylock(blk_bs(qemuio_blk), &err);
-
-    if (ret < 0) {
-        printf("trylock failed: %s\n",
-               err ? error_get_pretty(err) : strerror(-ret));
-        if (err) {
-            error_free(err);
-        }
-        return ret;
-    }
-    return 0;
+    return lock_run(blk, argc, argv, LOCK_WAIT);
 }
 
-static const CmdInfo trylock_cmd = {
-    .name = "trylock", .cfunc = trylock_f, .argmin = 0, .argmax = 0,
-    .oneline = "takes the serialization lock if it is free",
-};
-
-static int unlock_f(int argc, char **argv)
+static int trylock_f(BlockBackend *blk, int argc, char **argv)
 {
-    Error *err = NULL;
-    int ret = bdrv_unlock(blk_bs(qemuio_blk), &err);
-
-    if (ret < 0) {
-        printf("unlock failed: %s\n",
-               err ? error_get_pretty(err) : strerror(-ret));
-        if (err) {
-            error_free(err);
-        }
-        return ret;
-    }
-    return 0;
+    return lock_run(blk, argc, argv, LOCK_TRY);
 }
 
-static const CmdInfo unlock_cmd = {
-    .name = "unlock", .cfunc = unlock_f, .argmin = 0, .argmax = 0,
-    .oneline = "releases one level of the serialization lock",
-};
+static int unlock_f(BlockBackend *blk, int argc, char **argv)
+{
+    return lock_run(blk, argc, argv, LOCK_RELEASE);
+}
 
-static int help_f(int argc, char **argv);
+static int help_f(BlockBackend *blk, int argc, char **argv);
 
 static const CmdInfo help_cmd = {
     .name = "help", .altname = "?", .cfunc = help_f, .argmin = 0,
@@ -1352,22 +1093,56 @@ static const CmdInfo help_cmd = {
     .oneline = "help for one or all commands",
 };
 
-/* Sorted by name, as "help" lists them. */
-static const CmdInfo *const cmdtab[] = {
-    &alloc_cmd, &close_cmd, &discard_cmd, &flush_cmd, &help_cmd, &info_cmd,
-    &length_cmd, &lock_cmd, &map_cmd, &open_cmd, &quit_cmd, &read_cmd,
-    &readv_cmd, &sleep_cmd, &truncate_cmd, &trylock_cmd, &unlock_cmd,
-    &write_cmd, &writev_cmd,
+/* Built-in commands; the front end adds its own (open, close). */
+static const CmdInfo *const builtin_cmds[] = {
+    &alloc_cmd, &discard_cmd, &flush_cmd, &help_cmd, &info_cmd,
+    &length_cmd, &lock_cmds[LOCK_WAIT], &map_cmd, &quit_cmd, &read_cmd,
+    &readv_cmd, &sleep_cmd, &truncate_cmd, &lock_cmds[LOCK_TRY],
+    &lock_cmds[LOCK_RELEASE], &write_cmd, &writev_cmd,
 };
 
-static int help_f(int argc, char **argv)
+/* All commands, sorted by name as "help" lists them. */
+static const CmdInfo **cmdtab;
+static size_t ncmds;
+
+static void insert_command(const CmdInfo *ci)
+{
+    size_t i = ncmds;
+
+    cmdtab = qemu_xrealloc(cmdtab, (ncmds + 1) * sizeof(*cmdtab));
+    while (i > 0 && strcmp(cmdtab[i - 1]->name, ci->name) > 0) {
+        cmdtab[i] = cmdtab[i - 1];
+        i--;
+    }
+    cmdtab[i] = ci;
+    ncmds++;
+}
+
+static void init_commands(void)
+{
+    size_t i;
+
+    if (!cmdtab) {
+        for (i = 0; i < ARRAY_SIZE(builtin_cmds); i++) {
+            insert_command(builtin_cmds[i]);
+        }
+    }
+}
+
+void qemuio_add_command(const CmdInfo *ci)
+{
+    init_commands();
+    insert_command(ci);
+}
+
+static int help_f(BlockBackend *blk, int argc, char **argv)
 {
     const CmdInfo *ct;
     size_t i;
 
     if (argc == 1) {
-        for (i = 0; i < ARRAY_SIZE(cmdtab); i++) {
-            usage_of(cmdtab[i]);
+        for (i = 0; i < ncmds; i++) {
+            qemuio_command_usage(cmdtab[i]);
         }
         printf("\nUse 'help commandname' for extended help.\n");
         return 0;
@@ -1377,7 +1152,7 @@ static int help_f(int argc, char **argv)
         printf("command %s not found\n", argv[1]);
         return -EINVAL;
     }
-    usage_of(ct);
+    qemuio_command_usage(ct);
     if (ct->help) {
         ct->help();
     }
@@ -1388,7 +1163,7 @@ static const CmdInfo *find_command(const char *name)
 {
     size_t i;
 
-    for (i = 0; i < ARRAY_SIZE(cmdtab); i++) {
+    for (i = 0; i < ncmds; i++) {
         if (!strcmp(cmdtab[i]->name, name) ||
             (cmdtab[i]->altname && !strcmp(cmdtab[i]->altname, name))) {
             return cmdtab[i];
@@ -1399,9 +1174,10 @@ static const CmdInfo *find_command(const char *name)
 
 /* ---- dispatch --------------------------------------------------------- */
 
-static int run_command(const CmdInfo *ct, int argc, char **argv)
+static int run_command(BlockBackend *blk, const CmdInfo *ct, int argc,
+                       char **argv)
 {
-    if (!ct->nofile_ok && !qemuio_blk) {
+    if (!ct->nofile_ok && !blk) {
         fprintf(stderr, "no file open, try 'help open'\n");
         return -EINVAL;
     }
@@ -1421,18 +1197,18 @@ static int run_command(const CmdInfo *ct, int argc, char **argv)
         return -EINVAL;
     }
     /* Ask for what the command needs on top of what the open gave. */
-    if (ct->perm && qemuio_blk) {
+    if (ct->perm && blk) {
         uint64_t perm, shared;
 
-        blk_get_perm(qemuio_blk, &perm, &shared);
+        blk_get_perm(blk, &perm, &shared);
         if ((perm | ct->perm) != perm) {
             Error *err = NULL;
 
-            if (bdrv_is_read_only(blk_bs(qemuio_blk))) {
+            if (bdrv_is_read_only(blk_bs(blk))) {
                 error_report("Block node is read-only");
                 return -EPERM;
             }
-            if (blk_set_perm(qemuio_blk, perm | ct->perm, shared,
+            if (blk_set_perm(blk, perm | ct->perm, shared,
                              &err) < 0) {
                 error_report_err(err);
                 return -EPERM;
@@ -1440,10 +1216,10 @@ static int run_command(const CmdInfo *ct, int argc, char **argv)
         }
     }
     optind = 0;
-    return ct->cfunc(argc, argv);
+    return ct->cfunc(blk, argc, argv);
 }
 
-int qemuio_command(const char *cmd)
+int qemuio_command(BlockBackend *blk, const char *cmd)
 {
     char *input = qemu_xstrdup(cmd);
     char **argv = NULL;
@@ -1465,12 +1241,13 @@ int qemuio_command(const char *cmd)
         argv = qemu_xrealloc(argv, (argc + 2) * sizeof(*argv));
         argv[argc++] = tok;
     }
+    init_commands();
     if (argc) {
         const CmdInfo *ct = find_command(argv[0]);
 
         argv[argc] = NULL;
         if (ct) {
-            ret = run_command(ct, argc, argv);
+            ret = run_command(blk, ct, argc, argv);
         } else {
             fprintf(stderr, "command \"%s\" not found\n", argv[0]);
             ret = -EINVAL;

@@ -17,6 +17,11 @@
 
 #define PROMPT "qemu-io> "
 
+/* The image the commands work on (NULL when none is open). */
+static BlockBackend *qemuio_blk;
+/* True when given --image-opts. */
+static bool qemuio_image_opts;
+
 static void usage(const char *name)
 {
     printf("Usage: %s [OPTIONS]... [-c STRING]... [file]\n"
@@ -66,13 +71,204 @@ static char *read_line(FILE *f)
     return buf;
 }
 
+/* What the command line and "open" both say about how to open. */
+typedef struct OpenOpts {
+    int flags;
+    bool readonly, writethrough, force_share;
+} OpenOpts;
+
+#define OPEN_OPTS_INIT { .flags = BDRV_O_UNMAP, .writethrough = true }
+
+/*
+ * The options the command line and "open" share: -s -n -r -t -d -U, and
+ * -C -k (copy-on-read, native AIO: accepted, no effect here).  1 when @c
+ * is one of them, 0 when not, -1 after reporting a bad @arg.
+ */
+static int open_option(int c, const char *arg, OpenOpts *oo)
+{
+    switch (c) {
+    case 's':
+        oo->flags |= BDRV_O_SNAPSHOT;
+        return 1;
+    case 'C':
+    case 'k':
+        return 1;
+    case 'n':
+        oo->flags |= BDRV_O_NOCACHE;
+        oo->writethrough = false;
+        return 1;
+    case 'r':
+        oo->readonly = true;
+        return 1;
+    case 't':
+        if (bdrv_parse_cache_mode(arg, &oo->flags, &oo->writethrough) < 0) {
+            error_report("Invalid cache option: %s", arg);
+            return -1;
+        }
+        return 1;
+    case 'd':
+        /* QEMU's names; unmap is always on here. */
+        if (strcmp(arg, "ignore") && strcmp(arg, "off") &&
+            strcmp(arg, "unmap") && strcmp(arg, "on")) {
+            error_report("Invalid discard option: %s", arg);
+            return -1;
+        }
+        return 1;
+    case 'U':
+        oo->force_share = true;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Open @name (may be NULL when @opts names the file) as the current image;
+ * @opts is consumed.  Prints "can't open device ..." and returns 1 on error.
+ */
+static int openfile(const char *name, const OpenOpts *oo, QDict *opts)
+{
+    int flags = oo->flags | (oo->readonly ? 0 : BDRV_O_RDWR);
+    Error *err = NULL;
+
+    if (qemuio_blk) {
+        error_report("file open already, try 'help close'");
+        qdict_free(opts);
+        return 1;
+    }
+    if (oo->force_share) {
+        const char *fs;
+
+        if (!opts) {
+            opts = qdict_new();
+        }
+        fs = qdict_get_str(opts, "force-share");
+        if (fs && strcmp(fs, "on")) {
+            error_report("-U conflicts with image options");
+            qdict_free(opts);
+            return 1;
+        }
+        qdict_put_str(opts, "force-share", "on");
+    }
+    qemuio_blk = blk_new_open(name, opts, flags, &err);
+    if (!qemuio_blk) {
+        error_prepend(&err, "can't open%s%s: ", name ? " device " : "",
+                      name ? name : "");
+        error_report_err(err);
+        return 1;
+    }
+    blk_set_enable_write_cache(qemuio_blk, !oo->writethrough);
+    return 0;
+}
+
+static void open_help(void)
+{
+    printf("\n"
+           " opens a new image file for the other commands\n"
+           "\n"
+           " Example:\n"
+           " 'open -r -o driver=raw disk.img' - opens disk.img read-only\n"
+           "\n"
+           " -r, -- open the image read-only\n"
+           " -s, -- use snapshot file (writes go to a temporary overlay)\n"
+           " -U, -- share every permission (read-only opens only)\n"
+           " -n, -- bypass the host cache (cache mode none)\n"
+           " -t, -- cache mode (none, writeback, writethrough, directsync,\n"
+           "        unsafe)\n"
+           " -f, -- format of the image (same as -o driver=FMT)\n"
+           " -o, -- block options, e.g. driver=qcow2,file.locking=off\n"
+           "\n");
+}
+
+static int open_f(BlockBackend *blk, int argc, char **argv);
+static int close_f(BlockBackend *blk, int argc, char **argv);
+
+static const CmdInfo open_cmd = {
+    .name = "open", .altname = "o", .cfunc = open_f, .argmin = 1,
+    .argmax = -1, .nofile_ok = true,
+    .args = "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
+    .oneline = "open the file specified by path", .help = open_help,
+};
+
+static int open_f(BlockBackend *blk, int argc, char **argv)
+{
+    OpenOpts oo = OPEN_OPTS_INIT;
+    QDict *opts = NULL;
+    Error *err = NULL;
+    int c, ret;
+
+    while ((c = getopt(argc, argv, "snCro:kt:d:Uf:")) != -1) {
+        switch (c) {
+        case 'o':
+            if (qemuio_image_opts) {
+                printf("--image-opts and 'open -o' are mutually "
+                       "exclusive\n");
+                qdict_free(opts);
+                return -EINVAL;
+            }
+            if (qdict_parse_keyval(&opts, optarg, NULL, &err) < 0) {
+                error_report_err(err);
+                qdict_free(opts);
+                return -EINVAL;
+            }
+            break;
+        case 'f':
+            if (!opts) {
+                opts = qdict_new();
+            }
+            qdict_put_str(opts, "driver", optarg);
+            break;
+        default:
+            ret = open_option(c, optarg, &oo);
+            if (ret <= 0) {
+                if (!ret) {
+                    qemuio_command_usage(&open_cmd);
+                }
+                qdict_free(opts);
+                return -EINVAL;
+            }
+            break;
+        }
+    }
+    if (qemuio_image_opts && optind == argc - 1) {
+        if (qdict_parse_keyval(&opts, argv[optind], NULL, &err) < 0) {
+            error_report_err(err);
+            qdict_free(opts);
+            return -EINVAL;
+        }
+        optind++;
+    }
+    if (optind == argc - 1) {
+        ret = openfile(argv[optind], &oo, opts);
+    } else if (optind == argc) {
+        ret = openfile(NULL, &oo, opts);
+    } else {
+        qdict_free(opts);
+        qemuio_command_usage(&open_cmd);
+        return -EINVAL;
+    }
+    return ret ? -EINVAL : 0;
+}
+
+static int close_f(BlockBackend *blk, int argc, char **argv)
+{
+    blk_unref(qemuio_blk);
+    qemuio_blk = NULL;
+    return 0;
+}
+
+static const CmdInfo close_cmd = {
+    .name = "close", .altname = "c", .cfunc = close_f, .argmin = 0,
+    .argmax = 0, .oneline = "close the current open file",
+};
+
 static int command_loop(char **cmdline, int ncmdline)
 {
     int i, ret, last_error = 0;
     char *input;
 
     for (i = 0; !qemuio_quit && i < ncmdline; i++) {
-        ret = qemuio_command(cmdline[i]);
+        ret = qemuio_command(qemuio_blk, cmdline[i]);
         if (ret < 0) {
             last_error = ret;
         }
@@ -87,7 +283,7 @@ static int command_loop(char **cmdline, int ncmdline)
         if (!input) {
             break;
         }
-        ret = qemuio_command(input);
+        ret = qemuio_command(qemuio_blk, input);
         free(input);
         if (ret < 0) {
             last_error = ret;
@@ -121,37 +317,23 @@ int main(int argc, char **argv)
     const char *sopt = "hVc:d:f:rsnCmki:t:T:U";
     const char *format = NULL;
     char **cmdline = NULL;
-    int ncmdline = 0, c, flags = BDRV_O_UNMAP, last_error;
-    bool readonly = false, writethrough = true, force_share = false;
+    int ncmdline = 0, c, ret, last_error;
+    OpenOpts oo = OPEN_OPTS_INIT;
     QDict *opts = NULL;
     Error *err = NULL;
 
     error_set_progname("qemu-io");
+    qemuio_add_command(&open_cmd);
+    qemuio_add_command(&close_cmd);
 #ifdef _WIN32
     setvbuf(stderr, NULL, _IONBF, 0);
 #endif
 
     while ((c = getopt_long(argc, argv, sopt, lopt, NULL)) != -1) {
         switch (c) {
-        case 's':
-            flags |= BDRV_O_SNAPSHOT;
-            break;
-        case 'C':
         case 'm':
-        case 'k':
         case 'T':
             /* Accepted for compatibility; no effect here. */
-            break;
-        case 'n':
-            flags |= BDRV_O_NOCACHE;
-            writethrough = false;
-            break;
-        case 'd':
-            if (strcmp(optarg, "ignore") && strcmp(optarg, "off") &&
-                strcmp(optarg, "unmap") && strcmp(optarg, "on")) {
-                error_report("Invalid discard option: %s", optarg);
-                exit(1);
-            }
             break;
         case 'f':
             format = optarg;
@@ -161,19 +343,10 @@ int main(int argc, char **argv)
                                     sizeof(*cmdline));
             cmdline[ncmdline++] = optarg;
             break;
-        case 'r':
-            readonly = true;
-            break;
         case 'i':
             if (strcmp(optarg, "threads") && strcmp(optarg, "native") &&
                 strcmp(optarg, "io_uring")) {
                 error_report("Invalid aio option: %s", optarg);
-                exit(1);
-            }
-            break;
-        case 't':
-            if (qemuio_parse_cache_mode(optarg, &flags, &writethrough) < 0) {
-                error_report("Invalid cache option: %s", optarg);
                 exit(1);
             }
             break;
@@ -183,9 +356,6 @@ int main(int argc, char **argv)
         case 'h':
             usage(error_get_progname());
             exit(0);
-        case 'U':
-            force_share = true;
-            break;
         case 'O':
             error_report("--object is not supported");
             exit(1);
@@ -193,8 +363,14 @@ int main(int argc, char **argv)
             qemuio_image_opts = true;
             break;
         default:
-            usage(error_get_progname());
-            exit(1);
+            ret = open_option(c, optarg, &oo);
+            if (ret <= 0) {
+                if (!ret) {
+                    usage(error_get_progname());
+                }
+                exit(1);
+            }
+            break;
         }
     }
 
@@ -206,10 +382,6 @@ int main(int argc, char **argv)
         error_report("--image-opts and -f are mutually exclusive");
         exit(1);
     }
-    if (!readonly) {
-        flags |= BDRV_O_RDWR;
-    }
-
     if (argc - optind == 1) {
         if (qemuio_image_opts) {
             if (qdict_parse_keyval(&opts, argv[optind], NULL, &err) < 0) {
@@ -217,8 +389,7 @@ int main(int argc, char **argv)
                 qdict_free(opts);
                 exit(1);
             }
-            if (qemuio_openfile(NULL, flags, writethrough, force_share,
-                                opts)) {
+            if (openfile(NULL, &oo, opts)) {
                 exit(1);
             }
         } else {
@@ -226,8 +397,7 @@ int main(int argc, char **argv)
                 opts = qdict_new();
                 qdict_put_str(opts, "driver", format);
             }
-            if (qemuio_openfile(argv[optind], flags, writethrough,
-                                force_share, opts)) {
+            if (openfile(argv[optind], &oo, opts)) {
                 exit(1);
             }
         }

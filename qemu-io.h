@@ -1,31 +1,41 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qemu-io.h: the seam between qemu-io's front end (qemu-io.c: options,
- * command loop) and its command table (qemu-io-cmds.c).
+ * the open/close commands, command loop) and its command table
+ * (qemu-io-cmds.c).  Commands work on the BlockBackend they are given;
+ * the front end owns the current one and passes it (NULL when none is
+ * open).
  */
 #ifndef QEMU_IO_H
 #define QEMU_IO_H
 
 #include "block/block-backend.h"
 
-/* The image the commands work on (NULL when none is open). */
-extern BlockBackend *qemuio_blk;
+typedef int (*CmdFunc)(BlockBackend *blk, int argc, char **argv);
+
+typedef struct CmdInfo {
+    const char *name;
+    const char *altname;
+    CmdFunc cfunc;
+    int argmin;
+    int argmax;   /* -1: unlimited */
+    bool nofile_ok; /* runs without an open image (blk may be NULL) */
+    uint64_t perm; /* extra permission the command needs */
+    const char *args;
+    const char *oneline;
+    void (*help)(void);
+} CmdInfo;
+
 /* Set by the "quit" command. */
 extern bool qemuio_quit;
 
-/*
- * Open @name (may be NULL when @opts names the file) as the current image;
- * @opts is consumed.  Prints "can't open device ..." and returns 1 on error.
- */
-int qemuio_openfile(const char *name, int flags, bool writethrough,
-                    bool force_share, QDict *opts);
-/* True when the front end was given --image-opts. */
-extern bool qemuio_image_opts;
+/* Add a command to the table (kept sorted by name for "help"). */
+void qemuio_add_command(const CmdInfo *ci);
 
-/* Run one command line; returns 0 or a negative errno. */
-int qemuio_command(const char *cmd);
+/* Print "name args -- oneline", as for a usage error. */
+void qemuio_command_usage(const CmdInfo *ci);
 
-/* Parse a cache mode name into BDRV_O_NOCACHE and writethrough. */
-int qemuio_parse_cache_mode(const char *mode, int *flags, bool *writethrough);
+/* Run one command line on @blk; returns 0 or a negative errno. */
+int qemuio_command(BlockBackend *blk, const char *cmd);
 
 #endif /* QEMU_IO_H */

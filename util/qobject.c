@@ -459,3 +459,72 @@ char *qobj_to_json(const QObject *o)
 {
     return json_to_string(o, false);
 }
+
+/* ---- human dump ------------------------------------------------------- */
+
+static void human_write(StrBuf *sb, const QObject *o, int indent);
+
+static void human_member(StrBuf *sb, int indent, const char *label,
+                         const QObject *v)
+{
+    QType t = qobj_type(v);
+    int i;
+
+    for (i = 0; i < indent * 4; i++) {
+        sb_putc(sb, ' ');
+    }
+    sb_puts(sb, label);
+    sb_putc(sb, ':');
+    sb_putc(sb, t == QTYPE_QDICT || t == QTYPE_QLIST ? '\n' : ' ');
+    human_write(sb, v, indent + 1);
+}
+
+static void human_write(StrBuf *sb, const QObject *o, int indent)
+{
+    char num[32];
+    char *key, *p;
+    size_t i;
+
+    switch (o->type) {
+    case QTYPE_QNUM:
+        snprintf(num, sizeof(num), "%" PRId64 "\n", o->u.num);
+        sb_puts(sb, num);
+        break;
+    case QTYPE_QSTRING:
+        sb_puts(sb, o->u.str);
+        sb_putc(sb, '\n');
+        break;
+    case QTYPE_QBOOL:
+        sb_puts(sb, o->u.boolean ? "true\n" : "false\n");
+        break;
+    case QTYPE_QNULL:
+        sb_puts(sb, "null\n");
+        break;
+    case QTYPE_QDICT:
+        for (i = 0; i < qobj_dict_size(o); i++) {
+            key = qemu_xstrdup(qobj_dict_key_at(o, i));
+            for (p = key; *p; p++) {
+                if (*p == '-') {
+                    *p = ' ';
+                }
+            }
+            human_member(sb, indent, key, qobj_dict_value_at(o, i));
+            free(key);
+        }
+        break;
+    case QTYPE_QLIST:
+        for (i = 0; i < qobj_list_size(o); i++) {
+            snprintf(num, sizeof(num), "[%zu]", i);
+            human_member(sb, indent, num, qobj_list_at(o, i));
+        }
+        break;
+    }
+}
+
+char *qobj_to_human(const QObject *o, int indent)
+{
+    StrBuf sb = { 0 };
+
+    human_write(&sb, o, indent);
+    return sb.s ? sb.s : qemu_xstrdup("");
+}

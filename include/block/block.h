@@ -153,7 +153,12 @@ const QemuOptDesc *bdrv_create_opts(const BlockDriver *drv);
  */
 BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
                             Error **errp);
-/* Drop a reference; the last one closes the node and its children. */
+/*
+ * A cache mode name (none/off, directsync, writeback, unsafe, writethrough)
+ * into BDRV_O_NOCACHE/BDRV_O_NO_FLUSH in *@flags and the guest write cache
+ * setting in *@writethrough.  -EINVAL for an unknown name.
+ */
+int bdrv_parse_cache_mode(const char *mode, int *flags, bool *writethrough);
 /*
  * The driver for a file child named @filename: the one whose protocol
  * prefix it carries ("blkdebug:..."), else "file".  A prefix no driver
@@ -163,6 +168,7 @@ BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
  */
 const char *bdrv_protocol_driver_name(const char *filename, Error **errp);
 void bdrv_ref(BlockDriverState *bs);
+/* Drop a reference; the last one closes the node and its children. */
 void bdrv_unref(BlockDriverState *bs);
 
 /*

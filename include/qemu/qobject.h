@@ -54,5 +54,14 @@ QObject *qobj_list_at(const QObject *list, size_t i);
 char *qobj_to_json_pretty(const QObject *o);
 /* Compact single-line JSON (for QMP-like uses). */
 char *qobj_to_json(const QObject *o);
+/*
+ * The human dump QEMU's tools print (qemu-img info's "Format specific
+ * information", qemu-io's info): one "key: value" line per member, dashes
+ * in keys shown as spaces, list items as "[i]", nested values on the
+ * following lines, each level indented by four more spaces starting at
+ * @indent levels.  A scalar alone is just its value and a newline.
+ * Malloc'ed.
+ */
+char *qobj_to_human(const QObject *o, int indent);
 
 #endif /* QEMU_QOBJECT_H */

@@ -188,6 +188,40 @@ static void test_numbers_and_accessors(void)
     qobj_free(b);
 }
 
+/* The human dump qemu-img info and qemu-io info print (QDict key order). */
+static void test_human_dump(void)
+{
+    QObject *d = qobj_dict();
+    QObject *l = qobj_list();
+    QObject *item = qobj_dict();
+    QObject *n = qobj_int(-5);
+    char *s;
+
+    qobj_dict_put(item, "name", qobj_str("x"));
+    qobj_list_append(l, item);
+    qobj_list_append(l, qobj_bool(false));
+    qobj_dict_put(d, "refcount-bits", qobj_int(16));
+    qobj_dict_put(d, "bitmaps", l);
+    qobj_dict_put(d, "data-file", qobj_null());
+    s = qobj_to_human(d, 1);
+    g_assert_cmpstr(s, ==,
+                    "    bitmaps:\n"
+                    "        [0]:\n"
+                    "            name: x\n"
+                    "        [1]: false\n"
+                    "    refcount bits: 16\n"
+                    "    data file: null\n");
+    free(s);
+    s = qobj_to_human(n, 0);
+    g_assert_cmpstr(s, ==, "-5\n");
+    free(s);
+    s = qobj_to_human(l, 0);
+    g_assert_cmpstr(s, ==, "[0]:\n    name: x\n[1]: false\n");
+    free(s);
+    qobj_free(d);
+    qobj_free(n);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -198,6 +232,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qobject/replace", test_replace_keeps_position);
     g_test_add_func("/qobject/pretty/raw-info", test_pretty_raw_info);
     g_test_add_func("/qobject/pretty/nested", test_pretty_nested_and_empty);
+    g_test_add_func("/qobject/human", test_human_dump);
     g_test_add_func("/qobject/escapes", test_string_escapes);
     g_test_add_func("/qobject/numbers", test_numbers_and_accessors);
     return g_test_run();
