@@ -197,29 +197,6 @@ char *path_combine(const char *base, const char *name)
     return qemu_xasprintf("%.*s%s", (int)(sep - base + 1), base, name);
 }
 
-/* ---- buffers ---------------------------------------------------------- */
-
-bool buffer_is_zero(const uint8_t *buf, size_t len)
-{
-    size_t i = 0;
-
-    /* Eight bytes at a time; memcpy keeps it free of alignment traps. */
-    for (; i + 32 <= len; i += 32) {
-        uint64_t w[4];
-
-        memcpy(w, buf + i, sizeof(w));
-        if (w[0] | w[1] | w[2] | w[3]) {
-            return false;
-        }
-    }
-    for (; i < len; i++) {
-        if (buf[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /*
  * Compare sector by sector: returns whether the first sector differs and
  * in *pnum how many bytes share that state (QEMU's compare_buffers).

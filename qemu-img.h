@@ -9,6 +9,7 @@
 
 #include "block/block.h"
 #include "block/block-backend.h"
+#include "qemu/cutils.h"
 #include "qemu/error.h"
 #include "qemu/option.h"
 #include "qemu/qdict.h"
@@ -65,7 +66,6 @@ char *accumulate_options(char *options, const char *value);
 char *path_combine(const char *base, const char *name);
 
 /* Buffer comparison (qemu-img.c). */
-bool buffer_is_zero(const uint8_t *buf, size_t len);
 int compare_buffers(const uint8_t *buf1, const uint8_t *buf2,
                     int64_t bytes, int64_t *pnum);
 
