@@ -21,13 +21,18 @@ void qcow2_check_report(const char *fmt, ...)
     char *msg;
     va_list ap;
 
-    if (!report_fn) {
-        return;
-    }
     va_start(ap, fmt);
     msg = qemu_xvasprintf(fmt, ap);
     va_end(ap);
-    report_fn(msg, report_opaque);
+    if (report_fn) {
+        report_fn(msg, report_opaque);
+    } else {
+        /*
+         * QEMU prints these on stderr from any tool (a dirty image opened
+         * by qemu-io is repaired, and says so).
+         */
+        qemu_warn_raw("%s", msg);
+    }
     free(msg);
 }
 
@@ -214,8 +219,13 @@ static int check_l1(BlockDriverState *bs, CheckState *cs,
     return 0;
 }
 
+static int check_refblocks(BlockDriverState *bs, CheckState *cs,
+                           BdrvCheckResult *res, BdrvCheckMode fix,
+                           bool *rebuild);
+
 static int calculate_refs(BlockDriverState *bs, CheckState *cs,
-                          BdrvCheckResult *res, bool *rebuild)
+                          BdrvCheckResult *res, BdrvCheckMode fix,
+                          bool *rebuild)
 {
     BDRVQcow2State *s = bs->opaque;
     int ret;
@@ -235,6 +245,14 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
             res->corruptions++;
             continue;
         }
+        if (sn->l1_size > QCOW2_MAX_L1_BYTES / 8) {
+            qcow2_check_report("ERROR snapshot %s (%s) l1_size=%#" PRIx32
+                               ": L1 table is too large; snapshot table "
+                               "entry corrupted", sn->id_str, sn->name,
+                               sn->l1_size);
+            res->corruptions++;
+            continue;
+        }
         ret = check_l1(bs, cs, res, sn->l1_table_offset, sn->l1_size, false);
         if (ret < 0) {
             return ret;
@@ -243,6 +261,67 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
     inc_refs(bs, cs, res, s->snapshots_offset, s->snapshots_size);
     inc_refs(bs, cs, res, s->refcount_table_offset,
              s->refcount_table_size * 8);
+    return check_refblocks(bs, cs, res, fix, rebuild);
+}
+
+/*
+ * A refcount block past the end of the file: with -r all the file grows
+ * to hold it (QEMU's repair), otherwise, or if that fails, the refcount
+ * structure needs a rebuild.  Unlike QEMU, the file only grows by what a lost tail can explain (up to
+ * its double plus one refcount block's span): a pointer further out is
+ * corrupt, and the rebuild, which recounts everything, is the repair.
+ */
+static void repair_refblock_outside(BlockDriverState *bs, CheckState *cs,
+                                    BdrvCheckResult *res, uint64_t off,
+                                    bool *rebuild)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Error *err = NULL;
+    int64_t size;
+    int ret;
+
+    if (off > (uint64_t)(INT64_MAX - s->cluster_size)) {
+        ret = -EINVAL;
+        goto fail;
+    }
+    if ((off >> s->cluster_bits) >=
+        2 * cs->nb_clusters + s->refcount_block_size) {
+        ret = -EFBIG;
+        goto fail;
+    }
+    ret = bdrv_truncate(bs->file->bs, off + s->cluster_size, false,
+                        PREALLOC_MODE_OFF, &err);
+    if (ret < 0) {
+        qcow2_error_report("%s", error_get_pretty(err));
+        error_free(err);
+        goto fail;
+    }
+    size = bdrv_getlength(bs->file->bs);
+    if (size < 0) {
+        ret = size;
+        goto fail;
+    }
+    cs->file_len = size;
+    grow_refs(cs, qcow2_size_to_clusters(s, size));
+    if ((off >> s->cluster_bits) >= cs->nb_clusters) {
+        ret = -EINVAL;
+        goto fail;
+    }
+    res->corruptions--;
+    res->corruptions_fixed++;
+    inc_refs(bs, cs, res, off, s->cluster_size);
+    return;
+fail:
+    *rebuild = true;
+    qcow2_check_report("ERROR could not resize image: %s", strerror(-ret));
+}
+
+static int check_refblocks(BlockDriverState *bs, CheckState *cs,
+                           BdrvCheckResult *res, BdrvCheckMode fix,
+                           bool *rebuild)
+{
+    BDRVQcow2State *s = bs->opaque;
+
     for (uint64_t i = 0; i < s->refcount_table_size; i++) {
         uint64_t e = s->refcount_table[i];
         uint64_t off = e & REFT_OFFSET_MASK;
@@ -264,9 +343,13 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
             continue;
         }
         if (c >= cs->nb_clusters) {
-            qcow2_check_report("ERROR refcount block %" PRIu64 " is outside "
-                               "image", i);
             res->corruptions++;
+            qcow2_check_report("%s refcount block %" PRIu64 " is outside "
+                               "image", fix & BDRV_FIX_ERRORS ? "Repairing"
+                                                              : "ERROR", i);
+            if (fix & BDRV_FIX_ERRORS) {
+                repair_refblock_outside(bs, cs, res, off, rebuild);
+            }
             continue;
         }
         if (off) {
@@ -591,7 +674,7 @@ static int check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
     CheckState cs;
     bool rebuild = false;
     int64_t highest = -1;
-    int ret;
+    int old_read_errors, ret;
 
     memset(&cs, 0, sizeof(cs));
     cs.file_len = bdrv_getlength(bs->file->bs);
@@ -606,12 +689,13 @@ static int check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
     grow_refs(&cs, qcow2_size_to_clusters(s, cs.file_len));
     res->bfi.total_clusters = qcow2_size_to_clusters(s, s->size);
 
-    ret = calculate_refs(bs, &cs, res, &rebuild);
+    ret = calculate_refs(bs, &cs, res, fix, &rebuild);
     if (ret < 0) {
         goto out;
     }
     pre = *res;
     compare_refcounts(bs, &cs, res, 0, &rebuild, &highest);
+    old_read_errors = res->check_errors - pre.check_errors;
 
     if (rebuild && (fix & BDRV_FIX_ERRORS)) {
         BdrvCheckResult old = *res;
@@ -623,6 +707,15 @@ static int check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
             res->check_errors++;
             goto out;
         }
+        /*
+         * Refcounts that could not be read, and the corruption that was
+         * signalled then (an unaligned refcount block), concerned the
+         * structure just replaced: they are no longer errors, and the leak
+         * repairs below may write again.  (QEMU's overlap checks make its
+         * rebuild fail in that case; ours completes it.)
+         */
+        res->check_errors -= old_read_errors;
+        s->signaled_corruption = false;
         res->corruptions = 0;
         res->leaks = 0;
         rebuild = false;
@@ -633,7 +726,7 @@ static int check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
             goto out;
         }
         memset(cs.refs, 0, cs.nb_clusters * sizeof(uint64_t));
-        ret = calculate_refs(bs, &cs, res, &rebuild);
+        ret = calculate_refs(bs, &cs, res, 0, &rebuild);
         if (ret < 0) {
             goto out;
         }
@@ -684,6 +777,49 @@ out:
     return ret;
 }
 
+static void add_check_result(BdrvCheckResult *out,
+                             const BdrvCheckResult *src, bool allocation)
+{
+    out->corruptions += src->corruptions;
+    out->leaks += src->leaks;
+    out->check_errors += src->check_errors;
+    out->corruptions_fixed += src->corruptions_fixed;
+    out->leaks_fixed += src->leaks_fixed;
+    if (allocation) {
+        out->image_end_offset = src->image_end_offset;
+        out->bfi = src->bfi;
+    }
+}
+
+/*
+ * The snapshot table (read here in check mode), then the refcounts, then
+ * the snapshot table repairs that need allocations; as QEMU's
+ * qcow2_co_check_locked.
+ */
+static int check_all(BlockDriverState *bs, BdrvCheckResult *res,
+                     BdrvCheckMode fix)
+{
+    BdrvCheckResult sn_res, rc_res;
+    int ret;
+
+    memset(&sn_res, 0, sizeof(sn_res));
+    memset(&rc_res, 0, sizeof(rc_res));
+    ret = qcow2_check_read_snapshot_table(bs, &sn_res, fix);
+    if (ret < 0) {
+        add_check_result(res, &sn_res, false);
+        return ret;
+    }
+    ret = check_refcounts(bs, &rc_res, fix);
+    add_check_result(res, &rc_res, true);
+    if (ret < 0) {
+        add_check_result(res, &sn_res, false);
+        return ret;
+    }
+    ret = qcow2_check_fix_snapshot_table(bs, &sn_res, fix);
+    add_check_result(res, &sn_res, false);
+    return ret;
+}
+
 int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
                 BdrvCheckMode fix)
 {
@@ -708,7 +844,7 @@ int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
             s, MAX(0, bdrv_getlength(bs->file->bs)));
     }
     s->discard_on_free = fix != 0;
-    ret = check_refcounts(bs, res, fix);
+    ret = check_all(bs, res, fix);
     s->discard_on_free = false;
     s->free_cluster_index = 0;
     if (ret == 0 && fix && res->check_errors == 0 && res->corruptions == 0) {

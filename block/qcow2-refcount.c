@@ -41,6 +41,27 @@ static uint8_t *cache_table(Qcow2Cache *c, int i)
     return c->tables + (size_t)i * c->cluster_size;
 }
 
+/*
+ * With inactive-L2 overlap checks on, a metadata write is refused (as by
+ * QEMU) while a snapshot's L1 table is invalid: its L2 tables cannot be
+ * found, so the write cannot be proven not to hit one.
+ */
+static int check_inactive_l1_tables(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    for (uint32_t i = 0; s->overlap_inactive_l2 && s->snapshots &&
+         i < s->nb_snapshots; i++) {
+        int ret = qcow2_validate_table(bs, s->snapshots[i].l1_table_offset,
+                                       s->snapshots[i].l1_size, 8,
+                                       QCOW2_MAX_L1_BYTES, "", NULL);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
 static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
 {
     int ret;
@@ -79,6 +100,10 @@ static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
         qcow2_signal_corruption(bs, true, "Preventing invalid write on "
                                 "metadata (overlaps with qcow2_header)");
         return -EIO;
+    }
+    ret = check_inactive_l1_tables(bs);
+    if (ret < 0) {
+        return ret;
     }
     /* As QEMU's qcow2_cache_entry_flush(), for blkdebug rules. */
     bdrv_debug_event(bs->file->bs,
@@ -790,6 +815,45 @@ void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry)
     }
 }
 
+/*
+ * A snapshot operation adding references to [offset, offset+length): a
+ * cluster without a refcount block has refcount 0 although something
+ * references it, so the tree is corrupt.  QEMU (whose update_refcount
+ * allocates the missing block and then returns -EAGAIN) fails here with
+ * -EAGAIN, or -EFBIG past what a refcount table can cover; so do we, but
+ * without allocating anything.
+ */
+static int check_refblocks_exist(BlockDriverState *bs, uint64_t offset,
+                                 uint64_t length)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t first = offset >> s->cluster_bits;
+    uint64_t last = (offset + length - 1) >> s->cluster_bits;
+
+    for (uint64_t i = first >> s->refcount_block_bits;
+         i <= last >> s->refcount_block_bits; i++) {
+        if (i >= QCOW2_MAX_REFTABLE_BYTES / 8) {
+            return -EFBIG;
+        }
+        if (!have_block(s, i)) {
+            return -EAGAIN;
+        }
+    }
+    return 0;
+}
+
+static int add_snapshot_refs(BlockDriverState *bs, uint64_t offset,
+                             uint64_t length, int addend)
+{
+    if (addend > 0) {
+        int ret = check_refblocks_exist(bs, offset, length);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return qcow2_update_refcount(bs, offset, length, addend);
+}
+
 int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
                              int l1_size, int addend, bool *l1_modified)
 {
@@ -824,7 +888,7 @@ int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
                 if (addend) {
                     uint64_t off = e & s->cluster_offset_mask;
                     uint64_t n = ((e >> s->csize_shift) & s->csize_mask) + 1;
-                    ret = qcow2_update_refcount(bs,
+                    ret = add_snapshot_refs(bs,
                                 QEMU_ALIGN_DOWN(off, BDRV_SECTOR_SIZE),
                                 n * BDRV_SECTOR_SIZE, addend);
                     if (ret < 0) {
@@ -844,8 +908,8 @@ int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
                     goto out;
                 }
                 if (addend) {
-                    ret = qcow2_update_refcount(bs, off, s->cluster_size,
-                                                addend);
+                    ret = add_snapshot_refs(bs, off, s->cluster_size,
+                                            addend);
                     if (ret < 0) {
                         goto out;
                     }
@@ -871,7 +935,7 @@ int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
             }
         }
         if (addend) {
-            ret = qcow2_update_refcount(bs, l2_off, s->cluster_size, addend);
+            ret = add_snapshot_refs(bs, l2_off, s->cluster_size, addend);
             if (ret < 0) {
                 goto out;
             }
@@ -941,6 +1005,36 @@ static bool ranges_overlap(int64_t a, int64_t alen, int64_t b, int64_t blen)
     return a < b + blen && b < a + alen;
 }
 
+/* Does [offset, offset+size) overlap an L2 table of a snapshot? */
+static bool overlaps_inactive_l2(BlockDriverState *bs, int64_t offset,
+                                 int64_t size)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool hit = false;
+
+    for (uint32_t i = 0; s->snapshots && i < s->nb_snapshots && !hit; i++) {
+        const Qcow2Snapshot *sn = &s->snapshots[i];
+        uint8_t *l1;
+
+        /* A table QEMU would refuse to read cannot be checked. */
+        if (!sn->l1_size ||
+            qcow2_validate_table(bs, sn->l1_table_offset, sn->l1_size, 8,
+                                 QCOW2_MAX_L1_BYTES, "", NULL) < 0) {
+            continue;
+        }
+        l1 = qemu_xmalloc((size_t)sn->l1_size * 8);
+        if (bdrv_child_pread(bs->file, sn->l1_table_offset,
+                             (int64_t)sn->l1_size * 8, l1) == 0) {
+            for (uint32_t j = 0; j < sn->l1_size && !hit; j++) {
+                uint64_t l2 = ldbe64(l1 + j * 8) & L1E_OFFSET_MASK;
+                hit = l2 && ranges_overlap(offset, size, l2, s->cluster_size);
+            }
+        }
+        free(l1);
+    }
+    return hit;
+}
+
 const char *qcow2_overlaps_metadata(BlockDriverState *bs, int64_t offset,
                                     int64_t size)
 {
@@ -978,11 +1072,18 @@ const char *qcow2_overlaps_metadata(BlockDriverState *bs, int64_t offset,
         }
     }
     for (uint32_t i = 0; s->snapshots && i < s->nb_snapshots; i++) {
-        if (s->snapshots[i].l1_size &&
-            ranges_overlap(offset, size, s->snapshots[i].l1_table_offset,
-                           (int64_t)s->snapshots[i].l1_size * 8)) {
+        const Qcow2Snapshot *sn = &s->snapshots[i];
+        /* Snapshot L1 tables are validated when used, not at open. */
+        if (sn->l1_size &&
+            qcow2_validate_table(bs, sn->l1_table_offset, sn->l1_size, 8,
+                                 QCOW2_MAX_L1_BYTES, "", NULL) == 0 &&
+            ranges_overlap(offset, size, sn->l1_table_offset,
+                           (int64_t)sn->l1_size * 8)) {
             return "inactive L1 table";
         }
+    }
+    if (s->overlap_inactive_l2 && overlaps_inactive_l2(bs, offset, size)) {
+        return "inactive L2 table";
     }
     return NULL;
 }

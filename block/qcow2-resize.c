@@ -133,21 +133,23 @@ int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
         error_setg(errp, "Image is read-only");
         return -EACCES;
     }
+    if (prealloc != PREALLOC_MODE_OFF && prealloc != PREALLOC_MODE_METADATA &&
+        prealloc != PREALLOC_MODE_FALLOC && prealloc != PREALLOC_MODE_FULL) {
+        error_setg(errp, "Unsupported preallocation mode");
+        return -ENOTSUP;
+    }
     if (offset < 0 || offset % BDRV_SECTOR_SIZE) {
         error_setg(errp, "The new size must be a multiple of 512");
         return -EINVAL;
     }
-    if (s->nb_snapshots && (uint64_t)offset < old) {
+    /*
+     * A v2 snapshot need not record the disk size it was taken at, so
+     * resizing would lose it: refused in both directions, as QEMU does.
+     * v3 snapshots record it (snapshot -a restores it), so v3 images with
+     * snapshots may grow and shrink; the snapshots keep their clusters.
+     */
+    if (s->nb_snapshots && s->qcow_version < 3) {
         error_setg(errp, "Can't resize a v2 image which has snapshots");
-        if (s->qcow_version >= 3) {
-            error_free_or_abort(errp);
-            error_setg(errp, "Can't shrink an image which has snapshots");
-        }
-        return -ENOTSUP;
-    }
-    if (prealloc != PREALLOC_MODE_OFF && prealloc != PREALLOC_MODE_METADATA &&
-        prealloc != PREALLOC_MODE_FALLOC && prealloc != PREALLOC_MODE_FULL) {
-        error_setg(errp, "Unsupported preallocation mode");
         return -ENOTSUP;
     }
     if ((uint64_t)offset < old) {

@@ -20,107 +20,334 @@ void qcow2_free_snapshots(BlockDriverState *bs)
     s->snapshots = NULL;
 }
 
-int qcow2_read_snapshots(BlockDriverState *bs, Error **errp)
+/*
+ * Reads of the snapshot table through a window of the file: tables of
+ * thousands of small entries cost a few reads, not several per entry.
+ * Bytes past the end of the file read as zeros (as the file driver does).
+ */
+typedef struct SnReader {
+    BlockDriverState *bs;
+    uint8_t *buf;
+    uint64_t start;
+    uint64_t len;
+} SnReader;
+
+#define SN_READER_WINDOW (64 * KiB)
+
+static int sn_read(SnReader *r, uint64_t off, uint64_t len, void *out)
 {
-    BDRVQcow2State *s = bs->opaque;
-    int64_t file_len = bdrv_getlength(bs->file->bs);
-    uint64_t off = s->snapshots_offset;
-    uint8_t h[40];
     int ret;
 
+    if (off >= r->start && off - r->start + len <= r->len) {
+        memcpy(out, r->buf + (off - r->start), len);
+        return 0;
+    }
+    if (len > SN_READER_WINDOW / 2) {
+        return bdrv_child_pread(r->bs->file, off, len, out);
+    }
+    ret = bdrv_child_pread(r->bs->file, off, SN_READER_WINDOW, r->buf);
+    if (ret < 0) {
+        r->len = 0;
+        return ret;
+    }
+    r->start = off;
+    r->len = SN_READER_WINDOW;
+    memcpy(out, r->buf, len);
+    return 0;
+}
+
+/*
+ * One table entry at @off: fill @sn and return the offset after the entry
+ * (not yet aligned), or -errno; *strings_len is the on-disk length of its
+ * ID and name.  With @repair, too much extra data is truncated (*dropped
+ * set) instead of refused.
+ */
+static int64_t read_one_snapshot(SnReader *r, uint64_t off, int i,
+                                 Qcow2Snapshot *sn, bool repair,
+                                 bool *dropped, uint32_t *strings_len,
+                                 Error **errp)
+{
+    BDRVQcow2State *s = r->bs->opaque;
+    uint8_t h[QCOW2_SN_HEADER_LEN], extra[QCOW2_SN_EXTRA_LEN];
+    uint32_t known, id_len, name_len;
+    int ret;
+
+    ret = sn_read(r, off, sizeof(h), h);
+    if (ret < 0) {
+        goto read_fail;
+    }
+    off += sizeof(h);
+    sn->l1_table_offset = ldbe64(h);
+    sn->l1_size = ldbe32(h + 8);
+    id_len = ldbe16(h + 12);
+    name_len = ldbe16(h + 14);
+    *strings_len = id_len + name_len;
+    sn->date_sec = ldbe32(h + 16);
+    sn->date_nsec = ldbe32(h + 20);
+    sn->vm_clock_nsec = ldbe64(h + 24);
+    sn->vm_state_size = ldbe32(h + 32);
+    sn->extra_data_size = ldbe32(h + 36);
+    if (sn->extra_data_size > QCOW2_MAX_SN_EXTRA) {
+        if (!repair) {
+            error_setg(errp, "Too much extra metadata in snapshot table "
+                       "entry %i", i);
+            error_append_hint(errp, "You can force-remove this extra "
+                              "metadata with qemu-img check -r all\n");
+            return -EFBIG;
+        }
+        qcow2_check_report("Discarding too much extra metadata in snapshot "
+                           "table entry %i (%" PRIu32 " > %u)", i,
+                           sn->extra_data_size, QCOW2_MAX_SN_EXTRA);
+        *dropped = true;
+    }
+    known = MIN(sizeof(extra), sn->extra_data_size);
+    memset(extra, 0, sizeof(extra));
+    ret = sn_read(r, off, known, extra);
+    if (ret < 0) {
+        goto read_fail;
+    }
+    off += known;
+    sn->vm_state_size = known >= 8 ? ldbe64(extra) : sn->vm_state_size;
+    sn->disk_size = known >= 16 ? ldbe64(extra + 8) : s->size;
+    sn->icount = known >= 24 ? ldbe64(extra + 16) : UINT64_MAX;
+    if (sn->extra_data_size > sizeof(extra)) {
+        uint64_t end = off + sn->extra_data_size - sizeof(extra);
+        if (*dropped) {
+            sn->extra_data_size = QCOW2_MAX_SN_EXTRA;
+        }
+        sn->unknown_extra = qemu_xmalloc(sn->extra_data_size -
+                                         sizeof(extra));
+        ret = sn_read(r, off, sn->extra_data_size - sizeof(extra),
+                      sn->unknown_extra);
+        if (ret < 0) {
+            goto read_fail;
+        }
+        off = end;
+    }
+    sn->id_str = qemu_xzalloc(id_len + 1);
+    ret = sn_read(r, off, id_len, sn->id_str);
+    if (ret < 0) {
+        goto read_fail;
+    }
+    off += id_len;
+    sn->name = qemu_xzalloc(name_len + 1);
+    ret = sn_read(r, off, name_len, sn->name);
+    if (ret < 0) {
+        goto read_fail;
+    }
+    return off + name_len;
+read_fail:
+    error_setg_errno(errp, -ret, "Failed to read snapshot table");
+    return ret;
+}
+
+/*
+ * Read the table of s->nb_snapshots entries at s->snapshots_offset, as
+ * QEMU does: nothing but the table's size and the entries' extra data is
+ * checked here (snapshot L1 tables are validated when they are used).
+ * With @repair (check -r all), a table too big loses its overhanging
+ * entries (*nb_reduced) and too much extra data is truncated
+ * (*extra_dropped); both need the caller to rewrite the table.
+ */
+static int do_read_snapshots(BlockDriverState *bs, bool repair,
+                             int *nb_reduced, int *extra_dropped,
+                             Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    SnReader r = { .bs = bs };
+    uint64_t off = s->snapshots_offset, table_length = 0;
+    int ret = 0;
+
+    qcow2_free_snapshots(bs);
     s->snapshots = qemu_xnew0(Qcow2Snapshot, s->nb_snapshots + 1);
     s->snapshots_size = 0;
     if (!s->nb_snapshots) {
         return 0;
     }
-    if (file_len < 0) {
-        error_setg_errno(errp, -file_len, "Failed to read snapshot table");
-        return file_len;
-    }
+    r.buf = qemu_xmalloc(SN_READER_WINDOW);
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         Qcow2Snapshot *sn = &s->snapshots[i];
-        uint32_t extra, id_len, name_len;
-        uint8_t *e;
+        uint64_t entry_start = off;
+        bool dropped = false;
+        uint32_t strings_len = 0;
+        int64_t end;
 
-        if (off + 40 > (uint64_t)file_len ||
-            off - s->snapshots_offset > QCOW2_MAX_SN_TABLE_BYTES) {
-            error_setg(errp, "Failed to read snapshot table: table extends "
-                       "past the end of the file");
-            ret = -EINVAL;
-            goto fail;
-        }
-        ret = bdrv_child_pread(bs->file, off, 40, h);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to read snapshot table");
-            goto fail;
-        }
-        off += 40;
-        sn->l1_table_offset = ldbe64(h);
-        sn->l1_size = ldbe32(h + 8);
-        id_len = ldbe16(h + 12);
-        name_len = ldbe16(h + 14);
-        sn->date_sec = ldbe32(h + 16);
-        sn->date_nsec = ldbe32(h + 20);
-        sn->vm_clock_nsec = ldbe64(h + 24);
-        sn->vm_state_size = ldbe32(h + 32);
-        extra = ldbe32(h + 36);
-        sn->extra_data_size = extra;
-        sn->disk_size = s->size;
-        sn->icount = UINT64_MAX;
-        if (extra > QCOW2_MAX_SN_EXTRA) {
-            error_setg(errp, "Too much extra metadata in snapshot table entry "
-                       "%u", i);
-            ret = -EFBIG;
-            goto fail;
-        }
-        if (off + extra + id_len + name_len > (uint64_t)file_len) {
-            error_setg(errp, "Failed to read snapshot table: table extends "
-                       "past the end of the file");
-            ret = -EINVAL;
-            goto fail;
-        }
-        e = qemu_xzalloc(extra + id_len + name_len + 2);
-        ret = bdrv_child_pread(bs->file, off, extra + id_len + name_len, e);
-        if (ret < 0) {
-            free(e);
-            error_setg_errno(errp, -ret, "Failed to read snapshot table");
-            goto fail;
-        }
-        if (extra >= 8) {
-            sn->vm_state_size = ldbe64(e);
-        }
-        if (extra >= 16) {
-            sn->disk_size = ldbe64(e + 8);
-        }
-        if (extra >= 24) {
-            sn->icount = ldbe64(e + 16);
-        }
-        if (extra > 24) {
-            sn->unknown_extra = qemu_xmalloc(extra - 24);
-            memcpy(sn->unknown_extra, e + 24, extra - 24);
-        }
-        sn->id_str = qemu_xstrndup((char *)e + extra, id_len);
-        sn->name = qemu_xstrndup((char *)e + extra + id_len, name_len);
-        free(e);
-        off += extra + id_len + name_len;
+        table_length = QEMU_ALIGN_UP(table_length, 8);
         off = QEMU_ALIGN_UP(off, 8);
-        if (sn->l1_size > QCOW2_MAX_L1_BYTES / 8) {
-            error_setg(errp, "Snapshot L1 table too large");
-            ret = -EFBIG;
+        end = read_one_snapshot(&r, off, i, sn, repair, &dropped,
+                                &strings_len, errp);
+        if (end < 0) {
+            /* Entries up to i are owned by s->snapshots: freed below. */
+            s->nb_snapshots = i + 1;
+            ret = end;
             goto fail;
         }
-        if (qcow2_offset_into_cluster(s, sn->l1_table_offset) ||
-            (sn->l1_size && sn->l1_table_offset == 0)) {
-            error_setg(errp, "Snapshot L1 table offset invalid");
-            ret = -EINVAL;
-            goto fail;
+        if (dropped) {
+            (*extra_dropped)++;
+        }
+        table_length += QCOW2_SN_HEADER_LEN + sn->extra_data_size +
+                        strings_len;
+        off = end;
+        if (table_length > QCOW2_MAX_SN_TABLE_BYTES ||
+            off - s->snapshots_offset > INT_MAX) {
+            if (!repair) {
+                error_setg(errp, "Snapshot table is too big");
+                error_append_hint(errp, "You can force-remove all %" PRIu32
+                                  " overhanging snapshots with qemu-img "
+                                  "check -r all\n", s->nb_snapshots - i);
+                s->nb_snapshots = i + 1;
+                ret = -EFBIG;
+                goto fail;
+            }
+            qcow2_check_report("Discarding %" PRIu32 " overhanging snapshots "
+                               "(snapshot table is too big)",
+                               s->nb_snapshots - i);
+            *nb_reduced += s->nb_snapshots - i;
+            free(sn->id_str);
+            free(sn->name);
+            free(sn->unknown_extra);
+            memset(sn, 0, sizeof(*sn));
+            s->nb_snapshots = i;
+            off = entry_start;
+            break;
         }
     }
     s->snapshots_size = off - s->snapshots_offset;
+    free(r.buf);
     return 0;
 fail:
+    free(r.buf);
     qcow2_free_snapshots(bs);
+    s->nb_snapshots = 0;
     return ret;
+}
+
+int qcow2_read_snapshots(BlockDriverState *bs, Error **errp)
+{
+    return do_read_snapshots(bs, false, NULL, NULL, errp);
+}
+
+/*
+ * Check mode: the open did not read the snapshot table; read it from the
+ * header's pointer, repairing what -r all can (as QEMU's
+ * qcow2_check_read_snapshot_table).  Errors go to the check report.
+ */
+int qcow2_check_read_snapshot_table(BlockDriverState *bs,
+                                    BdrvCheckResult *res, BdrvCheckMode fix)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Error *err = NULL;
+    int nb_reduced = 0, extra_dropped = 0, ret;
+    uint8_t ptr[12];
+
+    ret = bdrv_child_pread(bs->file, 60, sizeof(ptr), ptr);
+    if (ret < 0) {
+        res->check_errors++;
+        qcow2_check_report("ERROR failed to read the snapshot table pointer "
+                           "from the image header: %s", strerror(-ret));
+        return ret;
+    }
+    qcow2_free_snapshots(bs);
+    s->snapshots_unread = false;
+    s->nb_snapshots = ldbe32(ptr);
+    s->snapshots_offset = ldbe64(ptr + 4);
+    if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS && (fix & BDRV_FIX_ERRORS)) {
+        qcow2_check_report("Discarding %" PRIu32 " overhanging snapshots",
+                           s->nb_snapshots - QCOW2_MAX_SNAPSHOTS);
+        nb_reduced += s->nb_snapshots - QCOW2_MAX_SNAPSHOTS;
+        s->nb_snapshots = QCOW2_MAX_SNAPSHOTS;
+    }
+    ret = qcow2_validate_table(bs, s->snapshots_offset, s->nb_snapshots,
+                               QCOW2_SN_HEADER_LEN,
+                               QCOW2_SN_HEADER_LEN * QCOW2_MAX_SNAPSHOTS,
+                               "snapshot table", &err);
+    if (ret == 0) {
+        ret = do_read_snapshots(bs, fix & BDRV_FIX_ERRORS, &nb_reduced,
+                                &extra_dropped, &err);
+        if (ret < 0) {
+            error_prepend(&err, "failed to read the snapshot table: ");
+        }
+    }
+    if (ret < 0) {
+        res->check_errors++;
+        /* QEMU reports these with error_report: prefixed by the tool. */
+        qcow2_error_report("ERROR %s", error_get_pretty(err));
+        if (error_get_hint(err)) {
+            qemu_warn_raw("%.*s", (int)strlen(error_get_hint(err)) - 1,
+                          error_get_hint(err));
+        }
+        if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
+            qcow2_check_report("You can force-remove all %" PRIu32
+                               " overhanging snapshots with qemu-img check "
+                               "-r all",
+                               s->nb_snapshots - QCOW2_MAX_SNAPSHOTS);
+        }
+        error_free(err);
+        /*
+         * The table was not read: the check sees none, and header rewrites
+         * keep the pointer that is on disk.
+         */
+        qcow2_free_snapshots(bs);
+        s->snapshots = qemu_xnew0(Qcow2Snapshot, 1);
+        s->snapshots_offset = 0;
+        s->nb_snapshots = 0;
+        s->snapshots_size = 0;
+        s->snapshots_unread = true;
+        s->unread_nb_snapshots = ldbe32(ptr);
+        s->unread_snapshots_offset = ldbe64(ptr + 4);
+        return ret;
+    }
+    res->corruptions += nb_reduced + extra_dropped;
+    if (nb_reduced) {
+        uint8_t n[4];
+        /* The count goes to disk now; the leaked clusters are the
+         * refcount check's to repair. */
+        stbe32(n, s->nb_snapshots);
+        ret = bdrv_child_pwrite(bs->file, 60, 4, n, 0);
+        if (ret == 0) {
+            ret = qcow2_file_flush(bs);
+        }
+        if (ret < 0) {
+            res->check_errors++;
+            qcow2_check_report("ERROR failed to update the snapshot count in "
+                               "the image header: %s", strerror(-ret));
+            return ret;
+        }
+        res->corruptions_fixed += nb_reduced;
+        res->corruptions -= nb_reduced;
+    }
+    if (s->qcow_version >= 3) {
+        for (uint32_t i = 0; i < s->nb_snapshots; i++) {
+            if (s->snapshots[i].extra_data_size < 16) {
+                res->corruptions++;
+                qcow2_check_report("%s snapshot table entry %" PRIu32
+                                   " is incomplete",
+                                   fix & BDRV_FIX_ERRORS ? "Repairing"
+                                                         : "ERROR", i);
+            }
+        }
+    }
+    return 0;
+}
+
+/* After the refcount check: rewrite a table the reading had to repair. */
+int qcow2_check_fix_snapshot_table(BlockDriverState *bs,
+                                   BdrvCheckResult *res, BdrvCheckMode fix)
+{
+    int ret;
+
+    if (res->corruptions && (fix & BDRV_FIX_ERRORS)) {
+        ret = qcow2_write_snapshots(bs);
+        if (ret < 0) {
+            res->check_errors++;
+            qcow2_check_report("ERROR failed to update snapshot table: %s",
+                               strerror(-ret));
+            return ret;
+        }
+        res->corruptions_fixed += res->corruptions;
+        res->corruptions = 0;
+    }
+    return 0;
 }
 
 static size_t snapshot_entry_size(const Qcow2Snapshot *sn)
@@ -209,6 +436,22 @@ static int write_snapshots(BlockDriverState *bs, Qcow2Snapshot *sns,
         qcow2_free_clusters(bs, old_off, old_size);
     }
     return 0;
+}
+
+int qcow2_write_snapshots(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return write_snapshots(bs, s->snapshots, s->nb_snapshots);
+}
+
+/* QEMU's check of a snapshot's L1 table, before the table is used. */
+static int validate_snapshot_l1(BlockDriverState *bs, const Qcow2Snapshot *sn,
+                                Error **errp)
+{
+    return qcow2_validate_table(bs, sn->l1_table_offset, sn->l1_size, 8,
+                                QCOW2_MAX_L1_BYTES, "Snapshot L1 table",
+                                errp);
 }
 
 static int find_snapshot(BDRVQcow2State *s, const char *id, const char *name)
@@ -339,6 +582,7 @@ int qcow2_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Snapshot *sn;
+    Error *err = NULL;
     uint8_t *buf;
     uint64_t *new_l1;
     size_t cur_bytes;
@@ -354,6 +598,18 @@ int qcow2_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
         return -ENOENT;
     }
     sn = &s->snapshots[idx];
+    ret = validate_snapshot_l1(bs, sn, &err);
+    if (ret == 0 && sn->disk_size != s->size) {
+        /* The active layer takes the snapshot's size first (v3 only). */
+        ret = qcow2_truncate(bs, sn->disk_size, true, PREALLOC_MODE_OFF,
+                             &err);
+    }
+    if (ret < 0) {
+        /* QEMU prints the reason, and returns only the errno. */
+        qcow2_error_report("%s", error_get_pretty(err));
+        error_free(err);
+        goto fail;
+    }
     ret = qcow2_flush_caches(bs);
     if (ret < 0) {
         goto fail;
@@ -418,19 +674,13 @@ int qcow2_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
     if (ret < 0) {
         goto fail;
     }
-    if (sn->disk_size != s->size) {
-        uint8_t b[8];
-        stbe64(b, sn->disk_size);
-        ret = bdrv_child_pwrite(bs->file, 24, 8, b, 0);
-        if (ret < 0) {
-            goto fail;
-        }
-        s->size = sn->disk_size;
-    }
     s->cluster_cache_offset = UINT64_MAX;
-    return qcow2_flush_caches(bs);
+    ret = qcow2_flush_caches(bs);
+    if (ret == 0) {
+        return 0;
+    }
 fail:
-    error_setg_errno(errp, -ret, "Could not apply snapshot");
+    error_setg_errno(errp, -ret, "Failed to load snapshot");
     return ret;
 }
 
@@ -457,6 +707,10 @@ int qcow2_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
         return -ENOENT;
     }
     sn = s->snapshots[idx];
+    ret = validate_snapshot_l1(bs, &sn, errp);
+    if (ret < 0) {
+        return ret;
+    }
     sns = qemu_xnew0(Qcow2Snapshot, s->nb_snapshots);
     memcpy(sns, s->snapshots, sizeof(*sns) * idx);
     memcpy(sns + idx, s->snapshots + idx + 1,

@@ -65,6 +65,23 @@ void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
     free(msg);
 }
 
+void qcow2_error_report(const char *fmt, ...)
+{
+    const char *prog = error_get_progname();
+    char *msg;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = qemu_xvasprintf(fmt, ap);
+    va_end(ap);
+    if (prog) {
+        qemu_warn_raw("%s: %s", prog, msg);
+    } else {
+        qemu_warn_raw("%s", msg);
+    }
+    free(msg);
+}
+
 int qcow2_file_flush(BlockDriverState *bs)
 {
     return bdrv_flush(bs->file->bs);
@@ -161,8 +178,14 @@ int qcow2_update_header(BlockDriverState *bs)
     stbe64(buf + 40, s->l1_table_offset);
     stbe64(buf + 48, s->refcount_table_offset);
     stbe32(buf + 56, s->refcount_table_clusters);
-    stbe32(buf + 60, s->nb_snapshots);
-    stbe64(buf + 64, s->snapshots_offset);
+    if (s->snapshots_unread) {
+        /* Check mode before the check has read the snapshot table. */
+        stbe32(buf + 60, s->unread_nb_snapshots);
+        stbe64(buf + 64, s->unread_snapshots_offset);
+    } else {
+        stbe32(buf + 60, s->nb_snapshots);
+        stbe64(buf + 64, s->snapshots_offset);
+    }
     if (s->qcow_version >= 3) {
         hlen = QCOW2_HEADER_LEN + s->header_tail_len;
         if (hlen > len) {
@@ -285,31 +308,69 @@ static void report_unsupported_features(BDRVQcow2State *s, uint64_t mask,
     free(list);
 }
 
-static bool valid_table(BDRVQcow2State *s, uint64_t offset, uint64_t entries,
-                        uint64_t entry_len, uint64_t max_bytes)
+int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
+                         uint64_t entries, size_t entry_len,
+                         int64_t max_bytes, const char *name, Error **errp)
 {
-    if (entries > max_bytes / entry_len) {
-        return false;
+    BDRVQcow2State *s = bs->opaque;
+
+    if (entries > (uint64_t)max_bytes / entry_len) {
+        error_setg(errp, "%s too large", name);
+        return -EFBIG;
     }
-    if (offset > INT64_MAX - entries * entry_len) {
-        return false;
+    /* Signed limit: offsets end up in int64_t arithmetic. */
+    if ((uint64_t)INT64_MAX - entries * entry_len < offset ||
+        qcow2_offset_into_cluster(s, offset) != 0) {
+        error_setg(errp, "%s offset invalid", name);
+        return -EINVAL;
     }
-    return qcow2_offset_into_cluster(s, offset) == 0;
+    return 0;
 }
 
+/*
+ * The feature name table, if the extension area [start, end) of the
+ * first cluster @hdr has one; a lenient walk that stops at anything odd
+ * (it only names unknown features in an error message).
+ */
+static const uint8_t *find_feature_table(const uint8_t *hdr, uint64_t start,
+                                         uint64_t end, size_t *len)
+{
+    uint64_t off = start;
+
+    while (off < end) {
+        uint32_t type = ldbe32(hdr + off);
+        uint32_t elen = ldbe32(hdr + off + 4);
+
+        off += 8;
+        if (off > end || elen > end - off || type == QCOW2_EXT_END) {
+            return NULL;
+        }
+        if (type == QCOW2_EXT_FEATURE_TABLE) {
+            *len = elen;
+            return hdr + off;
+        }
+        off += QEMU_ALIGN_UP(elen, 8);
+    }
+    return NULL;
+}
+
+/*
+ * Parse the header extensions in [start, end) of the first cluster @hdr
+ * (which has 8 spare bytes past the cluster, so a header straddling @end
+ * can be read and refused).
+ */
 static int read_extensions(BlockDriverState *bs, const uint8_t *hdr,
-                           uint64_t start, uint64_t end, uint8_t **ftable,
-                           size_t *ftable_len, Error **errp)
+                           uint64_t start, uint64_t end, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t off = start;
 
-    while (off + 8 <= end) {
+    while (off < end) {
         uint32_t type = ldbe32(hdr + off);
         uint32_t len = ldbe32(hdr + off + 4);
 
         off += 8;
-        if (len > end - off) {
+        if (off > end || len > end - off) {
             error_setg(errp, "Header extension too large");
             return -EINVAL;
         }
@@ -327,10 +388,6 @@ static int read_extensions(BlockDriverState *bs, const uint8_t *hdr,
             bs->backing_format[len] = 0;
             break;
         case QCOW2_EXT_FEATURE_TABLE:
-            free(*ftable);
-            *ftable = qemu_xmalloc(len + 1);
-            memcpy(*ftable, hdr + off, len);
-            *ftable_len = len;
             s->has_feature_table = true;
             break;
         case QCOW2_EXT_BITMAPS:
@@ -376,6 +433,7 @@ static void qcow2_free_state(BDRVQcow2State *s)
     s->cluster_cache = NULL;
     free(s->header_tail);
     s->header_tail = NULL;
+    s->header_tail_len = 0;
     for (int i = 0; i < s->nb_unknown_ext; i++) {
         free(s->unknown_ext[i].data);
     }
@@ -384,12 +442,229 @@ static void qcow2_free_state(BDRVQcow2State *s)
     s->nb_unknown_ext = 0;
 }
 
-static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
+/*
+ * The fields of the first 104 bytes that the open checks one after the
+ * other, in QEMU's order, so that a header with several problems gets
+ * QEMU's message for the first of them.
+ */
+static int check_version_and_sizes(BDRVQcow2State *s, const uint8_t *hdr,
+                                   Error **errp)
+{
+    if (ldbe32(hdr) != QCOW_MAGIC) {
+        error_setg(errp, "Image is not in qcow2 format");
+        return -EINVAL;
+    }
+    s->qcow_version = ldbe32(hdr + 4);
+    if (s->qcow_version < 2 || s->qcow_version > 3) {
+        error_setg(errp, "Unsupported qcow2 version %" PRIu32,
+                   (uint32_t)ldbe32(hdr + 4));
+        return -ENOTSUP;
+    }
+    if (ldbe32(hdr + 20) < QCOW2_MIN_CLUSTER_BITS ||
+        ldbe32(hdr + 20) > QCOW2_MAX_CLUSTER_BITS) {
+        error_setg(errp, "Unsupported cluster size: 2^%" PRIu32,
+                   (uint32_t)ldbe32(hdr + 20));
+        return -EINVAL;
+    }
+    s->cluster_bits = ldbe32(hdr + 20);
+    s->cluster_size = 1 << s->cluster_bits;
+    if (s->qcow_version == 2) {
+        s->incompatible_features = 0;
+        s->compatible_features = 0;
+        s->autoclear_features = 0;
+        s->refcount_order = 4;
+        s->header_length = QCOW2_V2_HEADER_LEN;
+    } else {
+        s->incompatible_features = ldbe64(hdr + 72);
+        s->compatible_features = ldbe64(hdr + 80);
+        s->autoclear_features = ldbe64(hdr + 88);
+        /* Out-of-range widths become 7, refused later. */
+        s->refcount_order = MIN(ldbe32(hdr + 96), 7);
+        s->header_length = ldbe32(hdr + 100);
+        if (s->header_length < QCOW2_V3_MIN_HEADER_LEN) {
+            error_setg(errp, "qcow2 header too short");
+            return -EINVAL;
+        }
+    }
+    if (s->header_length > (uint32_t)s->cluster_size) {
+        error_setg(errp, "qcow2 header exceeds cluster size");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int check_compression_type(BDRVQcow2State *s, Error **errp)
+{
+    if (s->compression_type != 0) {
+        error_setg(errp, "qcow2: unknown compression type: %u",
+                   s->compression_type);
+        return -ENOTSUP;
+    }
+    if (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) {
+        error_setg(errp, "qcow2: Compression type incompatible feature bit "
+                   "must not be set");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Incompatible features, the corrupt bit, refcount width, encryption. */
+static int check_features(BlockDriverState *bs, const uint8_t *cluster0,
+                          uint64_t ext_end, int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->incompatible_features & ~QCOW2_INCOMPAT_KNOWN) {
+        size_t tlen = 0;
+        const uint8_t *table = find_feature_table(cluster0, s->header_length,
+                                                  ext_end, &tlen);
+        report_unsupported_features(s, s->incompatible_features &
+                                    ~QCOW2_INCOMPAT_KNOWN, table, tlen,
+                                    errp);
+        return -ENOTSUP;
+    }
+    if ((s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) &&
+        (flags & BDRV_O_RDWR) && !(flags & BDRV_O_CHECK)) {
+        error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
+                   "read/write");
+        return -EACCES;
+    }
+    if (s->incompatible_features & ~QCOW2_INCOMPAT_SUPPORTED) {
+        report_unsupported_features(s, s->incompatible_features &
+                                    ~QCOW2_INCOMPAT_SUPPORTED, NULL, 0, errp);
+        return -ENOTSUP;
+    }
+    if (s->refcount_order > 6) {
+        error_setg(errp, "Reference count entry width too large; may not "
+                   "exceed 64 bits");
+        return -EINVAL;
+    }
+    if (s->crypt_method) {
+        error_setg(errp, "qcow2: encrypted images are not supported");
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+/*
+ * Refcount table, snapshot table (not in check mode: the check reads and
+ * repairs it) and the active L1 table: sizes and offsets, as QEMU.
+ */
+static int check_tables(BlockDriverState *bs, const uint8_t *hdr, int flags,
+                        Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t l1_needed;
+    int ret;
+
+    s->refcount_table_offset = ldbe64(hdr + 48);
+    s->refcount_table_clusters = ldbe32(hdr + 56);
+    if (s->refcount_table_clusters == 0 && !(flags & BDRV_O_CHECK)) {
+        error_setg(errp, "Image does not contain a reference count table");
+        return -EINVAL;
+    }
+    ret = qcow2_validate_table(bs, s->refcount_table_offset,
+                               s->refcount_table_clusters, s->cluster_size,
+                               QCOW2_MAX_REFTABLE_BYTES,
+                               "Reference count table", errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!(flags & BDRV_O_CHECK)) {
+        ret = qcow2_validate_table(bs, ldbe64(hdr + 64), ldbe32(hdr + 60),
+                                   QCOW2_SN_HEADER_LEN,
+                                   QCOW2_SN_HEADER_LEN * QCOW2_MAX_SNAPSHOTS,
+                                   "Snapshot table", errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    s->l1_size = ldbe32(hdr + 36);
+    s->l1_table_offset = ldbe64(hdr + 40);
+    ret = qcow2_validate_table(bs, s->l1_table_offset, s->l1_size, 8,
+                               QCOW2_MAX_L1_BYTES, "Active L1 table", errp);
+    if (ret < 0) {
+        return ret;
+    }
+    l1_needed = qcow2_size_to_l1(s, s->size);
+    if (s->size > (uint64_t)INT64_MAX || l1_needed > INT_MAX) {
+        error_setg(errp, "Image is too big");
+        return -EFBIG;
+    }
+    if (s->l1_size < l1_needed) {
+        error_setg(errp, "L1 table is too small");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int read_l1_table(BlockDriverState *bs, int64_t file_len,
+                         Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t *buf;
+    int64_t avail;
+    int ret;
+
+    s->l1_table = qemu_xnew0(uint64_t, s->l1_size + 1);
+    if (!s->l1_size) {
+        return 0;
+    }
+    buf = qemu_xzalloc((size_t)s->l1_size * 8);
+    /* What lies past the end of the file reads as unallocated. */
+    avail = MIN((int64_t)s->l1_size * 8,
+                MAX(0, file_len - (int64_t)s->l1_table_offset));
+    ret = avail ? bdrv_child_pread(bs->file, s->l1_table_offset, avail, buf)
+                : 0;
+    if (ret < 0) {
+        free(buf);
+        error_setg_errno(errp, -ret, "Could not read L1 table");
+        return ret;
+    }
+    for (uint32_t i = 0; i < s->l1_size; i++) {
+        s->l1_table[i] = ldbe64(buf + i * 8);
+    }
+    free(buf);
+    return 0;
+}
+
+/*
+ * What a writable open does to the header: clear the autoclear bits (we
+ * maintain none of those features) and repair a dirty image.
+ */
+static int open_writable(BlockDriverState *bs, int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (s->autoclear_features) {
+        s->autoclear_features = 0;
+        s->has_bitmaps_ext = false;
+        ret = qcow2_update_header(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not update qcow2 header");
+            return ret;
+        }
+    }
+    if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+        !(flags & BDRV_O_CHECK)) {
+        BdrvCheckResult res;
+        ret = qcow2_check(bs, &res, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+        if (ret < 0 || res.check_errors) {
+            ret = ret < 0 ? ret : -EIO;
+            error_setg_errno(errp, -ret, "Could not repair dirty image");
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
+                         Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     uint8_t hdr[QCOW2_HEADER_LEN];
-    uint8_t *cluster0 = NULL, *ftable = NULL;
-    size_t ftable_len = 0;
+    uint8_t *cluster0 = NULL;
     uint64_t backing_off, ext_end;
     uint32_t backing_len;
     int64_t file_len;
@@ -407,48 +682,13 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
         error_setg_errno(errp, -ret, "Could not read qcow2 header");
         return ret;
     }
-    if (ldbe32(hdr) != QCOW_MAGIC) {
-        error_setg(errp, "Image is not in qcow2 format");
-        return -EINVAL;
+    ret = check_version_and_sizes(s, hdr, errp);
+    if (ret < 0) {
+        return ret;
     }
-    s->qcow_version = ldbe32(hdr + 4);
-    if (s->qcow_version < 2 || s->qcow_version > 3) {
-        error_setg(errp, "Unsupported qcow2 version %d", s->qcow_version);
-        return -ENOTSUP;
-    }
-    s->cluster_bits = ldbe32(hdr + 20);
-    if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
-        s->cluster_bits > QCOW2_MAX_CLUSTER_BITS) {
-        error_setg(errp, "Unsupported cluster size: 2^%d", s->cluster_bits);
-        return -EINVAL;
-    }
-    s->cluster_size = 1 << s->cluster_bits;
-    if (s->qcow_version == 2) {
-        s->incompatible_features = 0;
-        s->compatible_features = 0;
-        s->autoclear_features = 0;
-        s->refcount_order = 4;
-        s->header_length = QCOW2_V2_HEADER_LEN;
-    } else {
-        s->incompatible_features = ldbe64(hdr + 72);
-        s->compatible_features = ldbe64(hdr + 80);
-        s->autoclear_features = ldbe64(hdr + 88);
-        /* Out-of-range widths become 7, refused below. */
-        s->refcount_order = MIN(ldbe32(hdr + 96), 7);
-        s->header_length = ldbe32(hdr + 100);
-        if (s->header_length < QCOW2_V3_MIN_HEADER_LEN) {
-            error_setg(errp, "qcow2 header too short");
-            return -EINVAL;
-        }
-    }
-    if (s->header_length > (uint32_t)s->cluster_size) {
-        error_setg(errp, "qcow2 header exceeds cluster size");
-        return -EINVAL;
-    }
-    s->compression_type = s->header_length > 104 ? hdr[104] : 0;
-
-    cluster0 = qemu_xzalloc(s->cluster_size);
-    ret = bdrv_child_pread(bs->file, 0, MIN(file_len, s->cluster_size),
+    /* The first cluster, plus room to read an extension header at its end. */
+    cluster0 = qemu_xzalloc(s->cluster_size + 8);
+    ret = bdrv_child_pread(bs->file, 0, MIN(file_len, s->cluster_size + 8),
                            cluster0);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not read qcow2 header");
@@ -460,7 +700,6 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
         memcpy(s->header_tail, cluster0 + QCOW2_HEADER_LEN,
                s->header_tail_len);
     }
-
     backing_off = ldbe64(hdr + 8);
     backing_len = ldbe32(hdr + 16);
     if (backing_off > (uint64_t)s->cluster_size) {
@@ -469,43 +708,14 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
         goto fail;
     }
     ext_end = backing_off ? backing_off : (uint64_t)s->cluster_size;
-    bs->backing_format[0] = 0;
-    ret = read_extensions(bs, cluster0, s->header_length, ext_end, &ftable,
-                          &ftable_len, errp);
+    s->compression_type = s->header_length > 104 ? hdr[104] : 0;
+    ret = check_compression_type(s, errp);
     if (ret < 0) {
         goto fail;
     }
-
-    if (s->incompatible_features & ~QCOW2_INCOMPAT_KNOWN) {
-        report_unsupported_features(s, s->incompatible_features &
-                                    ~QCOW2_INCOMPAT_KNOWN, ftable, ftable_len,
-                                    errp);
-        ret = -ENOTSUP;
-        goto fail;
-    }
-    if (s->incompatible_features & ~QCOW2_INCOMPAT_SUPPORTED) {
-        report_unsupported_features(s, s->incompatible_features &
-                                    ~QCOW2_INCOMPAT_SUPPORTED, NULL, 0, errp);
-        ret = -ENOTSUP;
-        goto fail;
-    }
-    if ((s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) &&
-        (flags & BDRV_O_RDWR) && !(flags & BDRV_O_CHECK)) {
-        error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
-                   "read/write");
-        ret = -EACCES;
-        goto fail;
-    }
-    if (s->refcount_order > 6) {
-        error_setg(errp, "Reference count entry width too large; may not "
-                   "exceed 64 bits");
-        ret = -EINVAL;
-        goto fail;
-    }
-    if (s->compression_type != 0) {
-        error_setg(errp, "qcow2: unknown compression type: %u",
-                   s->compression_type);
-        ret = -ENOTSUP;
+    s->crypt_method = ldbe32(hdr + 32);
+    ret = check_features(bs, cluster0, ext_end, flags, errp);
+    if (ret < 0) {
         goto fail;
     }
     s->refcount_bits = 1 << s->refcount_order;
@@ -513,13 +723,6 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
                       : (UINT64_C(1) << s->refcount_bits) - 1;
     s->refcount_block_bits = s->cluster_bits - (s->refcount_order - 3);
     s->refcount_block_size = 1 << s->refcount_block_bits;
-
-    s->crypt_method = ldbe32(hdr + 32);
-    if (s->crypt_method) {
-        error_setg(errp, "qcow2: encrypted images are not supported");
-        ret = -ENOTSUP;
-        goto fail;
-    }
     s->l2_bits = s->cluster_bits - 3;
     s->l2_size = 1 << s->l2_bits;
     s->csize_shift = 62 - (s->cluster_bits - 8);
@@ -527,93 +730,37 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
     s->cluster_offset_mask = (1ULL << s->csize_shift) - 1;
     s->size = ldbe64(hdr + 24);
 
-    s->refcount_table_offset = ldbe64(hdr + 48);
-    s->refcount_table_clusters = ldbe32(hdr + 56);
-    if ((uint64_t)s->refcount_table_clusters * s->cluster_size >
-        QCOW2_MAX_REFTABLE_BYTES) {
-        error_setg(errp, "Reference count table too large");
-        ret = -EINVAL;
+    ret = check_tables(bs, hdr, flags, errp);
+    if (ret < 0) {
         goto fail;
     }
-    if (s->refcount_table_clusters == 0) {
-        error_setg(errp, "Image does not contain a reference count table");
-        ret = -EINVAL;
+    ret = read_l1_table(bs, file_len, errp);
+    if (ret < 0) {
         goto fail;
     }
-    if (!valid_table(s, s->refcount_table_offset,
-                     s->refcount_table_clusters, s->cluster_size,
-                     QCOW2_MAX_REFTABLE_BYTES) ||
-        s->refcount_table_offset == 0) {
-        error_setg(errp, "Reference count table offset invalid");
-        ret = -EINVAL;
+    s->use_lazy_refcounts = s->qcow_version >= 3 &&
+                            (s->compatible_features &
+                             QCOW2_COMPAT_LAZY_REFCOUNTS);
+    ret = qcow2_take_runtime_options(bs, options, errp);
+    if (ret < 0) {
         goto fail;
     }
-
-    s->nb_snapshots = ldbe32(hdr + 60);
-    s->snapshots_offset = ldbe64(hdr + 64);
-    if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
-        error_setg(errp, "Snapshot table too large");
-        ret = -EINVAL;
-        goto fail;
-    }
-    if (!valid_table(s, s->snapshots_offset, s->nb_snapshots, 40,
-                     QCOW2_MAX_SN_TABLE_BYTES)) {
-        error_setg(errp, "Invalid snapshot table offset");
-        ret = -EINVAL;
-        goto fail;
-    }
-
-    s->l1_size = ldbe32(hdr + 36);
-    s->l1_table_offset = ldbe64(hdr + 40);
-    if (s->l1_size > QCOW2_MAX_L1_BYTES / 8) {
-        error_setg(errp, "Active L1 table too large");
-        ret = -EFBIG;
-        goto fail;
-    }
-    if (s->size > (uint64_t)INT64_MAX ||
-        s->l1_size < qcow2_size_to_l1(s, s->size)) {
-        error_setg(errp, "L1 table is too small");
-        ret = -EINVAL;
-        goto fail;
-    }
-    if (!valid_table(s, s->l1_table_offset, s->l1_size, 8,
-                     QCOW2_MAX_L1_BYTES) ||
-        (s->l1_size && s->l1_table_offset == 0)) {
-        error_setg(errp, "Active L1 table offset invalid");
-        ret = -EINVAL;
-        goto fail;
-    }
-    s->l1_table = qemu_xnew0(uint64_t, s->l1_size + 1);
-    if (s->l1_size) {
-        uint8_t *buf = qemu_xzalloc(s->l1_size * 8);
-        /* What lies past the end of the file reads as unallocated. */
-        int64_t avail = MIN((int64_t)s->l1_size * 8,
-                            MAX(0, file_len - (int64_t)s->l1_table_offset));
-        ret = avail ? bdrv_child_pread(bs->file, s->l1_table_offset, avail,
-                                       buf) : 0;
-        if (ret < 0) {
-            free(buf);
-            error_setg_errno(errp, -ret, "Could not read L1 table");
-            goto fail;
-        }
-        for (uint32_t i = 0; i < s->l1_size; i++) {
-            s->l1_table[i] = ldbe64(buf + i * 8);
-        }
-        free(buf);
-    }
-
     ret = qcow2_refcount_init(bs, errp);
     if (ret < 0) {
         goto fail;
     }
-    s->l2_cache = qcow2_cache_create(MAX(16, 4 * MiB / s->cluster_size / 8 * 0
-                                         + 32), s->cluster_size);
+    s->l2_cache = qcow2_cache_create(32, s->cluster_size);
     s->cluster_cache = qemu_xmalloc(s->cluster_size);
     s->cluster_cache_offset = UINT64_MAX;
 
+    bs->backing_format[0] = 0;
+    ret = read_extensions(bs, cluster0, s->header_length, ext_end, errp);
+    if (ret < 0) {
+        goto fail;
+    }
     if (backing_off) {
-        if (backing_len > QCOW2_MAX_BACKING_NAME ||
-            backing_off + backing_len > (uint64_t)s->cluster_size) {
+        if (backing_len > MIN(QCOW2_MAX_BACKING_NAME,
+                              s->cluster_size - backing_off)) {
             error_setg(errp, "Backing file name too long");
             ret = -EINVAL;
             goto fail;
@@ -624,54 +771,37 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, Error **errp)
         bs->backing_file[0] = 0;
     }
 
-    ret = qcow2_read_snapshots(bs, errp);
-    if (ret < 0) {
-        goto fail;
+    if (flags & BDRV_O_CHECK) {
+        /* The check reads (and may repair) the snapshot table itself. */
+        s->nb_snapshots = 0;
+        s->snapshots_offset = 0;
+        s->snapshots_unread = true;
+        s->unread_nb_snapshots = ldbe32(hdr + 60);
+        s->unread_snapshots_offset = ldbe64(hdr + 64);
+    } else {
+        s->nb_snapshots = ldbe32(hdr + 60);
+        s->snapshots_offset = ldbe64(hdr + 64);
+        ret = qcow2_read_snapshots(bs, errp);
+        if (ret < 0) {
+            goto fail;
+        }
     }
 
     s->writable = (flags & BDRV_O_RDWR) != 0;
     s->metadata_prealloc = -1;
-    s->use_lazy_refcounts = s->qcow_version >= 3 &&
-                            (s->compatible_features &
-                             QCOW2_COMPAT_LAZY_REFCOUNTS);
     if (!s->use_lazy_refcounts) {
         s->l2_cache->depends = s->refcount_cache;
     }
-
     if (s->writable && !(flags & BDRV_O_INACTIVE)) {
-        bool update = false;
-        if (s->autoclear_features) {
-            /* We maintain none of the autoclear features. */
-            s->autoclear_features = 0;
-            s->has_bitmaps_ext = false;
-            update = true;
-        }
-        if (update) {
-            ret = qcow2_update_header(bs);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Could not update qcow2 header");
-                goto fail;
-            }
-        }
-        if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
-            !(flags & BDRV_O_CHECK)) {
-            BdrvCheckResult res;
-            memset(&res, 0, sizeof(res));
-            ret = qcow2_check(bs, &res, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
-            if (ret < 0 || res.corruptions || res.check_errors) {
-                error_setg_errno(errp, ret < 0 ? -ret : EIO,
-                                 "Could not repair dirty image");
-                ret = ret < 0 ? ret : -EIO;
-                goto fail;
-            }
+        ret = open_writable(bs, flags, errp);
+        if (ret < 0) {
+            goto fail;
         }
     }
     free(cluster0);
-    free(ftable);
     return 0;
 fail:
     free(cluster0);
-    free(ftable);
     qcow2_free_snapshots(bs);
     qcow2_free_state(s);
     return ret;
@@ -680,9 +810,8 @@ fail:
 static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
                       Error **errp)
 {
-    (void)options;
     /* The core opens our file with discard=unmap, as QEMU does. */
-    return qcow2_do_open(bs, flags, errp);
+    return qcow2_do_open(bs, options, flags, errp);
 }
 
 /* Hand-over: every cache written, the image left clean. */
@@ -708,11 +837,14 @@ static int qcow2_inactivate(BlockDriverState *bs)
 static int qcow2_invalidate_cache(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
+    bool inactive_l2 = s->overlap_inactive_l2;
 
     qcow2_free_snapshots(bs);
     qcow2_free_state(s);
     memset(s, 0, sizeof(*s));
-    return qcow2_do_open(bs, bs->open_flags, errp);
+    /* The runtime options stay as they were given. */
+    s->overlap_inactive_l2 = inactive_l2;
+    return qcow2_do_open(bs, NULL, bs->open_flags, errp);
 }
 
 static void qcow2_close(BlockDriverState *bs)

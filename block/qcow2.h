@@ -28,6 +28,8 @@
 #define QCOW2_MAX_SNAPSHOTS 65536
 #define QCOW2_MAX_SN_EXTRA 1024
 #define QCOW2_MAX_SN_TABLE_BYTES (64 * MiB)
+#define QCOW2_SN_HEADER_LEN 40         /* fixed part of a table entry */
+#define QCOW2_SN_EXTRA_LEN 24          /* extra data we know and write */
 #define QCOW2_MAX_BACKING_NAME 1023
 #define QCOW2_MAX_HOST_OFFSET ((INT64_C(1) << 56) - 1)
 
@@ -152,6 +154,13 @@ typedef struct BDRVQcow2State {
     uint64_t snapshots_offset;
     uint64_t snapshots_size;       /* bytes of the table on disk */
     Qcow2Snapshot *snapshots;
+    /*
+     * Check mode opens without reading the snapshot table (the check reads
+     * and repairs it); until then header rewrites keep these on-disk values.
+     */
+    bool snapshots_unread;
+    uint32_t unread_nb_snapshots;
+    uint64_t unread_snapshots_offset;
 
     Qcow2Cache *l2_cache;
     Qcow2Cache *refcount_cache;
@@ -167,6 +176,8 @@ typedef struct BDRVQcow2State {
     /* -1 not yet known; 1: metadata preallocated (block status recurses) */
     int metadata_prealloc;
     bool writable;
+    /* Overlap checks also read the snapshots' L1 tables (QEMU's opt-in). */
+    bool overlap_inactive_l2;
     bool corrupt_reported;
     bool signaled_corruption;
 } BDRVQcow2State;
@@ -212,6 +223,19 @@ Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s,
 
 /* qcow2.c */
 int qcow2_update_header(BlockDriverState *bs);
+/*
+ * QEMU's table check: at most @max_bytes of @entry_len-byte entries
+ * ("<name> too large", -EFBIG), cluster aligned and addressable
+ * ("<name> offset invalid", -EINVAL).
+ */
+int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
+                         uint64_t entries, size_t entry_len,
+                         int64_t max_bytes, const char *name, Error **errp);
+/*
+ * A message QEMU's driver prints itself (error_report) before the caller
+ * reports its own error: "<progname>: <message>" on the notice channel.
+ */
+void qcow2_error_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
 void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
                              const char *fmt, ...) QEMU_PRINTF(3, 4);
 int qcow2_mark_dirty(BlockDriverState *bs);
@@ -223,9 +247,16 @@ int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
 int qcow2_change_backing_file(BlockDriverState *bs, const char *backing_file,
                               const char *backing_fmt, Error **errp);
 
+/* qcow2-options.c */
+/* Take qcow2's runtime options (cache sizes, overlap checks, ...). */
+int qcow2_take_runtime_options(BlockDriverState *bs, QDict *options,
+                               Error **errp);
+
 /* qcow2-create.c */
 extern const QemuOptDesc qcow2_create_opts[];
 int qcow2_create(const char *filename, QDict *opts, Error **errp);
+
+/* qcow2-amend.c */
 int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
                         Error **errp);
 
@@ -298,6 +329,12 @@ int qcow2_zero_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
 
 /* qcow2-snapshot.c */
 int qcow2_read_snapshots(BlockDriverState *bs, Error **errp);
+/* Write s->snapshots to new clusters and point the header at them. */
+int qcow2_write_snapshots(BlockDriverState *bs);
+int qcow2_check_read_snapshot_table(BlockDriverState *bs,
+                                    BdrvCheckResult *res, BdrvCheckMode fix);
+int qcow2_check_fix_snapshot_table(BlockDriverState *bs,
+                                   BdrvCheckResult *res, BdrvCheckMode fix);
 void qcow2_free_snapshots(BlockDriverState *bs);
 int qcow2_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
                           Error **errp);
