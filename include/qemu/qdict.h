@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qdict.h: an ordered string -> string dictionary, the carrier of block
- * options ("driver", "file.filename", "read-only", ...), and the parser for
- * "key=value,key=value" option strings (",," escapes a comma).
+ * options ("driver", "file.filename", "read-only", ...), and the parsers of
+ * "key=value,key=value" option strings (",," escapes a comma) and of
+ * "json:{...}" filenames (util/qdict-json.c).
  */
 #ifndef QEMU_QDICT_H
 #define QEMU_QDICT_H
@@ -57,5 +58,14 @@ char *qdict_take_str(QDict *d, const char *key);
  */
 int qdict_parse_keyval(QDict **d, const char *str, const char *implied_key,
                        Error **errp);
+
+/*
+ * Parse the JSON object @str (QEMU's "json:" syntax, single quotes allowed)
+ * into @d (created if *d is NULL), flattened to dotted keys as QEMU's
+ * qdict_flatten(): {"file": {"driver": "x"}} -> "file.driver" = "x", list
+ * members "key.0", "key.1"...  true/false become on/off.  Returns 0 or
+ * -EINVAL with errp set ("JSON parse error, ...").
+ */
+int qdict_parse_json(QDict **d, const char *str, Error **errp);
 
 #endif /* QEMU_QDICT_H */

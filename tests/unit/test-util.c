@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test-util.c: floor-1 helpers.  QDict and the key=value parser, option
+ * test-util.c: floor-1 helpers.  QDict, the key=value and json: parsers, option
  * validation, QEMU-compatible size parsing and printing, Error values.
  */
 #include "qemu/osdep.h"
@@ -119,6 +119,60 @@ static void test_keyval(void)
                     -EINVAL);
     g_assert_null(d);
     g_assert_nonnull(err);
+    error_free_or_abort(&err);
+}
+
+static void test_json(void)
+{
+    static const char *const bad[] = {
+        "", "[1]", "'x'", "{", "{'a'}", "{'a':}", "{'a': 1,}", "{a: 1}",
+        "{'a': [1, 2}", "{'a': 01}", "{'a': 1.}", "{'a': 'x\\q'}",
+        "{'a': 'x\\u0000'}", "{'a': 1} x", "{'a': truth}", "{'a': \"b}",
+    };
+    QDict *d = NULL;
+    Error *err = NULL;
+    char deep[200];
+
+    g_assert_cmpint(qdict_parse_json(&d, " { 'driver': 'qcow2',\n"
+                    "  \"file\": {'driver': 'blkdebug', 'image.filename': "
+                    "'a\\'b\\u00e9',\n 'set-state': [{'event': 'write_aio', "
+                    "'new_state': 2}, {'state': -1.5e3}],\n 'once': true, "
+                    "'x': false, 'n': null, 'e': {}, 'l': []}} ", &err), ==, 0);
+    g_assert_cmpstr(qdict_get_str(d, "driver"), ==, "qcow2");
+    g_assert_cmpstr(qdict_get_str(d, "file.driver"), ==, "blkdebug");
+    g_assert_cmpstr(qdict_get_str(d, "file.image.filename"), ==,
+                    "a'b\xc3\xa9");
+    g_assert_cmpstr(qdict_get_str(d, "file.set-state.0.event"), ==,
+                    "write_aio");
+    g_assert_cmpstr(qdict_get_str(d, "file.set-state.0.new_state"), ==, "2");
+    g_assert_cmpstr(qdict_get_str(d, "file.set-state.1.state"), ==,
+                    "-1.5e3");
+    g_assert_cmpstr(qdict_get_str(d, "file.once"), ==, "on");
+    g_assert_cmpstr(qdict_get_str(d, "file.x"), ==, "off");
+    g_assert_cmpstr(qdict_get_str(d, "file.n"), ==, "null");
+    g_assert_cmpuint(qdict_size(d), ==, 9);
+    qdict_free(d);
+
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        d = NULL;
+        g_assert_cmpint(qdict_parse_json(&d, bad[i], &err), ==, -EINVAL);
+        g_assert_null(d);
+        g_assert_nonnull(err);
+        g_assert_true(g_str_has_prefix(error_get_pretty(err),
+                                       "JSON parse error, "));
+        error_free_or_abort(&err);
+    }
+
+    /* Nesting is bounded. */
+    memset(deep, 0, sizeof(deep));
+    for (size_t i = 0; i < 80; i++) {
+        strcat(deep, "{'a':");
+        if (strlen(deep) > sizeof(deep) - 10) {
+            break;
+        }
+    }
+    d = NULL;
+    g_assert_cmpint(qdict_parse_json(&d, deep, &err), ==, -EINVAL);
     error_free_or_abort(&err);
 }
 
@@ -429,6 +483,7 @@ int main(int argc, char **argv)
     g_test_add_func("/util/qdict/basic", test_qdict_basic);
     g_test_add_func("/util/qdict/typed", test_qdict_typed);
     g_test_add_func("/util/qdict/keyval", test_keyval);
+    g_test_add_func("/util/qdict/json", test_json);
     g_test_add_func("/util/option/validate", test_options);
     g_test_add_func("/util/cutils/strtosz", test_strtosz);
     g_test_add_func("/util/cutils/strtoint", test_strtoint);
