@@ -853,8 +853,21 @@ static void qcow2_close(BlockDriverState *bs)
 
     /* An inactive image belongs to someone else: write nothing. */
     if (s->writable && !(bs->open_flags & BDRV_O_INACTIVE)) {
-        (void)qcow2_flush_caches(bs);
-        (void)qcow2_mark_clean(bs);
+        /* Lost metadata is reported as QEMU's qcow2_inactivate() does. */
+        int l2 = qcow2_cache_flush(bs, s->l2_cache);
+        int rc = qcow2_cache_flush(bs, s->refcount_cache);
+
+        if (l2 < 0) {
+            qemu_warn_raw("%s: Failed to flush the L2 table cache: %s",
+                          error_get_progname(), strerror(-l2));
+        }
+        if (rc < 0) {
+            qemu_warn_raw("%s: Failed to flush the refcount block cache: %s",
+                          error_get_progname(), strerror(-rc));
+        }
+        if (l2 == 0 && rc == 0) {
+            (void)qcow2_mark_clean(bs);
+        }
     }
     qcow2_free_snapshots(bs);
     qcow2_free_state(s);
