@@ -231,7 +231,7 @@ for fmt in $fmts; do
             f=$((f - 1))
         else
             echo "$t: failed again:"
-            show_diff "$t" "$fmt" | head -40
+            show_diff "$t" "$fmt" | sed -n 1,40p
         fi
     done
     # Skipped (not run) tests count as failures: nothing may be skipped.
