@@ -20,7 +20,9 @@ import array
 import socket
 import sys
 
-TIMEOUT = 20
+# Bounds a failure only: a TPM command (an RSA key generation under load)
+# may take many seconds.
+TIMEOUT = 90
 
 
 def connect(addr):
