@@ -381,38 +381,76 @@ static BlockDriverState *open_protocol(const BlockDriver *drv,
     return bs;
 }
 
-/* Directory part of @base joined with a relative @name (QEMU's rule). */
+/* QEMU's path_has_protocol(): a ':' before any separator ("nbd:x"). */
+static bool path_has_protocol(const char *path)
+{
+    const char *p = path + strcspn(path, ":/\\");
+
+#ifdef _WIN32
+    if (p == path + 1 && p[0] == ':') {
+        return false;           /* a drive letter */
+    }
+#endif
+    return *p == ':';
+}
+
+static bool path_is_absolute(const char *path)
+{
+#ifdef _WIN32
+    if (path[0] && path[1] == ':') {
+        return true;
+    }
+    return path[0] == '/' || path[0] == '\\';
+#else
+    return path[0] == '/';
+#endif
+}
+
+/* QEMU's path_combine(): @name after the directory part of @base. */
 static char *path_combine(const char *base, const char *name)
 {
-    const char *slash;
+    const char *dir_end = base, *p = strrchr(base, '/');
 
-    if (name[0] == '/' || !base[0] || strchr(name, ':')) {
-        return qemu_xstrdup(name);
-    }
 #ifdef _WIN32
-    if (name[0] == '\\' || (name[0] && name[1] == ':')) {
-        return qemu_xstrdup(name);
+    const char *bslash = strrchr(base, '\\');
+
+    if (bslash && (!p || bslash > p)) {
+        p = bslash;
     }
 #endif
-    slash = strrchr(base, '/');
-#ifdef _WIN32
-    {
-        const char *bslash = strrchr(base, '\\');
-        if (bslash && (!slash || bslash > slash)) {
-            slash = bslash;
-        }
+    if (path_has_protocol(base)) {
+        dir_end = strchr(base, ':') + 1;
     }
-#endif
-    if (!slash) {
-        return qemu_xstrdup(name);
+    if (p && p + 1 > dir_end) {
+        dir_end = p + 1;
     }
-    return qemu_xasprintf("%.*s%s", (int)(slash - base + 1), base, name);
+    return qemu_xasprintf("%.*s%s", (int)(dir_end - base), base, name);
+}
+
+/* See block.h. */
+char *bdrv_get_full_backing_filename_from_filename(const char *backed,
+                                                   const char *backing,
+                                                   Error **errp)
+{
+    if (!backing[0] || path_has_protocol(backing) ||
+        path_is_absolute(backing)) {
+        return qemu_xstrdup(backing);
+    }
+    if (!backed[0] || strstart(backed, "json:", NULL)) {
+        error_setg(errp, "Cannot use relative backing file names for '%s'",
+                   backed);
+        return NULL;
+    }
+    return path_combine(backed, backing);
 }
 
 char *bdrv_make_absolute_filename(const BlockDriverState *relative_to,
                                   const char *name)
 {
-    return path_combine(relative_to->filename, name);
+    char *full = bdrv_get_full_backing_filename_from_filename(
+                     relative_to->filename, name, NULL);
+
+    return full ? full : qemu_xstrdup(name);
 }
 
 static BlockDriverState *open_inherit(const char *filename, QDict *opts,

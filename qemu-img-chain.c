@@ -140,10 +140,16 @@ int img_rebase(int argc, char **argv)
     if (!unsafe) {
         old_backing = bdrv_backing_bs(bs);
         if (out_baseimg[0]) {
-            QDict *options = qdict_new();
-            char *real_path = path_combine(bdrv_get_filename(bs),
-                                           out_baseimg);
+            QDict *options;
+            char *real_path = bdrv_get_full_backing_filename_from_filename(
+                                  bdrv_get_filename(bs), out_baseimg, &err);
 
+            if (!real_path) {
+                error_reportf_err(err, "Could not resolve backing filename: ");
+                ret = -1;
+                goto out;
+            }
+            options = qdict_new();
             if (out_basefmt) {
                 qdict_put_str(options, "driver", out_basefmt);
             }

@@ -145,11 +145,16 @@ static int img_create_image(const char *filename, const char *fmt,
         }
     }
     if (backing_file && !unsafe) {
-        char *full = path_combine(filename, backing_file);
-        QDict *bopts = qdict_new();
+        char *full = bdrv_get_full_backing_filename_from_filename(
+                         filename, backing_file, errp);
+        QDict *bopts;
         BlockDriverState *bs;
         Error *local_err = NULL;
 
+        if (!full) {
+            goto out;
+        }
+        bopts = qdict_new();
         if (backing_fmt) {
             qdict_put_str(bopts, "driver", backing_fmt);
         }

@@ -86,10 +86,14 @@ static QObject *collect_image_info(BlockDriverState *bs, const char *fmtname,
         const char *bfmt = bdrv_get_backing_format(bs);
 
         if (backing && backing[0]) {
-            char *full = path_combine(bdrv_get_filename(bs), backing);
+            /* As QEMU: omitted when the image cannot anchor a relative name. */
+            char *full = bdrv_get_full_backing_filename_from_filename(
+                             bdrv_get_filename(bs), backing, NULL);
 
             qobj_dict_put(info, "backing-filename", qobj_str(backing));
-            qobj_dict_put(info, "full-backing-filename", qobj_str(full));
+            if (full) {
+                qobj_dict_put(info, "full-backing-filename", qobj_str(full));
+            }
             free(full);
             if (bfmt && bfmt[0]) {
                 qobj_dict_put(info, "backing-filename-format",

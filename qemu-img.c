@@ -168,36 +168,6 @@ char *accumulate_options(char *options, const char *value)
 }
 
 /*
- * Resolve @name relative to the directory of @base (QEMU's path_combine):
- * absolute names are kept, relative ones get base's directory prepended.
- */
-char *path_combine(const char *base, const char *name)
-{
-    const char *p, *sep = NULL;
-
-    if (name[0] == '/'
-#ifdef _WIN32
-        || name[0] == '\\' || (name[0] && name[1] == ':')
-#endif
-        || strstr(name, "://")) {
-        return qemu_xstrdup(name);
-    }
-    for (p = base; *p; p++) {
-        if (*p == '/'
-#ifdef _WIN32
-            || *p == '\\' || (p == base + 1 && *p == ':')
-#endif
-            ) {
-            sep = p;
-        }
-    }
-    if (!sep) {
-        return qemu_xstrdup(name);
-    }
-    return qemu_xasprintf("%.*s%s", (int)(sep - base + 1), base, name);
-}
-
-/*
  * Compare sector by sector: returns whether the first sector differs and
  * in *pnum how many bytes share that state (QEMU's compare_buffers).
  */

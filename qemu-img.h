@@ -15,7 +15,6 @@
 #include "qemu/qdict.h"
 
 #define IO_BUF_SIZE (2 * MiB)
-#define BDRV_SECTOR_SIZE 512
 
 /* getopt_long() ids of long options that have no short form. */
 enum {
@@ -63,7 +62,6 @@ int64_t cvtnum_full(const char *name, const char *value, int64_t min,
 int64_t cvtnum(const char *name, const char *value);
 bool has_help_option(const char *opts);
 char *accumulate_options(char *options, const char *value);
-char *path_combine(const char *base, const char *name);
 
 /* Buffer comparison (qemu-img.c). */
 int compare_buffers(const uint8_t *buf1, const uint8_t *buf2,

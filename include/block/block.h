@@ -167,6 +167,16 @@ int bdrv_parse_cache_mode(const char *mode, int *flags, bool *writethrough);
  * NULL.
  */
 const char *bdrv_protocol_driver_name(const char *filename, Error **errp);
+
+/*
+ * A backing file name as QEMU resolves it for the image @backed: kept when
+ * empty, absolute or with a protocol prefix ("nbd:..."), else taken
+ * relative to @backed's directory.  NULL (and @errp) when @backed cannot
+ * anchor a relative name (empty, or a json: filename).  Free with free().
+ */
+char *bdrv_get_full_backing_filename_from_filename(const char *backed,
+                                                   const char *backing,
+                                                   Error **errp);
 void bdrv_ref(BlockDriverState *bs);
 /* Drop a reference; the last one closes the node and its children. */
 void bdrv_unref(BlockDriverState *bs);
