@@ -18,7 +18,7 @@
 #include "qemu-io.h"
 
 /* QEMU's BDRV_REQUEST_MAX_BYTES: INT_MAX rounded down to sectors. */
-#define REQUEST_MAX_BYTES ((int64_t)(INT_MAX >> 9) << 9)
+#define REQUEST_MAX_BYTES QEMU_ALIGN_DOWN((int64_t)INT_MAX, BDRV_SECTOR_SIZE)
 
 bool qemuio_quit;
 
@@ -915,7 +915,7 @@ static int alloc_f(BlockBackend *blk, int argc, char **argv)
             return (int)count;
         }
     } else {
-        count = 512;
+        count = BDRV_SECTOR_SIZE;
     }
     remaining = count;
     while (remaining) {

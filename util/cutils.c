@@ -254,3 +254,25 @@ void pstrcpy(char *buf, size_t buf_size, const char *str)
     memcpy(buf, str, n);
     buf[n] = '\0';
 }
+
+/* See cutils.h. */
+bool buffer_is_zero(const uint8_t *buf, size_t len)
+{
+    size_t i = 0;
+
+    /* 32 bytes per step; memcpy keeps unaligned buffers safe. */
+    for (; i + 32 <= len; i += 32) {
+        uint64_t w[4];
+
+        memcpy(w, buf + i, sizeof(w));
+        if (w[0] | w[1] | w[2] | w[3]) {
+            return false;
+        }
+    }
+    for (; i < len; i++) {
+        if (buf[i]) {
+            return false;
+        }
+    }
+    return true;
+}
