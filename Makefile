@@ -57,8 +57,7 @@ $(BUILD_ASAN)/build.ninja:
 	./configure --builddir=$(BUILD_ASAN) --enable-werror --enable-asan
 
 check-iotests: all
-	cd tests/qemu-iotests && ./check -raw
-	if [ -f block/qcow2.c ]; then cd tests/qemu-iotests && ./check -qcow2; fi
+	cd tests/qemu-iotests && ./check -raw && ./check -qcow2
 
 # QEMU 7.2's own qemu-iotests (fetched with apt-get source at test time,
 # never committed) with the real tools and with ours, side by side.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qcow2.c: the qcow2 format driver's front room: header and extensions,
- * open/close, create, amend, info, and the BlockDriver table.
+ * open/close, info, and the BlockDriver table.
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"

@@ -3,10 +3,14 @@
  * qcow2.h: the qcow2 format driver's shared state, on-disk constants and the
  * functions its rooms share:
  *   qcow2.c           header and extensions, open/close, info, the table
- *   qcow2-create.c    create and amend
+ *   qcow2-options.c   runtime options (cache sizes, overlap checks...)
+ *   qcow2-create.c    create
+ *   qcow2-amend.c     amend (compat, lazy refcounts, size)
  *   qcow2-resize.c    growing and shrinking the virtual size
  *   qcow2-cluster.c   L1/L2 mapping, read and write paths, compression
- *   qcow2-refcount.c  table caches, refcounts, cluster allocation
+ *   qcow2-zero.c      zero writes
+ *   qcow2-cache.c     the L2 and refcount-block caches
+ *   qcow2-refcount.c  refcounts, cluster allocation, overlap checks
  *   qcow2-snapshot.c  internal snapshots
  *   qcow2-check.c     check and repair
  */
@@ -242,8 +246,6 @@ int qcow2_mark_dirty(BlockDriverState *bs);
 int qcow2_mark_clean(BlockDriverState *bs);
 int qcow2_file_flush(BlockDriverState *bs);
 
-int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
-                   PreallocMode prealloc, Error **errp);
 int qcow2_change_backing_file(BlockDriverState *bs, const char *backing_file,
                               const char *backing_fmt, Error **errp);
 
@@ -260,7 +262,12 @@ int qcow2_create(const char *filename, QDict *opts, Error **errp);
 int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
                         Error **errp);
 
-/* qcow2-cache.c (in qcow2-refcount.c) */
+/* qcow2-resize.c */
+/* Grow (zero-filling what a longer backing file would show) or shrink. */
+int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                   PreallocMode prealloc, Error **errp);
+
+/* qcow2-cache.c */
 Qcow2Cache *qcow2_cache_create(int size, int cluster_size);
 void qcow2_cache_destroy(Qcow2Cache *c);
 int qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,

@@ -168,10 +168,7 @@ else
 fi
 
 # 4. qemu-iotests, every format we have a driver for
-fmts="raw"
-if [ -f block/qcow2.c ]; then
-    fmts="$fmts qcow2"
-fi
+fmts="raw qcow2"
 for fmt in $fmts; do
     (cd tests/qemu-iotests &&
      BUILD_DIR="$SRC/$BUILD" run_stage "qemu-iotests -$fmt" \
