@@ -464,7 +464,7 @@ static int open_backing(BlockDriverState *bs, QDict *bopts, Error **errp)
     char *name;
     int flags;
 
-    name = path_combine(bs->filename, bs->backing_file);
+    name = bdrv_make_absolute_filename(bs, bs->backing_file);
     if (!qdict_haskey(bopts, "driver") && bs->backing_format[0]) {
         qdict_put_str(bopts, "driver", bs->backing_format);
     }
