@@ -20,7 +20,7 @@ static void socketpair_or_die(int sv[2])
 
 static void send_all(int fd, const void *buf, size_t len)
 {
-    g_assert_cmpint(vtpm_sock_write(fd, buf, len, vtpm_deadline_idle(1000)),
+    g_assert_cmpint(vtpm_sock_write(fd, buf, len, vtpm_deadline_in(1000, -1)),
                     ==, 0);
 }
 
@@ -33,20 +33,20 @@ static void test_read_min_max(void)
     socketpair_or_die(sv);
     send_all(sv[1], "abc", 3);
     g_assert_cmpint(vtpm_sock_read(sv[0], buf, 0, 2, sizeof(buf),
-                                   vtpm_deadline_idle(10000)), ==, 3);
+                                   vtpm_deadline_in(10000, -1)), ==, 3);
     g_assert(memcmp(buf, "abc", 3) == 0);
 
     send_all(sv[1], "0123456789", 10);
     g_assert_cmpint(vtpm_sock_read(sv[0], buf, 0, 4, 4,
-                                   vtpm_deadline_idle(10000)), ==, 4);
+                                   vtpm_deadline_in(10000, -1)), ==, 4);
     g_assert(memcmp(buf, "0123", 4) == 0);
     /* the rest stayed in the socket; @have counts what is already there */
     g_assert_cmpint(vtpm_sock_read(sv[0], buf, 4, 10, 10,
-                                   vtpm_deadline_idle(10000)), ==, 10);
+                                   vtpm_deadline_in(10000, -1)), ==, 10);
     g_assert(memcmp(buf, "0123456789", 10) == 0);
     /* enough already: no read at all */
     g_assert_cmpint(vtpm_sock_read(sv[0], buf, 10, 10, 16,
-                                   vtpm_deadline_in(0)), ==, 10);
+                                   vtpm_deadline_in(0, -1)), ==, 10);
     close(sv[0]);
     close(sv[1]);
 }
@@ -60,12 +60,12 @@ static void test_read_deadline_eof(void)
     socketpair_or_die(sv);
     send_all(sv[1], "x", 1);
     g_assert_cmpint(vtpm_sock_read(sv[0], buf, 0, 4, 4,
-                                   vtpm_deadline_in(20)), ==, 1);
+                                   vtpm_deadline_in(20, -1)), ==, 1);
     g_assert_cmpint(vtpm_sock_read(sv[0], buf, 1, 4, 4,
-                                   vtpm_deadline_idle(20)), ==, 1);
+                                   vtpm_deadline_in(20, -1)), ==, 1);
     close(sv[1]);
     g_assert_cmpint(vtpm_sock_read(sv[0], buf, 1, 4, 4,
-                                   vtpm_deadline_idle(10000)), ==, -1);
+                                   vtpm_deadline_in(10000, -1)), ==, -1);
     close(sv[0]);
 }
 
@@ -78,7 +78,7 @@ static void test_pipe(void)
     g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
     send_all(p[1], "pipe", 4);
     g_assert_cmpint(vtpm_sock_read(p[0], buf, 0, 4, sizeof(buf),
-                                   vtpm_deadline_idle(10000)), ==, 4);
+                                   vtpm_deadline_in(10000, -1)), ==, 4);
     g_assert(memcmp(buf, "pipe", 4) == 0);
     close(p[0]);
     close(p[1]);
@@ -176,7 +176,7 @@ static void test_write_nonblocking(void)
     socketpair_or_die(sv);
     g_assert_cmpint(fcntl(sv[0], F_SETFL, O_NONBLOCK), ==, 0);
 
-    g_assert_cmpint(vtpm_sock_write(sv[0], big, len, vtpm_deadline_in(20)),
+    g_assert_cmpint(vtpm_sock_write(sv[0], big, len, vtpm_deadline_in(20, -1)),
                     ==, -1);
 
     close(sv[0]);
@@ -186,7 +186,7 @@ static void test_write_nonblocking(void)
     d.fd = sv[1];
     g_assert_cmpint(pthread_create(&th, NULL, drain_thread, &d), ==, 0);
     g_assert_cmpint(vtpm_sock_write(sv[0], big, len,
-                                    vtpm_deadline_idle(10000)), ==, 0);
+                                    vtpm_deadline_in(10000, -1)), ==, 0);
     pthread_join(th, NULL);
     g_assert_cmpuint(d.got, ==, len);
     g_assert_true(d.in_order);
@@ -194,7 +194,7 @@ static void test_write_nonblocking(void)
     /* the peer is gone: an error, and no SIGPIPE */
     close(sv[1]);
     g_assert_cmpint(vtpm_sock_write(sv[0], big, 16,
-                                    vtpm_deadline_idle(10000)), ==, -1);
+                                    vtpm_deadline_in(10000, -1)), ==, -1);
     close(sv[0]);
     g_free(big);
 }
