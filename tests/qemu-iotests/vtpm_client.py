@@ -23,6 +23,8 @@
 #       print when the daemon closes the connection
 #   vtpm_client.py eof-after ADDR HEX       one TPM command; does the daemon
 #       close the connection after the answer?
+#   vtpm_client.py try ADDR HEX             send HEX, print the reply's first
+#       10 bytes, or that the daemon closed the connection (refused us)
 # ADDR is a UNIX socket path or tcp:PORT.  These misbehaving clients (for
 # tests of the daemon's deadlines) print their progress and run until the
 # daemon drops them or they are killed.
@@ -166,6 +168,14 @@ def main(argv):
         say('answer:', tpm_roundtrip(s, bytes.fromhex(argv[3]))[:10].hex())
         wait_closed(s)
         say('closed by the daemon')
+    elif what == 'try':
+        try:
+            s = connect(argv[2])
+            s.sendall(bytes.fromhex(argv[3]))
+            r = s.recv(10)
+        except (BrokenPipeError, ConnectionResetError):
+            r = b''
+        say(r.hex() if r else 'closed by the daemon')
     elif what == 'eof-after':
         s = connect(argv[2])
         say('answer:', tpm_roundtrip(s, bytes.fromhex(argv[3]))[:10].hex())
