@@ -96,8 +96,9 @@ ssize_t vtpm_sock_write_some(int fd, const uint8_t *buf, size_t len);
 ssize_t vtpm_sock_read(int fd, uint8_t *buf, size_t have, size_t min,
                        size_t max, VTPMDeadline dl);
 /*
- * Write all of @buf, waiting within @dl while the socket is full.  0, or
- * -1 on an error, hang-up, timeout or cancel.
+ * Write all of @buf, waiting within @dl while the socket is full.  0,
+ * -ETIMEDOUT when @dl passed or was cancelled, -EPIPE on a hang-up or an
+ * error.
  */
 int vtpm_sock_write(int fd, const uint8_t *buf, size_t len, VTPMDeadline dl);
 

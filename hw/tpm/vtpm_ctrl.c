@@ -415,6 +415,7 @@ static int ctrl_read_stream(VTPMCtrl *c, CtrlJob *j, size_t have,
 {
     size_t len = ldbe32(c->buf + need - 4);
     size_t got = have - need;
+    ssize_t r;
 
     if (len > CTRL_MAX_STREAM) {
         job_result(j, VTPM_RES_FAIL);
@@ -427,11 +428,14 @@ static int ctrl_read_stream(VTPMCtrl *c, CtrlJob *j, size_t have,
     j->data = qemu_xmalloc(len ? len : 1);
     j->data_len = len;
     memcpy(j->data, c->buf + need, got);
-    if (vtpm_sock_read(c->client_fd, j->data, got, len, len,
+    r = vtpm_sock_read(c->client_fd, j->data, got, len, len,
                        vtpm_deadline_in(CTRL_STREAM_DEADLINE_MS,
-                                        c->quit_pipe[0])) != (ssize_t)len) {
-        ctrl_note_drop(c, "its data did not arrive whole within the "
-                       "deadline");
+                                        c->quit_pipe[0]));
+    if (r != (ssize_t)len) {
+        if (r >= 0) {
+            ctrl_note_drop(c, "its data did not arrive whole within the "
+                           "deadline");
+        }
         return -1;
     }
     return 1;
@@ -485,7 +489,7 @@ static bool ctrl_serve_one(VTPMCtrl *c)
     const uint8_t *rsp;
     bool keep = false;
     ssize_t have;
-    int r;
+    int r, wr;
 
     have = vtpm_sock_recv_fd(c->client_fd, c->buf, sizeof(c->buf), &j.fd);
     if (have < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -501,14 +505,14 @@ static bool ctrl_serve_one(VTPMCtrl *c)
         }
         rsp = j.big_rsp ? j.big_rsp : j.rsp;
         vtpm_log_hex("ctrl reply", rsp, j.rsp_len > 64 ? 64 : j.rsp_len);
-        keep = vtpm_sock_write(c->client_fd, rsp, j.rsp_len,
-                               vtpm_deadline_in(CTRL_STREAM_DEADLINE_MS,
-                                                c->quit_pipe[0])) == 0;
-        if (!keep) {
+        wr = vtpm_sock_write(c->client_fd, rsp, j.rsp_len,
+                             vtpm_deadline_in(CTRL_STREAM_DEADLINE_MS,
+                                              c->quit_pipe[0]));
+        if (wr == -ETIMEDOUT) {
             ctrl_note_drop(c, "it did not read its reply within the "
                            "deadline");
         }
-        keep = keep && !j.hang_up;
+        keep = wr == 0 && !j.hang_up;
         if (r > 0 && j.desc && j.desc->after_reply) {
             j.desc->after_reply(c, &j);
         }

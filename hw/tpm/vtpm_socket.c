@@ -317,14 +317,15 @@ int vtpm_sock_write(int fd, const uint8_t *buf, size_t len, VTPMDeadline dl)
         ssize_t r = vtpm_sock_write_some(fd, buf + done, len - done);
 
         if (r < 0) {
-            return -1;
+            return -EPIPE;
         }
         if (r > 0) {
             done += r;
             continue;
         }
-        if (sock_wait(fd, POLLOUT, dl) <= 0) {
-            return -1;
+        r = sock_wait(fd, POLLOUT, dl);
+        if (r <= 0) {
+            return r < 0 ? -EPIPE : -ETIMEDOUT;
         }
     }
     return 0;
