@@ -6,7 +6,9 @@
  */
 #include "qemu/osdep.h"
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include "qemu/error.h"
@@ -49,10 +51,13 @@ static void socket_usage(FILE *f)
 "                           other options go to the block layer\n"
 "  --key file=PATH|fd=N[,format=raw|hex|passphrase]\n"
 "                           key of an encrypted store\n"
-"  --ctrl type=unixio,path=PATH[,mode=0600] | type=tcp,port=N[,bindaddr=A]\n"
-"                           control channel\n"
-"  --server type=unixio,path=PATH[,mode=0600] | type=tcp,port=N[,bindaddr=A]\n"
-"                           data channel (else only via CMD_SET_DATAFD)\n"
+"  --ctrl type=unixio,path=PATH[,mode=0600][,uid=U][,gid=G]\n"
+"       | type=tcp,port=N[,bindaddr=A]\n"
+"                           control channel (TCP: open to every local user)\n"
+"  --server [type=tcp,]port=N[,bindaddr=A][,disconnect]\n"
+"       | type=unixio,path=PATH[,mode=0600][,uid=U][,gid=G][,disconnect]\n"
+"                           data channel (else only via CMD_SET_DATAFD);\n"
+"                           disconnect: close it after each answer\n"
 "  --flags not-need-init[,startup-clear|startup-state]\n"
 "                           initialise (and start up) the TPM at once\n"
 "  --migration incoming     take the image's locks only when the state\n"
@@ -134,25 +139,129 @@ typedef struct SockSpec {
     bool is_unix;
     char *path;
     int fd;
+    int port;                   /* TCP */
+    bool disconnect;
+    VTPMPeerRule peer;
 } SockSpec;
 
+/* swtpm writes "disconnect" alone: make it "disconnect=true". */
+static char *socket_spec_normalize(const char *spec)
+{
+    /* at most one "=true" per comma-separated word */
+    char *out = qemu_xmalloc(strlen(spec) * 6 + 1), *o = out;
+    const char *p = spec;
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+
+        memcpy(o, p, n);
+        o += n;
+        if (n == strlen("disconnect") && !strncmp(p, "disconnect", n)) {
+            o = stpcpy(o, "=true");
+        }
+        p += n;
+        if (*p == ',') {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int parse_bool(const char *opt, const char *key, const char *val,
+                      bool *out, Error **errp)
+{
+    if (!val) {
+        *out = false;
+    } else if (!strcmp(val, "true") || !strcmp(val, "on") ||
+               !strcmp(val, "yes")) {
+        *out = true;
+    } else if (!strcmp(val, "false") || !strcmp(val, "off") ||
+               !strcmp(val, "no")) {
+        *out = false;
+    } else {
+        error_setg(errp, "%s: %s must be true or false, not '%s'", opt, key,
+                   val);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* uid=/gid=: a number or a name. */
+static int parse_owner(const char *opt, const char *uidstr,
+                       const char *gidstr, VTPMPeerRule *rule, Error **errp)
+{
+    int v;
+
+    rule->uid = geteuid();
+    rule->gid = getegid();
+    if (uidstr) {
+        struct passwd *pw = getpwnam(uidstr);
+
+        if (pw) {
+            rule->uid = pw->pw_uid;
+        } else if (qemu_strtoi(uidstr, NULL, 10, &v) == 0 && v >= 0) {
+            rule->uid = v;
+        } else {
+            error_setg(errp, "%s: unknown user '%s'", opt, uidstr);
+            return -EINVAL;
+        }
+        rule->set_owner = true;
+    }
+    if (gidstr) {
+        struct group *gr = getgrnam(gidstr);
+
+        if (gr) {
+            rule->gid = gr->gr_gid;
+        } else if (qemu_strtoi(gidstr, NULL, 10, &v) == 0 && v >= 0) {
+            rule->gid = v;
+        } else {
+            error_setg(errp, "%s: unknown group '%s'", opt, gidstr);
+            return -EINVAL;
+        }
+        rule->set_owner = true;
+    }
+    return 0;
+}
+
+/*
+ * --ctrl/--server: type=unixio,path=P[,mode=M][,uid=U][,gid=G] or
+ * type=tcp,port=N[,bindaddr=A]; --server also takes disconnect[=BOOL]
+ * and, like swtpm, defaults to type=tcp.
+ */
 static int open_socket(const char *opt, const char *spec, SockSpec *out,
                        Error **errp)
 {
+    bool is_server = !strcmp(opt, "--server");
+    char *norm = socket_spec_normalize(spec);
     QDict *d = NULL;
     const char *type, *path, *port, *mode, *bindaddr;
     int ret = -EINVAL;
 
     out->fd = -1;
     out->path = NULL;
-    if (qdict_parse_keyval(&d, spec, "type", errp) < 0) {
+    if (qdict_parse_keyval(&d, norm, "type", errp) < 0) {
+        free(norm);
         return -EINVAL;
     }
+    free(norm);
     type = qdict_get_str(d, "type");
     path = qdict_get_str(d, "path");
     port = qdict_get_str(d, "port");
     mode = qdict_get_str(d, "mode");
     bindaddr = qdict_get_str(d, "bindaddr");
+    if (!type && is_server) {
+        type = "tcp";
+    }
+    if (is_server) {
+        if (parse_bool(opt, "disconnect", qdict_get_str(d, "disconnect"),
+                       &out->disconnect, errp) < 0) {
+            goto out;
+        }
+    } else if (qdict_get_str(d, "disconnect")) {
+        error_setg(errp, "%s: disconnect is an option of --server", opt);
+        goto out;
+    }
     if (type && !strcmp(type, "unixio")) {
         long m = 0600;
 
@@ -169,7 +278,13 @@ static int open_socket(const char *opt, const char *spec, SockSpec *out,
                 goto out;
             }
         }
-        ret = vtpm_listen_unix(path, m, errp);
+        out->peer.check = true;
+        out->peer.mode = m;
+        if (parse_owner(opt, qdict_get_str(d, "uid"),
+                        qdict_get_str(d, "gid"), &out->peer, errp) < 0) {
+            goto out;
+        }
+        ret = vtpm_listen_unix(path, &out->peer, errp);
         if (ret >= 0) {
             out->is_unix = true;
             out->path = qemu_xstrdup(path);
@@ -183,6 +298,7 @@ static int open_socket(const char *opt, const char *spec, SockSpec *out,
             goto out;
         }
         ret = vtpm_listen_tcp(bindaddr, p, errp);
+        out->port = p;
     } else {
         error_setg(errp, "%s: type must be unixio or tcp", opt);
         goto out;
@@ -485,6 +601,7 @@ int vtpm_socket_main(int argc, char **argv)
     SocketOpts o = { 0 };
     SockSpec ctrl = { .fd = -1 }, server = { .fd = -1 };
     VTPMCtrlConfig cfg = { .listen_fd = -1, .client_fd = -1 };
+    VTPMDataConfig dcfg = { .listen_fd = -1 };
     VTPMStorage *st = NULL;
     VTPMEngine *e = NULL;
     VTPMData *d = NULL;
@@ -559,13 +676,25 @@ int vtpm_socket_main(int argc, char **argv)
     if (o.server && open_socket("--server", o.server, &server, &err) < 0) {
         goto fail;
     }
+    if (ctrl.fd >= 0 && !ctrl.is_unix) {
+        warn_report("the control channel on TCP port %d is open to every "
+                    "local user: any of them can read the TPM's state "
+                    "(GET_STATEBLOB), replace it (SET_STATEBLOB) or stop "
+                    "the TPM; use --ctrl type=unixio to restrict it",
+                    ctrl.port);
+    }
     if (o.daemon && daemonize(&ready_fd, &err) < 0) {
         goto fail;
     }
 
-    d = vtpm_data_new(server.fd, o.terminate, NULL, NULL);
+    dcfg.listen_fd = server.fd;
+    dcfg.peer = server.peer;
+    dcfg.terminate = o.terminate;
+    dcfg.disconnect = server.disconnect;
+    d = vtpm_data_new(&dcfg, NULL, NULL);
     server.fd = -1;
     cfg.listen_fd = ctrl.fd;
+    cfg.peer = ctrl.peer;
     ctrl.fd = -1;
     cfg.has_key = o.key != NULL;
     cfg.terminate = o.terminate;

@@ -32,23 +32,46 @@ void vtpm_log_err(Error *err);
 /* ---- sockets (vtpm_socket.c) ------------------------------------------ */
 
 /*
- * How long one socket step may wait for its peer: until an absolute time
- * (vtpm_deadline_in), or at most @idle_ms for each bit of progress
- * (vtpm_deadline_idle: a slow but steady stream never times out).
+ * A whole message (a request, or an answer) is due by an absolute time:
+ * a client that trickles it a byte at a time is still cut off then.  A
+ * wait also ends at once when @cancel_fd (the quit pipe; -1: none)
+ * becomes readable, so a signal never waits for a slow client.
  */
 typedef struct VTPMDeadline {
-    int64_t at_ms;              /* monotonic ms, or 0: use idle_ms */
-    int idle_ms;
+    int64_t at_ms;              /* monotonic ms (vtpm_now_ms) */
+    int cancel_fd;
 } VTPMDeadline;
 
-VTPMDeadline vtpm_deadline_in(int ms);
-VTPMDeadline vtpm_deadline_idle(int ms);
+int64_t vtpm_now_ms(void);
+VTPMDeadline vtpm_deadline_in(int ms, int cancel_fd);
 
-/* Listening UNIX socket with @mode, or TCP socket on @host (NULL: local). */
-int vtpm_listen_unix(const char *path, mode_t mode, Error **errp);
+/*
+ * Who may connect to a UNIX socket, checked on each accept with
+ * SO_PEERCRED as the socket file's permissions would: root, our own user
+ * and @uid always; the group @gid when @mode gives it read and write
+ * (the peer's primary group), anyone when @mode gives others read and
+ * write.  With @set_owner the socket file is chown'ed to @uid:@gid.
+ */
+typedef struct VTPMPeerRule {
+    bool check;                 /* false: anyone (TCP) */
+    bool set_owner;
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+} VTPMPeerRule;
+
+/* Listening UNIX socket with @rule's mode, or TCP socket on @host. */
+int vtpm_listen_unix(const char *path, const VTPMPeerRule *rule,
+                     Error **errp);
 int vtpm_listen_tcp(const char *host, int port, Error **errp);
-/* Accept a client (close-on-exec, replies never held back); -1 if none. */
-int vtpm_sock_accept(int listen_fd);
+/*
+ * Accept a client: non-blocking, close-on-exec, replies never held back.
+ * One that @rule (may be NULL) does not admit is logged (naming @what)
+ * and closed.  -1 if none.
+ */
+int vtpm_sock_accept(int listen_fd, const VTPMPeerRule *rule,
+                     const char *what);
+int vtpm_sock_set_nonblock(int fd);
 /* Has the peer hung up, with nothing left to read?  Never waits. */
 bool vtpm_sock_peer_gone(int fd);
 /*
@@ -58,16 +81,24 @@ bool vtpm_sock_peer_gone(int fd);
  */
 ssize_t vtpm_sock_recv_fd(int fd, uint8_t *buf, size_t len, int *passed_fd);
 /*
+ * One non-blocking step: the bytes moved, 0 when it would block, -1 at
+ * EOF (read), on a hang-up or an error.  No SIGPIPE; read()/write() on a
+ * descriptor that is not a socket.
+ */
+ssize_t vtpm_sock_read_some(int fd, uint8_t *buf, size_t len);
+ssize_t vtpm_sock_write_some(int fd, const uint8_t *buf, size_t len);
+/*
  * Read into buf[@have, @max) until at least @min bytes are there (reads
  * what is available; waits only when nothing is, within @dl).  Returns the
- * new fill, short of @min when @dl passed, or -1 at EOF or on an error.
- * Falls back to read() on a descriptor that is not a socket.
+ * new fill, short of @min when @dl passed or was cancelled, or -1 at EOF
+ * or on an error.
  */
 ssize_t vtpm_sock_read(int fd, uint8_t *buf, size_t have, size_t min,
                        size_t max, VTPMDeadline dl);
 /*
- * Write all of @buf (no SIGPIPE; write() if not a socket), waiting within
- * @dl while the socket is full.  0, or -1 on an error, hang-up or timeout.
+ * Write all of @buf, waiting within @dl while the socket is full.  0,
+ * -ETIMEDOUT when @dl passed or was cancelled, -EPIPE on a hang-up or an
+ * error.
  */
 int vtpm_sock_write(int fd, const uint8_t *buf, size_t len, VTPMDeadline dl);
 
@@ -108,15 +139,19 @@ int vtpm_storage_release(VTPMStorage *st, Error **errp);
 typedef struct VTPMEngine VTPMEngine;
 
 /*
- * The one client the engine thread serves between jobs (the data
- * channel).  Before each poll the engine asks it for one pollfd (fd -1:
- * nothing to wait for) and hands it back once it is ready.  This is all
- * the engine knows of the rooms above it: they call the engine, the
- * engine calls them only through this.
+ * The client the engine thread serves between jobs (the data channel).
+ * Before each poll the engine asks it for up to VTPM_ENGINE_MAX_FDS
+ * pollfds and the time (monotonic ms, 0: none) by which it wants to be
+ * called even if none is ready; after the poll it hands them back.  The
+ * client never blocks: this is all the engine knows of the rooms above
+ * it: they call the engine, the engine calls them only through this.
  */
+#define VTPM_ENGINE_MAX_FDS 4
+
 typedef struct VTPMEngineClient {
-    void (*prepare)(void *opaque, struct pollfd *pfd);
-    void (*dispatch)(void *opaque, VTPMEngine *e, const struct pollfd *pfd);
+    int (*prepare)(void *opaque, struct pollfd *pfds, int64_t *due_ms);
+    void (*dispatch)(void *opaque, VTPMEngine *e,
+                     const struct pollfd *pfds, int n);
 } VTPMEngineClient;
 
 /* TPM_SU_CLEAR / TPM_SU_STATE for vtpm_engine_startup(). */
@@ -171,12 +206,23 @@ int vtpm_engine_reclaim_storage(VTPMEngine *e, unsigned retries,
 
 typedef struct VTPMData VTPMData;
 
+typedef struct VTPMDataConfig {
+    int listen_fd;              /* UNIX or TCP listening socket, or -1
+                                   (data only through SET_DATAFD) */
+    VTPMPeerRule peer;          /* who may connect to it */
+    bool terminate;             /* quit when a data client hangs up */
+    bool disconnect;            /* close a socket client after each answer */
+} VTPMDataConfig;
+
 /*
- * @listen_fd: a listening socket (UNIX or TCP) or -1 (data only through
- * SET_DATAFD).  With @terminate the daemon quits when a data client hangs
- * up.  @quit is called (from the engine thread) to ask the daemon to exit.
+ * Limits (docs/tools/qemu-vtpm.rst): a command is due whole this long
+ * after its first byte, an answer must be read this long after it was
+ * made; a client that misses either is dropped with a log line.
  */
-VTPMData *vtpm_data_new(int listen_fd, bool terminate,
+#define VTPM_DATA_DEADLINE_MS 10000
+
+/* @quit is called (from the engine thread) to ask the daemon to exit. */
+VTPMData *vtpm_data_new(const VTPMDataConfig *cfg,
                         void (*quit)(void *), void *quit_opaque);
 void vtpm_data_free(VTPMData *d);
 void vtpm_data_set_quit(VTPMData *d, void (*quit)(void *), void *opaque);
@@ -202,6 +248,7 @@ typedef struct VTPMCtrl VTPMCtrl;
 
 typedef struct VTPMCtrlConfig {
     int listen_fd;              /* UNIX or TCP listening socket, or -1 */
+    VTPMPeerRule peer;          /* who may connect to listen_fd */
     int client_fd;              /* an already connected client, or -1 */
     bool has_key;               /* GET_CONFIG reports FILE_KEY */
     bool terminate;             /* quit when the control client hangs up */

@@ -14,10 +14,14 @@
 #include "hw/tpm/tpm_ioctl.h"
 #include "hw/tpm/vtpm.h"
 
-/* swtpm waits this long for the rest of a control message. */
+/*
+ * Whole-message deadlines: swtpm waits 500 ms for the rest of a control
+ * request; a streamed state blob or hash data (up to CTRL_MAX_STREAM) and
+ * a reply each have CTRL_STREAM_DEADLINE_MS from their start.  A client
+ * that misses one is dropped with a log line.  docs/tools/qemu-vtpm.rst.
+ */
 #define CTRL_DEADLINE_MS 500
-/* ... and this long per chunk of a streamed state blob or hash data. */
-#define CTRL_STREAM_TIMEOUT_MS 10000
+#define CTRL_STREAM_DEADLINE_MS 10000
 /* Largest state blob or hash stream we take. */
 #define CTRL_MAX_STREAM (16 * 1024 * 1024)
 #define CTRL_BUF_SIZE (4 + 4096 + 64)
@@ -389,6 +393,19 @@ static void ctrl_dispatch(VTPMCtrl *c, CtrlJob *j)
 }
 
 /*
+ * Log why a client is dropped, unless the wait ended because the daemon
+ * is quitting (then nobody misbehaved).
+ */
+static void ctrl_note_drop(VTPMCtrl *c, const char *why)
+{
+    struct pollfd pfd = { .fd = c->quit_pipe[0], .events = POLLIN };
+
+    if (poll(&pfd, 1, 0) <= 0) {
+        vtpm_log(VTPM_LOG_ERROR, "control client dropped: %s", why);
+    }
+}
+
+/*
  * A streamed part (SET_STATEBLOB, HASH_DATA): the body's last 4 bytes say
  * how much follows; @have bytes of c->buf are read, the body is @need.
  * Read it whole before anything is answered.
@@ -398,6 +415,7 @@ static int ctrl_read_stream(VTPMCtrl *c, CtrlJob *j, size_t have,
 {
     size_t len = ldbe32(c->buf + need - 4);
     size_t got = have - need;
+    ssize_t r;
 
     if (len > CTRL_MAX_STREAM) {
         job_result(j, VTPM_RES_FAIL);
@@ -410,9 +428,14 @@ static int ctrl_read_stream(VTPMCtrl *c, CtrlJob *j, size_t have,
     j->data = qemu_xmalloc(len ? len : 1);
     j->data_len = len;
     memcpy(j->data, c->buf + need, got);
-    if (vtpm_sock_read(c->client_fd, j->data, got, len, len,
-                       vtpm_deadline_idle(CTRL_STREAM_TIMEOUT_MS)) !=
-        (ssize_t)len) {
+    r = vtpm_sock_read(c->client_fd, j->data, got, len, len,
+                       vtpm_deadline_in(CTRL_STREAM_DEADLINE_MS,
+                                        c->quit_pipe[0]));
+    if (r != (ssize_t)len) {
+        if (r >= 0) {
+            ctrl_note_drop(c, "its data did not arrive whole within the "
+                           "deadline");
+        }
         return -1;
     }
     return 1;
@@ -425,12 +448,16 @@ static int ctrl_read_stream(VTPMCtrl *c, CtrlJob *j, size_t have,
  */
 static int ctrl_read_request(VTPMCtrl *c, CtrlJob *j, size_t have)
 {
-    VTPMDeadline dl = vtpm_deadline_in(CTRL_DEADLINE_MS);
+    VTPMDeadline dl = vtpm_deadline_in(CTRL_DEADLINE_MS, c->quit_pipe[0]);
     ssize_t got;
     size_t need;
 
     got = vtpm_sock_read(c->client_fd, c->buf, have, 4, 4, dl);
     if (got < 4) {
+        if (got >= 0) {
+            ctrl_note_drop(c, "its request did not arrive whole within "
+                           "the deadline");
+        }
         return -1;
     }
     j->cmd = ldbe32(c->buf);
@@ -462,9 +489,12 @@ static bool ctrl_serve_one(VTPMCtrl *c)
     const uint8_t *rsp;
     bool keep = false;
     ssize_t have;
-    int r;
+    int r, wr;
 
     have = vtpm_sock_recv_fd(c->client_fd, c->buf, sizeof(c->buf), &j.fd);
+    if (have < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return true;
+    }
     if (have <= 0) {
         return false;
     }
@@ -475,9 +505,14 @@ static bool ctrl_serve_one(VTPMCtrl *c)
         }
         rsp = j.big_rsp ? j.big_rsp : j.rsp;
         vtpm_log_hex("ctrl reply", rsp, j.rsp_len > 64 ? 64 : j.rsp_len);
-        keep = vtpm_sock_write(c->client_fd, rsp, j.rsp_len,
-                               vtpm_deadline_idle(CTRL_STREAM_TIMEOUT_MS))
-               == 0 && !j.hang_up;
+        wr = vtpm_sock_write(c->client_fd, rsp, j.rsp_len,
+                             vtpm_deadline_in(CTRL_STREAM_DEADLINE_MS,
+                                              c->quit_pipe[0]));
+        if (wr == -ETIMEDOUT) {
+            ctrl_note_drop(c, "it did not read its reply within the "
+                           "deadline");
+        }
+        keep = wr == 0 && !j.hang_up;
         if (r > 0 && j.desc && j.desc->after_reply) {
             j.desc->after_reply(c, &j);
         }
@@ -501,6 +536,9 @@ VTPMCtrl *vtpm_ctrl_new(VTPMEngine *e, VTPMData *d,
     c->d = d;
     c->cfg = *cfg;
     c->client_fd = cfg->client_fd;
+    if (c->client_fd >= 0) {
+        vtpm_sock_set_nonblock(c->client_fd);
+    }
     if (pipe2(c->quit_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         c->quit_pipe[0] = c->quit_pipe[1] = -1;
     }
@@ -551,7 +589,8 @@ static bool ctrl_ready(VTPMCtrl *c)
             return !quit;
         }
     } else if (c->cfg.listen_fd >= 0) {
-        int fd = vtpm_sock_accept(c->cfg.listen_fd);
+        int fd = vtpm_sock_accept(c->cfg.listen_fd, &c->cfg.peer,
+                                  "control channel");
 
         if (fd >= 0) {
             c->client_fd = fd;

@@ -229,19 +229,27 @@ static bool engine_run_pending(VTPMEngine *e)
 static void *engine_thread(void *opaque)
 {
     VTPMEngine *e = opaque;
-    struct pollfd pfd[2];
+    struct pollfd pfd[1 + VTPM_ENGINE_MAX_FDS];
 
     while (!engine_run_pending(e)) {
+        int n = 0, timeout = -1;
+        int64_t due = 0;
+
         pfd[0].fd = e->wake[0];
         pfd[0].events = POLLIN;
         pfd[0].revents = 0;
-        pfd[1].fd = -1;
-        pfd[1].events = 0;
-        pfd[1].revents = 0;
         if (e->client) {
-            e->client->prepare(e->client_opaque, &pfd[1]);
+            n = e->client->prepare(e->client_opaque, pfd + 1, &due);
+            for (int i = 1; i <= n; i++) {
+                pfd[i].revents = 0;
+            }
         }
-        if (poll(pfd, 2, -1) < 0) {
+        if (due) {
+            int64_t left = due - vtpm_now_ms();
+
+            timeout = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+        }
+        if (poll(pfd, 1 + n, timeout) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -251,8 +259,9 @@ static void *engine_thread(void *opaque)
         if (pfd[0].revents) {
             engine_drain_wake(e);
         }
-        if (e->client && pfd[1].fd >= 0 && pfd[1].revents) {
-            e->client->dispatch(e->client_opaque, e, &pfd[1]);
+        if (e->client) {
+            /* also on a timeout: the client's deadlines may have passed */
+            e->client->dispatch(e->client_opaque, e, pfd + 1, n);
         }
     }
     return NULL;

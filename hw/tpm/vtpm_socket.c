@@ -2,8 +2,11 @@
 /*
  * vtpm_socket.c: socket I/O for the control and the data channel, once:
  * listen, accept, receive a passed descriptor, and full reads and writes
- * that wait with poll() and give up at the caller's deadline.  Nothing
- * here knows the protocol.  (Bounded, non-blocking client I/O grows here.)
+ * that wait with poll() and give up at the caller's whole-message
+ * deadline or when its cancel fd (the quit pipe) becomes readable, and the
+ * single non-blocking steps the engine's event loop is built of.  Who may
+ * connect to a UNIX socket is checked here (SO_PEERCRED).  Nothing here
+ * knows the protocol.
  */
 #include "qemu/osdep.h"
 #include <sys/socket.h>
@@ -15,54 +18,56 @@
 
 /* ---- deadlines ----------------------------------------------------------- */
 
-static int64_t now_ms(void)
+int64_t vtpm_now_ms(void)
 {
     return qemu_clock_monotonic_ns() / 1000000;
 }
 
-VTPMDeadline vtpm_deadline_in(int ms)
+VTPMDeadline vtpm_deadline_in(int ms, int cancel_fd)
 {
-    return (VTPMDeadline) { .at_ms = now_ms() + ms };
-}
-
-VTPMDeadline vtpm_deadline_idle(int ms)
-{
-    return (VTPMDeadline) { .idle_ms = ms };
+    return (VTPMDeadline) { .at_ms = vtpm_now_ms() + ms,
+                            .cancel_fd = cancel_fd };
 }
 
 /*
  * Wait until @fd is ready for @events (or has hung up), within @dl.
- * Returns 1 when ready, 0 when @dl passed, -1 on error.
+ * Returns 1 when ready, 0 when @dl passed or was cancelled, -1 on error.
  */
 static int sock_wait(int fd, short events, VTPMDeadline dl)
 {
     for (;;) {
-        struct pollfd pfd = { .fd = fd, .events = events };
-        int timeout = dl.idle_ms;
+        struct pollfd pfd[2] = {
+            { .fd = fd, .events = events },
+            { .fd = dl.cancel_fd, .events = POLLIN },
+        };
+        int64_t left = dl.at_ms - vtpm_now_ms();
         int pr;
 
-        if (dl.at_ms) {
-            int64_t left = dl.at_ms - now_ms();
-
-            if (left <= 0) {
-                return 0;
-            }
-            timeout = left > INT_MAX ? INT_MAX : (int)left;
+        if (left <= 0) {
+            return 0;
         }
-        pr = poll(&pfd, 1, timeout);
-        if (pr >= 0) {
-            return pr > 0;
+        pr = poll(pfd, 2, left > INT_MAX ? INT_MAX : (int)left);
+        if (pr < 0 && errno == EINTR) {
+            continue;
         }
-        if (errno != EINTR) {
+        if (pr < 0) {
             return -1;
+        }
+        if (pfd[1].revents) {
+            return 0;
+        }
+        if (pr > 0) {
+            return 1;
         }
     }
 }
 
 /* ---- listening and accepting --------------------------------------------- */
 
-int vtpm_listen_unix(const char *path, mode_t mode, Error **errp)
+int vtpm_listen_unix(const char *path, const VTPMPeerRule *rule,
+                     Error **errp)
 {
+    mode_t mode = rule->mode;
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     mode_t old_umask;
     int fd, ret;
@@ -82,7 +87,9 @@ int vtpm_listen_unix(const char *path, mode_t mode, Error **errp)
     old_umask = umask(0777 & ~mode);
     ret = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
     umask(old_umask);
-    if (ret < 0 || chmod(path, mode) < 0 || listen(fd, 8) < 0) {
+    if (ret < 0 || chmod(path, mode) < 0 ||
+        (rule->set_owner && chown(path, rule->uid, rule->gid) < 0) ||
+        listen(fd, 8) < 0) {
         ret = -errno;
         error_setg_errno(errp, errno, "Could not listen on '%s'", path);
         close(fd);
@@ -132,15 +139,57 @@ int vtpm_listen_tcp(const char *host, int port, Error **errp)
     return fd;
 }
 
-int vtpm_sock_accept(int listen_fd)
+int vtpm_sock_set_nonblock(int fd)
 {
-    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+/*
+ * Would the socket file let this peer connect?  The owner, root and our
+ * own user always; the group (primary group of the peer only: that is
+ * what SO_PEERCRED tells) when the mode gives it rw, others likewise.
+ */
+static bool peer_allowed(const VTPMPeerRule *rule, const struct ucred *cr)
+{
+    if (cr->uid == 0 || cr->uid == geteuid() || cr->uid == rule->uid) {
+        return true;
+    }
+    if ((rule->mode & 0060) == 0060 && cr->gid == rule->gid) {
+        return true;
+    }
+    return (rule->mode & 0006) == 0006;
+}
+
+int vtpm_sock_accept(int listen_fd, const VTPMPeerRule *rule,
+                     const char *what)
+{
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     int one = 1;
 
-    if (fd >= 0) {
-        /* answers leave in one write each: never hold them back (TCP) */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (fd < 0) {
+        return -1;
     }
+    if (rule && rule->check) {
+        struct ucred cr;
+        socklen_t len = sizeof(cr);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+            !peer_allowed(rule, &cr)) {
+            vtpm_log(VTPM_LOG_ERROR, "%s: refused a client (pid %ld, uid "
+                     "%ld): the socket's owner and mode do not admit it",
+                     what, len == sizeof(cr) ? (long)cr.pid : -1L,
+                     len == sizeof(cr) ? (long)cr.uid : -1L);
+            close(fd);
+            return -1;
+        }
+    }
+    /* answers leave in one write each: never hold them back (TCP) */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
 }
 
@@ -176,7 +225,7 @@ ssize_t vtpm_sock_recv_fd(int fd, uint8_t *buf, size_t len, int *passed_fd)
 
     *passed_fd = -1;
     do {
-        r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+        r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     } while (r < 0 && errno == EINTR);
     if (r <= 0) {
         return r;
@@ -199,19 +248,16 @@ ssize_t vtpm_sock_recv_fd(int fd, uint8_t *buf, size_t len, int *passed_fd)
     return r;
 }
 
-ssize_t vtpm_sock_read(int fd, uint8_t *buf, size_t have, size_t min,
-                       size_t max, VTPMDeadline dl)
+ssize_t vtpm_sock_read_some(int fd, uint8_t *buf, size_t len)
 {
-    while (have < min) {
-        ssize_t r = recv(fd, buf + have, max - have, MSG_DONTWAIT);
-        int w;
+    for (;;) {
+        ssize_t r = recv(fd, buf, len, MSG_DONTWAIT);
 
         if (r < 0 && errno == ENOTSOCK) {
-            r = read(fd, buf + have, max - have);
+            r = read(fd, buf, len);
         }
         if (r > 0) {
-            have += r;
-            continue;
+            return r;
         }
         if (r == 0) {
             return -1;
@@ -219,8 +265,41 @@ ssize_t vtpm_sock_read(int fd, uint8_t *buf, size_t have, size_t min,
         if (errno == EINTR) {
             continue;
         }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+}
+
+ssize_t vtpm_sock_write_some(int fd, const uint8_t *buf, size_t len)
+{
+    for (;;) {
+        ssize_t r = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (r < 0 && errno == ENOTSOCK) {
+            r = write(fd, buf, len);
+        }
+        if (r >= 0) {
+            return r;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+}
+
+ssize_t vtpm_sock_read(int fd, uint8_t *buf, size_t have, size_t min,
+                       size_t max, VTPMDeadline dl)
+{
+    while (have < min) {
+        ssize_t r = vtpm_sock_read_some(fd, buf + have, max - have);
+        int w;
+
+        if (r < 0) {
             return -1;
+        }
+        if (r > 0) {
+            have += r;
+            continue;
         }
         w = sock_wait(fd, POLLIN, dl);
         if (w <= 0) {
@@ -235,23 +314,19 @@ int vtpm_sock_write(int fd, const uint8_t *buf, size_t len, VTPMDeadline dl)
     size_t done = 0;
 
     while (done < len) {
-        ssize_t r = send(fd, buf + done, len - done, MSG_NOSIGNAL);
+        ssize_t r = vtpm_sock_write_some(fd, buf + done, len - done);
 
-        if (r < 0 && errno == ENOTSOCK) {
-            r = write(fd, buf + done, len - done);
+        if (r < 0) {
+            return -EPIPE;
         }
         if (r > 0) {
             done += r;
             continue;
         }
-        if (r < 0 && errno == EINTR) {
-            continue;
+        r = sock_wait(fd, POLLOUT, dl);
+        if (r <= 0) {
+            return r < 0 ? -EPIPE : -ETIMEDOUT;
         }
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-            sock_wait(fd, POLLOUT, dl) > 0) {
-            continue;
-        }
-        return -1;
     }
     return 0;
 }

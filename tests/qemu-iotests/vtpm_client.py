@@ -14,15 +14,30 @@
 #       tpm:HEX (a TPM command on the last socketpair), hdr:HEX (the
 #       reply's first 10 bytes only: for replies with random bytes),
 #       cmdhdr:HEX (a command in command-header mode)
-# ADDR is a UNIX socket path or tcp:PORT.
+#   vtpm_client.py trickle ADDR HEX N       send HEX, then N zero bytes one
+#       every 0.5 s; print when the daemon drops us
+#   vtpm_client.py stall ADDR HEX           send HEX over and over, never
+#       read; print "stalled" once the daemon stops taking it, and when it
+#       drops us
+#   vtpm_client.py idle ADDR HEX            one TPM command, then stay idle;
+#       print when the daemon closes the connection
+#   vtpm_client.py eof-after ADDR HEX       one TPM command; does the daemon
+#       close the connection after the answer?
+#   vtpm_client.py try ADDR HEX             send HEX, print the reply's first
+#       10 bytes, or that the daemon closed the connection (refused us)
+# ADDR is a UNIX socket path or tcp:PORT.  These misbehaving clients (for
+# tests of the daemon's deadlines) print their progress and run until the
+# daemon drops them or they are killed.
 
 import array
+import os
+import select
 import socket
 import sys
 
 # Bounds a failure only: a TPM command (an RSA key generation under load)
 # may take many seconds.
-TIMEOUT = 90
+TIMEOUT = int(os.environ.get('VTPM_CLIENT_TIMEOUT', '90'))
 
 
 def connect(addr):
@@ -72,6 +87,66 @@ def free_port():
     raise SystemExit('no free port pair')
 
 
+def say(*args):
+    print(*args, flush=True)
+
+
+def wait_closed(s):
+    """Block until the daemon closes the connection."""
+    s.settimeout(None)
+    try:
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
+def trickle(addr, head, n):
+    s = connect(addr)
+    s.sendall(head)
+    say('started')
+    s.setblocking(False)
+    for _ in range(n):
+        r, _, _ = select.select([s], [], [], 0.5)
+        if r:
+            try:
+                if not s.recv(4096):
+                    break
+            except OSError:
+                break
+            continue
+        try:
+            s.send(b'\0')
+        except OSError:
+            break
+    else:
+        say('sent it all')
+        wait_closed(s)
+    say('dropped by the daemon')
+
+
+def stall(addr, cmd):
+    s = connect(addr)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setblocking(False)
+    blob = cmd * 256
+    said = False
+    while True:
+        try:
+            s.send(blob)
+            continue
+        except BlockingIOError:
+            pass
+        except OSError:
+            break
+        # no room: has the daemon stopped taking our commands?
+        _, w, _ = select.select([], [s], [], 2)
+        if not w and not said:
+            say('stalled')
+            said = True
+    say('dropped by the daemon')
+
+
 def main(argv):
     what = argv[1]
     if what == 'free-port':
@@ -86,6 +161,31 @@ def main(argv):
         s.sendall(bytes.fromhex(argv[3]))
         s.shutdown(socket.SHUT_WR)
         print('reply:', s.recv(64).hex() or 'none (hung up)')
+    elif what == 'trickle':
+        trickle(argv[2], bytes.fromhex(argv[3]), int(argv[4]))
+    elif what == 'stall':
+        stall(argv[2], bytes.fromhex(argv[3]))
+    elif what == 'idle':
+        s = connect(argv[2])
+        say('answer:', tpm_roundtrip(s, bytes.fromhex(argv[3]))[:10].hex())
+        wait_closed(s)
+        say('closed by the daemon')
+    elif what == 'try':
+        try:
+            s = connect(argv[2])
+            s.sendall(bytes.fromhex(argv[3]))
+            r = s.recv(10)
+        except (BrokenPipeError, ConnectionResetError):
+            r = b''
+        say(r.hex() if r else 'closed by the daemon')
+    elif what == 'eof-after':
+        s = connect(argv[2])
+        say('answer:', tpm_roundtrip(s, bytes.fromhex(argv[3]))[:10].hex())
+        try:
+            say('closed after the answer' if not s.recv(64)
+                else 'more data after the answer')
+        except socket.timeout:
+            say('still open after the answer')
     elif what == 'data':
         s = connect(argv[2])
         print(tpm_roundtrip(s, bytes.fromhex(argv[3])).hex())
