@@ -181,6 +181,9 @@ def main(argv):
     elif what == 'eof-after':
         s = connect(argv[2])
         say('answer:', tpm_roundtrip(s, bytes.fromhex(argv[3]))[:10].hex())
+        # How long to wait for the close that should not come (only this
+        # wait: the command itself may take as long as TIMEOUT allows).
+        s.settimeout(float(os.environ.get('VTPM_CLIENT_EOF_WAIT', TIMEOUT)))
         try:
             say('closed after the answer' if not s.recv(64)
                 else 'more data after the answer')
