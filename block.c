@@ -19,6 +19,7 @@ static const BlockDriver *const block_drivers[] = {
     &bdrv_qcow2,
     &bdrv_blkdebug,
     &bdrv_blkrecord,
+    &bdrv_compress,
 };
 
 #define PROBE_BUF_SIZE 2048
@@ -508,6 +509,28 @@ const char *bdrv_protocol_driver_name(const char *filename, Error **errp)
     return "file";
 }
 
+/*
+ * Move the "@alias.x" options of @opts (QEMU's name of a driver's file
+ * child, blkdebug's "image") into @file_opts as "x", unless "file.x" was
+ * given too.
+ */
+static void take_alias_options(QDict *opts, const char *alias,
+                               QDict *file_opts)
+{
+    char *prefix = qemu_xasprintf("%s.", alias);
+    QDict *a = qdict_extract_subqdict(opts, prefix);
+    const QDictEntry *e;
+
+    for (e = qdict_first(a); e; e = qdict_next(a, e)) {
+        if (!qdict_haskey(file_opts, qdict_entry_key(e))) {
+            qdict_put_str(file_opts, qdict_entry_key(e),
+                          qdict_entry_value(e));
+        }
+    }
+    qdict_free(a);
+    free(prefix);
+}
+
 static BlockDriverState *open_format(const BlockDriver *drv,
                                      const char *filename, QDict *opts,
                                      int flags, bool force_share,
@@ -527,12 +550,17 @@ static BlockDriverState *open_format(const BlockDriver *drv,
         goto fail;
     }
     file_opts = qdict_extract_subqdict(opts, "file.");
+    if (drv && drv->file_child_alias) {
+        take_alias_options(opts, drv->file_child_alias, file_opts);
+    }
     if (!qdict_haskey(file_opts, "filename")) {
-        if (!fn) {
+        if (fn) {
+            qdict_put_str(file_opts, "filename", fn);
+        } else if (!qdict_haskey(file_opts, "driver")) {
+            /* With a driver, the child may find its file in its options. */
             error_setg(errp, "A block device must be specified for \"file\"");
             goto fail;
         }
-        qdict_put_str(file_opts, "filename", fn);
     }
     if (!qdict_haskey(file_opts, "driver")) {
         const char *proto =
@@ -621,13 +649,48 @@ fail:
     return NULL;
 }
 
+/*
+ * QEMU's json: pseudo-protocol ("json:{...}" at any level): the object's
+ * flattened members are options, with less priority than the options
+ * given directly.
+ */
+static int merge_json_options(QDict *opts, const char *json, Error **errp)
+{
+    QDict *j = NULL;
+    const QDictEntry *e;
+
+    json += strspn(json, " \t\r\n");
+    if (*json != '{') {
+        error_setg(errp, "Invalid JSON object given");
+        return -EINVAL;
+    }
+    if (qdict_parse_json(&j, json, errp) < 0) {
+        error_prepend(errp, "Could not parse the JSON options: ");
+        return -EINVAL;
+    }
+    for (e = qdict_first(j); e; e = qdict_next(j, e)) {
+        if (!qdict_haskey(opts, qdict_entry_key(e))) {
+            qdict_put_str(opts, qdict_entry_key(e), qdict_entry_value(e));
+        }
+    }
+    qdict_free(j);
+    return 0;
+}
+
 static BlockDriverState *open_inherit(const char *filename, QDict *opts,
                                       int flags, bool force_share,
                                       Error **errp)
 {
     const BlockDriver *drv = NULL;
+    const char *json;
     char *driver;
 
+    if (filename && strstart(filename, "json:", &json)) {
+        if (merge_json_options(opts, json, errp) < 0) {
+            return NULL;
+        }
+        filename = NULL;
+    }
     if (take_common_options(opts, &flags, &force_share, errp) < 0) {
         return NULL;
     }

@@ -505,7 +505,16 @@ int img_commit(int argc, char **argv)
          above = bdrv_backing_bs(above)) {
         depth++;
     }
-    base_name = qemu_xstrdup(bdrv_get_filename(base_bs));
+    /*
+     * Reopened by the name it was opened with (a json:{...} one keeps its
+     * options, e.g. blkdebug's rules), not by its file's.
+     */
+    base_name = bdrv_get_full_backing_filename_from_filename(
+                    bdrv_get_filename(above), bdrv_get_backing_filename(above),
+                    NULL);
+    if (!base_name) {
+        base_name = qemu_xstrdup(bdrv_get_filename(base_bs));
+    }
     base_fmt = qemu_xstrdup(bdrv_get_backing_format(above));
     blk_unref(blk);
     /* The reopen must not repeat warnings the first open printed. */
@@ -562,7 +571,8 @@ int img_commit(int argc, char **argv)
             n = MIN(IO_BUF_SIZE, size - offset);
             ret = commit_status(bs, offset, n, &n);
             if (ret < 0) {
-                error_setg_errno(&err, -ret, "Could not read image metadata");
+                /* QEMU's words for whatever fails in its commit job. */
+                error_setg_errno(&err, -ret, "Block job failed");
                 goto done;
             }
             if (ret == 2) {
@@ -577,8 +587,7 @@ int img_commit(int argc, char **argv)
                 }
             }
             if (ret < 0) {
-                error_setg_errno(&err, -ret, "Could not commit data at "
-                                 "offset %" PRId64, offset);
+                error_setg_errno(&err, -ret, "Block job failed");
                 goto done;
             }
             qemu_progress_print(100.0f * n / size, 100);

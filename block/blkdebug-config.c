@@ -16,6 +16,7 @@
  *   [set-state]
  *   event = "..."  state = "1"  new_state = "2"
  *
+ * The same groups may come as options, "inject-error.0.event=...".
  * Only parsing: each group becomes one BlkdebugRule.
  */
 #include "qemu/osdep.h"
@@ -192,6 +193,50 @@ out:
     return ret;
 }
 
+static void append_rule(BlkdebugRule **rules, size_t *n_rules,
+                        const BlkdebugRule *r)
+{
+    *rules = qemu_xrealloc(*rules, (*n_rules + 1) * sizeof(*r));
+    (*rules)[(*n_rules)++] = *r;
+}
+
+int blkdebug_take_option_rules(QDict *options, BlkdebugRule **rules,
+                               size_t *n_rules, Error **errp)
+{
+    static const struct {
+        const char *name;
+        BlkdebugAction action;
+    } groups[] = {
+        { "inject-error", BLKDEBUG_INJECT_ERROR },
+        { "set-state", BLKDEBUG_SET_STATE },
+    };
+    size_t g;
+
+    for (g = 0; g < ARRAY_SIZE(groups); g++) {
+        int n;
+
+        for (n = 0;; n++) {
+            char *prefix = qemu_xasprintf("%s.%d.", groups[g].name, n);
+            QDict *d = qdict_extract_subqdict(options, prefix);
+            BlkdebugRule r;
+            int ret;
+
+            free(prefix);
+            if (!qdict_first(d)) {
+                qdict_free(d);
+                break;
+            }
+            ret = group_to_rule(groups[g].action, d, &r, errp);
+            qdict_free(d);
+            if (ret < 0) {
+                return ret;
+            }
+            append_rule(rules, n_rules, &r);
+        }
+    }
+    return 0;
+}
+
 typedef struct ConfigParse {
     BlkdebugRule **rules;
     size_t *n_rules;
@@ -213,8 +258,7 @@ static int end_group(ConfigParse *p, Error **errp)
     if (ret < 0) {
         return ret;
     }
-    *p->rules = qemu_xrealloc(*p->rules, (*p->n_rules + 1) * sizeof(r));
-    (*p->rules)[(*p->n_rules)++] = r;
+    append_rule(p->rules, p->n_rules, &r);
     return 0;
 }
 

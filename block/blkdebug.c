@@ -5,11 +5,13 @@
  *   driver=blkdebug,event=write|flush|truncate,nth=N,errno=EIO|ENOSPC|N,
  *   once=on|off
  * fails the Nth such request (1-based) with the errno, and with once=off
- * every later one too; and QEMU's rules, "blkdebug:CONFIG:IMAGE" or
- * config=CONFIG (blkdebug-config.c): an [inject-error] rule is armed when
- * a driver above fires its event (bdrv_debug_event(), e.g. qcow2's
- * "l2_update") and then fails the requests that pass here.  Everything
- * else passes through to the file child.
+ * every later one too; and QEMU's rules, "blkdebug:CONFIG:IMAGE",
+ * config=CONFIG or options "inject-error.N.*" / "set-state.N.*" (as
+ * json:{...} lists flatten; blkdebug-config.c): an inject-error rule is
+ * armed when a driver above fires its event (bdrv_debug_event(), e.g.
+ * qcow2's "l2_update" or "write_aio") and then fails the requests that
+ * pass here.  The file child may be named "image" as in QEMU ("image.x"
+ * options).  Everything else passes through to the file child.
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
@@ -141,6 +143,10 @@ static int blkdebug_open(BlockDriverState *bs, QDict *options, int flags,
             goto out;
         }
         ret = -EINVAL;
+    }
+    if (blkdebug_take_option_rules(options, &s->rules, &s->n_rules,
+                                   errp) < 0) {
+        goto out;
     }
     s->nth = 1;
     s->err = EIO;
@@ -281,6 +287,7 @@ const BlockDriver bdrv_blkdebug = {
     .instance_size = sizeof(BDRVBlkdebugState),
     .is_format = true,
     .protocol_name = "blkdebug",
+    .file_child_alias = "image",
     .bdrv_parse_filename = blkdebug_parse_filename,
     .bdrv_debug_event = blkdebug_debug_event,
     .bdrv_open = blkdebug_open,

@@ -49,6 +49,15 @@ typedef struct BlkdebugRule {
 int blkdebug_read_config(const char *path, BlkdebugRule **rules,
                          size_t *n_rules, Error **errp);
 
+/*
+ * Take the rules given as options (QEMU's "inject-error.N.event=...",
+ * "set-state.N.new_state=...", N counting from 0, as json:{...} lists
+ * flatten) out of @options and append them to *rules / *n_rules.
+ * 0 or -EINVAL with errp set.
+ */
+int blkdebug_take_option_rules(QDict *options, BlkdebugRule **rules,
+                               size_t *n_rules, Error **errp);
+
 /* "l2_update" for BLKDBG_L2_UPDATE (QEMU's names). */
 const char *blkdebug_event_name(BlkdebugEvent event);
 

@@ -299,6 +299,7 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
     avail = (int64_t)coffset < flen ? MIN(csize, flen - (int64_t)coffset)
                                     : 0;
     in = qemu_xmalloc(csize);
+    bdrv_debug_event(bs->file->bs, BLKDBG_READ_COMPRESSED);
     ret = avail ? bdrv_child_pread(bs->file, coffset, avail, in) : 0;
     if (ret == 0) {
         memset(in + avail, 0, csize - avail);
@@ -406,6 +407,7 @@ int qcow2_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
                                         "overlaps the qcow2 header");
                 return -EIO;
             }
+            bdrv_debug_event(bs->file->bs, BLKDBG_READ_AIO);
             ret = bdrv_child_pread(bs->file, host, cur, buf);
             break;
         case QCOW2_CLUSTER_COMPRESSED: {
@@ -641,6 +643,7 @@ static int write_in_place(BlockDriverState *bs, int64_t l2_off,
     if (qcow2_get_cluster_type(s, last) == QCOW2_CLUSTER_ZERO_ALLOC) {
         end = QEMU_ALIGN_UP(end, s->cluster_size);
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
     if (start == in_cluster && end == in_cluster + bytes) {
         ret = write_data(bs, host + in_cluster, bytes, buf);
     } else {
@@ -780,6 +783,9 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     }
     ret = zero_new_clusters(bs, offset - in_cluster, host, in_cluster,
                             in_cluster + bytes);
+    if (ret == 0 || ret == -ENOTSUP) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
+    }
     if (ret == 0) {
         /* The clusters read as zeros: write just the data. */
         ret = write_data(bs, host + in_cluster, bytes, buf);
@@ -952,6 +958,7 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
          */
         int64_t padded = QEMU_ALIGN_UP(coff + clen, 512) - coff;
         memset(out + clen, 0, padded - clen);
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_COMPRESSED);
         ret = write_data(bs, coff, padded, out);
     }
     if (ret < 0) {

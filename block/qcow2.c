@@ -1300,6 +1300,9 @@ const BlockDriver bdrv_qcow2 = {
     .format_name = "qcow2",
     .instance_size = sizeof(BDRVQcow2State),
     .is_format = true,
+#ifdef CONFIG_ZLIB
+    .supports_compressed_writes = true,
+#endif
     .bdrv_probe = qcow2_probe,
     .bdrv_open = qcow2_open,
     .bdrv_close = qcow2_close,

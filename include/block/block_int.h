@@ -91,6 +91,13 @@ struct BlockDriver {
     int instance_size;
     /* Format drivers sit on a "file" child opened by the core. */
     bool is_format;
+    /*
+     * QEMU's name for that child when it is not "file" (blkdebug: "image");
+     * "<alias>.x" options are then the child's, like "file.x".
+     */
+    const char *file_child_alias;
+    /* Takes BDRV_REQ_WRITE_COMPRESSED writes (the compress filter's need). */
+    bool supports_compressed_writes;
     /* Protocol drivers: prefix such as "file" (filenames "file:x"). */
     const char *protocol_name;
 
@@ -241,6 +248,8 @@ extern const BlockDriver bdrv_qcow2;
 /* Test drivers: fault injection and write recording (crash replay). */
 extern const BlockDriver bdrv_blkdebug;
 extern const BlockDriver bdrv_blkrecord;
+/* Filter making every write a compressed write (QEMU's "compress"). */
+extern const BlockDriver bdrv_compress;
 
 /*
  * Open a child node of @parent named @name ("file", "backing") from the
