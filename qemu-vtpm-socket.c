@@ -53,8 +53,9 @@ static void socket_usage(FILE *f)
 "                           control channel\n"
 "  --server type=unixio,path=PATH[,mode=0600] | type=tcp,port=N[,bindaddr=A]\n"
 "                           data channel (else only via CMD_SET_DATAFD)\n"
-"  --flags not-need-init[,startup-clear|startup-state]\n"
-"                           initialise (and start up) the TPM at once\n"
+"  --flags [not-need-init][,startup-clear|startup-state|startup-none]\n"
+"                           initialise (and start up) the TPM at once;\n"
+"                           startup-clear/-state imply not-need-init\n"
 "  --migration incoming     take the image's locks only when the state\n"
 "                           arrives (SET_STATEBLOB, INIT or a command)\n"
 "  --pid file=PATH          write the process id when ready\n"
@@ -474,12 +475,14 @@ static int parse_words(const char *opt, const char *spec,
 #define FLAG_NOT_NEED_INIT 0x1
 #define FLAG_STARTUP_CLEAR 0x2
 #define FLAG_STARTUP_STATE 0x4
+#define FLAG_STARTUP_NONE  0x8
 #define MIG_INCOMING 0x1
 
 int vtpm_socket_main(int argc, char **argv)
 {
     static const char *const flag_words[] = {
-        "not-need-init", "startup-clear", "startup-state", NULL
+        "not-need-init", "startup-clear", "startup-state", "startup-none",
+        NULL
     };
     static const char *const mig_words[] = { "incoming", NULL };
     SocketOpts o = { 0 };
@@ -513,10 +516,15 @@ int vtpm_socket_main(int argc, char **argv)
                                &err) < 0) {
         goto fail;
     }
-    if ((flags & FLAG_STARTUP_CLEAR) && (flags & FLAG_STARTUP_STATE)) {
-        error_setg(&err, "--flags: startup-clear and startup-state exclude "
-                   "each other");
+    if (!!(flags & FLAG_STARTUP_CLEAR) + !!(flags & FLAG_STARTUP_STATE) +
+        !!(flags & FLAG_STARTUP_NONE) > 1) {
+        error_setg(&err, "--flags: startup-clear, startup-state and "
+                   "startup-none exclude each other");
         goto fail;
+    }
+    /* As swtpm: a startup-* flag (but startup-none) implies not-need-init. */
+    if (flags & (FLAG_STARTUP_CLEAR | FLAG_STARTUP_STATE)) {
+        flags |= FLAG_NOT_NEED_INIT;
     }
     if (o.migration && parse_words("--migration", o.migration, mig_words,
                                    &mig, &err) < 0) {
