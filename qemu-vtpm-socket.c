@@ -68,6 +68,29 @@ static void socket_usage(FILE *f)
 
 /* ---- logging ------------------------------------------------------------- */
 
+/*
+ * Open @path for writing (O_CREAT plus @flags), 0600 when created, never
+ * through a symbolic link (a link planted there would redirect our writes
+ * to its target); the one error line names @what and the path.
+ */
+static int open_private(const char *path, int flags, const char *what,
+                        Error **errp)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags,
+                  0600);
+
+    if (fd < 0 && errno == ELOOP) {
+        error_setg(errp, "Could not open %s '%s': it is a symbolic link",
+                   what, path);
+        return -ELOOP;
+    }
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not open %s '%s'", what, path);
+        return -errno;
+    }
+    return fd;
+}
+
 static void socket_log(int level, const char *msg)
 {
     FILE *f = log_file ? log_file : stderr;
@@ -102,14 +125,16 @@ static int setup_log(const char *spec, Error **errp)
         goto out;
     }
     if (file) {
-        int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int fd = open_private(file, O_APPEND, "log file", errp);
 
-        if (fd < 0 || !(log_file = fdopen(fd, "a"))) {
+        if (fd < 0) {
+            ret = -EINVAL;
+            goto out;
+        }
+        if (!(log_file = fdopen(fd, "a"))) {
             error_setg_errno(errp, errno, "Could not open log file '%s'",
                              file);
-            if (fd >= 0) {
-                close(fd);
-            }
+            close(fd);
             ret = -EINVAL;
             goto out;
         }
@@ -314,13 +339,30 @@ static int write_pid_file(const char *spec, char **path_out, Error **errp)
         qdict_free(d);
         return -EINVAL;
     }
-    /* Write a temporary file and rename it: readers never see it half. */
+    /*
+     * Write a temporary file and rename it: readers never see it half.
+     * rename() replaces a link planted at @path rather than following it,
+     * but we refuse one there as we do for the temporary file.
+     */
     {
         char *tmp = qemu_xasprintf("%s.tmp", path);
+        struct stat sb;
 
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+            error_setg(errp, "Could not write pid file '%s': it is a "
+                       "symbolic link", path);
+            free(tmp);
+            qdict_free(d);
+            return -ELOOP;
+        }
+        fd = open_private(tmp, O_TRUNC, "pid file", errp);
+        if (fd < 0) {
+            free(tmp);
+            qdict_free(d);
+            return fd;
+        }
         n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-        if (fd < 0 || write(fd, buf, n) != n || close(fd) < 0 ||
+        if (write(fd, buf, n) != n || close(fd) < 0 ||
             rename(tmp, path) < 0) {
             error_setg_errno(errp, errno, "Could not write pid file '%s'",
                              path);
