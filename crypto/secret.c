@@ -21,6 +21,30 @@ void qcrypto_wipe_free(void *p, size_t len)
     free(p);
 }
 
+/*
+ * Who else may touch the secret in @fd, if it is a regular file: refuse
+ * one that users other than its owner may write (they could plant a key
+ * of their choosing), warn about one they may read (as ssh does).
+ */
+static int check_secret_mode(int fd, const char *what, Error **errp)
+{
+    struct stat sb;
+
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        return 0;
+    }
+    if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+        error_setg(errp, "The %s is writable by others (mode %04o); "
+                   "refusing it", what, (unsigned)(sb.st_mode & 07777));
+        return -EPERM;
+    }
+    if (sb.st_mode & (S_IRGRP | S_IROTH)) {
+        qemu_warn("the %s is readable by others (mode %04o)", what,
+                  (unsigned)(sb.st_mode & 07777));
+    }
+    return 0;
+}
+
 int qcrypto_read_secret(const char *path, int fd, uint8_t **data,
                         size_t *len, Error **errp)
 {
@@ -40,6 +64,10 @@ int qcrypto_read_secret(const char *path, int fd, uint8_t **data,
         }
     } else {
         snprintf(what, sizeof(what), "key fd %d", fd);
+    }
+    ret = check_secret_mode(myfd, what, errp);
+    if (ret < 0) {
+        goto fail;
     }
     for (;;) {
         ssize_t n = read(myfd, buf + got, QCRYPTO_SECRET_MAX + 1 - got);

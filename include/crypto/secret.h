@@ -21,7 +21,9 @@ void qcrypto_wipe_free(void *p, size_t len);
  * Read all of @path (when @fd < 0) or of @fd into a malloc'ed buffer
  * (*data, *len); the caller wipes it with qcrypto_wipe_free().  @fd is read
  * from its current position and left open.  0 or -errno with errp set
- * ("Could not read key file 'x': ...").
+ * ("Could not read key file 'x': ...").  A regular file that users other
+ * than its owner may write is refused (-EPERM); one they may read is
+ * accepted with a warning (qemu_warn()).
  */
 int qcrypto_read_secret(const char *path, int fd, uint8_t **data,
                         size_t *len, Error **errp);
