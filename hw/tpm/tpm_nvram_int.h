@@ -17,9 +17,11 @@
 
 struct TPMNvramKey {
     bool is_passphrase;
-    uint8_t key[32];        /* raw/hex keys */
+    uint8_t key[32];        /* raw/hex keys: the store's AES-256-GCM key */
     uint8_t *pass;          /* passphrase (no trailing newline) */
     size_t pass_len;
+    uint8_t swtpm_key[32];  /* the AES-CBC key swtpm would use (for blobs) */
+    size_t swtpm_key_len;   /* 16, 32, or 0 for our passphrases */
 };
 
 /* PBKDF2 iterations for new passphrase-protected stores. */
