@@ -21,6 +21,7 @@ typedef struct SocketOpts {
     bool tpm12;
     char *nvram;
     char *key;
+    char *migration_key;
     char *ctrl;
     char *server;
     char *flags;
@@ -48,7 +49,11 @@ static void socket_usage(FILE *f)
 "                           the image that holds the TPM state (required);\n"
 "                           other options go to the block layer\n"
 "  --key file=PATH|fd=N[,format=raw|hex|passphrase]\n"
-"                           key of an encrypted store\n"
+"                           key of an encrypted store; swtpm's key options\n"
+"                           (mode=, format=binary, pwdfile=, kdf=, remove)\n"
+"                           work too\n"
+"  --migration-key KEYSPEC  encrypt state blobs (GET/SET_STATEBLOB) with\n"
+"                           this key, in swtpm's format\n"
 "  --ctrl type=unixio,path=PATH[,mode=0600] | type=tcp,port=N[,bindaddr=A]\n"
 "                           control channel\n"
 "  --server type=unixio,path=PATH[,mode=0600] | type=tcp,port=N[,bindaddr=A]\n"
@@ -314,6 +319,29 @@ out:
     return st;
 }
 
+/* --migration-key: swtpm's AES-CBC key for the state blobs. */
+static int setup_migration_key(const char *spec, Error **errp)
+{
+    TPMNvramKey *key = NULL;
+    const uint8_t *swk;
+    size_t len;
+    int ret;
+
+    if (tpm_nvram_key_parse(spec, &key, errp) < 0) {
+        error_prepend(errp, "--migration-key: ");
+        return -EINVAL;
+    }
+    ret = tpm_nvram_key_get_swtpm(key, &swk, &len);
+    if (ret < 0) {
+        error_setg(errp, "--migration-key: format=passphrase is the "
+                   "store's own kind; use swtpm's pwdfile=");
+    } else {
+        vtpm_migration_set_key(swk, len);
+    }
+    tpm_nvram_key_free(key);
+    return ret;
+}
+
 /* ---- signals, pid file, daemon ------------------------------------------- */
 
 static void on_signal(int sig)
@@ -427,7 +455,7 @@ static void daemon_ready(int ready_fd)
 
 enum {
     OPT_TPM2 = 256, OPT_TPM12, OPT_NVRAM, OPT_KEY, OPT_CTRL, OPT_SERVER,
-    OPT_FLAGS, OPT_PID, OPT_LOG, OPT_MIGRATION,
+    OPT_FLAGS, OPT_PID, OPT_LOG, OPT_MIGRATION, OPT_MIGRATION_KEY,
 };
 
 static int parse_args(int argc, char **argv, SocketOpts *o)
@@ -443,6 +471,7 @@ static int parse_args(int argc, char **argv, SocketOpts *o)
         { "pid", required_argument, NULL, OPT_PID },
         { "log", required_argument, NULL, OPT_LOG },
         { "migration", required_argument, NULL, OPT_MIGRATION },
+        { "migration-key", required_argument, NULL, OPT_MIGRATION_KEY },
         { "daemon", no_argument, NULL, 'd' },
         { "terminate", no_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
@@ -464,6 +493,7 @@ static int parse_args(int argc, char **argv, SocketOpts *o)
         case OPT_PID: o->pid = optarg; break;
         case OPT_LOG: o->log = optarg; break;
         case OPT_MIGRATION: o->migration = optarg; break;
+        case OPT_MIGRATION_KEY: o->migration_key = optarg; break;
         case 'd': o->daemon = true; break;
         case 't': o->terminate = true; break;
         case 'h':
@@ -578,6 +608,9 @@ int vtpm_socket_main(int argc, char **argv)
         goto fail;
     }
 
+    if (o.migration_key && setup_migration_key(o.migration_key, &err) < 0) {
+        goto fail;
+    }
     st = open_storage(&o, mig & MIG_INCOMING, &err);
     if (!st) {
         goto fail;
@@ -657,6 +690,7 @@ cleanup:
     the_ctrl = NULL;
     vtpm_data_free(d);
     vtpm_storage_free(st);
+    vtpm_migration_set_key(NULL, 0);
     if (ctrl.fd >= 0) {
         close(ctrl.fd);
     }
