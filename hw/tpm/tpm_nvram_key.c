@@ -27,9 +27,8 @@ void tpm_nvram_key_free(TPMNvramKey *key)
         return;
     }
     qcrypto_wipe(key->key, sizeof(key->key));
-    qcrypto_wipe_free(key->pass, key->pass_len);
-    qcrypto_wipe(key, sizeof(*key));
-    free(key);
+    qcrypto_secure_free(key->pass);
+    qcrypto_secure_free(key);
 }
 
 /* Label of the expansion of a 128-bit swtpm key to the store's key. */
@@ -94,7 +93,7 @@ static int key_from_material(TPMNvramKey *k, const KeyForm *f,
             return -EINVAL;
         }
         k->is_passphrase = true;
-        k->pass = qemu_xmalloc(n);
+        k->pass = qcrypto_secure_alloc(n);
         memcpy(k->pass, data, n);
         k->pass_len = n;
         return 0;
@@ -295,7 +294,7 @@ int tpm_nvram_key_parse(const char *spec, TPMNvramKey **key, Error **errp)
     }
     ret = -EINVAL;
 
-    k = qemu_xzalloc(sizeof(*k));
+    k = qcrypto_secure_alloc(sizeof(*k));
     if (key_from_material(k, &f, data, len, what, errp) < 0) {
         goto out;
     }
@@ -311,7 +310,7 @@ int tpm_nvram_key_parse(const char *spec, TPMNvramKey **key, Error **errp)
 out:
     tpm_nvram_key_free(k);
     if (data) {
-        qcrypto_wipe_free(data, len);
+        qcrypto_secure_free(data);
     }
     free(file);
     free(fdstr);
@@ -544,10 +543,10 @@ int nv_new_params(const TPMNvramKey *k, NvDir *nd, uint8_t *key,
  */
 void nv_set_key(TPMNvram *nv, const TPMNvramKey *key)
 {
-    qcrypto_wipe_free(nv->pass, nv->pass_len);
+    qcrypto_secure_free(nv->pass);
     nv->pass = NULL;
     nv->pass_len = 0;
-    qcrypto_wipe(nv->key, sizeof(nv->key));
+    qcrypto_wipe(nv->key, 32);
     nv->have_key = key != NULL;
     nv->key_is_pass = key && key->is_passphrase;
     nv->key_ready = false;
@@ -555,7 +554,7 @@ void nv_set_key(TPMNvram *nv, const TPMNvramKey *key)
         return;
     }
     if (key->is_passphrase) {
-        nv->pass = qemu_xmalloc(key->pass_len);
+        nv->pass = qcrypto_secure_alloc(key->pass_len);
         memcpy(nv->pass, key->pass, key->pass_len);
         nv->pass_len = key->pass_len;
     } else {

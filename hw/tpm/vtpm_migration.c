@@ -15,15 +15,20 @@
 #include "hw/tpm/tpm_ioctl.h"
 #include "hw/tpm/vtpm.h"
 
-/* --migration-key: swtpm's AES-CBC key (mig_key_len 0: none). */
-static uint8_t mig_key[QCRYPTO_SWTPM_KEY_MAX];
+/*
+ * --migration-key: swtpm's AES-CBC key (mig_key_len 0: none), in memory
+ * that core dumps leave out.
+ */
+static uint8_t *mig_key;
 static size_t mig_key_len;
 
 void vtpm_migration_set_key(const uint8_t *key, size_t len)
 {
-    qcrypto_wipe(mig_key, sizeof(mig_key));
+    qcrypto_secure_free(mig_key);
+    mig_key = NULL;
     mig_key_len = key ? len : 0;
     if (key) {
+        mig_key = qcrypto_secure_alloc(len);
         memcpy(mig_key, key, len);
     }
 }
