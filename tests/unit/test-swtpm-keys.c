@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-swtpm-keys.c: swtpm's key and blob formats (crypto/swtpm.c) with
- * known answers, and swtpm's key specifications accepted by
- * tpm_nvram_key_parse() (the store key derived from them).
+ * known answers, swtpm's key specifications accepted by
+ * tpm_nvram_key_parse() (the store key derived from them), and key memory
+ * that core dumps leave out.
  */
 #include "tpm-nvram-helpers.h"
 #include "crypto/swtpm.h"
 #include "hw/tpm/tpm_nvram_int.h"
+#include "crypto/secret.h"
 
 static const char pass[] = "secret pass\n";
 /* Python: hashlib.pbkdf2_hmac('sha512', pass, b'swtpm', 1000, n) */
@@ -260,6 +262,57 @@ static void test_key_specs(void)
     expect_fail(k, err, "exactly one of");
 }
 
+/* The VmFlags of the mapping that holds @p, from /proc/self/smaps. */
+static char *vmflags_of(const void *p)
+{
+    g_autofree char *smaps = NULL;
+    g_auto(GStrv) lines = NULL;
+    bool in = false;
+
+    g_assert_true(g_file_get_contents("/proc/self/smaps", &smaps, NULL,
+                                      NULL));
+    lines = g_strsplit(smaps, "\n", -1);
+    for (int i = 0; lines[i]; i++) {
+        unsigned long a, b;
+
+        if (sscanf(lines[i], "%lx-%lx ", &a, &b) == 2 &&
+            strchr(lines[i], '-') < strchr(lines[i], ' ')) {
+            in = (uintptr_t)p >= a && (uintptr_t)p < b;
+        } else if (in && g_str_has_prefix(lines[i], "VmFlags:")) {
+            return g_strdup(lines[i]);
+        }
+    }
+    return NULL;
+}
+
+static void test_secure_alloc(void)
+{
+    uint8_t *k = qcrypto_secure_alloc(32), *big;
+    g_autofree char *flags = vmflags_of(k);
+    g_autofree char *flags2 = NULL;
+    TPMNvramKey *key;
+
+    g_assert_nonnull(flags);
+    g_assert_nonnull(strstr(flags, " dd"));     /* VM_DONTDUMP */
+    for (int i = 0; i < 32; i++) {
+        g_assert_cmpint(k[i], ==, 0);
+    }
+    memset(k, 0xa5, 32);
+    qcrypto_secure_free(k);
+    qcrypto_secure_free(NULL);
+    big = qcrypto_secure_alloc(3 * 4096);
+    memset(big, 1, 3 * 4096);
+    qcrypto_secure_free(big);
+
+    /* a parsed key lives there too */
+    key = parse_over("k", "000102030405060708090a0b0c0d0e0f", 32,
+                     "file=%s", NULL);
+    g_assert_nonnull(key);
+    flags2 = vmflags_of(key->key);
+    g_assert_nonnull(strstr(flags2, " dd"));
+    tpm_nvram_key_free(key);
+}
+
 int main(int argc, char **argv)
 {
     int ret;
@@ -270,6 +323,7 @@ int main(int argc, char **argv)
     g_test_add_func("/swtpm/kdf", test_kdf);
     g_test_add_func("/swtpm/seal-open", test_seal_open);
     g_test_add_func("/swtpm/key-specs", test_key_specs);
+    g_test_add_func("/secret/secure-alloc", test_secure_alloc);
     ret = g_test_run();
     nvt_rm_dir();
     return ret;
