@@ -120,8 +120,7 @@ static int key_from_material(TPMNvramKey *k, const KeyForm *f,
         n = 32;
         memcpy(swk, data, 32);
     } else if (!strcmp(f->format, "hex")) {
-        error_setg(errp, "The %s does not hold 64 hex digits (or 32 for an "
-                   "AES-128 key)", what);
+        error_setg(errp, "The %s does not hold 64 hex digits", what);
         return -EINVAL;
     } else if (!strcmp(f->format, "raw")) {
         error_setg(errp, "The %s holds %zu bytes, a raw key needs 32",
@@ -129,7 +128,7 @@ static int key_from_material(TPMNvramKey *k, const KeyForm *f,
         return -EINVAL;
     } else {
         error_setg(errp, "The %s holds neither 32 raw bytes nor 64 hex digits "
-                   "nor 32 (use format=passphrase for a passphrase)",
+                   "(use format=passphrase for a passphrase)",
                    what);
         return -EINVAL;
     }
@@ -184,7 +183,7 @@ static int key_form_parse(QDict *opts, KeyForm *f, Error **errp)
             f->format = "passphrase";
         } else {
             error_setg(errp, "Invalid key format '%s' (expected raw, hex or "
-                       "passphrase; swtpm's hex or binary)", format);
+                       "passphrase)", format);
             goto out;
         }
     }
@@ -274,7 +273,7 @@ int tpm_nvram_key_parse(const char *spec, TPMNvramKey **key, Error **errp)
     }
     if (!!file + !!fdstr + !!pwdfile + !!pwdfd != 1) {
         error_setg(errp, "Invalid key specification: give exactly one of "
-                   "file=PATH or fd=N (or pwdfile=PATH or pwdfd=N)");
+                   "file=PATH or fd=N");
         goto out;
     }
     path = file ? file : pwdfile;
