@@ -23,6 +23,7 @@ typedef struct SocketOpts {
     bool tpm12;
     char *nvram;
     char *key;
+    char *migration_key;
     char *ctrl;
     char *server;
     char *flags;
@@ -50,7 +51,11 @@ static void socket_usage(FILE *f)
 "                           the image that holds the TPM state (required);\n"
 "                           other options go to the block layer\n"
 "  --key file=PATH|fd=N[,format=raw|hex|passphrase]\n"
-"                           key of an encrypted store\n"
+"                           key of an encrypted store; swtpm's key options\n"
+"                           (mode=, format=binary, pwdfile=, kdf=, remove)\n"
+"                           work too\n"
+"  --migration-key KEYSPEC  encrypt state blobs (GET/SET_STATEBLOB) with\n"
+"                           this key, in swtpm's format\n"
 "  --ctrl type=unixio,path=PATH[,mode=0600][,uid=U][,gid=G]\n"
 "       | type=tcp,port=N[,bindaddr=A]\n"
 "                           control channel (TCP: open to every local user)\n"
@@ -58,8 +63,9 @@ static void socket_usage(FILE *f)
 "       | type=unixio,path=PATH[,mode=0600][,uid=U][,gid=G][,disconnect]\n"
 "                           data channel (else only via CMD_SET_DATAFD);\n"
 "                           disconnect: close it after each answer\n"
-"  --flags not-need-init[,startup-clear|startup-state]\n"
-"                           initialise (and start up) the TPM at once\n"
+"  --flags [not-need-init][,startup-clear|startup-state|startup-none]\n"
+"                           initialise (and start up) the TPM at once;\n"
+"                           startup-clear/-state imply not-need-init\n"
 "  --migration incoming     take the image's locks only when the state\n"
 "                           arrives (SET_STATEBLOB, INIT or a command)\n"
 "  --pid file=PATH          write the process id when ready\n"
@@ -71,6 +77,29 @@ static void socket_usage(FILE *f)
 }
 
 /* ---- logging ------------------------------------------------------------- */
+
+/*
+ * Open @path for writing (O_CREAT plus @flags), 0600 when created, never
+ * through a symbolic link (a link planted there would redirect our writes
+ * to its target); the one error line names @what and the path.
+ */
+static int open_private(const char *path, int flags, const char *what,
+                        Error **errp)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags,
+                  0600);
+
+    if (fd < 0 && errno == ELOOP) {
+        error_setg(errp, "Could not open %s '%s': it is a symbolic link",
+                   what, path);
+        return -ELOOP;
+    }
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not open %s '%s'", what, path);
+        return -errno;
+    }
+    return fd;
+}
 
 static void socket_log(int level, const char *msg)
 {
@@ -106,14 +135,16 @@ static int setup_log(const char *spec, Error **errp)
         goto out;
     }
     if (file) {
-        int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int fd = open_private(file, O_APPEND, "log file", errp);
 
-        if (fd < 0 || !(log_file = fdopen(fd, "a"))) {
+        if (fd < 0) {
+            ret = -EINVAL;
+            goto out;
+        }
+        if (!(log_file = fdopen(fd, "a"))) {
             error_setg_errno(errp, errno, "Could not open log file '%s'",
                              file);
-            if (fd >= 0) {
-                close(fd);
-            }
+            close(fd);
             ret = -EINVAL;
             goto out;
         }
@@ -404,6 +435,29 @@ out:
     return st;
 }
 
+/* --migration-key: swtpm's AES-CBC key for the state blobs. */
+static int setup_migration_key(const char *spec, Error **errp)
+{
+    TPMNvramKey *key = NULL;
+    const uint8_t *swk;
+    size_t len;
+    int ret;
+
+    if (tpm_nvram_key_parse(spec, &key, errp) < 0) {
+        error_prepend(errp, "--migration-key: ");
+        return -EINVAL;
+    }
+    ret = tpm_nvram_key_get_swtpm(key, &swk, &len);
+    if (ret < 0) {
+        error_setg(errp, "--migration-key: format=passphrase is the "
+                   "store's own kind; use swtpm's pwdfile=");
+    } else {
+        vtpm_migration_set_key(swk, len);
+    }
+    tpm_nvram_key_free(key);
+    return ret;
+}
+
 /* ---- signals, pid file, daemon ------------------------------------------- */
 
 static void on_signal(int sig)
@@ -429,13 +483,30 @@ static int write_pid_file(const char *spec, char **path_out, Error **errp)
         qdict_free(d);
         return -EINVAL;
     }
-    /* Write a temporary file and rename it: readers never see it half. */
+    /*
+     * Write a temporary file and rename it: readers never see it half.
+     * rename() replaces a link planted at @path rather than following it,
+     * but we refuse one there as we do for the temporary file.
+     */
     {
         char *tmp = qemu_xasprintf("%s.tmp", path);
+        struct stat sb;
 
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+            error_setg(errp, "Could not write pid file '%s': it is a "
+                       "symbolic link", path);
+            free(tmp);
+            qdict_free(d);
+            return -ELOOP;
+        }
+        fd = open_private(tmp, O_TRUNC, "pid file", errp);
+        if (fd < 0) {
+            free(tmp);
+            qdict_free(d);
+            return fd;
+        }
         n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-        if (fd < 0 || write(fd, buf, n) != n || close(fd) < 0 ||
+        if (write(fd, buf, n) != n || close(fd) < 0 ||
             rename(tmp, path) < 0) {
             error_setg_errno(errp, errno, "Could not write pid file '%s'",
                              path);
@@ -500,7 +571,7 @@ static void daemon_ready(int ready_fd)
 
 enum {
     OPT_TPM2 = 256, OPT_TPM12, OPT_NVRAM, OPT_KEY, OPT_CTRL, OPT_SERVER,
-    OPT_FLAGS, OPT_PID, OPT_LOG, OPT_MIGRATION,
+    OPT_FLAGS, OPT_PID, OPT_LOG, OPT_MIGRATION, OPT_MIGRATION_KEY,
 };
 
 static int parse_args(int argc, char **argv, SocketOpts *o)
@@ -516,6 +587,7 @@ static int parse_args(int argc, char **argv, SocketOpts *o)
         { "pid", required_argument, NULL, OPT_PID },
         { "log", required_argument, NULL, OPT_LOG },
         { "migration", required_argument, NULL, OPT_MIGRATION },
+        { "migration-key", required_argument, NULL, OPT_MIGRATION_KEY },
         { "daemon", no_argument, NULL, 'd' },
         { "terminate", no_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
@@ -537,6 +609,7 @@ static int parse_args(int argc, char **argv, SocketOpts *o)
         case OPT_PID: o->pid = optarg; break;
         case OPT_LOG: o->log = optarg; break;
         case OPT_MIGRATION: o->migration = optarg; break;
+        case OPT_MIGRATION_KEY: o->migration_key = optarg; break;
         case 'd': o->daemon = true; break;
         case 't': o->terminate = true; break;
         case 'h':
@@ -590,12 +663,14 @@ static int parse_words(const char *opt, const char *spec,
 #define FLAG_NOT_NEED_INIT 0x1
 #define FLAG_STARTUP_CLEAR 0x2
 #define FLAG_STARTUP_STATE 0x4
+#define FLAG_STARTUP_NONE  0x8
 #define MIG_INCOMING 0x1
 
 int vtpm_socket_main(int argc, char **argv)
 {
     static const char *const flag_words[] = {
-        "not-need-init", "startup-clear", "startup-state", NULL
+        "not-need-init", "startup-clear", "startup-state", "startup-none",
+        NULL
     };
     static const char *const mig_words[] = { "incoming", NULL };
     SocketOpts o = { 0 };
@@ -630,10 +705,15 @@ int vtpm_socket_main(int argc, char **argv)
                                &err) < 0) {
         goto fail;
     }
-    if ((flags & FLAG_STARTUP_CLEAR) && (flags & FLAG_STARTUP_STATE)) {
-        error_setg(&err, "--flags: startup-clear and startup-state exclude "
-                   "each other");
+    if (!!(flags & FLAG_STARTUP_CLEAR) + !!(flags & FLAG_STARTUP_STATE) +
+        !!(flags & FLAG_STARTUP_NONE) > 1) {
+        error_setg(&err, "--flags: startup-clear, startup-state and "
+                   "startup-none exclude each other");
         goto fail;
+    }
+    /* As swtpm: a startup-* flag (but startup-none) implies not-need-init. */
+    if (flags & (FLAG_STARTUP_CLEAR | FLAG_STARTUP_STATE)) {
+        flags |= FLAG_NOT_NEED_INIT;
     }
     if (o.migration && parse_words("--migration", o.migration, mig_words,
                                    &mig, &err) < 0) {
@@ -645,6 +725,9 @@ int vtpm_socket_main(int argc, char **argv)
         goto fail;
     }
 
+    if (o.migration_key && setup_migration_key(o.migration_key, &err) < 0) {
+        goto fail;
+    }
     st = open_storage(&o, mig & MIG_INCOMING, &err);
     if (!st) {
         goto fail;
@@ -736,6 +819,7 @@ cleanup:
     the_ctrl = NULL;
     vtpm_data_free(d);
     vtpm_storage_free(st);
+    vtpm_migration_set_key(NULL, 0);
     if (ctrl.fd >= 0) {
         close(ctrl.fd);
     }

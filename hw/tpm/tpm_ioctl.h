@@ -147,6 +147,7 @@ enum {
 #define VTPM_RES_IOERROR            0x01f
 #define VTPM_RES_DECRYPT_ERROR      0x021
 #define VTPM_RES_INVALID_POSTINIT   0x026
+#define VTPM_RES_BAD_KEY_PROPERTY   0x028
 #define VTPM_RES_BAD_DATASIZE       0x02b
 #define VTPM_RES_BAD_MODE           0x02c
 #define VTPM_RES_BAD_VERSION        0x02e
@@ -168,6 +169,7 @@ enum {
 #define VTPM_BLOB_FLAG_ENCRYPTED        0x01
 #define VTPM_BLOB_FLAG_MIGRATION_ENCRYPTED 0x02
 #define VTPM_BLOB_FLAG_MIGRATION_DATA   0x04
+#define VTPM_BLOB_FLAG_MIGRATION_256BIT_KEY 0x10
 #define VTPM_TLV_HDR_SIZE           6
 #define VTPM_TAG_DATA               1
 #define VTPM_TAG_ENCRYPTED_DATA     2

@@ -389,6 +389,7 @@ TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
     nv->flags = flags;
     nv->lock_timeout_ms = opts->lock_timeout_ms;
     nv->cur = -1;
+    nv->key = qcrypto_secure_alloc(32);
     nv_set_key(nv, key);
 
     locked = nv_lock(nv, errp);
@@ -428,7 +429,8 @@ void tpm_nvram_close(TPMNvram *nv)
         return;
     }
     nv_drop_cache(nv);
-    qcrypto_wipe_free(nv->pass, nv->pass_len);
+    qcrypto_secure_free(nv->pass);
+    qcrypto_secure_free(nv->key);
     free(nv->filename);
     qcrypto_wipe(nv, sizeof(*nv));
     free(nv);

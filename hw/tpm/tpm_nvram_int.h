@@ -15,11 +15,14 @@
 #include "hw/tpm/tpm_nvram.h"
 #include "hw/tpm/tpm_nvram_format.h"
 
+/* Allocated with qcrypto_secure_alloc(), as is its passphrase. */
 struct TPMNvramKey {
     bool is_passphrase;
-    uint8_t key[32];        /* raw/hex keys */
+    uint8_t key[32];        /* raw/hex keys: the store's AES-256-GCM key */
     uint8_t *pass;          /* passphrase (no trailing newline) */
     size_t pass_len;
+    uint8_t swtpm_key[32];  /* the AES-CBC key swtpm would use (for blobs) */
+    size_t swtpm_key_len;   /* 16, 32, or 0 for our passphrases */
 };
 
 /* PBKDF2 iterations for new passphrase-protected stores. */
@@ -42,9 +45,9 @@ struct TPMNvram {
     /* key material */
     bool have_key;
     bool key_is_pass;
-    uint8_t *pass;
+    uint8_t *pass;          /* qcrypto_secure_alloc() */
     size_t pass_len;
-    uint8_t key[32];
+    uint8_t *key;           /* 32 bytes, qcrypto_secure_alloc() */
     bool key_ready;         /* key[] matches the current store's salt/kcv */
     uint8_t key_salt[NV_SALT_LEN];
     uint32_t key_iter;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * tpm_nvram_key.c: the NVRAM store's keys: key specifications
- * ("file=PATH|fd=N[,format=raw|hex|passphrase]") and their key material;
+ * ("file=PATH|fd=N[,format=raw|hex|passphrase]", and swtpm's: mode=,
+ * format=binary, pwdfile=/pwdfd= with kdf=, remove) and their key material;
  * for an open store, key derivation, the key check against the store's
  * key_check value, the parameters of new stores, and blob decryption.
  */
@@ -12,6 +13,7 @@
 #include "crypto/kdf.h"
 #include "crypto/random.h"
 #include "crypto/secret.h"
+#include "crypto/swtpm.h"
 #include "hw/tpm/tpm_nvram_int.h"
 
 static const char nv_kcv_label[] = "qemu-tpm-nvram key check v1";
@@ -25,56 +27,60 @@ void tpm_nvram_key_free(TPMNvramKey *key)
         return;
     }
     qcrypto_wipe(key->key, sizeof(key->key));
-    qcrypto_wipe_free(key->pass, key->pass_len);
-    qcrypto_wipe(key, sizeof(*key));
-    free(key);
+    qcrypto_secure_free(key->pass);
+    qcrypto_secure_free(key);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* 64 hex digits, optionally followed by one newline ("\n" or "\r\n"). */
-static bool parse_hex(const uint8_t *d, size_t len, uint8_t *out)
-{
-    if (len == 66 && d[64] == '\r' && d[65] == '\n') {
-        len = 64;
-    } else if (len == 65 && d[64] == '\n') {
-        len = 64;
-    }
-    if (len != 64) {
-        return false;
-    }
-    for (size_t i = 0; i < 32; i++) {
-        int hi = hexval(d[2 * i]), lo = hexval(d[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return false;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
+/* Label of the expansion of a 128-bit swtpm key to the store's key. */
+static const char nv_aes128_label[] = "qemu-vtpm: store key from an swtpm "
+                                      "AES-128 key, v1";
 
 /*
- * Fill @k from the @len bytes of key material read from @what, as format
- * @fmt ("auto": 64 hex digits or 32 raw bytes).
+ * Make @swk (@len 16 or 32 bytes, an AES-CBC key as swtpm uses it) the
+ * key of @k: kept for swtpm's blob format, and the store's AES-256-GCM
+ * key derived from it: a 256-bit key as it is, a 128-bit key K as
+ * HMAC-SHA256(K, nv_aes128_label).  docs/tools/qemu-vtpm.rst.
  */
-static int key_from_material(TPMNvramKey *k, const char *fmt,
+static int key_from_swtpm(TPMNvramKey *k, const uint8_t *swk, size_t len,
+                          Error **errp)
+{
+    memcpy(k->swtpm_key, swk, len);
+    k->swtpm_key_len = len;
+    if (len == 32) {
+        memcpy(k->key, swk, 32);
+        return 0;
+    }
+    return qcrypto_hmac_sha256(swk, len, (const uint8_t *)nv_aes128_label,
+                               strlen(nv_aes128_label), k->key, errp);
+}
+
+/* What a key file holds, as given by format= and mode=. */
+typedef struct KeyForm {
+    const char *format;     /* "auto", "raw", "hex", "passphrase" */
+    size_t mode_len;        /* mode= given: 16 or 32; else 0 */
+    bool pwd;               /* pwdfile=/pwdfd=: swtpm's passphrase */
+    QCryptoSwtpmKdf kdf;
+} KeyForm;
+
+/*
+ * Fill @k from the @len bytes of key material read from @what, as @f says
+ * ("auto": 64 or 32 hex digits, or 32 raw bytes).
+ */
+static int key_from_material(TPMNvramKey *k, const KeyForm *f,
                              const uint8_t *data, size_t len,
                              const char *what, Error **errp)
 {
-    if (!strcmp(fmt, "passphrase")) {
-        size_t n = len;
+    uint8_t swk[QCRYPTO_SWTPM_KEY_MAX];
+    size_t n = 0;
+    int ret;
+
+    if (f->pwd) {
+        n = f->mode_len ? f->mode_len : 16;
+        if (qcrypto_swtpm_kdf(data, len, f->kdf, n, swk, errp) < 0) {
+            return -EIO;
+        }
+    } else if (!strcmp(f->format, "passphrase")) {
+        n = len;
         /* One trailing newline is not part of the passphrase. */
         if (n && data[n - 1] == '\n') {
             n--;
@@ -87,91 +93,213 @@ static int key_from_material(TPMNvramKey *k, const char *fmt,
             return -EINVAL;
         }
         k->is_passphrase = true;
-        k->pass = qemu_xmalloc(n);
+        k->pass = qcrypto_secure_alloc(n);
         memcpy(k->pass, data, n);
         k->pass_len = n;
-    } else if (!strcmp(fmt, "hex")) {
-        if (!parse_hex(data, len, k->key)) {
-            error_setg(errp, "The %s does not hold 64 hex digits", what);
+        return 0;
+    } else if (f->mode_len) {
+        n = f->mode_len;
+        if (!strcmp(f->format, "raw") ? len != n :
+            !qcrypto_swtpm_parse_hex(data, len, n, swk)) {
+            error_setg(errp, "The %s does not hold a %zu-bit key as %s "
+                       "(mode=%s)", what, n * 8,
+                       !strcmp(f->format, "raw") ? "binary" : "hex digits",
+                       n == 32 ? "aes-256-cbc" : "aes-cbc");
             return -EINVAL;
         }
-    } else if (!strcmp(fmt, "raw")) {
-        if (len != 32) {
-            error_setg(errp, "The %s holds %zu bytes, a raw key needs 32",
-                       what, len);
-            return -EINVAL;
+        if (!strcmp(f->format, "raw")) {
+            memcpy(swk, data, n);
         }
-        memcpy(k->key, data, 32);
+    } else if (strcmp(f->format, "raw") &&
+               qcrypto_swtpm_parse_hex(data, len, 32, swk)) {
+        n = 32;
+    } else if (strcmp(f->format, "raw") &&
+               qcrypto_swtpm_parse_hex(data, len, 16, swk)) {
+        n = 16;             /* swtpm's default: an AES-128 key in hex */
+    } else if (strcmp(f->format, "hex") && len == 32) {
+        n = 32;
+        memcpy(swk, data, 32);
+    } else if (!strcmp(f->format, "hex")) {
+        error_setg(errp, "The %s does not hold 64 hex digits", what);
+        return -EINVAL;
+    } else if (!strcmp(f->format, "raw")) {
+        error_setg(errp, "The %s holds %zu bytes, a raw key needs 32",
+                   what, len);
+        return -EINVAL;
     } else {
-        if (parse_hex(data, len, k->key)) {
-            /* hex */
-        } else if (len == 32) {
-            memcpy(k->key, data, 32);
+        error_setg(errp, "The %s holds neither 32 raw bytes nor 64 hex digits "
+                   "(use format=passphrase for a passphrase)",
+                   what);
+        return -EINVAL;
+    }
+    ret = key_from_swtpm(k, swk, n, errp);
+    qcrypto_wipe(swk, sizeof(swk));
+    return ret;
+}
+
+/* swtpm writes a bare "remove" for remove=true: make it key=value. */
+static char *spec_normalize(const char *spec)
+{
+    size_t n = strlen(spec);
+    char *out = qemu_xmalloc(2 * n + 16), *o = out;
+    const char *p = spec;
+
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+
+        memcpy(o, p, l);
+        o += l;
+        if (l == 6 && !strncmp(p, "remove", 6)) {
+            memcpy(o, "=on", 3);
+            o += 3;
+        }
+        if (!e) {
+            break;
+        }
+        *o++ = ',';
+        p = e + 1;
+    }
+    *o = '\0';
+    return out;
+}
+
+static int key_form_parse(QDict *opts, KeyForm *f, Error **errp)
+{
+    char *format = qdict_take_str(opts, "format");
+    char *mode = qdict_take_str(opts, "mode");
+    char *kdf = qdict_take_str(opts, "kdf");
+    int ret = -EINVAL;
+
+    f->format = "auto";
+    f->mode_len = 0;
+    f->kdf = QCRYPTO_SWTPM_KDF_PBKDF2;
+    if (format) {
+        if (!strcmp(format, "binary") || !strcmp(format, "raw")) {
+            f->format = "raw";
+        } else if (!strcmp(format, "hex")) {
+            f->format = "hex";
+        } else if (!strcmp(format, "passphrase")) {
+            f->format = "passphrase";
         } else {
-            error_setg(errp, "The %s holds neither 32 raw bytes nor 64 hex "
-                       "digits (use format=passphrase for a passphrase)",
-                       what);
-            return -EINVAL;
+            error_setg(errp, "Invalid key format '%s' (expected raw, hex or "
+                       "passphrase)", format);
+            goto out;
         }
     }
-    return 0;
+    if (mode) {
+        if (!strcmp(mode, "aes-cbc") || !strcmp(mode, "aes-128-cbc")) {
+            f->mode_len = 16;
+        } else if (!strcmp(mode, "aes-256-cbc")) {
+            f->mode_len = 32;
+        } else {
+            error_setg(errp, "Invalid key mode '%s' (expected aes-cbc, "
+                       "aes-128-cbc or aes-256-cbc)", mode);
+            goto out;
+        }
+    } else if (format && !strcmp(format, "binary")) {
+        f->mode_len = 16;           /* swtpm's default mode */
+    }
+    if (kdf && !f->pwd) {
+        error_setg(errp, "Invalid key specification: kdf= goes with "
+                   "pwdfile= or pwdfd=");
+        goto out;
+    }
+    if (kdf && !strcmp(kdf, "sha512")) {
+        f->kdf = QCRYPTO_SWTPM_KDF_SHA512;
+    } else if (kdf && strcmp(kdf, "pbkdf2")) {
+        error_setg(errp, "Invalid key kdf '%s' (expected sha512 or pbkdf2)",
+                   kdf);
+        goto out;
+    }
+    if (f->pwd && format) {
+        error_setg(errp, "Invalid key specification: format= does not go "
+                   "with pwdfile= or pwdfd=");
+        goto out;
+    }
+    if (f->mode_len && !strcmp(f->format, "passphrase")) {
+        error_setg(errp, "Invalid key specification: mode= does not go with "
+                   "format=passphrase (use pwdfile= for swtpm's "
+                   "passphrases)");
+        goto out;
+    }
+    ret = 0;
+out:
+    free(format);
+    free(mode);
+    free(kdf);
+    return ret;
 }
 
 int tpm_nvram_key_parse(const char *spec, TPMNvramKey **key, Error **errp)
 {
     QDict *opts = NULL;
-    char *file = NULL, *fdstr = NULL, *format = NULL;
+    char *file = NULL, *fdstr = NULL, *pwdfile = NULL, *pwdfd = NULL;
+    char *norm = spec_normalize(spec);
     uint8_t *data = NULL;
     size_t len = 0;
     int fd = -1;
     int ret = -EINVAL;
     TPMNvramKey *k = NULL;
     char what[PATH_MAX + 32];
-    const char *fmt;
+    const char *path, *fdarg;
+    bool remove = false;
+    KeyForm f = { 0 };
 
     *key = NULL;
-    if (qdict_parse_keyval(&opts, spec, NULL, errp) < 0) {
+    if (qdict_parse_keyval(&opts, norm, NULL, errp) < 0) {
         error_prepend(errp, "Invalid key specification: ");
         goto out;
     }
     file = qdict_take_str(opts, "file");
     fdstr = qdict_take_str(opts, "fd");
-    format = qdict_take_str(opts, "format");
+    pwdfile = qdict_take_str(opts, "pwdfile");
+    pwdfd = qdict_take_str(opts, "pwdfd");
+    if (qdict_get_bool(opts, "remove", false, &remove, errp) < 0) {
+        error_prepend(errp, "Invalid key specification: ");
+        goto out;
+    }
+    qdict_del(opts, "remove");
+    f.pwd = pwdfile || pwdfd;
+    if (key_form_parse(opts, &f, errp) < 0) {
+        goto out;
+    }
     if (qdict_size(opts) > 0) {
         error_setg(errp, "Invalid key specification: unknown option '%s' "
                    "(expected file=PATH or fd=N, and format=raw|hex|"
-                   "passphrase)", qdict_entry_key(qdict_first(opts)));
+                   "passphrase; or swtpm's options)",
+                   qdict_entry_key(qdict_first(opts)));
         goto out;
     }
-    if (!!file == !!fdstr) {
+    if (!!file + !!fdstr + !!pwdfile + !!pwdfd != 1) {
         error_setg(errp, "Invalid key specification: give exactly one of "
                    "file=PATH or fd=N");
         goto out;
     }
-    fmt = format ? format : "auto";
-    if (strcmp(fmt, "auto") && strcmp(fmt, "raw") && strcmp(fmt, "hex") &&
-        strcmp(fmt, "passphrase")) {
-        error_setg(errp, "Invalid key format '%s' (expected raw, hex or "
-                   "passphrase)", fmt);
-        goto out;
-    }
-    if (fdstr) {
-        if (qemu_strtoi(fdstr, NULL, 10, &fd) < 0 || fd < 0) {
-            error_setg(errp, "Invalid key file descriptor '%s'", fdstr);
+    path = file ? file : pwdfile;
+    fdarg = fdstr ? fdstr : pwdfd;
+    if (fdarg) {
+        if (qemu_strtoi(fdarg, NULL, 10, &fd) < 0 || fd < 0) {
+            error_setg(errp, "Invalid key file descriptor '%s'", fdarg);
             goto out;
         }
         snprintf(what, sizeof(what), "key fd %d", fd);
     } else {
-        snprintf(what, sizeof(what), "key file '%s'", file);
+        snprintf(what, sizeof(what), "key file '%s'", path);
     }
-    ret = qcrypto_read_secret(file, fd, &data, &len, errp);
+    ret = qcrypto_read_secret(path, fd, &data, &len, errp);
     if (ret < 0) {
         goto out;
     }
     ret = -EINVAL;
 
-    k = qemu_xzalloc(sizeof(*k));
-    if (key_from_material(k, fmt, data, len, what, errp) < 0) {
+    k = qcrypto_secure_alloc(sizeof(*k));
+    if (key_from_material(k, &f, data, len, what, errp) < 0) {
+        goto out;
+    }
+    /* As swtpm: the key file goes once its key was read. */
+    if (remove && path && unlink(path) < 0) {
+        error_setg_errno(errp, errno, "Could not remove %s", what);
         goto out;
     }
     *key = k;
@@ -181,13 +309,26 @@ int tpm_nvram_key_parse(const char *spec, TPMNvramKey **key, Error **errp)
 out:
     tpm_nvram_key_free(k);
     if (data) {
-        qcrypto_wipe_free(data, len);
+        qcrypto_secure_free(data);
     }
     free(file);
     free(fdstr);
-    free(format);
+    free(pwdfile);
+    free(pwdfd);
+    free(norm);
     qdict_free(opts);
     return ret;
+}
+
+int tpm_nvram_key_get_swtpm(const TPMNvramKey *key, const uint8_t **swk,
+                            size_t *len)
+{
+    if (!key->swtpm_key_len) {
+        return -ENOKEY;
+    }
+    *swk = key->swtpm_key;
+    *len = key->swtpm_key_len;
+    return 0;
 }
 
 /* ---- key material of an open store ------------------------------------ */
@@ -401,10 +542,10 @@ int nv_new_params(const TPMNvramKey *k, NvDir *nd, uint8_t *key,
  */
 void nv_set_key(TPMNvram *nv, const TPMNvramKey *key)
 {
-    qcrypto_wipe_free(nv->pass, nv->pass_len);
+    qcrypto_secure_free(nv->pass);
     nv->pass = NULL;
     nv->pass_len = 0;
-    qcrypto_wipe(nv->key, sizeof(nv->key));
+    qcrypto_wipe(nv->key, 32);
     nv->have_key = key != NULL;
     nv->key_is_pass = key && key->is_passphrase;
     nv->key_ready = false;
@@ -412,7 +553,7 @@ void nv_set_key(TPMNvram *nv, const TPMNvramKey *key)
         return;
     }
     if (key->is_passphrase) {
-        nv->pass = qemu_xmalloc(key->pass_len);
+        nv->pass = qcrypto_secure_alloc(key->pass_len);
         memcpy(nv->pass, key->pass, key->pass_len);
         nv->pass_len = key->pass_len;
     } else {

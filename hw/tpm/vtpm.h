@@ -241,6 +241,12 @@ uint32_t vtpm_migration_get_blob(VTPMEngine *e, uint32_t type,
 uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
                                  uint32_t flags, const uint8_t *blob,
                                  size_t len);
+/*
+ * Before the engine starts: the migration key (swtpm's AES-CBC key, 16 or
+ * 32 bytes; copied) that encrypts blobs in both directions, or NULL.  One
+ * per process, like libtpms' own state.
+ */
+void vtpm_migration_set_key(const uint8_t *key, size_t len);
 
 /* ---- control channel (vtpm_ctrl.c) ------------------------------------ */
 

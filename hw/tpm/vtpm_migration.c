@@ -1,59 +1,86 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vtpm_migration.c: the GET/SET_STATEBLOB blobs in swtpm's format (10-byte
- * header + TLVs), validated before any reply.  Runs on the engine thread;
- * uses the engine and the storage, neither of which calls back here.
+ * header + TLVs), validated before any reply; with a migration key they
+ * travel encrypted as swtpm's (AES-CBC + HMAC-SHA256, crypto/swtpm.c).
+ * Runs on the engine thread; uses the engine and the storage, neither of
+ * which calls back here.
  */
 #include "qemu/osdep.h"
 #include <libtpms/tpm_library.h>
 #include <libtpms/tpm_error.h>
 #include "qemu/cutils.h"
+#include "crypto/secret.h"
+#include "crypto/swtpm.h"
 #include "hw/tpm/tpm_ioctl.h"
 #include "hw/tpm/vtpm.h"
 
-/* header(MIGRATION_DATA) + TLV4( TLV1(state) ), as swtpm sends it */
-static uint8_t *blob_wrap(const uint8_t *state, size_t n, size_t *len)
-{
-    size_t tot = VTPM_BLOB_HDR_SIZE + 2 * VTPM_TLV_HDR_SIZE + n;
-    uint8_t *b = qemu_xmalloc(tot), *p = b;
+/*
+ * --migration-key: swtpm's AES-CBC key (mig_key_len 0: none), in memory
+ * that core dumps leave out.
+ */
+static uint8_t *mig_key;
+static size_t mig_key_len;
 
-    p[VTPM_BLOB_HDR_VERSION] = VTPM_BLOB_VERSION;
-    p[VTPM_BLOB_HDR_MIN_VERSION] = 1;
-    stbe16(p + VTPM_BLOB_HDR_HDRSIZE, VTPM_BLOB_HDR_SIZE);
-    stbe16(p + VTPM_BLOB_HDR_FLAGS, VTPM_BLOB_FLAG_MIGRATION_DATA);
-    stbe32(p + VTPM_BLOB_HDR_TOTLEN, tot);
-    p += VTPM_BLOB_HDR_SIZE;
-    stbe16(p, VTPM_TAG_MIGRATION_DATA);
-    stbe32(p + 2, VTPM_TLV_HDR_SIZE + n);
-    p += VTPM_TLV_HDR_SIZE;
-    stbe16(p, VTPM_TAG_DATA);
-    stbe32(p + 2, n);
-    p += VTPM_TLV_HDR_SIZE;
-    memcpy(p, state, n);
-    *len = tot;
-    return b;
+void vtpm_migration_set_key(const uint8_t *key, size_t len)
+{
+    qcrypto_secure_free(mig_key);
+    mig_key = NULL;
+    mig_key_len = key ? len : 0;
+    if (key) {
+        mig_key = qcrypto_secure_alloc(len);
+        memcpy(mig_key, key, len);
+    }
 }
 
-/* Find TLV @tag in [buf, buf+len); NULL if absent or malformed. */
-static const uint8_t *tlv_find(const uint8_t *buf, size_t len, uint16_t tag,
-                               size_t *vlen)
+/*
+ * As swtpm sends it: header(MIGRATION_DATA) + TLV4( TLV1(state) ), or with
+ * a migration key header(MIGRATION_DATA|MIGRATION_ENCRYPTED[|256BIT]) +
+ * TLV5(AES-CBC(TLV1(state))) + TLV3(HMAC) + TLV7(IV).  NULL on a crypto
+ * failure.
+ */
+static uint8_t *blob_wrap(const uint8_t *state, size_t n, size_t *len)
 {
-    size_t off = 0;
+    size_t inner_len = VTPM_TLV_HDR_SIZE + n, body_len, tot;
+    uint8_t *inner = qemu_xmalloc(inner_len), *body = NULL, *b, *p;
+    uint16_t flags = VTPM_BLOB_FLAG_MIGRATION_DATA;
+    Error *err = NULL;
 
-    while (len - off >= VTPM_TLV_HDR_SIZE) {
-        uint16_t t = ldbe16(buf + off);
-        uint32_t l = ldbe32(buf + off + 2);
-
-        if (l > len - off - VTPM_TLV_HDR_SIZE) {
+    p = qcrypto_swtpm_tlv_put_hdr(inner, VTPM_TAG_DATA, n);
+    memcpy(p, state, n);
+    if (mig_key_len) {
+        if (qcrypto_swtpm_seal(mig_key, mig_key_len,
+                               QCRYPTO_SWTPM_TAG_ENC_MIGRATION_DATA,
+                               QCRYPTO_SWTPM_TAG_IV_ENC_MIGRATION_DATA,
+                               inner, inner_len, &body, &body_len,
+                               &err) < 0) {
+            vtpm_log_err(err);
+            qcrypto_wipe_free(inner, inner_len);
             return NULL;
         }
-        if (t == tag) {
-            *vlen = l;
-            return buf + off + VTPM_TLV_HDR_SIZE;
+        flags |= VTPM_BLOB_FLAG_MIGRATION_ENCRYPTED;
+        if (mig_key_len == 32) {
+            flags |= VTPM_BLOB_FLAG_MIGRATION_256BIT_KEY;
         }
-        off += VTPM_TLV_HDR_SIZE + l;
+    } else {
+        body_len = VTPM_TLV_HDR_SIZE + inner_len;
+        body = qemu_xmalloc(body_len);
+        p = qcrypto_swtpm_tlv_put_hdr(body, VTPM_TAG_MIGRATION_DATA,
+                                      inner_len);
+        memcpy(p, inner, inner_len);
     }
-    return NULL;
+    qcrypto_wipe_free(inner, inner_len);
+    tot = VTPM_BLOB_HDR_SIZE + body_len;
+    b = qemu_xmalloc(tot);
+    b[VTPM_BLOB_HDR_VERSION] = VTPM_BLOB_VERSION;
+    b[VTPM_BLOB_HDR_MIN_VERSION] = 1;
+    stbe16(b + VTPM_BLOB_HDR_HDRSIZE, VTPM_BLOB_HDR_SIZE);
+    stbe16(b + VTPM_BLOB_HDR_FLAGS, flags);
+    stbe32(b + VTPM_BLOB_HDR_TOTLEN, tot);
+    memcpy(b + VTPM_BLOB_HDR_SIZE, body, body_len);
+    qcrypto_wipe_free(body, body_len);
+    *len = tot;
+    return b;
 }
 
 uint32_t vtpm_migration_get_blob(VTPMEngine *e, uint32_t type,
@@ -91,20 +118,62 @@ uint32_t vtpm_migration_get_blob(VTPMEngine *e, uint32_t type,
         return res;
     }
     *blob = blob_wrap(state, n, len);
-    vtpm_log(VTPM_LOG_INFO, "state blob type %" PRIu32 " sent: %zu bytes",
-             type, *len);
-    free(state);
+    qcrypto_wipe_free(state, n);
+    if (!*blob) {
+        return VTPM_RES_FAIL;
+    }
+    vtpm_log(VTPM_LOG_INFO, "state blob type %" PRIu32 " sent: %zu bytes%s",
+             type, *len, mig_key_len ? " (encrypted)" : "");
     return VTPM_RES_SUCCESS;
 }
 
-/* Unwrap a blob to the plain TPM state; a VTPM_RES_* code. */
+/*
+ * Decrypt the migration layer of an encrypted blob's TLVs @p/@plen with the
+ * migration key into *inner (malloc'ed); a VTPM_RES_* code as swtpm's.
+ */
+static uint32_t blob_decrypt(uint16_t hflags, const uint8_t *p, size_t plen,
+                             uint8_t **inner, size_t *inner_len)
+{
+    size_t need = (hflags & VTPM_BLOB_FLAG_MIGRATION_256BIT_KEY) ? 32u : 16u;
+    Error *err = NULL;
+    int ret;
+
+    if (!mig_key_len) {
+        vtpm_log(VTPM_LOG_ERROR, "state blob is encrypted with a migration "
+                 "key, but none was given");
+        return VTPM_RES_KEYNOTFOUND;
+    }
+    if (need != mig_key_len) {
+        vtpm_log(VTPM_LOG_ERROR, "state blob needs a %zu-bit migration key",
+                 need * 8);
+        return VTPM_RES_BAD_KEY_PROPERTY;
+    }
+    ret = qcrypto_swtpm_open(mig_key, mig_key_len,
+                             QCRYPTO_SWTPM_TAG_ENC_MIGRATION_DATA,
+                             QCRYPTO_SWTPM_TAG_IV_ENC_MIGRATION_DATA,
+                             p, plen, inner, inner_len, &err);
+    if (ret < 0) {
+        vtpm_log_err(err);
+        return ret == -EBADMSG ? VTPM_RES_DECRYPT_ERROR : VTPM_RES_FAIL;
+    }
+    return VTPM_RES_SUCCESS;
+}
+
+/*
+ * Unwrap a blob to the plain TPM state (*state points into @b or into
+ * *to_free, which the caller wipes and frees); a VTPM_RES_* code.
+ */
 static uint32_t blob_unwrap(const uint8_t *b, size_t len, uint32_t flags,
-                            const uint8_t **state, size_t *n)
+                            const uint8_t **state, size_t *n,
+                            uint8_t **to_free, size_t *to_free_len)
 {
     uint16_t hflags;
     const uint8_t *p;
     size_t plen;
+    uint32_t res;
 
+    *to_free = NULL;
+    *to_free_len = 0;
     if (len < VTPM_BLOB_HDR_SIZE) {
         return VTPM_RES_BAD_PARAMETER;
     }
@@ -118,21 +187,30 @@ static uint32_t blob_unwrap(const uint8_t *b, size_t len, uint32_t flags,
         return VTPM_RES_BAD_DATASIZE;
     }
     hflags = ldbe16(b + VTPM_BLOB_HDR_FLAGS);
-    if ((hflags & (VTPM_BLOB_FLAG_ENCRYPTED |
-                   VTPM_BLOB_FLAG_MIGRATION_ENCRYPTED)) ||
+    if ((hflags & VTPM_BLOB_FLAG_ENCRYPTED) ||
         (flags & VTPM_STATE_FLAG_ENCRYPTED)) {
-        /* swtpm's AES-CBC keys are not ours to have. */
+        /* swtpm's state keys are not ours to have. */
         return VTPM_RES_KEYNOTFOUND;
     }
     p = b + VTPM_BLOB_HDR_SIZE;
     plen = len - VTPM_BLOB_HDR_SIZE;
-    if (hflags & VTPM_BLOB_FLAG_MIGRATION_DATA) {
-        p = tlv_find(p, plen, VTPM_TAG_MIGRATION_DATA, &plen);
+    if (hflags & VTPM_BLOB_FLAG_MIGRATION_ENCRYPTED) {
+        if (b[VTPM_BLOB_HDR_VERSION] < VTPM_BLOB_VERSION) {
+            return VTPM_RES_BAD_VERSION;    /* swtpm's pre-TLV format */
+        }
+        res = blob_decrypt(hflags, p, plen, to_free, to_free_len);
+        if (res != VTPM_RES_SUCCESS) {
+            return res;
+        }
+        p = *to_free;
+        plen = *to_free_len;
+    } else if (hflags & VTPM_BLOB_FLAG_MIGRATION_DATA) {
+        p = qcrypto_swtpm_tlv_find(p, plen, VTPM_TAG_MIGRATION_DATA, &plen);
         if (!p) {
             return VTPM_RES_BAD_PARAMETER;
         }
     }
-    p = tlv_find(p, plen, VTPM_TAG_DATA, &plen);
+    p = qcrypto_swtpm_tlv_find(p, plen, VTPM_TAG_DATA, &plen);
     if (!p) {
         return VTPM_RES_BAD_PARAMETER;
     }
@@ -166,7 +244,8 @@ uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
     VTPMStorage *st = vtpm_engine_storage(e);
     enum TPMLIB_StateType stype;
     const uint8_t *state = NULL;
-    size_t n = 0;
+    uint8_t *plain = NULL;
+    size_t n = 0, plain_len = 0;
     Error *err = NULL;
     uint32_t res;
 
@@ -174,11 +253,11 @@ uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
         return VTPM_RES_FAIL;
     }
     if (len) {
-        res = blob_unwrap(blob, len, flags, &state, &n);
+        res = blob_unwrap(blob, len, flags, &state, &n, &plain, &plain_len);
         if (res != VTPM_RES_SUCCESS) {
             vtpm_log(VTPM_LOG_ERROR, "state blob type %" PRIu32
                      " rejected (0x%" PRIx32 ")", type, res);
-            return res;
+            goto out;
         }
     }
     /*
@@ -189,19 +268,26 @@ uint32_t vtpm_migration_set_blob(VTPMEngine *e, uint32_t type,
     if (vtpm_storage_state(st) != VTPM_STORAGE_ACTIVE &&
         vtpm_storage_validate(st, &err) < 0) {
         vtpm_log_err(err);
-        return VTPM_RES_IOERROR;
+        res = VTPM_RES_IOERROR;
+        goto out;
     }
     res = TPMLIB_SetState(stype, n ? state : NULL, n);
     if (res != TPM_SUCCESS) {
         vtpm_log(VTPM_LOG_ERROR, "libtpms rejected state blob type %" PRIu32
                  " (0x%" PRIx32 ")", type, res);
-        return res;
+        goto out;
     }
     if (vtpm_storage_activate(st, 300, &err) < 0) {
         vtpm_log_err(err);
-        return VTPM_RES_IOERROR;
+        res = VTPM_RES_IOERROR;
+        goto out;
     }
     vtpm_log(VTPM_LOG_INFO, "state blob type %" PRIu32 " accepted: %zu bytes",
              type, n);
-    return VTPM_RES_SUCCESS;
+    res = VTPM_RES_SUCCESS;
+out:
+    if (plain) {
+        qcrypto_wipe_free(plain, plain_len);
+    }
+    return res;
 }

@@ -14,14 +14,27 @@ void qcrypto_wipe(void *p, size_t len);
 /* Wipe and free(); NULL is fine. */
 void qcrypto_wipe_free(void *p, size_t len);
 
+/*
+ * Memory for key material (zeroed): pages of its own, excluded from core
+ * dumps (MADV_DONTDUMP) and, where RLIMIT_MEMLOCK allows, locked out of
+ * swap.  qcrypto_secure_free() wipes and unmaps it (NULL is fine).
+ * Chosen over prctl(PR_SET_DUMPABLE, 0): a crash still leaves a core to
+ * debug, gcore and ptrace keep working, only the keys are left out.
+ */
+void *qcrypto_secure_alloc(size_t len);
+void qcrypto_secure_free(void *p);
+
 /* Largest secret we read (a passphrase or a key file). */
 #define QCRYPTO_SECRET_MAX 4096
 
 /*
- * Read all of @path (when @fd < 0) or of @fd into a malloc'ed buffer
- * (*data, *len); the caller wipes it with qcrypto_wipe_free().  @fd is read
+ * Read all of @path (when @fd < 0) or of @fd into a buffer from
+ * qcrypto_secure_alloc() (*data, *len); the caller frees it with
+ * qcrypto_secure_free().  @fd is read
  * from its current position and left open.  0 or -errno with errp set
- * ("Could not read key file 'x': ...").
+ * ("Could not read key file 'x': ...").  A regular file that users other
+ * than its owner may write is refused (-EPERM); one they may read is
+ * accepted with a warning (qemu_warn()).
  */
 int qcrypto_read_secret(const char *path, int fd, uint8_t **data,
                         size_t *len, Error **errp);

@@ -19,8 +19,21 @@ typedef struct TPMNvramKey TPMNvramKey;
  * passphrase is stretched with PBKDF2 at open time, with the store's salt.
  */
 int tpm_nvram_key_parse(const char *spec, TPMNvramKey **key, Error **errp);
+/*
+ * swtpm's key options are accepted too: mode=aes-cbc|aes-128-cbc|
+ * aes-256-cbc with format=hex|binary, pwdfile=PATH|pwdfd=N with
+ * kdf=pbkdf2|sha512, remove[=on|off]; a 128-bit key gives the store its
+ * AES-256-GCM key through HMAC-SHA256 (docs/tools/qemu-vtpm.rst).
+ */
 /* Wipes and frees. */
 void tpm_nvram_key_free(TPMNvramKey *key);
+/*
+ * The AES-CBC key swtpm would use with the same key specification (16 or
+ * 32 bytes, owned by @key), for swtpm's blob encryption; -ENOKEY for our
+ * own passphrases (format=passphrase), which swtpm does not know.
+ */
+int tpm_nvram_key_get_swtpm(const TPMNvramKey *key, const uint8_t **swk,
+                            size_t *len);
 
 /*
  * Attach a store to an open image.  Reads and checks the header under a
