@@ -780,6 +780,7 @@ int vtpm_socket_main(int argc, char **argv)
     cfg.peer = ctrl.peer;
     ctrl.fd = -1;
     cfg.has_key = o.key != NULL;
+    cfg.has_migration_key = o.migration_key != NULL;
     cfg.terminate = o.terminate;
     the_ctrl = vtpm_ctrl_new(e, d, &cfg);
     vtpm_data_set_quit(d, vtpm_ctrl_quit, the_ctrl);

@@ -257,6 +257,7 @@ typedef struct VTPMCtrlConfig {
     VTPMPeerRule peer;          /* who may connect to listen_fd */
     int client_fd;              /* an already connected client, or -1 */
     bool has_key;               /* GET_CONFIG reports FILE_KEY */
+    bool has_migration_key;     /* GET_CONFIG reports MIGRATION_KEY */
     bool terminate;             /* quit when the control client hangs up */
 } VTPMCtrlConfig;
 

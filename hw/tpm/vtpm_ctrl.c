@@ -109,7 +109,8 @@ static void ctrl_get_config(VTPMCtrl *c, CtrlJob *j)
 {
     stbe32(j->rsp, VTPM_RES_SUCCESS);
     stbe32(j->rsp + VTPM_CONFIG_RESP_FLAGS,
-           c->cfg.has_key ? VTPM_CONFIG_FLAG_FILE_KEY : 0);
+           (c->cfg.has_key ? VTPM_CONFIG_FLAG_FILE_KEY : 0) |
+           (c->cfg.has_migration_key ? VTPM_CONFIG_FLAG_MIGRATION_KEY : 0));
     j->rsp_len = VTPM_CONFIG_RESP_SIZE;
 }
 
