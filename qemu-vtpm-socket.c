@@ -67,10 +67,25 @@ static void socket_usage(FILE *f)
 
 /* ---- logging ------------------------------------------------------------- */
 
+/*
+ * While the TPM is initialised at start-up, errors are held back from
+ * stderr (a log file still gets them): a failed start reports one line,
+ * the last of them, with error_report(), not every step that led to it.
+ */
+static bool startup_capture;
+static char *startup_error;
+
 static void socket_log(int level, const char *msg)
 {
     FILE *f = log_file ? log_file : stderr;
 
+    if (startup_capture && level <= VTPM_LOG_ERROR) {
+        free(startup_error);
+        startup_error = qemu_xstrdup(msg);
+        if (f == stderr) {
+            return;
+        }
+    }
     if (f == stderr) {
         fprintf(f, "%s: %s\n", error_get_progname(), msg);
     } else {
@@ -286,6 +301,38 @@ out:
     tpm_nvram_key_free(key);
     qdict_free(d);
     return st;
+}
+
+/*
+ * The one line a failed initialisation at start-up reports: the last
+ * error logged (the store's errors name the image), else the TPM's result
+ * code, with the image named in either case.
+ */
+static void startup_error_set(Error **errp, const SocketOpts *o,
+                              uint32_t res)
+{
+    char *why = startup_error;
+    QDict *d = NULL;
+    const char *file = NULL;
+
+    startup_error = NULL;
+    if (qdict_parse_keyval(&d, o->nvram, "file", NULL) == 0) {
+        file = qdict_get_str(d, "file");
+    }
+    if (!file) {
+        file = o->nvram;
+    }
+    if (why && strstr(why, file)) {
+        error_setg(errp, "%s", why);
+    } else if (why) {
+        error_setg(errp, "Could not initialize the TPM with NVRAM in '%s': "
+                   "%s", file, why);
+    } else {
+        error_setg(errp, "Could not initialize the TPM with NVRAM in '%s' "
+                   "(0x%x)", file, res);
+    }
+    free(why);
+    qdict_free(d);
 }
 
 /* ---- signals, pid file, daemon ------------------------------------------- */
@@ -538,10 +585,13 @@ int vtpm_socket_main(int argc, char **argv)
     }
     if (flags & FLAG_NOT_NEED_INIT) {
         /* Runs inline: the engine thread starts after the fork. */
-        uint32_t res = vtpm_engine_init_tpm(e, 0);
+        uint32_t res;
 
+        startup_capture = true;
+        res = vtpm_engine_init_tpm(e, 0);
+        startup_capture = false;
         if (res) {
-            error_setg(&err, "Could not initialize the TPM (0x%x)", res);
+            startup_error_set(&err, &o, res);
             goto fail;
         }
         if (flags & (FLAG_STARTUP_CLEAR | FLAG_STARTUP_STATE)) {
