@@ -44,9 +44,12 @@ static void socket_usage(FILE *f)
 "tpm2-tools with the swtpm TCTI).\n"
 "\n"
 "  --tpm2 | --tpm1.2        TPM version (default 2.0)\n"
-"  --nvram file=IMG[,format=raw|qcow2][,locking=auto|on|off][,OPT=VAL...]\n"
+"  --nvram file=IMG[,format=raw|qcow2][,locking=auto|on|off]\n"
+"          [,rollback=allow|refuse][,OPT=VAL...]\n"
 "                           the image that holds the TPM state (required);\n"
-"                           other options go to the block layer\n"
+"                           rollback=refuse: do not start on an older state\n"
+"                           than the newest committed one; other options go\n"
+"                           to the block layer\n"
 "  --key file=PATH|fd=N[,format=raw|hex|passphrase]\n"
 "                           key of an encrypted store\n"
 "  --ctrl type=unixio,path=PATH[,mode=0600] | type=tcp,port=N[,bindaddr=A]\n"
@@ -217,7 +220,9 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
                                  Error **errp)
 {
     QDict *d = NULL, *opts;
-    const char *file, *format, *locking;
+    const char *file, *format, *locking, *rollback;
+    TPMNvramOpenOptions nv_opts = TPM_NVRAM_OPEN_OPTIONS_DEFAULT;
+    TPMNvramInfo info;
     TPMNvramKey *key = NULL;
     BlockBackend *blk = NULL;
     TPMNvram *nv = NULL;
@@ -232,8 +237,16 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     file = qdict_get_str(d, "file");
     format = qdict_get_str(d, "format");
     locking = qdict_get_str(d, "locking");
+    rollback = qdict_get_str(d, "rollback");
     if (!file) {
         error_setg(errp, "--nvram needs file=IMAGE");
+        goto out;
+    }
+    if (rollback && !strcmp(rollback, "refuse")) {
+        nv_opts.flags |= TPM_NVRAM_OPEN_REFUSE_ROLLBACK;
+    } else if (rollback && strcmp(rollback, "allow")) {
+        error_setg(errp, "--nvram: rollback must be allow or refuse, not "
+                   "'%s'", rollback);
         goto out;
     }
     if (format && strcmp(format, "raw") && strcmp(format, "qcow2")) {
@@ -261,7 +274,7 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
         const char *k = qdict_entry_key(ent);
 
         if (strcmp(k, "file") && strcmp(k, "format") &&
-            strcmp(k, "locking")) {
+            strcmp(k, "locking") && strcmp(k, "rollback")) {
             qdict_put_str(opts, k, qdict_entry_value(ent));
         }
     }
@@ -280,9 +293,19 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     }
     /* What we hold while active (also after a migration release). */
     blk_get_perm(blk, &perm, &shared);
-    nv = tpm_nvram_open(blk, key, errp);
+    nv = tpm_nvram_open_opts(blk, key, &nv_opts, errp);
     if (!nv) {
         goto out;
+    }
+    /* A state older than the newest committed one is never silent. */
+    if (tpm_nvram_get_info(nv, &info, errp) < 0) {
+        goto out;
+    }
+    if (info.fallback != TPM_NVRAM_FALLBACK_NONE) {
+        if (log_file) {
+            vtpm_log(VTPM_LOG_ERROR, "%s", info.fallback_why);
+        }
+        warn_report("%s", info.fallback_why);
     }
     /* A store we cannot read fails now, not at the guest's first boot. */
     if (tpm_nvram_validate(nv, errp) < 0) {
