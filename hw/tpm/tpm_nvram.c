@@ -498,7 +498,7 @@ TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
     }
     if (ret == 0 && !(flags & (TPM_NVRAM_OPEN_INSPECT |
                                TPM_NVRAM_OPEN_CHECK)) &&
-        !bdrv_is_read_only(blk_bs(blk))) {
+        !bdrv_is_read_only(blk_bs(blk)) && !blk_is_inactive(blk)) {
         /* finish what an interrupted re-key left (a wipe) */
         ret = nv_settle(nv, &local);
     }
