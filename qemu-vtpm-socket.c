@@ -670,7 +670,13 @@ int vtpm_socket_main(int argc, char **argv)
 
 fail:
     if (err) {
-        error_report_err(err);
+        /*
+         * One line naming the image and the cause; hints (e.g. "Is another
+         * process using the image?" after a lock conflict, whose first
+         * line names the image already) are left out.
+         */
+        error_report("%s", error_get_pretty(err));
+        error_free(err);
     }
     status = 1;
 cleanup:
