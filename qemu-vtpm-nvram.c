@@ -49,7 +49,9 @@ static void nvram_usage(FILE *f)
 "  FILE '-' is standard input/output.\n"
 "\n"
 "check exits 0 if the store is fine, 1 if the check could not be\n"
-"completed, 2 if the store is corrupt.\n");
+"completed, 2 if the store is corrupt or rolled back (its newest\n"
+"committed generation does not verify), 3 if a re-key left data of the\n"
+"previous key (or plaintext) behind.\n");
 }
 
 static bool cmd_writes(const char *cmd)
@@ -130,6 +132,13 @@ static int do_info(const NvramArgs *a, TPMNvram *nv, BlockBackend *blk,
         }
         qobj_dict_put(o, "blobs", qobj_int(info.blob_count));
         qobj_dict_put(o, "image-size", qobj_int(info.image_length));
+        if (info.fallback != TPM_NVRAM_FALLBACK_NONE) {
+            qobj_dict_put(o, "fallback",
+                          qobj_str(tpm_nvram_fallback_name(info.fallback)));
+        }
+        if (info.wipe_pending) {
+            qobj_dict_put(o, "wipe-pending", qobj_bool(true));
+        }
         print_json(o);
         return 0;
     }
@@ -154,6 +163,13 @@ static int do_info(const NvramArgs *a, TPMNvram *nv, BlockBackend *blk,
         printf("encrypted: no\n");
     }
     printf("blobs: %u\n", info.blob_count);
+    if (info.fallback != TPM_NVRAM_FALLBACK_NONE) {
+        printf("fallback: %s (%s)\n",
+               tpm_nvram_fallback_name(info.fallback), info.fallback_why);
+    }
+    if (info.wipe_pending) {
+        printf("wipe pending: the previous key's data is not wiped yet\n");
+    }
     return 0;
 }
 
@@ -201,7 +217,11 @@ static int do_check(const NvramArgs *a, TPMNvram *nv, BlockBackend *blk,
         error_report_err(err);
         return 1;
     }
-    ret = res.check_errors ? 1 : res.corruptions ? 2 : res.leaks ? 3 : 0;
+    bool rolled_back = res.fallback == TPM_NVRAM_FALLBACK_ROLLBACK ||
+                       res.fallback == TPM_NVRAM_FALLBACK_UNKNOWN;
+
+    ret = res.check_errors ? 1 : res.corruptions || rolled_back ? 2 :
+          res.leaks || res.residue ? 3 : 0;
     if (a->json) {
         QObject *o = qobj_dict();
         qobj_dict_put(o, "filename", qobj_str(image));
@@ -213,12 +233,16 @@ static int do_check(const NvramArgs *a, TPMNvram *nv, BlockBackend *blk,
         qobj_dict_put(o, "authenticated", qobj_bool(res.authenticated));
         qobj_dict_put(o, "previous-slot-damaged",
                       qobj_bool(res.other_slot_damaged));
+        qobj_dict_put(o, "fallback",
+                      qobj_str(tpm_nvram_fallback_name(res.fallback)));
+        qobj_dict_put(o, "residue", qobj_int(res.residue));
         print_json(o);
     } else {
         if (res.messages) {
             fputs(res.messages, stdout);
         }
-        if (res.other_slot_damaged) {
+        if (res.other_slot_damaged &&
+            res.fallback == TPM_NVRAM_FALLBACK_NONE) {
             printf("The other directory slot does not verify (an "
                    "interrupted commit?); the next commit overwrites it.\n");
         }
@@ -233,6 +257,12 @@ static int do_check(const NvramArgs *a, TPMNvram *nv, BlockBackend *blk,
             printf("\n%d errors were found on the TPM NVRAM store.\n"
                    "Data may be corrupted, or further writes to the store "
                    "may corrupt it.\n", res.corruptions);
+        } else if (rolled_back) {
+            printf("\nThe TPM NVRAM store fell back to an older generation "
+                   "than the newest it committed.\n");
+        } else if (res.residue) {
+            printf("\nData of a previous key (or plaintext) remains in the "
+                   "image.\n");
         } else {
             printf("No errors were found on the TPM NVRAM store.\n");
         }

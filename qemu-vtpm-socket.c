@@ -47,9 +47,12 @@ static void socket_usage(FILE *f)
 "tpm2-tools with the swtpm TCTI).\n"
 "\n"
 "  --tpm2 | --tpm1.2        TPM version (default 2.0)\n"
-"  --nvram file=IMG[,format=raw|qcow2][,locking=auto|on|off][,OPT=VAL...]\n"
+"  --nvram file=IMG[,format=raw|qcow2][,locking=auto|on|off]\n"
+"          [,rollback=allow|refuse][,OPT=VAL...]\n"
 "                           the image that holds the TPM state (required);\n"
-"                           other options go to the block layer\n"
+"                           rollback=refuse: do not start on an older state\n"
+"                           than the newest committed one; other options go\n"
+"                           to the block layer\n"
 "  --key file=PATH|fd=N[,format=raw|hex|passphrase]\n"
 "                           key of an encrypted store; swtpm's key options\n"
 "                           (mode=, format=binary, pwdfile=, kdf=, remove)\n"
@@ -101,10 +104,25 @@ static int open_private(const char *path, int flags, const char *what,
     return fd;
 }
 
+/*
+ * While the TPM is initialised at start-up, errors are held back from
+ * stderr (a log file still gets them): a failed start reports one line,
+ * the last of them, with error_report(), not every step that led to it.
+ */
+static bool startup_capture;
+static char *startup_error;
+
 static void socket_log(int level, const char *msg)
 {
     FILE *f = log_file ? log_file : stderr;
 
+    if (startup_capture && level <= VTPM_LOG_ERROR) {
+        free(startup_error);
+        startup_error = qemu_xstrdup(msg);
+        if (f == stderr) {
+            return;
+        }
+    }
     if (f == stderr) {
         fprintf(f, "%s: %s\n", error_get_progname(), msg);
     } else {
@@ -349,7 +367,9 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
                                  Error **errp)
 {
     QDict *d = NULL, *opts;
-    const char *file, *format, *locking;
+    const char *file, *format, *locking, *rollback;
+    TPMNvramOpenOptions nv_opts = TPM_NVRAM_OPEN_OPTIONS_DEFAULT;
+    TPMNvramInfo info;
     TPMNvramKey *key = NULL;
     BlockBackend *blk = NULL;
     TPMNvram *nv = NULL;
@@ -364,8 +384,16 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     file = qdict_get_str(d, "file");
     format = qdict_get_str(d, "format");
     locking = qdict_get_str(d, "locking");
+    rollback = qdict_get_str(d, "rollback");
     if (!file) {
         error_setg(errp, "--nvram needs file=IMAGE");
+        goto out;
+    }
+    if (rollback && !strcmp(rollback, "refuse")) {
+        nv_opts.flags |= TPM_NVRAM_OPEN_REFUSE_ROLLBACK;
+    } else if (rollback && strcmp(rollback, "allow")) {
+        error_setg(errp, "--nvram: rollback must be allow or refuse, not "
+                   "'%s'", rollback);
         goto out;
     }
     if (format && strcmp(format, "raw") && strcmp(format, "qcow2")) {
@@ -393,7 +421,7 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
         const char *k = qdict_entry_key(ent);
 
         if (strcmp(k, "file") && strcmp(k, "format") &&
-            strcmp(k, "locking")) {
+            strcmp(k, "locking") && strcmp(k, "rollback")) {
             qdict_put_str(opts, k, qdict_entry_value(ent));
         }
     }
@@ -412,9 +440,19 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     }
     /* What we hold while active (also after a migration release). */
     blk_get_perm(blk, &perm, &shared);
-    nv = tpm_nvram_open(blk, key, errp);
+    nv = tpm_nvram_open_opts(blk, key, &nv_opts, errp);
     if (!nv) {
         goto out;
+    }
+    /* A state older than the newest committed one is never silent. */
+    if (tpm_nvram_get_info(nv, &info, errp) < 0) {
+        goto out;
+    }
+    if (info.fallback != TPM_NVRAM_FALLBACK_NONE) {
+        if (log_file) {
+            vtpm_log(VTPM_LOG_ERROR, "%s", info.fallback_why);
+        }
+        warn_report("%s", info.fallback_why);
     }
     /* A store we cannot read fails now, not at the guest's first boot. */
     if (tpm_nvram_validate(nv, errp) < 0) {
@@ -456,6 +494,38 @@ static int setup_migration_key(const char *spec, Error **errp)
     }
     tpm_nvram_key_free(key);
     return ret;
+}
+
+/*
+ * The one line a failed initialisation at start-up reports: the last
+ * error logged (the store's errors name the image), else the TPM's result
+ * code, with the image named in either case.
+ */
+static void startup_error_set(Error **errp, const SocketOpts *o,
+                              uint32_t res)
+{
+    char *why = startup_error;
+    QDict *d = NULL;
+    const char *file = NULL;
+
+    startup_error = NULL;
+    if (qdict_parse_keyval(&d, o->nvram, "file", NULL) == 0) {
+        file = qdict_get_str(d, "file");
+    }
+    if (!file) {
+        file = o->nvram;
+    }
+    if (why && strstr(why, file)) {
+        error_setg(errp, "%s", why);
+    } else if (why) {
+        error_setg(errp, "Could not initialize the TPM with NVRAM in '%s': "
+                   "%s", file, why);
+    } else {
+        error_setg(errp, "Could not initialize the TPM with NVRAM in '%s' "
+                   "(0x%x)", file, res);
+    }
+    free(why);
+    qdict_free(d);
 }
 
 /* ---- signals, pid file, daemon ------------------------------------------- */
@@ -738,10 +808,13 @@ int vtpm_socket_main(int argc, char **argv)
     }
     if (flags & FLAG_NOT_NEED_INIT) {
         /* Runs inline: the engine thread starts after the fork. */
-        uint32_t res = vtpm_engine_init_tpm(e, 0);
+        uint32_t res;
 
+        startup_capture = true;
+        res = vtpm_engine_init_tpm(e, 0);
+        startup_capture = false;
         if (res) {
-            error_setg(&err, "Could not initialize the TPM (0x%x)", res);
+            startup_error_set(&err, &o, res);
             goto fail;
         }
         if (flags & (FLAG_STARTUP_CLEAR | FLAG_STARTUP_STATE)) {
@@ -810,7 +883,13 @@ int vtpm_socket_main(int argc, char **argv)
 
 fail:
     if (err) {
-        error_report_err(err);
+        /*
+         * One line naming the image and the cause; hints (e.g. "Is another
+         * process using the image?" after a lock conflict, whose first
+         * line names the image already) are left out.
+         */
+        error_report("%s", error_get_pretty(err));
+        error_free(err);
     }
     status = 1;
 cleanup:

@@ -110,6 +110,11 @@ int blk_activate(BlockBackend *blk, Error **errp)
     return ret;
 }
 
+bool blk_is_inactive(BlockBackend *blk)
+{
+    return blk->bs->open_flags & BDRV_O_INACTIVE;
+}
+
 int blk_inactivate(BlockBackend *blk, Error **errp)
 {
     int ret;

@@ -530,7 +530,7 @@ static int64_t get_writable_l2(BlockDriverState *bs, uint64_t offset)
     ret = qcow2_cache_get_empty(bs, s->l2_cache, new_off, &table);
     if (ret < 0) {
         free(copy);
-        return ret;
+        goto fail;
     }
     if (copy) {
         memcpy(table, copy, s->cluster_size);
@@ -540,22 +540,32 @@ static int64_t get_writable_l2(BlockDriverState *bs, uint64_t offset)
     /* Refcounts, then the new table, must be on disk before the L1 entry. */
     ret = qcow2_cache_flush(bs, s->l2_cache);
     if (ret < 0) {
-        return ret;
+        goto fail;
     }
     ret = qcow2_file_flush(bs);
     if (ret < 0) {
-        return ret;
+        goto fail;
     }
     s->l1_table[l1_index] = new_off | QCOW_OFLAG_COPIED;
     ret = qcow2_write_l1_entry(bs, l1_index);
     if (ret < 0) {
         s->l1_table[l1_index] = old_entry;
-        return ret;
+        goto fail;
     }
     if (old_off) {
         qcow2_free_clusters(bs, old_off, s->cluster_size);
     }
     return new_off;
+
+fail:
+    /*
+     * Nothing references the new table (the L1 entry is the old one): give
+     * its cluster back, or it leaks (e.g. its write failed on a full disk).
+     * Freeing it also drops the table from the L2 cache, so that closing
+     * the image does not try to write it again.
+     */
+    qcow2_free_clusters(bs, new_off, s->cluster_size);
+    return ret;
 }
 
 /* Free old L2 entries after the tables that dropped them are on disk. */

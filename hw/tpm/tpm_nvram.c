@@ -324,6 +324,86 @@ static int nv_no_current(TPMNvram *nv, NvRefreshError *why, Error **errp)
     return -EINVAL;
 }
 
+const char *tpm_nvram_fallback_name(TPMNvramFallback f)
+{
+    switch (f) {
+    case TPM_NVRAM_FALLBACK_INTERRUPTED:
+        return "interrupted-commit";
+    case TPM_NVRAM_FALLBACK_ROLLBACK:
+        return "rollback";
+    case TPM_NVRAM_FALLBACK_UNKNOWN:
+        return "unknown";
+    default:
+        return "none";
+    }
+}
+
+/* Why slot @sl holds no complete state (for messages). */
+static void nv_slot_why(const NvSlot *sl, char *buf, size_t len)
+{
+    if (sl->state == NV_SLOT_OK && sl->why[0]) {
+        snprintf(buf, len, "%s", sl->why);
+    } else if (sl->why[0]) {
+        snprintf(buf, len, "its slot does not verify (%s)", sl->why);
+    } else {
+        snprintf(buf, len, "%s", sl->state == NV_SLOT_ZERO ?
+                 "its slot is empty" : "its slot holds no directory");
+    }
+}
+
+/*
+ * Is the current state the newest the image has seen?  A slot records,
+ * once the commit after it was durable, that commit's generation
+ * ("successor", format 1.1): so a current slot with a successor means a
+ * committed generation was lost (a rollback); a newer but incomplete
+ * directory without it is an interrupted commit.
+ */
+static void nv_note_fallback(TPMNvram *nv)
+{
+    const NvSlot *cs, *os;
+    const NvDir *cd;
+    char why[224];
+
+    nv->fallback = TPM_NVRAM_FALLBACK_NONE;
+    nv->lost_gen = 0;
+    nv->fallback_why[0] = '\0';
+    if (nv->cur < 0) {
+        return;
+    }
+    cs = &nv->slot[nv->cur];
+    os = &nv->slot[1 - nv->cur];
+    cd = &cs->dir;
+    nv_slot_why(os, why, sizeof(why));
+    if (cd->successor) {
+        nv->fallback = TPM_NVRAM_FALLBACK_ROLLBACK;
+        nv->lost_gen = cd->successor;
+        snprintf(nv->fallback_why, sizeof(nv->fallback_why),
+                 "TPM NVRAM store '%s' rolled back: generation %" PRIu64
+                 " was committed, but %s; using generation %" PRIu64,
+                 nv->filename, cd->successor, why, cd->generation);
+    } else if (os->state == NV_SLOT_OK &&
+               os->dir.generation > cd->generation) {
+        nv->lost_gen = os->dir.generation;
+        if (cd->minor >= 1) {
+            nv->fallback = TPM_NVRAM_FALLBACK_INTERRUPTED;
+            snprintf(nv->fallback_why, sizeof(nv->fallback_why),
+                     "TPM NVRAM store '%s': an interrupted commit "
+                     "(generation %" PRIu64 ", %s) was discarded; using "
+                     "generation %" PRIu64, nv->filename,
+                     os->dir.generation, why, cd->generation);
+        } else {
+            nv->fallback = TPM_NVRAM_FALLBACK_UNKNOWN;
+            snprintf(nv->fallback_why, sizeof(nv->fallback_why),
+                     "TPM NVRAM store '%s' may have rolled back: "
+                     "generation %" PRIu64 " does not verify (%s), and "
+                     "format %u.%u cannot tell an interrupted commit from "
+                     "a damaged slot; using generation %" PRIu64,
+                     nv->filename, os->dir.generation, why,
+                     cd->major, cd->minor, cd->generation);
+        }
+    }
+}
+
 int nv_refresh(TPMNvram *nv, bool full, NvRefreshError *why, Error **errp)
 {
     uint8_t *raw = qemu_xzalloc(NV_SLOT_COUNT * NV_DIR_MAX);
@@ -345,6 +425,7 @@ int nv_refresh(TPMNvram *nv, bool full, NvRefreshError *why, Error **errp)
         *why = NV_REFRESH_OK;
         ret = 0;
     }
+    nv_note_fallback(nv);
     free(raw);
     return ret;
 }
@@ -404,6 +485,23 @@ TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
         ret = 0;
     } else if (ret == 0) {
         ret = nv_check_key(nv, false, &local);
+    }
+    if (ret == 0 && (flags & TPM_NVRAM_OPEN_REFUSE_ROLLBACK) &&
+        (nv->fallback == TPM_NVRAM_FALLBACK_ROLLBACK ||
+         nv->fallback == TPM_NVRAM_FALLBACK_UNKNOWN)) {
+        const char *tail = strstr(nv->fallback_why, "; using generation");
+
+        error_setg(&local, "%.*s; refusing to fall back to generation %"
+                   PRIu64, tail ? (int)(tail - nv->fallback_why) :
+                   (int)strlen(nv->fallback_why), nv->fallback_why,
+                   nv_cur_dir(nv)->generation);
+        ret = -ESTALE;
+    }
+    if (ret == 0 && !(flags & (TPM_NVRAM_OPEN_INSPECT |
+                               TPM_NVRAM_OPEN_CHECK)) &&
+        !bdrv_is_read_only(blk_bs(blk)) && !blk_is_inactive(blk)) {
+        /* finish what an interrupted re-key left (a wipe) */
+        ret = nv_settle(nv, &local);
     }
     nv_unlock(nv, locked);
     if (ret < 0) {

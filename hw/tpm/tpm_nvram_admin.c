@@ -39,7 +39,12 @@ int tpm_nvram_get_info(TPMNvram *nv, TPMNvramInfo *info, Error **errp)
         }
         info->kdf_iterations = d->kdf_iterations;
         info->blob_count = d->count;
+        info->wipe_pending = d->pending & NV_PENDING_WIPE;
     }
+    info->fallback = nv->fallback;
+    info->lost_generation = nv->lost_gen;
+    pstrcpy(info->fallback_why, sizeof(info->fallback_why),
+            nv->fallback_why);
     nv_unlock(nv, locked);
     return 0;
 }
@@ -165,6 +170,38 @@ static void check_other_slot(TPMNvram *nv, TPMNvramCheckResult *res)
     }
 }
 
+/*
+ * Data the current state does not need, written under another key (or in
+ * plaintext): a re-key whose wipe has not run yet.
+ */
+static void check_residue(TPMNvram *nv, TPMNvramCheckResult *res)
+{
+    const NvDir *d = nv_cur_dir(nv);
+    const NvSlot *os = &nv->slot[1 - nv->cur];
+    char *m = NULL;
+
+    if (d->pending & NV_PENDING_WIPE) {
+        m = qemu_xasprintf("TPM NVRAM store '%s' was re-keyed, but the data "
+                           "of the previous key (or plaintext) is not wiped "
+                           "yet; the next read-write open or commit wipes "
+                           "it", nv->filename);
+    } else if (os->state == NV_SLOT_OK &&
+               (os->dir.flags != d->flags ||
+                memcmp(os->dir.salt, d->salt, NV_SALT_LEN) ||
+                memcmp(os->dir.kcv, d->kcv, NV_KCV_LEN))) {
+        m = qemu_xasprintf("TPM NVRAM store '%s': the other slot still "
+                           "holds generation %" PRIu64 " under a previous "
+                           "key (or in plaintext); the next commit "
+                           "overwrites its directory", nv->filename,
+                           os->dir.generation);
+    }
+    if (m) {
+        res->residue++;
+        check_msg(res, m);
+        free(m);
+    }
+}
+
 int tpm_nvram_check(TPMNvram *nv, TPMNvramCheckResult *res, Error **errp)
 {
     int locked, ret;
@@ -179,6 +216,11 @@ int tpm_nvram_check(TPMNvram *nv, TPMNvramCheckResult *res, Error **errp)
     if (ret == 0 && nv->cur >= 0) {
         check_blobs(nv, res);
         check_other_slot(nv, res);
+        check_residue(nv, res);
+        res->fallback = nv->fallback;
+        if (nv->fallback != TPM_NVRAM_FALLBACK_NONE) {
+            check_msg(res, nv->fallback_why);
+        }
     }
     nv_unlock(nv, locked);
     return ret < 0 ? ret : 0;
@@ -191,48 +233,125 @@ void tpm_nvram_check_result_free(TPMNvramCheckResult *res)
 }
 
 /*
- * After a rekey is durable, overwrite what the previous generation kept
- * (directory slot @slot and the extents of @old that the current state does
- * not use), so no copy under the old key (or in plaintext) stays behind.
- * The current state references none of it, so a crash here is harmless.
+ * Overwrite with zeroes whatever of [@off, @end) is not zero already
+ * (reading is cheap; writing zeroes over unallocated qcow2 clusters would
+ * allocate them).  Real zeroes, not a discard: old bytes must be gone.
  */
-static int nv_scrub(TPMNvram *nv, const NvDir *old, int slot, Error **errp)
+static int nv_zero_range(TPMNvram *nv, int64_t off, int64_t end,
+                         uint8_t *buf, const uint8_t *zero, int64_t chunk,
+                         Error **errp)
+{
+    end = MIN(end, nv->length);
+    while (off < end) {
+        int64_t n = MIN(end - off, chunk - off % chunk);
+        int ret = blk_pread(nv->blk, off, n, buf);
+
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not read TPM NVRAM store "
+                             "'%s'", nv->filename);
+            return ret;
+        }
+        if (!buffer_is_zero(buf, n)) {
+            ret = nv_write(nv, off, n, zero, errp);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+        off += n;
+    }
+    return 0;
+}
+
+static int nv_extent_cmp(const void *a, const void *b)
+{
+    const NvEntry *x = *(const NvEntry *const *)a;
+    const NvEntry *y = *(const NvEntry *const *)b;
+
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/*
+ * Overwrite every byte the current state does not reference: the other
+ * slot, the current slot after its inline data, the data area outside the
+ * current extents; then flush.  Whatever an older key (or no key) wrote
+ * is gone afterwards.  The current state references none of it, so a
+ * crash here is harmless, and running it again is cheap.
+ */
+static int nv_wipe_free(TPMNvram *nv, Error **errp)
 {
     const NvDir *cd = nv_cur_dir(nv);
-    const int64_t chunk = 1 * MiB;
-    uint8_t *zero = qemu_xzalloc(chunk);
-    int64_t base = (int64_t)slot * NV_SLOT_SIZE;
-    int ret = 0;
+    const int64_t chunk = 256 * KiB;
+    uint8_t *zero = qemu_xzalloc(chunk), *buf = qemu_xmalloc(chunk);
+    const NvEntry *ext[NV_MAX_ENTRIES];
+    int64_t cbase = (int64_t)nv->cur * NV_SLOT_SIZE;
+    int64_t obase = (int64_t)(1 - nv->cur) * NV_SLOT_SIZE;
+    uint64_t cend = nv_dir_used(cd->count);
+    int64_t pos = NV_DATA_START;
+    int next = 0, ret;
 
-    /* Real zeroes, not a discard: the old bytes must really be gone. */
-    for (uint32_t i = 0; i < old->count && ret == 0; i++) {
-        const NvEntry *e = &old->e[i];
-        int64_t left = nv_extent_size(e->length), off = e->offset;
-        int j = nv_dir_find(cd, e->name);
-
-        if (!e->length || e->is_inline ||
-            (j >= 0 && !cd->e[j].is_inline && cd->e[j].offset == e->offset)) {
-            continue;
-        }
-        left = MIN(left, nv->length - off);
-        while (left > 0 && ret == 0) {
-            int64_t n = MIN(left, chunk);
-            ret = nv_write(nv, off, n, zero, errp);
-            off += n;
-            left -= n;
+    for (uint32_t i = 0; i < cd->count; i++) {
+        const NvEntry *e = &cd->e[i];
+        if (e->length && e->is_inline) {
+            cend = MAX(cend, e->offset + e->length);
+        } else if (e->length) {
+            ext[next++] = e;
         }
     }
-    if (ret == 0 && base < nv->length) {
-        ret = nv_write(nv, base, MIN(NV_SLOT_SIZE, nv->length - base), zero,
-                       errp);
+    qsort(ext, next, sizeof(ext[0]), nv_extent_cmp);
+    ret = nv_zero_range(nv, cbase + cend, cbase + NV_SLOT_SIZE, buf, zero,
+                        chunk, errp);
+    for (int i = 0; i <= next && ret == 0; i++) {
+        int64_t gap_end = i < next ? (int64_t)ext[i]->offset : nv->length;
+
+        ret = nv_zero_range(nv, pos, gap_end, buf, zero, chunk, errp);
+        if (i < next) {
+            pos = ext[i]->offset + nv_extent_size(ext[i]->length);
+        }
+    }
+    if (ret == 0) {
+        ret = nv_zero_range(nv, obase, obase + NV_SLOT_SIZE, buf, zero,
+                            chunk, errp);
     }
     if (ret == 0) {
         ret = nv_flush(nv, errp);
     }
     free(zero);
-    nv->cache_valid = false;
+    free(buf);
+    if (ret == 0) {
+        NvSlot *os = &nv->slot[1 - nv->cur];
+        memset(os->raw, 0, sizeof(os->raw));
+        os->state = NV_SLOT_ZERO;
+        os->known_bad = false;
+        os->why[0] = '\0';
+    } else {
+        nv->cache_valid = false;
+    }
+    return ret;
+}
+
+int nv_settle(TPMNvram *nv, Error **errp)
+{
+    const NvDir *cd = nv_cur_dir(nv);
+    NvDir *nd;
+    uint8_t **plain;
+    int ret;
+
+    if (!cd || !(cd->pending & NV_PENDING_WIPE)) {
+        return 0;
+    }
+    ret = nv_wipe_free(nv, errp);
+    if (ret == 0) {
+        /* the same state, no longer owing the wipe */
+        nd = qemu_xmalloc(sizeof(*nd));
+        *nd = *cd;
+        nd->pending &= ~NV_PENDING_WIPE;
+        plain = qemu_xnew0(uint8_t *, nd->count ? nd->count : 1);
+        ret = nv_commit(nv, nd, plain, NULL, NULL, errp);
+        free(plain);
+        free(nd);
+    }
     if (ret < 0) {
-        error_prepend(errp, "Re-keyed, but could not wipe the old copy: ");
+        error_prepend(errp, "Could not wipe the data of a previous key: ");
     }
     return ret;
 }
@@ -252,7 +371,7 @@ static int rekey_read_all(TPMNvram *nv, uint8_t **plain, uint32_t count,
 
 int tpm_nvram_rekey(TPMNvram *nv, const TPMNvramKey *new_key, Error **errp)
 {
-    NvDir *nd = NULL, *old = NULL;
+    NvDir *nd = NULL;
     int old_slot;
     uint8_t **plain = NULL;
     uint8_t newkey[32];
@@ -263,7 +382,7 @@ int tpm_nvram_rekey(TPMNvram *nv, const TPMNvramKey *new_key, Error **errp)
     if (locked < 0) {
         return locked;
     }
-    ret = nv_check_writable(nv, errp);
+    ret = nv_prepare_write(nv, errp);
     if (ret < 0) {
         goto out;
     }
@@ -281,20 +400,25 @@ int tpm_nvram_rekey(TPMNvram *nv, const TPMNvramKey *new_key, Error **errp)
     if (ret < 0) {
         goto out;
     }
-    old = qemu_xmalloc(sizeof(*old));
     old_slot = nv->cur;
+    /*
+     * The new generation records that the old key's data must go: if we
+     * are stopped before the wipe is done, the next read-write open or
+     * commit does it (nv_settle).
+     */
     if (old_slot >= 0) {
-        *old = *nv_cur_dir(nv);
+        nd->pending |= NV_PENDING_WIPE;
     }
     ret = nv_commit(nv, nd, plain, NULL, new_key ? newkey : NULL, errp);
-    if (ret == 0 && old_slot >= 0) {
-        ret = nv_scrub(nv, old, old_slot, errp);
-    }
     if (ret == 0) {
         /* From now on the store answers to the new key only. */
         nv_set_key(nv, new_key);
         if (new_key) {
             nv_adopt_key(nv, nd, newkey);
+        }
+        ret = nv_settle(nv, errp);
+        if (ret < 0) {
+            error_prepend(errp, "Re-keyed, but: ");
         }
     }
 
@@ -306,7 +430,6 @@ out:
     }
     free(plain);
     free(nd);
-    free(old);
     qcrypto_wipe(newkey, sizeof(newkey));
     nv_unlock(nv, locked);
     return ret;

@@ -166,6 +166,7 @@ static void nv_commit_start(NvCommit *c)
     nd->major = NV_VERSION_MAJOR;
     nd->minor = NV_VERSION_MINOR;
     nd->generation = cd->generation + 1;
+    nd->successor = 0;
     for (uint32_t i = 0; i < cd->count; i++) {
         if (cd->e[i].length && !cd->e[i].is_inline) {
             c->ext[c->next].start = cd->e[i].offset;
@@ -353,6 +354,47 @@ static int nv_commit_rollback(NvCommit *c, Error **errp)
 }
 
 /*
+ * Where the bytes the target slot holds now end (relative to the slot,
+ * within the image): a new directory with less inline data overwrites
+ * them all, so no tail of an older blob stays in the slot.  A well-formed
+ * slot ends with its last inline blob; of any other, read where the last
+ * non-zero byte is.
+ */
+static uint64_t nv_commit_stale_end(NvCommit *c)
+{
+    TPMNvram *nv = c->nv;
+    const NvSlot *sl = &nv->slot[c->target];
+    int64_t base = (int64_t)c->target * NV_SLOT_SIZE;
+    int64_t avail = MIN((int64_t)NV_SLOT_SIZE, nv->length - base);
+    uint64_t end = 0;
+    uint8_t *buf;
+
+    if (avail <= 0) {
+        return 0;
+    }
+    if (sl->state == NV_SLOT_OK) {
+        end = nv_dir_used(sl->dir.count);
+        for (uint32_t i = 0; i < sl->dir.count; i++) {
+            const NvEntry *e = &sl->dir.e[i];
+            if (e->length && e->is_inline) {
+                end = MAX(end, e->offset + e->length);
+            }
+        }
+        return MIN(end, (uint64_t)avail);
+    }
+    buf = qemu_xmalloc(avail);
+    if (blk_pread(nv->blk, base, avail, buf) < 0) {
+        end = avail;    /* cannot tell: overwrite it all */
+    } else {
+        for (end = avail; end > 0 && !buf[end - 1]; end--) {
+            /* find the last non-zero byte */
+        }
+    }
+    free(buf);
+    return end;
+}
+
+/*
  * Phase 6: the directory with its inline data, then the one flush that
  * makes the commit durable.  On failure, undo it unless the directory
  * write failed without leaving the new directory in the slot; if undoing
@@ -364,7 +406,8 @@ static int nv_commit_write_slot(NvCommit *c, Error **errp)
     int ret;
 
     nv_dir_encode(c->nd, c->slotbuf);
-    ret = nv_write_slot(c->nv, c->target, c->slotbuf, c->inline_end, &err);
+    ret = nv_write_slot(c->nv, c->target, c->slotbuf,
+                        MAX(c->inline_end, nv_commit_stale_end(c)), &err);
     if (ret == 0) {
         ret = nv_flush(c->nv, &err);
     } else if (!nv_commit_slot_landed(c)) {
@@ -408,6 +451,44 @@ static void nv_commit_publish(NvCommit *c)
     nv->data = c->fresh;
     nv->data_count = c->nd->count;
     c->fresh = NULL;
+}
+
+/*
+ * After the commit is durable: record in the previous slot that its
+ * successor was committed ("successor", docs/specs/tpm-nvram.rst), so that
+ * a reader who finds this new slot damaged later knows it for a rollback,
+ * not an interrupted commit.  The previous state references nothing this
+ * write changes but its header, and is not current any more: a torn or
+ * failed write here is harmless (the mark is then missing).  Not flushed:
+ * the next commit's flush, or closing the image, makes it durable.
+ */
+static void nv_commit_confirm(NvCommit *c, int prev)
+{
+    TPMNvram *nv = c->nv;
+    NvSlot *sl = &nv->slot[prev];
+    NvDir *d;
+    uint8_t *raw;
+
+    if (sl->state != NV_SLOT_OK ||
+        sl->dir.generation + 1 != c->nd->generation) {
+        return;
+    }
+    d = qemu_xmalloc(sizeof(*d));
+    raw = qemu_xmalloc(NV_DIR_MAX);
+    *d = sl->dir;
+    d->successor = c->nd->generation;
+    memcpy(raw, sl->raw, NV_DIR_MAX);
+    nv_dir_encode(d, raw);
+    if (nv_write(nv, (int64_t)prev * NV_SLOT_SIZE, NV_SECTOR, raw,
+                 NULL) == 0) {
+        memcpy(sl->raw, raw, NV_DIR_MAX);
+        sl->dir.successor = d->successor;
+        sl->dir.minor = NV_VERSION_MINOR;
+    } else {
+        nv->cache_valid = false;
+    }
+    free(raw);
+    free(d);
 }
 
 static void nv_commit_free(NvCommit *c)
@@ -470,6 +551,7 @@ int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
         goto fail;
     }
     nv_commit_publish(&c);
+    nv_commit_confirm(&c, 1 - c.target);
     nv_commit_free(&c);
     return 0;
 
@@ -495,6 +577,13 @@ int nv_check_writable(TPMNvram *nv, Error **errp)
         return -ENOTSUP;
     }
     return 0;
+}
+
+int nv_prepare_write(TPMNvram *nv, Error **errp)
+{
+    int ret = nv_check_writable(nv, errp);
+
+    return ret < 0 ? ret : nv_settle(nv, errp);
 }
 
 /* The key that encrypts new data of the current store (NULL: plain). */
@@ -586,7 +675,7 @@ int tpm_nvram_store(TPMNvram *nv, const char *name, const uint8_t *data,
     if (locked < 0) {
         return locked;
     }
-    ret = nv_check_writable(nv, errp);
+    ret = nv_prepare_write(nv, errp);
     if (ret < 0) {
         goto out;
     }
@@ -641,11 +730,12 @@ int tpm_nvram_delete(TPMNvram *nv, const char *name, Error **errp)
         nv_unlock(nv, locked);
         return 0;
     }
-    ret = nv_check_writable(nv, errp);
+    ret = nv_prepare_write(nv, errp);
     if (ret < 0) {
         nv_unlock(nv, locked);
         return ret;
     }
+    idx = nv_dir_find(nv_cur_dir(nv), name);   /* the wipe may commit */
     nd = qemu_xmalloc(sizeof(*nd));
     *nd = *nv_cur_dir(nv);
     memmove(&nd->e[idx], &nd->e[idx + 1],

@@ -23,6 +23,8 @@
 #define H_KDF_ITER   44
 #define H_SALT       48
 #define H_KCV        64
+#define H_SUCCESSOR  80     /* 1.1 */
+#define H_PENDING    88     /* 1.1 */
 #define H_CRC        124
 
 /* Entry field offsets */
@@ -160,10 +162,16 @@ static NvSlotState nv_decode_header(const uint8_t *buf, size_t len,
     dir->kdf_iterations = ldbe32(buf + H_KDF_ITER);
     memcpy(dir->salt, buf + H_SALT, NV_SALT_LEN);
     memcpy(dir->kcv, buf + H_KCV, NV_KCV_LEN);
+    dir->successor = ldbe64(buf + H_SUCCESSOR);
+    dir->pending = ldbe32(buf + H_PENDING);
     dir->count = count;
 
     if (dir->generation == 0) {
         WHY("generation 0");
+        return NV_SLOT_DAMAGED;
+    }
+    if (dir->successor && dir->successor != dir->generation + 1) {
+        WHY("bad successor generation %" PRIu64, dir->successor);
         return NV_SLOT_DAMAGED;
     }
     if (dir->flags & ~NV_FLAGS_KNOWN) {
@@ -302,6 +310,8 @@ size_t nv_dir_encode(const NvDir *dir, uint8_t *buf)
     stbe32(buf + H_KDF_ITER, dir->kdf_iterations);
     memcpy(buf + H_SALT, dir->salt, NV_SALT_LEN);
     memcpy(buf + H_KCV, dir->kcv, NV_KCV_LEN);
+    stbe64(buf + H_SUCCESSOR, dir->successor);
+    stbe32(buf + H_PENDING, dir->pending);
     for (uint32_t i = 0; i < dir->count; i++) {
         uint8_t *p = buf + NV_HDR_SIZE + (size_t)i * NV_ENTRY_SIZE;
         const NvEntry *e = &dir->e[i];

@@ -12,7 +12,7 @@
 #define NV_MAGIC            "QTPMNVRM"
 #define NV_MAGIC_LEN        8
 #define NV_VERSION_MAJOR    1
-#define NV_VERSION_MINOR    0
+#define NV_VERSION_MINOR    1
 #define NV_SLOT_SIZE        (128 * KiB)
 #define NV_SLOT_COUNT       2
 #define NV_DIR_MAX          8192    /* header + entries, at most */
@@ -33,6 +33,9 @@
 /* Header flags */
 #define NV_FLAG_ENCRYPTED   0x1
 #define NV_FLAGS_KNOWN      NV_FLAG_ENCRYPTED
+
+/* Header "pending" bits (format 1.1; a 1.0 writer leaves them 0) */
+#define NV_PENDING_WIPE     0x1     /* data of an older key may remain */
 
 /* Ciphers and key derivations */
 #define NV_CIPHER_NONE          0
@@ -65,6 +68,9 @@ typedef struct NvDir {
     uint32_t kdf_iterations;
     uint8_t salt[NV_SALT_LEN];
     uint8_t kcv[NV_KCV_LEN];
+    uint64_t successor;     /* 1.1: generation + 1 once a later commit was
+                               durable, else 0 */
+    uint32_t pending;       /* 1.1: NV_PENDING_* */
     uint32_t count;
     NvEntry e[NV_MAX_ENTRIES];
 } NvDir;

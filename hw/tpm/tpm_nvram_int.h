@@ -60,6 +60,11 @@ struct TPMNvram {
     uint32_t data_count;    /* entries of @data (slot dirs may be re-read) */
     int64_t length;
     bool zero_checked;
+
+    /* how the current state relates to the newest slot (nv_refresh) */
+    TPMNvramFallback fallback;
+    uint64_t lost_gen;
+    char fallback_why[640];
 };
 
 /* Directory of the current state, NULL for an empty store. */
@@ -116,7 +121,18 @@ int nv_write(TPMNvram *nv, int64_t off, int64_t len, const void *buf,
              Error **errp);
 int nv_flush(TPMNvram *nv, Error **errp);
 int nv_check_writable(TPMNvram *nv, Error **errp);
+/* Before a commit: writable, and a wipe the store owes is done. */
+int nv_prepare_write(TPMNvram *nv, Error **errp);
 int nv_commit(TPMNvram *nv, NvDir *nd, uint8_t *const *plain,
               const uint32_t *crcs, const uint8_t *key, Error **errp);
+
+/* ---- tpm_nvram_admin.c: recovery --------------------------------------- */
+
+/*
+ * If the current state owes a wipe (NV_PENDING_WIPE, an interrupted
+ * re-key), overwrite every byte the current state does not reference with
+ * zeroes, flush, and commit the same state without the flag.
+ */
+int nv_settle(TPMNvram *nv, Error **errp);
 
 #endif /* HW_TPM_TPM_NVRAM_INT_H */

@@ -42,6 +42,8 @@ int blk_activate(BlockBackend *blk, Error **errp);
  * Writes fail with -EPERM while inactive.
  */
 int blk_inactivate(BlockBackend *blk, Error **errp);
+/* Is the image inactive (BDRV_O_INACTIVE: another process may own it)? */
+bool blk_is_inactive(BlockBackend *blk);
 
 /* Writethrough mode flushes after every write (qemu-io's default). */
 void blk_set_enable_write_cache(BlockBackend *blk, bool wce);

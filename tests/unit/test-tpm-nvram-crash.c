@@ -202,6 +202,8 @@ static void grow_zero(GByteArray *img, guint new_len)
 
 /* Open @img as a store and return its signature; fails the test if not. */
 static const char *crash_fmt = "raw";
+/* crash states that were told apart as interrupted commits */
+static int interrupted_states;
 
 static char *state_of(GByteArray *img, const TPMNvramKey *k1,
                       const TPMNvramKey *k2)
@@ -236,6 +238,20 @@ static char *state_of(GByteArray *img, const TPMNvramKey *k1,
     sig = store_signature(nv, &err);
     if (!sig) {
         g_error("crash state does not load: %s", error_get_pretty(err));
+    }
+    /* a crash is an interrupted commit, never a rollback */
+    {
+        TPMNvramInfo info;
+
+        g_assert_cmpint(tpm_nvram_get_info(nv, &info, NULL), ==, 0);
+        if (info.fallback == TPM_NVRAM_FALLBACK_ROLLBACK ||
+            info.fallback == TPM_NVRAM_FALLBACK_UNKNOWN) {
+            g_error("crash state reported as a rollback: %s",
+                    info.fallback_why);
+        }
+        if (info.fallback == TPM_NVRAM_FALLBACK_INTERRUPTED) {
+            interrupted_states++;
+        }
     }
     tpm_nvram_close(nv);
     blk_unref(blk);
@@ -466,11 +482,14 @@ static void test_crash_plain(void)
 {
     int n = 0;
 
+    interrupted_states = 0;
     run_crash_series(ops, ARRAY_SIZE(ops), 0, &n);
     g_test_message("crash points: %d states checked (plain)", n);
-    printf("# crash enumeration (plain): %d crash states, all old or new\n",
-           n);
+    printf("# crash enumeration (plain): %d crash states, all old or new; "
+           "%d interrupted commits told apart, no rollback\n", n,
+           interrupted_states);
     g_assert_cmpint(n, >, 100);
+    g_assert_cmpint(interrupted_states, >, 0);
     total_states += n;
 }
 
@@ -494,6 +513,155 @@ static void test_crash_encrypted(void)
            "old or new\n", n);
     g_assert_cmpint(n, >, 100);
     total_states += n;
+}
+
+/* ---- a re-key killed before its wipe ------------------------------------ */
+
+/* Does @img hold any 64-byte piece (every 512th) of @pat? */
+static bool img_has(const uint8_t *img, gsize img_len, const uint8_t *pat,
+                    size_t len)
+{
+    for (size_t o = 0; o + 64 <= len; o += 512) {
+        if (memmem(img, img_len, pat + o, 64)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A plaintext store (blobs inline and in an extent, and an older copy of
+ * one in the other slot) is encrypted with "rekey", recorded; at every
+ * point of the re-key the process is killed (every write issued so far
+ * reached the image).  Wherever the new key is already current: "check"
+ * must report the plaintext that is still there, and the next read-write
+ * open must wipe it (none left, check clean, contents unchanged).
+ */
+static void test_rekey_killed(void)
+{
+    g_autofree char *img_path = nvt_path("rk.img");
+    g_autofree char *log_path = nvt_path("rk.log");
+    g_autofree char *st_path = nvt_path("rk-state.img");
+    g_autofree uint8_t *a1 = nvt_pattern(6000, 31);
+    g_autofree uint8_t *a2 = nvt_pattern(3000, 32);
+    g_autofree uint8_t *b = nvt_pattern(70000, 33);
+    g_autofree char *expect = NULL;
+    TPMNvramKey *ka = key_for(1);
+    GPtrArray *ev;
+    GByteArray *img;
+    BlockBackend *blk;
+    TPMNvram *nv;
+    QDict *o;
+    Error *err = NULL;
+    gsize before, pos = 0;
+    guint e0 = 0;
+    int residue_states = 0, wiped = 0;
+
+    nvt_create(img_path, "raw");
+    g_unlink(log_path);
+    g_assert_true(g_file_set_contents(log_path, "", 0, NULL));
+    o = qdict_new();
+    qdict_put_str(o, "driver", "blkrecord");
+    qdict_put_str(o, "log", log_path);
+    blk = blk_new_open(img_path, o, BDRV_O_RDWR | BDRV_O_RESIZE, &err);
+    g_assert_nonnull(blk);
+    nv = tpm_nvram_open(blk, NULL, &err);
+    g_assert_nonnull(nv);
+    g_assert_cmpint(tpm_nvram_store(nv, "permall", a1, 6000, &err), ==, 0);
+    g_assert_cmpint(tpm_nvram_store(nv, "volatilestate", b, 70000, &err),
+                    ==, 0);
+    g_assert_cmpint(tpm_nvram_store(nv, "permall", a2, 3000, &err), ==, 0);
+    before = file_size(log_path);
+    if (tpm_nvram_rekey(nv, ka, &err) < 0) {
+        g_error("rekey: %s", error_get_pretty(err));
+    }
+    expect = store_signature(nv, NULL);
+    tpm_nvram_close(nv);
+    blk_unref(blk);
+
+    ev = read_log(log_path, NULL);
+    img = g_byte_array_new();
+    for (; e0 < ev->len && pos < before; e0++) {
+        Event *x = g_ptr_array_index(ev, e0);
+        apply(img, x, 0);
+        pos += 17 + (x->type == 'W' ? x->len : 0);
+    }
+    g_assert_cmpuint(pos, ==, before);
+    for (guint p = e0; p <= ev->len; p++) {
+        TPMNvramCheckResult res;
+        g_autofree char *sig = NULL;
+        g_autofree uint8_t *after = NULL;
+        gsize after_len = 0;
+        bool plain;
+
+        if (p > e0) {
+            apply(img, g_ptr_array_index(ev, p - 1), 0);
+        }
+        g_assert_true(g_file_set_contents(st_path, (char *)img->data,
+                                          img->len, NULL));
+        blk = nvt_blk(st_path, "raw", false);
+        nv = tpm_nvram_open_opts(blk, ka, &(TPMNvramOpenOptions){
+                                     .flags = TPM_NVRAM_OPEN_CHECK },
+                                 &err);
+        if (!nv) {
+            /* the new key is not current yet: the old state is intact */
+            error_free(err);
+            err = NULL;
+            blk_unref(blk);
+            continue;
+        }
+        plain = img_has(img->data, img->len, a1, 6000) ||
+                img_has(img->data, img->len, a2, 3000) ||
+                img_has(img->data, img->len, b, 70000);
+        g_assert_cmpint(tpm_nvram_check(nv, &res, NULL), ==, 0);
+        if (plain) {
+            residue_states++;
+            if (!res.residue) {
+                g_error("rekey killed after event %u: plaintext in the "
+                        "image, check reports none", p);
+            }
+        }
+        tpm_nvram_check_result_free(&res);
+        tpm_nvram_close(nv);
+        blk_unref(blk);
+
+        /* the next read-write open finishes the wipe */
+        blk = nvt_blk(st_path, "raw", true);
+        nv = tpm_nvram_open(blk, ka, &err);
+        if (!nv) {
+            g_error("rekey killed after event %u: %s", p,
+                    error_get_pretty(err));
+        }
+        sig = store_signature(nv, NULL);
+        g_assert_cmpstr(sig, ==, expect);
+        g_assert_cmpint(tpm_nvram_check(nv, &res, NULL), ==, 0);
+        g_assert_cmpint(res.residue, ==, 0);
+        g_assert_cmpint(res.corruptions, ==, 0);
+        tpm_nvram_check_result_free(&res);
+        tpm_nvram_close(nv);
+        blk_unref(blk);
+        g_assert_true(g_file_get_contents(st_path, (char **)&after,
+                                          &after_len, NULL));
+        if (img_has(after, after_len, a1, 6000) ||
+            img_has(after, after_len, a2, 3000) ||
+            img_has(after, after_len, b, 70000)) {
+            g_error("rekey killed after event %u: plaintext left after "
+                    "a read-write open", p);
+        }
+        wiped++;
+    }
+    printf("# rekey killed at %u points: %d left plaintext, all reported "
+           "by check and wiped by the next open (%d opens)\n",
+           ev->len - e0 + 1, residue_states, wiped);
+    g_assert_cmpint(residue_states, >, 0);
+    for (guint e = 0; e < ev->len; e++) {
+        Event *x = g_ptr_array_index(ev, e);
+        g_free(x->data);
+        g_free(x);
+    }
+    g_ptr_array_free(ev, TRUE);
+    g_byte_array_free(img, TRUE);
+    tpm_nvram_key_free(ka);
 }
 
 /* ---- fault injection ---------------------------------------------------- */
@@ -800,6 +968,7 @@ int main(int argc, char **argv)
     nvt_setup_dir();
     g_test_add_func("/tpm-nvram/crash/plain", test_crash_plain);
     g_test_add_func("/tpm-nvram/crash/encrypted", test_crash_encrypted);
+    g_test_add_func("/tpm-nvram/crash/rekey-killed", test_rekey_killed);
     if (bdrv_find_format("qcow2")) {
         g_test_add_func("/tpm-nvram/crash/qcow2", test_crash_qcow2);
     }

@@ -572,6 +572,9 @@ static void test_tamper(const void *opaque)
                     g_assert_cmpint(tpm_nvram_check(nv, &res, NULL), ==, 0);
                     g_assert_true(res.other_slot_damaged ||
                                   res.corruptions > 0);
+                    /* as a rollback: that generation was committed */
+                    g_assert_cmpint(res.fallback, ==,
+                                    TPM_NVRAM_FALLBACK_ROLLBACK);
                     tpm_nvram_check_result_free(&res);
                     fallbacks++;
                 }
@@ -594,6 +597,172 @@ static void test_tamper(const void *opaque)
     expect(s.nv, "permall", p2, 3000);
     expect(s.nv, "volatilestate", v2, 700);
     tpm_nvram_key_free(k);
+    store_free(&s);
+}
+
+/*
+ * Rewrite slot @slot's directory as @dir with the given minor version
+ * (a 1.0 writer's slot when 0) and successor, as on disk.
+ */
+static void disk_write_dir_as(BlockBackend *blk, int slot, const NvDir *dir,
+                              uint16_t minor, uint64_t successor)
+{
+    uint8_t buf[NV_DIR_MAX];
+    NvDir d = *dir;
+    size_t used;
+
+    d.successor = successor;
+    used = nv_dir_encode(&d, buf);
+    stbe16(buf + 10, minor);
+    stbe32(buf + 124, 0);
+    stbe32(buf + 124, nv_crc32(buf, used));
+    g_assert_cmpint(blk_pwrite(blk, slot * NV_SLOT_SIZE, used, buf, 0),
+                    ==, 0);
+    g_assert_cmpint(blk_flush(blk), ==, 0);
+}
+
+/* Open @s with @flags; the fallback it reports (the open must work). */
+static int open_fallback(Store *s, int flags, uint64_t *gen,
+                         Error **errp)
+{
+    TPMNvramOpenOptions o = TPM_NVRAM_OPEN_OPTIONS_DEFAULT;
+    TPMNvramInfo info;
+
+    o.flags = flags;
+    s->blk = nvt_blk(s->path, s->fmt, false);
+    s->nv = tpm_nvram_open_opts(s->blk, NULL, &o, errp);
+    if (!s->nv) {
+        store_close(s);
+        return -1;
+    }
+    g_assert_cmpint(tpm_nvram_get_info(s->nv, &info, NULL), ==, 0);
+    *gen = info.generation;
+    if (info.fallback != TPM_NVRAM_FALLBACK_NONE) {
+        g_assert_nonnull(strstr(info.fallback_why, s->path));
+    }
+    store_close(s);
+    return info.fallback;
+}
+
+/*
+ * The newest slot damaged: the store falls back to the previous
+ * generation, but never silently: a committed generation that is lost is
+ * a rollback (and TPM_NVRAM_OPEN_REFUSE_ROLLBACK refuses it); a newer
+ * directory that was never confirmed is an interrupted commit; a 1.0
+ * store cannot tell the two apart and is treated as a rollback.
+ */
+static void test_rollback(const void *opaque)
+{
+    Store s;
+    Disk d;
+    Error *err = NULL;
+    TPMNvramCheckResult res;
+    uint64_t gen = 0;
+    int prev;
+    const NvEntry *e;
+
+    store_new(&s, opaque, "rollback.img");
+    store_open(&s, true, NULL);
+    for (uint8_t counter = 1; counter <= 5; counter++) {
+        put(s.nv, "permall", &counter, 1);
+    }
+    g_assert_cmpuint(generation(s.nv), ==, 6);
+    store_close(&s);
+    g_assert_cmpint(open_fallback(&s, 0, &gen, NULL), ==,
+                    TPM_NVRAM_FALLBACK_NONE);
+
+    /* damage the newest blob: the counter would go from 5 back to 4 */
+    s.blk = nvt_blk(s.path, s.fmt, true);
+    disk_read(s.blk, &d);
+    g_assert_cmpuint(d.dir[d.cur].generation, ==, 6);
+    prev = 1 - d.cur;
+    e = &d.dir[d.cur].e[0];
+    flip_bit(s.blk, nv_entry_pos(e, d.cur), 0);
+    blk_unref(s.blk);
+    s.blk = NULL;
+    g_assert_cmpint(open_fallback(&s, 0, &gen, NULL), ==,
+                    TPM_NVRAM_FALLBACK_ROLLBACK);
+    g_assert_cmpuint(gen, ==, 5);
+    g_assert_cmpint(open_fallback(&s, TPM_NVRAM_OPEN_REFUSE_ROLLBACK, &gen,
+                                  &err), ==, -1);
+    expect_error(err, "generation 6 was committed");
+    err = NULL;
+    s.blk = nvt_blk(s.path, s.fmt, false);
+    s.nv = tpm_nvram_open_opts(s.blk, NULL, &(TPMNvramOpenOptions){
+                                   .flags = TPM_NVRAM_OPEN_CHECK }, NULL);
+    g_assert_nonnull(s.nv);
+    g_assert_cmpint(tpm_nvram_check(s.nv, &res, NULL), ==, 0);
+    g_assert_cmpint(res.fallback, ==, TPM_NVRAM_FALLBACK_ROLLBACK);
+    g_assert_nonnull(strstr(res.messages, "rolled back"));
+    tpm_nvram_check_result_free(&res);
+    store_close(&s);
+
+    /* no successor recorded: the newer directory is an interrupted commit */
+    s.blk = nvt_blk(s.path, s.fmt, true);
+    disk_write_dir_as(s.blk, prev, &d.dir[prev], NV_VERSION_MINOR, 0);
+    blk_unref(s.blk);
+    s.blk = NULL;
+    g_assert_cmpint(open_fallback(&s, TPM_NVRAM_OPEN_REFUSE_ROLLBACK, &gen,
+                                  NULL), ==,
+                    TPM_NVRAM_FALLBACK_INTERRUPTED);
+    g_assert_cmpuint(gen, ==, 5);
+
+    /* written by a 1.0 writer: cannot tell, so not trusted either */
+    s.blk = nvt_blk(s.path, s.fmt, true);
+    disk_write_dir_as(s.blk, prev, &d.dir[prev], 0, 0);
+    blk_unref(s.blk);
+    s.blk = NULL;
+    g_assert_cmpint(open_fallback(&s, 0, &gen, NULL), ==,
+                    TPM_NVRAM_FALLBACK_UNKNOWN);
+    g_assert_cmpint(open_fallback(&s, TPM_NVRAM_OPEN_REFUSE_ROLLBACK, &gen,
+                                  &err), ==, -1);
+    expect_error(err, "cannot tell");
+
+    /* the next commit makes the store consistent again */
+    store_open(&s, true, NULL);
+    put(s.nv, "permall", "\x06", 1);
+    g_assert_cmpuint(generation(s.nv), ==, 6);
+    store_close(&s);
+    g_assert_cmpint(open_fallback(&s, TPM_NVRAM_OPEN_REFUSE_ROLLBACK, &gen,
+                                  NULL), ==, TPM_NVRAM_FALLBACK_NONE);
+    store_free(&s);
+}
+
+/*
+ * A shorter blob must not leave the tail of an older, longer one in the
+ * slot it is written to: everything after the new inline data is zero.
+ */
+static void test_inline_tail(const void *opaque)
+{
+    g_autofree uint8_t *big = nvt_pattern(6000, 5);
+    Store s;
+    Disk d;
+
+    store_new(&s, opaque, "tail.img");
+    store_open(&s, true, NULL);
+    put(s.nv, "permall", big, 6000);
+    put(s.nv, "permall", big, 5999);
+    put(s.nv, "permall", big, 1000);   /* where the first 6000 were */
+    put(s.nv, "permall", big, 999);
+    store_close(&s);
+
+    s.blk = nvt_blk(s.path, s.fmt, false);
+    memset(&d, 0, sizeof(d));   /* past the end of the image: zeroes */
+    disk_read(s.blk, &d);
+    for (int slot = 0; slot < NV_SLOT_COUNT; slot++) {
+        const NvEntry *e = &d.dir[slot].e[0];
+        uint64_t end = e->offset + e->length;
+        const uint8_t *p = d.slots + slot * NV_SLOT_SIZE;
+
+        g_assert_cmpint(d.st[slot], ==, NV_SLOT_OK);
+        g_assert_true(e->is_inline);
+        g_assert_cmpuint(e->length, <, 1001);
+        if (!buffer_is_zero(p + end, NV_SLOT_SIZE - end)) {
+            g_error("slot %d: bytes of an older blob after the inline data "
+                    "(from %" PRIu64 ")", slot, end);
+        }
+    }
+    store_close(&s);
     store_free(&s);
 }
 
@@ -1038,6 +1207,8 @@ int main(int argc, char **argv)
         ADD("lock-timeout", test_lock_timeout);
         ADD("check", test_check);
         ADD("failed-commit", test_failed_commit);
+        ADD("rollback", test_rollback);
+        ADD("inline-tail", test_inline_tail);
 #undef ADD
     }
     ret = g_test_run();

@@ -76,6 +76,28 @@ int tpm_nvram_validate(TPMNvram *nv, Error **errp);
                                       list/info/check work, loads fail */
 #define TPM_NVRAM_OPEN_CHECK   0x2 /* open a corrupt store too, so that
                                       tpm_nvram_check() can report it */
+#define TPM_NVRAM_OPEN_REFUSE_ROLLBACK 0x4 /* fail (-ESTALE) rather than
+                                      open a store whose newest committed
+                                      generation does not verify */
+
+/*
+ * The current state is not the newest slot of the image
+ * (docs/specs/tpm-nvram.rst, "Fallbacks").
+ */
+typedef enum TPMNvramFallback {
+    TPM_NVRAM_FALLBACK_NONE,
+    TPM_NVRAM_FALLBACK_INTERRUPTED, /* a commit that never completed was
+                                       discarded: nothing acknowledged is
+                                       lost */
+    TPM_NVRAM_FALLBACK_ROLLBACK,    /* a durably committed generation does
+                                       not verify: the state went back */
+    TPM_NVRAM_FALLBACK_UNKNOWN,     /* a newer generation does not verify
+                                       and the (1.0) format cannot tell
+                                       which of the two it was */
+} TPMNvramFallback;
+
+/* "none", "interrupted-commit", "rollback", "unknown" */
+const char *tpm_nvram_fallback_name(TPMNvramFallback f);
 
 /* Milliseconds to wait for another process's bdrv_lock, by default. */
 #define TPM_NVRAM_LOCK_TIMEOUT_DEFAULT 30000
@@ -115,6 +137,13 @@ typedef struct TPMNvramInfo {
     int current_slot;       /* 0 or 1, -1 when empty */
     int64_t image_length;
     unsigned blob_count;
+    TPMNvramFallback fallback;
+    uint64_t lost_generation;   /* the generation fallen back from, 0 if
+                                   unknown */
+    char fallback_why[640];     /* one sentence naming the image, or "" */
+    bool wipe_pending;          /* a re-key's wipe of the old key's data is
+                                   still owed (done by the next read-write
+                                   open or commit) */
 } TPMNvramInfo;
 
 int tpm_nvram_get_info(TPMNvram *nv, TPMNvramInfo *info, Error **errp);
@@ -128,6 +157,9 @@ typedef struct TPMNvramCheckResult {
     int check_errors;       /* I/O errors while checking */
     bool authenticated;     /* blobs decrypted and verified with the key */
     bool other_slot_damaged;/* the previous slot does not verify (harmless) */
+    TPMNvramFallback fallback; /* the current state is not the newest */
+    int residue;            /* data of an older key (or plaintext) that a
+                               re-key did not wipe yet */
     char *messages;         /* malloc'ed, one line per problem, or NULL */
 } TPMNvramCheckResult;
 
@@ -139,6 +171,9 @@ void tpm_nvram_check_result_free(TPMNvramCheckResult *res);
  * Atomically re-encrypt every blob: @new_key NULL decrypts the store,
  * otherwise the store is (re-)encrypted with @new_key (a new salt for
  * passphrases).  The store must have been opened with its current key.
+ * The commit records that the old key's data must be wiped; the wipe
+ * follows at once and, if it is interrupted, is finished by the next
+ * read-write open or commit.
  */
 int tpm_nvram_rekey(TPMNvram *nv, const TPMNvramKey *new_key, Error **errp);
 
