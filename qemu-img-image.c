@@ -72,35 +72,23 @@ static int img_create_image(const char *filename, const char *fmt,
                             const char *options, int64_t img_size,
                             bool unsafe, bool quiet, Error **errp)
 {
-    const QemuOptDesc *lists[3] = { NULL, NULL, NULL };
+    const QemuOptDesc *lists[3];
     BlockDriver *drv;
     QDict *opts = NULL;
     const char *backing_file, *backing_fmt, *sizestr;
     uint64_t size = UINT64_MAX;
     int ret = -EINVAL;
 
-    drv = bdrv_find_format(fmt);
+    drv = img_create_lists(fmt, lists, errp);
     if (!drv) {
-        error_setg(errp, "Unknown file format '%s'", fmt);
         return -EINVAL;
     }
-    lists[0] = bdrv_create_opts(drv);
-    if (!lists[0]) {
-        error_setg(errp, "Format driver '%s' does not support image creation",
-                   fmt);
-        return -ENOTSUP;
-    }
-    lists[1] = file_create_opts();
     if (!bdrv_protocol_driver_name(filename, errp)) {
         return -ENOENT;
     }
-
-    opts = qdict_new();
-    if (options && qdict_parse_keyval(&opts, options, NULL, errp) < 0) {
-        goto out;
-    }
-    if (qemu_opts_validate(opts, lists, errp) < 0) {
-        goto out;
+    opts = img_parse_create_opts(options, lists, errp);
+    if (!opts) {
+        return -EINVAL;
     }
     sizestr = qdict_get_str(opts, "size");
     if (sizestr) {
@@ -114,21 +102,9 @@ static int img_create_image(const char *filename, const char *fmt,
     } else if (img_size != -1) {
         size = (uint64_t)img_size;
     }
-    if (base_filename) {
-        if (!qemu_opt_find_desc(lists[0], "backing_file")) {
-            error_setg(errp, "Backing file not supported for file format "
-                       "'%s'", fmt);
-            goto out;
-        }
-        qdict_put_str(opts, "backing_file", base_filename);
-    }
-    if (base_fmt) {
-        if (!qemu_opt_find_desc(lists[0], "backing_fmt")) {
-            error_setg(errp, "Backing file format not supported for file "
-                       "format '%s'", fmt);
-            goto out;
-        }
-        qdict_put_str(opts, "backing_fmt", base_fmt);
+    if (img_put_backing_opts(opts, lists[0], fmt, base_filename, base_fmt,
+                             errp) < 0) {
+        goto out;
     }
 
     backing_file = qdict_get_str(opts, "backing_file");
@@ -233,24 +209,20 @@ int img_create(int argc, char **argv)
         { "object", required_argument, NULL, OPTION_OBJECT },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = "raw", *base_fmt = NULL, *base_filename = NULL;
-    const char *filename;
+    ImgOpts o = { .fmt = "raw" };
+    const char *base_fmt = NULL, *base_filename = NULL, *filename;
     char *options = NULL;
-    bool quiet = false, unsafe = false;
+    bool unsafe = false;
     int64_t img_size = -1;
     Error *err = NULL;
     int c, ret;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":F:b:f:ho:qu", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":F:b:f:ho:qu", long_options, &o)) !=
+           -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            free(options);
+            return 1;
         case 'h':
             printf("usage: qemu-img create [-q] [-f fmt] [-b backing_file "
                    "[-F backing_fmt]] [-u] [-o options] filename [size]\n");
@@ -261,29 +233,19 @@ int img_create(int argc, char **argv)
         case 'b':
             base_filename = optarg;
             break;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'o':
             options = accumulate_options(options, optarg);
-            break;
-        case 'q':
-            quiet = true;
             break;
         case 'u':
             unsafe = true;
             break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            free(options);
-            return 1;
         }
     }
 
     filename = optind < argc ? argv[optind] : NULL;
     if (options && has_help_option(options)) {
         free(options);
-        return print_block_option_help(filename, fmt);
+        return print_block_option_help(filename, o.fmt);
     }
     if (optind >= argc) {
         error_exit("Expecting image file name");
@@ -303,8 +265,8 @@ int img_create(int argc, char **argv)
         error_exit("Unexpected argument: %s", argv[optind]);
     }
 
-    ret = img_create_image(filename, fmt, base_filename, base_fmt, options,
-                           img_size, unsafe, quiet, &err);
+    ret = img_create_image(filename, o.fmt, base_filename, base_fmt, options,
+                           img_size, unsafe, o.quiet, &err);
     free(options);
     if (ret < 0 || err) {
         if (err) {
@@ -329,8 +291,9 @@ int img_resize(int argc, char **argv)
         { "shrink", no_argument, NULL, OPTION_SHRINK },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *filename, *size;
-    bool quiet = false, image_opts = false, shrink = false;
+    ImgOpts o = { 0 };
+    const char *filename, *size;
+    bool shrink = false;
     PreallocMode prealloc = PREALLOC_MODE_OFF;
     int64_t n, total_size, current_size;
     int relative = 0, c, ret = -1;
@@ -345,27 +308,15 @@ int img_resize(int argc, char **argv)
     }
     size = argv[--argc];
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":f:hq", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":f:hq", long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img resize [--object objectdef] "
                    "[--image-opts] [-f fmt] [--preallocation=prealloc] "
                    "[-q] [--shrink] filename [+ | -]size\n");
             return 0;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
         case OPTION_PREALLOCATION:
             if (prealloc_mode_parse(optarg, &prealloc) < 0) {
                 error_report("Invalid preallocation mode '%s'", optarg);
@@ -375,12 +326,6 @@ int img_resize(int argc, char **argv)
         case OPTION_SHRINK:
             shrink = true;
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
     }
     if (optind != argc - 1) {
@@ -413,7 +358,7 @@ int img_resize(int argc, char **argv)
     qdict_free(sizeopt);
     n = (int64_t)un;
 
-    blk = img_open(image_opts, filename, fmt, BDRV_O_RDWR | BDRV_O_RESIZE,
+    blk = img_open(o.image_opts, filename, o.fmt, BDRV_O_RDWR | BDRV_O_RESIZE,
                    false, false);
     if (!blk) {
         return 1;
@@ -448,7 +393,7 @@ int img_resize(int argc, char **argv)
     }
     ret = blk_truncate(blk, total_size, true, prealloc, &err);
     if (!ret) {
-        qprintf(quiet, "Image resized.\n");
+        qprintf(o.quiet, "Image resized.\n");
     } else if (err) {
         error_report_err(err);
     } else {
@@ -470,26 +415,22 @@ int img_amend(int argc, char **argv)
         { "force", no_argument, NULL, OPTION_FORCE },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *filename, *cache = "writeback";
+    ImgOpts o = { .cache = "writeback" };
+    const char *fmt, *filename;
     char *options = NULL;
-    bool quiet = false, image_opts = false, force = false;
-    bool progress_on = false, writethrough = false;
+    bool force = false, writethrough = false;
     BlockBackend *blk = NULL;
     BlockDriverState *bs;
     QDict *opts = NULL;
     Error *err = NULL;
     int flags = BDRV_O_RDWR, c, ret = 0;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":ho:f:t:pq", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":ho:f:t:pq", long_options, &o)) !=
+           -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            free(options);
+            return 1;
         case 'h':
             printf("usage: qemu-img amend [--object objectdef] "
                    "[--image-opts] [-p] [-q] [-f fmt] [-t cache] "
@@ -498,36 +439,16 @@ int img_amend(int argc, char **argv)
         case 'o':
             options = accumulate_options(options, optarg);
             break;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 't':
-            cache = optarg;
-            break;
-        case 'p':
-            progress_on = true;
-            break;
-        case 'q':
-            quiet = true;
-            break;
         case OPTION_FORCE:
             force = true;
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
     }
     if (!options) {
         error_exit("Must specify options (-o)");
     }
-    if (quiet) {
-        progress_on = false;
-    }
-    qemu_progress_init(progress_on, 1.0);
+    qemu_progress_init(o.progress, 1.0);
+    fmt = o.fmt;
 
     filename = (optind == argc - 1) ? argv[argc - 1] : NULL;
     if (fmt && has_help_option(options)) {
@@ -539,12 +460,11 @@ int img_amend(int argc, char **argv)
         ret = -1;
         goto out;
     }
-    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
-        error_report("Invalid cache option: %s", cache);
+    if (img_parse_cache(o.cache, false, &flags, &writethrough) < 0) {
         ret = -1;
         goto out;
     }
-    blk = img_open(image_opts, filename, fmt, flags, writethrough, false);
+    blk = img_open(o.image_opts, filename, fmt, flags, writethrough, false);
     if (!blk) {
         ret = -1;
         goto out;
@@ -673,23 +593,18 @@ int img_snapshot(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     const char *filename, *snapshot_name = NULL;
-    bool quiet = false, image_opts = false, force_share = false;
+    ImgOpts o = { 0 };
     int action = 0, bdrv_oflags = BDRV_O_RDWR, c, ret = 0;
     BlockBackend *blk;
     BlockDriverState *bs;
     QEMUSnapshotInfo sn;
     Error *err = NULL;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":la:c:d:hqU", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":la:c:d:hqU", long_options, &o)) !=
+           -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img snapshot [--object objectdef] "
                    "[--image-opts] [-U] [-q] [-l | -a snapshot | "
@@ -712,21 +627,8 @@ int img_snapshot(int argc, char **argv)
                      c == 'c' ? SNAPSHOT_CREATE : SNAPSHOT_DELETE;
             snapshot_name = optarg;
             break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
     }
-    (void)quiet;
     if (optind != argc - 1) {
         error_exit("Expecting one image file name");
     }
@@ -737,8 +639,8 @@ int img_snapshot(int argc, char **argv)
      * files get the read-only locks of a backing child.
      */
 
-    blk = img_open(image_opts, filename, NULL, bdrv_oflags, false,
-                   force_share);
+    blk = img_open(o.image_opts, filename, NULL, bdrv_oflags, false,
+                   o.force_share);
     if (!blk) {
         return 1;
     }
