@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qemu-img-image.c: commands that make or reshape a single image: create,
- * resize, amend (change format options) and snapshot (internal snapshots).
+ * qemu-img-metadata.c: commands that write one image's own metadata
+ * rather than copy data between images: create (a new header), resize,
+ * amend (change format options) and snapshot (internal snapshots).
  */
 #include "qemu/osdep.h"
 
