@@ -584,6 +584,69 @@ static int snapshot_find(BlockDriverState *bs, QEMUSnapshotInfo *out,
     return ret;
 }
 
+static int snapshot_create(BlockDriverState *bs, const char *name)
+{
+    int64_t now = qemu_clock_realtime_ns();
+    QEMUSnapshotInfo sn;
+    Error *err = NULL;
+    int ret;
+
+    memset(&sn, 0, sizeof(sn));
+    pstrcpy(sn.name, sizeof(sn.name), name);
+    sn.date_sec = (uint32_t)(now / 1000000000LL);
+    sn.date_nsec = (uint32_t)((now % 1000000000LL) / 1000 * 1000);
+    sn.icount = 0;
+    ret = bdrv_snapshot_create(bs, &sn, &err);
+    if (ret) {
+        error_report("Could not create snapshot '%s': %d (%s)", name, ret,
+                     strerror(-ret));
+        error_free(err);
+    }
+    return ret;
+}
+
+static int snapshot_apply(BlockDriverState *bs, const char *name)
+{
+    Error *err = NULL;
+    int ret = bdrv_snapshot_goto(bs, name, &err);
+
+    if (!ret) {
+        return 0;
+    }
+    /* QEMU's words: its own for formats without snapshots, else errno. */
+    error_free(err);
+    err = NULL;
+    if (ret == -ENOTSUP) {
+        error_setg(&err, "Block driver does not support snapshots");
+    } else {
+        error_setg_errno(&err, -ret, "Failed to load snapshot");
+    }
+    error_reportf_err(err, "Could not apply snapshot '%s': ", name);
+    return ret;
+}
+
+static int snapshot_delete(BlockDriverState *bs, const char *name)
+{
+    QEMUSnapshotInfo sn;
+    Error *err = NULL;
+    int ret = snapshot_find(bs, &sn, name);
+
+    if (ret < 0) {
+        error_report("Could not delete snapshot '%s': snapshot not found",
+                     name);
+        return 1;
+    }
+    ret = bdrv_snapshot_delete(bs, sn.id_str, sn.name, &err);
+    if (ret < 0) {
+        if (!err) {
+            error_setg(&err, "%s", strerror(-ret));
+        }
+        error_reportf_err(err, "Could not delete snapshot '%s': ", name);
+        return 1;
+    }
+    return 0;
+}
+
 int img_snapshot(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -598,8 +661,6 @@ int img_snapshot(int argc, char **argv)
     int action = 0, bdrv_oflags = BDRV_O_RDWR, c, ret = 0;
     BlockBackend *blk;
     BlockDriverState *bs;
-    QEMUSnapshotInfo sn;
-    Error *err = NULL;
 
     while ((c = img_getopt(argc, argv, ":la:c:d:hqU", long_options, &o)) !=
            -1) {
@@ -651,66 +712,14 @@ int img_snapshot(int argc, char **argv)
     case SNAPSHOT_LIST:
         dump_snapshots(bs);
         break;
-    case SNAPSHOT_CREATE: {
-        int64_t now = qemu_clock_realtime_ns();
-
-        memset(&sn, 0, sizeof(sn));
-        pstrcpy(sn.name, sizeof(sn.name), snapshot_name);
-        sn.date_sec = (uint32_t)(now / 1000000000LL);
-        sn.date_nsec = (uint32_t)((now % 1000000000LL) / 1000 * 1000);
-        sn.icount = 0;
-        ret = bdrv_snapshot_create(bs, &sn, &err);
-        if (ret) {
-            error_report("Could not create snapshot '%s': %d (%s)",
-                         snapshot_name, ret, strerror(-ret));
-            if (err) {
-                error_free(err);
-            }
-        }
+    case SNAPSHOT_CREATE:
+        ret = snapshot_create(bs, snapshot_name);
         break;
-    }
     case SNAPSHOT_APPLY:
-        ret = bdrv_snapshot_goto(bs, snapshot_name, &err);
-        if (ret) {
-            if (ret == -ENOTSUP) {
-                /* QEMU's wording for formats without snapshots. */
-                if (err) {
-                    error_free(err);
-                    err = NULL;
-                }
-                error_setg(&err, "Block driver does not support snapshots");
-            } else {
-                /* QEMU reports only the errno of a failed load. */
-                if (err) {
-                    error_free(err);
-                    err = NULL;
-                }
-                error_setg_errno(&err, -ret, "Failed to load snapshot");
-            }
-            if (!err) {
-                error_setg(&err, "%s", strerror(-ret));
-            }
-            error_reportf_err(err, "Could not apply snapshot '%s': ",
-                              snapshot_name);
-        }
+        ret = snapshot_apply(bs, snapshot_name);
         break;
     case SNAPSHOT_DELETE:
-        ret = snapshot_find(bs, &sn, snapshot_name);
-        if (ret < 0) {
-            error_report("Could not delete snapshot '%s': snapshot not "
-                         "found", snapshot_name);
-            ret = 1;
-            break;
-        }
-        ret = bdrv_snapshot_delete(bs, sn.id_str, sn.name, &err);
-        if (ret < 0) {
-            if (!err) {
-                error_setg(&err, "%s", strerror(-ret));
-            }
-            error_reportf_err(err, "Could not delete snapshot '%s': ",
-                              snapshot_name);
-            ret = 1;
-        }
+        ret = snapshot_delete(bs, snapshot_name);
         break;
     }
     blk_unref(blk);
