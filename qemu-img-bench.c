@@ -47,9 +47,9 @@ int img_bench(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *filename;
-    bool quiet = false, image_opts = false, is_write = false;
-    bool force_share = false, writethrough = false;
+    ImgOpts o = { .own = "t" };
+    const char *filename;
+    bool is_write = false, writethrough = false;
     unsigned long count = 75000, depth = 64, pattern = 0;
     unsigned long flush_interval = 0, res;
     int64_t offset = 0, image_size, t1, t2, sval;
@@ -59,17 +59,9 @@ int img_bench(int argc, char **argv)
     unsigned long i;
     int c, flags = 0, ret = 0;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU", long_options,
-                        NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU", long_options,
+                           &o)) != -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
         case 'h':
             printf("usage: qemu-img bench [-c count] [-d depth] [-f fmt] "
                    "[--flush-interval=flush_interval] [-n] [--no-drain] "
@@ -88,9 +80,6 @@ int img_bench(int argc, char **argv)
                 return 1;
             }
             break;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'n':
             break;
         case 'i':
@@ -105,9 +94,6 @@ int img_bench(int argc, char **argv)
             if (offset < 0) {
                 return 1;
             }
-            break;
-        case 'q':
-            quiet = true;
             break;
         case 's':
             sval = cvtnum_full("buffer size", optarg, 0, INT_MAX);
@@ -133,9 +119,6 @@ int img_bench(int argc, char **argv)
             flags |= BDRV_O_RDWR;
             is_write = true;
             break;
-        case 'U':
-            force_share = true;
-            break;
         case OPTION_PATTERN:
             if (!parse_ulong(optarg, 0xff, &pattern)) {
                 error_report("Invalid pattern byte specified");
@@ -150,9 +133,6 @@ int img_bench(int argc, char **argv)
             flush_interval = res;
             break;
         case OPTION_NO_DRAIN:
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
             break;
         }
     }
@@ -169,8 +149,8 @@ int img_bench(int argc, char **argv)
         return 1;
     }
 
-    blk = img_open(image_opts, filename, fmt, flags, writethrough,
-                   force_share);
+    blk = img_open(o.image_opts, filename, o.fmt, flags, writethrough,
+                   o.force_share);
     if (!blk) {
         return 1;
     }
@@ -216,7 +196,6 @@ int img_bench(int argc, char **argv)
     }
     t2 = qemu_clock_monotonic_ns();
     printf("Run completed in %3.3f seconds.\n", (double)(t2 - t1) / 1e9);
-    (void)quiet;
 out:
     free(buf);
     blk_unref(blk);

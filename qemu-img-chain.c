@@ -12,6 +12,22 @@
 
 /* ---- rebase ----------------------------------------------------------- */
 
+/* What the phases of rebase share. */
+typedef struct RebaseState {
+    ImgOpts o;                /* -t is the image's cache, -T the backings' */
+    const char *out_baseimg;  /* -b */
+    const char *out_basefmt;  /* -F */
+    const char *filename;
+    bool unsafe;              /* -u */
+    BlockBackend *blk;
+    BlockDriverState *bs;
+    BlockDriverState *old_backing;
+    BlockBackend *blk_new_backing;
+    int64_t old_size, new_size;
+    uint8_t *buf_old, *buf_new;
+    float step_progress;      /* percent per buffer-sized step */
+} RebaseState;
+
 static int is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
                         int64_t *pnum)
 {
@@ -28,7 +44,8 @@ static int is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return !!(ret & BDRV_BLOCK_ALLOCATED);
 }
 
-int img_rebase(int argc, char **argv)
+/* The command line; -1 to go on, else the exit code. */
+static int rebase_parse_args(RebaseState *s, int argc, char **argv)
 {
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -37,280 +54,305 @@ int img_rebase(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *out_basefmt = NULL, *out_baseimg = NULL;
-    const char *filename, *cache = "writeback", *src_cache = "writeback";
-    bool quiet = false, unsafe = false, image_opts = false;
-    bool force_share = false, progress_on = false, writethrough = false;
-    bool src_wt = false;
-    BlockBackend *blk = NULL, *blk_new_backing = NULL;
-    BlockDriverState *bs, *old_backing = NULL;
-    uint8_t *buf_old = NULL, *buf_new = NULL;
-    int flags, src_flags = 0, c, ret = 0;
-    Error *err = NULL;
+    int c;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":hf:F:b:upt:T:qU", long_options,
+                           &s->o)) != -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img rebase [--object objectdef] "
                    "[--image-opts] [-U] [-q] [-f fmt] [-t cache] "
                    "[-T src_cache] [-p] [-u] -b backing_file "
                    "[-F backing_fmt] filename\n");
             return 0;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'F':
-            out_basefmt = optarg;
+            s->out_basefmt = optarg;
             break;
         case 'b':
-            out_baseimg = optarg;
+            s->out_baseimg = optarg;
             break;
         case 'u':
-            unsafe = true;
+            s->unsafe = true;
             break;
-        case 'p':
-            progress_on = true;
-            break;
-        case 't':
-            cache = optarg;
-            break;
-        case 'T':
-            src_cache = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
-    }
-    if (quiet) {
-        progress_on = false;
     }
     if (optind != argc - 1) {
         error_exit("Expecting one image file name");
     }
-    if (!unsafe && !out_baseimg) {
+    if (!s->unsafe && !s->out_baseimg) {
         error_exit("Must specify backing file (-b) or use unsafe mode (-u)");
     }
-    filename = argv[optind++];
+    s->filename = argv[optind++];
+    return -1;
+}
 
-    qemu_progress_init(progress_on, 2.0);
-    qemu_progress_print(0, 100);
+/* The new backing file, named relative to the image as QEMU does. */
+static int rebase_open_new_backing(RebaseState *s, int flags)
+{
+    QDict *options;
+    Error *err = NULL;
+    char *real_path = bdrv_get_full_backing_filename_from_filename(
+                          bdrv_get_filename(s->bs), s->out_baseimg, &err);
 
-    flags = BDRV_O_RDWR | (unsafe ? BDRV_O_NO_BACKING : 0);
-    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
-        error_report("Invalid cache option: %s", cache);
-        ret = -1;
-        goto out;
+    if (!real_path) {
+        error_reportf_err(err, "Could not resolve backing filename: ");
+        return -1;
     }
-    if (bdrv_parse_cache_mode(src_cache, &src_flags, &src_wt) < 0) {
-        error_report("Invalid source cache option: %s", src_cache);
-        ret = -1;
-        goto out;
+    options = qdict_new();
+    if (s->out_basefmt) {
+        qdict_put_str(options, "driver", s->out_basefmt);
     }
-    blk = img_open(image_opts, filename, fmt, flags, writethrough, false);
-    if (!blk) {
-        ret = -1;
-        goto out;
+    if (s->o.force_share) {
+        qdict_put_str(options, "force-share", "on");
     }
-    bs = blk_bs(blk);
-
-    if (out_basefmt && !bdrv_find_format(out_basefmt)) {
-        error_report("Invalid format name: '%s'", out_basefmt);
-        ret = -1;
-        goto out;
+    s->blk_new_backing = blk_new_open(real_path, options, flags, &err);
+    free(real_path);
+    if (!s->blk_new_backing) {
+        error_reportf_err(err, "Could not open new backing file '%s': ",
+                          s->out_baseimg);
+        return -1;
     }
+    return 0;
+}
 
-    if (!unsafe) {
-        old_backing = bdrv_backing_bs(bs);
-        if (out_baseimg[0]) {
-            QDict *options;
-            char *real_path = bdrv_get_full_backing_filename_from_filename(
-                                  bdrv_get_filename(bs), out_baseimg, &err);
+/* The image read-write, its old backing and (unless -u) the new one. */
+static int rebase_open(RebaseState *s)
+{
+    int flags = BDRV_O_RDWR | (s->unsafe ? BDRV_O_NO_BACKING : 0);
+    int src_flags = 0;
+    bool writethrough = false, src_writethrough = false;
 
-            if (!real_path) {
-                error_reportf_err(err, "Could not resolve backing filename: ");
-                ret = -1;
-                goto out;
-            }
-            options = qdict_new();
-            if (out_basefmt) {
-                qdict_put_str(options, "driver", out_basefmt);
-            }
-            if (force_share) {
-                qdict_put_str(options, "force-share", "on");
-            }
-            blk_new_backing = blk_new_open(real_path, options, src_flags,
-                                           &err);
-            free(real_path);
-            if (!blk_new_backing) {
-                error_reportf_err(err, "Could not open new backing file "
-                                  "'%s': ", out_baseimg);
-                ret = -1;
-                goto out;
-            }
-        }
+    if (img_parse_cache(s->o.cache, false, &flags, &writethrough) < 0 ||
+        img_parse_cache(s->o.src_cache, true, &src_flags,
+                        &src_writethrough) < 0) {
+        return -1;
     }
-
-    if (!unsafe) {
-        int64_t size, old_size = 0, new_size = 0, offset, n;
-        float local_progress = 0;
-
-        size = blk_getlength(blk);
-        if (size < 0) {
-            error_report("Could not get size of '%s': %s", filename,
-                         strerror((int)-size));
-            ret = -1;
-            goto out;
-        }
-        if (old_backing) {
-            old_size = bdrv_getlength(old_backing);
-            if (old_size < 0) {
-                error_report("Could not get size of '%s': %s",
-                             bdrv_get_filename(old_backing),
-                             strerror((int)-old_size));
-                ret = -1;
-                goto out;
-            }
-        }
-        if (blk_new_backing) {
-            new_size = blk_getlength(blk_new_backing);
-            if (new_size < 0) {
-                error_report("Could not get size of '%s': %s", out_baseimg,
-                             strerror((int)-new_size));
-                ret = -1;
-                goto out;
-            }
-        }
-        buf_old = qemu_xmalloc(IO_BUF_SIZE);
-        buf_new = qemu_xmalloc(IO_BUF_SIZE);
-        if (size > 0) {
-            /* One step per buffer-sized piece, as QEMU counts it. */
-            local_progress = (float)100 / (size / MIN(size, IO_BUF_SIZE));
-        }
-
-        for (offset = 0; offset < size; offset += n) {
-            bool old_is_zero = false;
-            int64_t written = 0;
-
-            n = MIN(IO_BUF_SIZE, size - offset);
-            ret = is_allocated(bs, offset, n, &n);
-            if (ret < 0) {
-                error_report("error while reading image metadata: %s",
-                             strerror(-ret));
-                goto out;
-            }
-            if (ret) {
-                ret = 0;
-                continue;
-            }
-            if (offset >= old_size) {
-                memset(buf_old, 0, n);
-                old_is_zero = true;
-            } else {
-                if (offset + n > old_size) {
-                    n = old_size - offset;
-                }
-                ret = bdrv_pread(old_backing, offset, n, buf_old);
-                if (ret < 0) {
-                    error_report("error while reading from old backing "
-                                 "file");
-                    goto out;
-                }
-            }
-            if (offset >= new_size || !blk_new_backing) {
-                memset(buf_new, 0, n);
-            } else {
-                if (offset + n > new_size) {
-                    n = new_size - offset;
-                }
-                ret = blk_pread(blk_new_backing, offset, n, buf_new);
-                if (ret < 0) {
-                    error_report("error while reading from new backing "
-                                 "file");
-                    goto out;
-                }
-            }
-            while (written < n) {
-                int64_t pnum;
-
-                if (compare_buffers(buf_old + written, buf_new + written,
-                                    n - written, &pnum)) {
-                    if (old_is_zero) {
-                        ret = blk_pwrite_zeroes(blk, offset + written, pnum,
-                                                0);
-                    } else {
-                        ret = blk_pwrite(blk, offset + written, pnum,
-                                         buf_old + written, 0);
-                    }
-                    if (ret < 0) {
-                        error_report("Error while writing to COW image: %s",
-                                     strerror(-ret));
-                        goto out;
-                    }
-                }
-                written += pnum;
-            }
-            qemu_progress_print(local_progress, 100);
-        }
-        ret = 0;
+    s->blk = img_open(s->o.image_opts, s->filename, s->o.fmt, flags,
+                      writethrough, false);
+    if (!s->blk) {
+        return -1;
     }
+    s->bs = blk_bs(s->blk);
+    if (s->out_basefmt && !bdrv_find_format(s->out_basefmt)) {
+        error_report("Invalid format name: '%s'", s->out_basefmt);
+        return -1;
+    }
+    if (s->unsafe) {
+        return 0;
+    }
+    s->old_backing = bdrv_backing_bs(s->bs);
+    if (s->out_baseimg[0]) {
+        return rebase_open_new_backing(s, src_flags);
+    }
+    return 0;
+}
 
-    if (out_baseimg && *out_baseimg) {
-        if (!out_basefmt) {
-            ret = -EINVAL;
-        } else {
-            ret = bdrv_change_backing_file(bs, out_baseimg, out_basefmt,
-                                           &err);
-        }
+/* Size of an image for rebase; errors are reported. */
+static int64_t rebase_size(int64_t size, const char *name)
+{
+    if (size < 0) {
+        error_report("Could not get size of '%s': %s", name,
+                     strerror((int)-size));
+    }
+    return size;
+}
+
+/* Fill @buf with what @old or @new (one may be NULL) holds at @offset. */
+static int rebase_read_backing(BlockDriverState *old, BlockBackend *new,
+                               int64_t offset, int64_t n, uint8_t *buf)
+{
+    int ret = old ? bdrv_pread(old, offset, n, buf) :
+                    blk_pread(new, offset, n, buf);
+
+    if (ret < 0) {
+        error_report("error while reading from %s backing file",
+                     old ? "old" : "new");
+    }
+    return ret;
+}
+
+/*
+ * Where the image has no data of its own in [offset, offset + *pn), copy
+ * in what the old backing file holds there unless the new one holds the
+ * same.  *@pn is set to how far this step went.
+ */
+static int rebase_step(RebaseState *s, int64_t offset, int64_t *pn)
+{
+    bool old_is_zero = false;
+    int64_t written = 0, pnum, n;
+    int ret = is_allocated(s->bs, offset, *pn, pn);
+
+    if (ret < 0) {
+        error_report("error while reading image metadata: %s",
+                     strerror(-ret));
+        return ret;
+    }
+    if (ret) {
+        return 0;
+    }
+    n = *pn;
+    if (offset >= s->old_size) {
+        memset(s->buf_old, 0, n);
+        old_is_zero = true;
     } else {
-        ret = bdrv_change_backing_file(bs, NULL, NULL, &err);
+        n = *pn = MIN(n, s->old_size - offset);
+        ret = rebase_read_backing(s->old_backing, NULL, offset, n,
+                                  s->buf_old);
+        if (ret < 0) {
+            return ret;
+        }
     }
-    if (ret == -EINVAL && out_baseimg && !out_basefmt) {
+    if (offset >= s->new_size || !s->blk_new_backing) {
+        memset(s->buf_new, 0, n);
+    } else {
+        n = *pn = MIN(n, s->new_size - offset);
+        ret = rebase_read_backing(NULL, s->blk_new_backing, offset, n,
+                                  s->buf_new);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    for (; written < n; written += pnum) {
+        if (!compare_buffers(s->buf_old + written, s->buf_new + written,
+                             n - written, &pnum)) {
+            continue;
+        }
+        if (old_is_zero) {
+            ret = blk_pwrite_zeroes(s->blk, offset + written, pnum, 0);
+        } else {
+            ret = blk_pwrite(s->blk, offset + written, pnum,
+                             s->buf_old + written, 0);
+        }
+        if (ret < 0) {
+            error_report("Error while writing to COW image: %s",
+                         strerror(-ret));
+            return ret;
+        }
+    }
+    qemu_progress_print(s->step_progress, 100);
+    return 0;
+}
+
+/* Safe mode: keep what the image reads the same under the new backing. */
+static int rebase_copy(RebaseState *s)
+{
+    int64_t size, offset, n;
+    int ret;
+
+    size = rebase_size(blk_getlength(s->blk), s->filename);
+    if (size < 0) {
+        return -1;
+    }
+    if (s->old_backing) {
+        s->old_size = rebase_size(bdrv_getlength(s->old_backing),
+                                  bdrv_get_filename(s->old_backing));
+        if (s->old_size < 0) {
+            return -1;
+        }
+    }
+    if (s->blk_new_backing) {
+        s->new_size = rebase_size(blk_getlength(s->blk_new_backing),
+                                  s->out_baseimg);
+        if (s->new_size < 0) {
+            return -1;
+        }
+    }
+    s->buf_old = qemu_xmalloc(IO_BUF_SIZE);
+    s->buf_new = qemu_xmalloc(IO_BUF_SIZE);
+    if (size > 0) {
+        /* One step per buffer-sized piece, as QEMU counts it. */
+        s->step_progress = (float)100 / (size / MIN(size, IO_BUF_SIZE));
+    }
+    for (offset = 0; offset < size; offset += n) {
+        n = MIN(IO_BUF_SIZE, size - offset);
+        ret = rebase_step(s, offset, &n);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/* Point the image at its new backing file (none for -b ""). */
+static int rebase_change_backing(RebaseState *s)
+{
+    const char *name = s->out_baseimg;
+    Error *err = NULL;
+    int ret;
+
+    if (name && *name && !s->out_basefmt) {
+        ret = -EINVAL;
+    } else if (name && *name) {
+        ret = bdrv_change_backing_file(s->bs, name, s->out_basefmt, &err);
+    } else {
+        ret = bdrv_change_backing_file(s->bs, NULL, NULL, &err);
+    }
+    if (ret == -EINVAL && name && !s->out_basefmt) {
         error_report("Could not change the backing file to '%s': "
-                     "backing format must be specified", out_baseimg);
+                     "backing format must be specified", name);
     } else if (ret == -ENOSPC) {
         error_report("Could not change the backing file to '%s': No space "
-                     "left in the file header", out_baseimg);
+                     "left in the file header", name);
     } else if (ret < 0) {
         error_report("Could not change the backing file to '%s': %s",
-                     out_baseimg ? out_baseimg : "", strerror(-ret));
+                     name ? name : "", strerror(-ret));
     }
-    if (err) {
-        error_free(err);
-        err = NULL;
+    error_free(err);
+    return ret;
+}
+
+int img_rebase(int argc, char **argv)
+{
+    RebaseState s = {
+        .o = { .cache = "writeback", .src_cache = "writeback" },
+    };
+    int ret = rebase_parse_args(&s, argc, argv);
+
+    if (ret >= 0) {
+        return ret;
     }
-    qemu_progress_print(100, 0);
-out:
+    qemu_progress_init(s.o.progress, 2.0);
+    qemu_progress_print(0, 100);
+    ret = rebase_open(&s);
+    if (!ret && !s.unsafe) {
+        ret = rebase_copy(&s);
+    }
+    if (!ret) {
+        ret = rebase_change_backing(&s);
+        qemu_progress_print(100, 0);
+    }
     qemu_progress_end();
-    free(buf_old);
-    free(buf_new);
-    if (blk_new_backing) {
-        blk_unref(blk_new_backing);
+    free(s.buf_old);
+    free(s.buf_new);
+    if (s.blk_new_backing) {
+        blk_unref(s.blk_new_backing);
     }
-    if (blk) {
-        blk_unref(blk);
+    if (s.blk) {
+        blk_unref(s.blk);
     }
     return ret ? 1 : 0;
 }
 
 /* ---- commit ----------------------------------------------------------- */
+
+/* What the phases of commit share; @err is reported once, at the end. */
+typedef struct CommitState {
+    ImgOpts o;
+    const char *base;         /* -b */
+    bool drop;                /* -d (or -b): leave the image as it is */
+    const char *filename;
+    int flags;
+    bool writethrough;
+    BlockBackend *blk;        /* the image, chain cut above the base */
+    BlockDriverState *bs;
+    BlockBackend *base_blk;
+    int depth;                /* levels from the image down to the base */
+    char *base_name;
+    char *base_fmt;
+    Error *err;
+} CommitState;
 
 /*
  * Where [offset, offset + bytes) of the chain from @top down to its last
@@ -348,53 +390,8 @@ static int commit_status(BlockDriverState *top, int64_t offset,
     return 0;
 }
 
-/*
- * Open @filename read-write with its backing chain cut below the image
- * @depth - 1 levels down (the one right above the commit base), so that
- * the base can then be opened for writing on its own, without our own
- * read-only hold on it in the way.  Errors are reported.
- */
-static BlockBackend *open_above_base(bool image_opts, const char *filename,
-                                     const char *fmt, int flags,
-                                     bool writethrough, int depth)
-{
-    QDict *options = NULL;
-    BlockBackend *blk;
-    Error *err = NULL;
-    char *key = qemu_xstrdup("backing");
-    int i;
-
-    for (i = 1; i < depth; i++) {
-        char *longer = qemu_xasprintf("backing.%s", key);
-
-        free(key);
-        key = longer;
-    }
-    if (!image_opts) {
-        options = qdict_new();
-        qdict_put_str(options, key, "");
-        free(key);
-        return img_open_file(filename, options, fmt, flags, writethrough,
-                             false);
-    }
-    if (qdict_parse_keyval(&options, filename, NULL, &err) < 0) {
-        error_report_err(err);
-        qdict_free(options);
-        free(key);
-        return NULL;
-    }
-    qdict_put_str(options, key, "");
-    free(key);
-    blk = blk_new_open(NULL, options, flags, &err);
-    if (!blk) {
-        error_reportf_err(err, "Could not open '%s': ", filename);
-        return NULL;
-    }
-    blk_set_enable_write_cache(blk, !writethrough);
-    return blk;
-}
-
-int img_commit(int argc, char **argv)
+/* The command line; -1 to go on, else the exit code. */
+static int commit_parse_args(CommitState *s, int argc, char **argv)
 {
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -402,232 +399,263 @@ int img_commit(int argc, char **argv)
         { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *filename, *cache = "writeback", *base = NULL;
-    bool quiet = false, image_opts = false, drop = false;
-    bool progress_on = false, writethrough = false;
-    BlockBackend *blk = NULL, *base_blk = NULL;
-    BlockDriverState *bs, *base_bs, *above;
-    int flags = BDRV_O_RDWR | BDRV_O_UNMAP, c, ret = 0, depth = 1;
-    Error *err = NULL;
-    uint8_t *buf = NULL;
-    char *base_name = NULL, *base_fmt = NULL;
+    int c;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":f:ht:b:dpqr:", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":f:ht:b:dpqr:", long_options,
+                           &s->o)) != -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img commit [--object objectdef] "
                    "[--image-opts] [-q] [-f fmt] [-t cache] [-b base] "
                    "[-r rate_limit] [-d] [-p] filename\n");
             return 0;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 't':
-            cache = optarg;
-            break;
         case 'b':
-            base = optarg;
-            /* -b implies -d */
-            drop = true;
+            s->base = optarg;
+            s->drop = true; /* -b implies -d */
             break;
         case 'd':
-            drop = true;
-            break;
-        case 'p':
-            progress_on = true;
-            break;
-        case 'q':
-            quiet = true;
+            s->drop = true;
             break;
         case 'r':
             if (cvtnum("rate limit", optarg) < 0) {
                 return 1;
             }
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
-    }
-    if (quiet) {
-        progress_on = false;
     }
     if (optind != argc - 1) {
         error_exit("Expecting one image file name");
     }
-    filename = argv[optind++];
-    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
-        error_report("Invalid cache option: %s", cache);
+    s->filename = argv[optind++];
+    if (img_parse_cache(s->o.cache, false, &s->flags, &s->writethrough) < 0) {
         return 1;
     }
+    return -1;
+}
 
-    /*
-     * First open the whole chain as QEMU does, so that a missing backing
-     * file or a lock held by someone else fails with QEMU's words, and find
-     * the base in it.  Then the chain is reopened down to the image above
-     * the base only, and the base is opened read-write on its own, so our
-     * own read-only hold on the base cannot get in the way.
-     */
-    blk = img_open(image_opts, filename, fmt, flags, writethrough, false);
-    if (!blk) {
-        return 1;
-    }
-    bs = blk_bs(blk);
-    qemu_progress_init(progress_on, 1.f);
-    qemu_progress_print(0.f, 100);
-    if (base) {
-        base_bs = bdrv_find_backing_image(bs, base);
+/* In the image's chain as first opened, the base and its depth. */
+static int commit_find_base(CommitState *s)
+{
+    BlockDriverState *base_bs, *above;
+
+    if (s->base) {
+        base_bs = bdrv_find_backing_image(s->bs, s->base);
         if (!base_bs) {
-            error_setg(&err, "Did not find '%s' in the backing chain of "
-                       "'%s'", base, filename);
-            goto done;
+            error_setg(&s->err, "Did not find '%s' in the backing chain of "
+                       "'%s'", s->base, s->filename);
+            return -1;
         }
     } else {
         /* qemu-img's default: the immediate backing file. */
-        base_bs = bdrv_backing_bs(bs);
+        base_bs = bdrv_backing_bs(s->bs);
         if (!base_bs) {
-            error_setg(&err, "Image does not have a backing file");
-            goto done;
+            error_setg(&s->err, "Image does not have a backing file");
+            return -1;
         }
     }
-    for (above = bs; bdrv_backing_bs(above) != base_bs;
+    s->depth = 1;
+    for (above = s->bs; bdrv_backing_bs(above) != base_bs;
          above = bdrv_backing_bs(above)) {
-        depth++;
+        s->depth++;
     }
     /*
      * Reopened by the name it was opened with (a json:{...} one keeps its
      * options, e.g. blkdebug's rules), not by its file's.
      */
-    base_name = bdrv_get_full_backing_filename_from_filename(
-                    bdrv_get_filename(above), bdrv_get_backing_filename(above),
-                    NULL);
-    if (!base_name) {
-        base_name = qemu_xstrdup(bdrv_get_filename(base_bs));
+    s->base_name = bdrv_get_full_backing_filename_from_filename(
+                       bdrv_get_filename(above),
+                       bdrv_get_backing_filename(above), NULL);
+    if (!s->base_name) {
+        s->base_name = qemu_xstrdup(bdrv_get_filename(base_bs));
     }
-    base_fmt = qemu_xstrdup(bdrv_get_backing_format(above));
-    blk_unref(blk);
+    s->base_fmt = qemu_xstrdup(bdrv_get_backing_format(above));
+    return 0;
+}
+
+/*
+ * Reopen the image read-write with its backing chain cut below the image
+ * right above the base, so that the base can then be opened for writing
+ * on its own, without our own read-only hold on it in the way.
+ */
+static int commit_reopen_above_base(CommitState *s)
+{
+    QDict *extra = qdict_new();
+    char *key = qemu_xstrdup("backing");
+    int i;
+
+    for (i = 1; i < s->depth; i++) {
+        char *longer = qemu_xasprintf("backing.%s", key);
+
+        free(key);
+        key = longer;
+    }
+    qdict_put_str(extra, key, "");
+    free(key);
+    blk_unref(s->blk);
     /* The reopen must not repeat warnings the first open printed. */
     warn_set_sink(img_null_sink, NULL);
-    blk = open_above_base(image_opts, filename, fmt, flags, writethrough,
-                          depth);
+    s->blk = img_open_extra(s->o.image_opts, s->filename, s->o.fmt, extra,
+                            s->flags, s->writethrough, false);
     warn_set_sink(img_warning_sink, NULL);
-    if (!blk) {
-        qemu_progress_end();
-        free(base_name);
-        free(base_fmt);
-        return 1;
+    if (!s->blk) {
+        return -1;
     }
-    bs = blk_bs(blk);
+    s->bs = blk_bs(s->blk);
+    return 0;
+}
 
-    {
-        QDict *bopts = qdict_new();
+/* The base read-write, with the cache mode given by -t. */
+static int commit_open_base(CommitState *s)
+{
+    QDict *bopts = qdict_new();
 
-        if (base_fmt[0]) {
-            qdict_put_str(bopts, "driver", base_fmt);
-        }
-        /* The base is written with the cache mode given by -t. */
-        base_blk = blk_new_open(base_name, bopts,
-                                BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_UNMAP |
-                                (flags & (BDRV_O_NOCACHE | BDRV_O_NO_FLUSH)),
-                                &err);
-        if (!base_blk) {
-            /* QEMU's words: a reopen of the base, nothing prepended. */
-            goto done;
-        }
-        blk_set_enable_write_cache(base_blk, !writethrough);
+    if (s->base_fmt[0]) {
+        qdict_put_str(bopts, "driver", s->base_fmt);
     }
+    s->base_blk = blk_new_open(s->base_name, bopts,
+                               BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_UNMAP |
+                               (s->flags & (BDRV_O_NOCACHE |
+                                            BDRV_O_NO_FLUSH)),
+                               &s->err);
+    if (!s->base_blk) {
+        /* QEMU's words: a reopen of the base, nothing prepended. */
+        return -1;
+    }
+    blk_set_enable_write_cache(s->base_blk, !s->writethrough);
+    return 0;
+}
 
-    {
-        int64_t size = blk_getlength(blk), base_size, offset, n;
+/* Copy what the chain above the base holds into the base, then flush. */
+static int commit_copy(CommitState *s)
+{
+    int64_t size = blk_getlength(s->blk), base_size, offset, n;
+    uint8_t *buf;
+    int ret = 0;
 
-        base_size = blk_getlength(base_blk);
-        if (size < 0 || base_size < 0) {
-            error_setg_errno(&err, EIO, "Could not get image sizes");
-            goto done;
+    base_size = blk_getlength(s->base_blk);
+    if (size < 0 || base_size < 0) {
+        error_setg_errno(&s->err, EIO, "Could not get image sizes");
+        return -1;
+    }
+    if (base_size < size) {
+        ret = blk_truncate(s->base_blk, size, false, PREALLOC_MODE_OFF,
+                           &s->err);
+        if (ret < 0 && !s->err) {
+            error_setg_errno(&s->err, -ret, "Could not resize base");
         }
-        if (base_size < size) {
-            ret = blk_truncate(base_blk, size, false, PREALLOC_MODE_OFF,
-                               &err);
-            if (ret < 0) {
-                if (!err) {
-                    error_setg_errno(&err, -ret, "Could not resize base");
-                }
-                goto done;
-            }
-        }
-        buf = qemu_xmalloc(IO_BUF_SIZE);
-        for (offset = 0; offset < size; offset += n) {
-            n = MIN(IO_BUF_SIZE, size - offset);
-            ret = commit_status(bs, offset, n, &n);
-            if (ret < 0) {
-                /* QEMU's words for whatever fails in its commit job. */
-                error_setg_errno(&err, -ret, "Block job failed");
-                goto done;
-            }
-            if (ret == 2) {
-                /* As QEMU's commit (a mirror): zeroes may be unmapped. */
-                ret = blk_pwrite_zeroes(base_blk, offset, n,
-                                        BDRV_REQ_MAY_UNMAP);
-            } else if (ret) {
-                /* Data is copied as it is, zero bytes included. */
-                ret = blk_pread(blk, offset, n, buf);
-                if (ret >= 0) {
-                    ret = blk_pwrite(base_blk, offset, n, buf, 0);
-                }
-            }
-            if (ret < 0) {
-                error_setg_errno(&err, -ret, "Block job failed");
-                goto done;
-            }
-            qemu_progress_print(100.0f * n / size, 100);
-        }
-        ret = blk_flush(base_blk);
         if (ret < 0) {
-            error_setg_errno(&err, -ret, "Could not flush the base image");
-            goto done;
+            return ret;
         }
     }
-
-    if (!drop) {
-        Error *local_err = NULL;
-
-        ret = bdrv_make_empty(bs, &local_err);
-        if (ret < 0 && ret != -ENOTSUP) {
-            if (local_err) {
-                error_propagate(&err, local_err);
-            } else {
-                error_setg_errno(&err, -ret, "Could not empty %s", filename);
+    buf = qemu_xmalloc(IO_BUF_SIZE);
+    for (offset = 0; offset < size; offset += n) {
+        n = MIN(IO_BUF_SIZE, size - offset);
+        ret = commit_status(s->bs, offset, n, &n);
+        if (ret < 0) {
+            /* QEMU's words for whatever fails in its commit job. */
+            error_setg_errno(&s->err, -ret, "Block job failed");
+            break;
+        }
+        if (ret == 2) {
+            /* As QEMU's commit (a mirror): zeroes may be unmapped. */
+            ret = blk_pwrite_zeroes(s->base_blk, offset, n,
+                                    BDRV_REQ_MAY_UNMAP);
+        } else if (ret) {
+            /* Data is copied as it is, zero bytes included. */
+            ret = blk_pread(s->blk, offset, n, buf);
+            if (ret >= 0) {
+                ret = blk_pwrite(s->base_blk, offset, n, buf, 0);
             }
-            goto done;
         }
-        if (local_err) {
-            error_free(local_err);
+        if (ret < 0) {
+            error_setg_errno(&s->err, -ret, "Block job failed");
+            break;
         }
+        qemu_progress_print(100.0f * n / size, 100);
     }
-done:
-    qemu_progress_end();
     free(buf);
-    free(base_name);
-    free(base_fmt);
-    if (base_blk) {
-        blk_unref(base_blk);
+    if (ret >= 0) {
+        ret = blk_flush(s->base_blk);
+        if (ret < 0) {
+            error_setg_errno(&s->err, -ret, "Could not flush the base image");
+        }
     }
-    blk_unref(blk);
-    if (err) {
-        error_report_err(err);
+    return ret;
+}
+
+/* Without -d, the image is emptied where the format can do that. */
+static int commit_empty(CommitState *s)
+{
+    Error *local_err = NULL;
+    int ret = bdrv_make_empty(s->bs, &local_err);
+
+    if (ret < 0 && ret != -ENOTSUP) {
+        if (local_err) {
+            error_propagate(&s->err, local_err);
+        } else {
+            error_setg_errno(&s->err, -ret, "Could not empty %s",
+                             s->filename);
+        }
+        return ret;
+    }
+    error_free(local_err);
+    return 0;
+}
+
+/*
+ * First the whole chain is opened as QEMU does, so that a missing backing
+ * file or a lock held by someone else fails with QEMU's words, and the
+ * base is found in it.  Then the chain is reopened down to the image
+ * above the base only, and the base is opened read-write on its own.
+ */
+int img_commit(int argc, char **argv)
+{
+    CommitState s = {
+        .o = { .cache = "writeback" },
+        .flags = BDRV_O_RDWR | BDRV_O_UNMAP,
+    };
+    int ret = commit_parse_args(&s, argc, argv);
+
+    if (ret >= 0) {
+        return ret;
+    }
+    s.blk = img_open(s.o.image_opts, s.filename, s.o.fmt, s.flags,
+                     s.writethrough, false);
+    if (!s.blk) {
         return 1;
     }
-    qprintf(quiet, "Image committed.\n");
+    s.bs = blk_bs(s.blk);
+    qemu_progress_init(s.o.progress, 1.f);
+    qemu_progress_print(0.f, 100);
+    ret = commit_find_base(&s);
+    if (!ret && commit_reopen_above_base(&s) < 0) {
+        qemu_progress_end();
+        free(s.base_name);
+        free(s.base_fmt);
+        return 1;
+    }
+    if (!ret) {
+        ret = commit_open_base(&s);
+    }
+    if (!ret) {
+        ret = commit_copy(&s);
+    }
+    if (!ret && !s.drop) {
+        ret = commit_empty(&s);
+    }
+    qemu_progress_end();
+    free(s.base_name);
+    free(s.base_fmt);
+    if (s.base_blk) {
+        blk_unref(s.base_blk);
+    }
+    blk_unref(s.blk);
+    if (s.err) {
+        error_report_err(s.err);
+        return 1;
+    }
+    qprintf(s.o.quiet, "Image committed.\n");
     return 0;
 }

@@ -15,7 +15,23 @@
 
 /* ---- convert ---------------------------------------------------------- */
 
+/*
+ * What the phases of convert share: the command line, then the open
+ * images, then what the copy loop needs to know about the target.
+ */
 typedef struct ConvertState {
+    ImgOpts o;                 /* -t is the target's cache, -T the sources' */
+    const char *out_fmt;       /* -O, "raw" unless --target-image-opts */
+    const char *out_baseimg;   /* -B */
+    const char *backing_fmt;   /* -F */
+    const char *out_filename;
+    char *options;             /* -o, accumulated */
+    bool skip_create;          /* -n */
+    bool tgt_image_opts;       /* --target-image-opts */
+    char **src_names;
+    int src_flags;
+    bool src_writethrough;
+
     BlockBackend **src;
     int64_t *src_sizes;
     int src_num;
@@ -23,9 +39,11 @@ typedef struct ConvertState {
     BlockBackend *target;
     bool target_has_zero_init;
     bool target_has_backing; /* copy only the sources' top layers */
-    bool compressed;
+    bool compressed;         /* -c */
     int64_t cluster_size;
-    int64_t min_sparse;
+    int64_t min_sparse;      /* -S, in bytes */
+    int64_t allocated;       /* bytes to copy, for the progress figures */
+    int64_t allocated_done;
 } ConvertState;
 
 /* Which source covers @offset, and the offset inside it. */
@@ -45,9 +63,12 @@ static int convert_find_source(ConvertState *s, int64_t offset,
     return -1;
 }
 
+/* Read across the sources; errors are reported. */
 static int convert_read(ConvertState *s, int64_t offset, int64_t bytes,
                         uint8_t *buf)
 {
+    int64_t start = offset;
+
     while (bytes > 0) {
         int64_t so, left, n;
         int i = convert_find_source(s, offset, &so, &left);
@@ -60,6 +81,8 @@ static int convert_read(ConvertState *s, int64_t offset, int64_t bytes,
         n = MIN(bytes, left);
         ret = blk_pread(s->src[i], so, n, buf);
         if (ret < 0) {
+            error_report("error while reading at byte %" PRId64 ": %s",
+                         start, strerror(-ret));
             return ret;
         }
         offset += n;
@@ -67,6 +90,26 @@ static int convert_read(ConvertState *s, int64_t offset, int64_t bytes,
         buf += n;
     }
     return 0;
+}
+
+static int convert_write_error(int64_t offset, int ret)
+{
+    error_report("error while writing at byte %" PRId64 ": %s", offset,
+                 strerror(-ret));
+    return ret;
+}
+
+/* Zeroes at @offset, unless the new target reads as zeroes already. */
+static int convert_write_zeroes(ConvertState *s, int64_t offset,
+                                int64_t bytes)
+{
+    int ret;
+
+    if (s->target_has_zero_init) {
+        return 0;
+    }
+    ret = blk_pwrite_zeroes(s->target, offset, bytes, BDRV_REQ_MAY_UNMAP);
+    return ret < 0 ? convert_write_error(offset, ret) : 0;
 }
 
 /* Write one chunk of data, skipping or zeroing all-zero pieces. */
@@ -115,7 +158,7 @@ static int convert_write(ConvertState *s, int64_t offset, int64_t bytes,
 /*
  * Status of the source range at @offset: 1 = data to copy, 0 = reads as
  * zeroes, 2 = comes from the backing file the target shares (skip); *@n is
- * how far that holds (at most @max bytes).
+ * how far that holds (at most @max bytes).  Errors are reported.
  */
 static int convert_status(ConvertState *s, int64_t offset, int64_t max,
                           int64_t *n)
@@ -134,6 +177,8 @@ static int convert_status(ConvertState *s, int64_t offset, int64_t max,
                                          &pnum, &map, &file, &depth);
     }
     if (status < 0) {
+        error_report("error while reading block status at offset %" PRId64
+                     ": %s", offset, strerror(-status));
         return status;
     }
     if (pnum > 0 && pnum < *n) {
@@ -148,168 +193,192 @@ static int convert_status(ConvertState *s, int64_t offset, int64_t max,
     return 1;
 }
 
-static int convert_do_copy(ConvertState *s)
+static void convert_progress(ConvertState *s, int64_t done)
 {
-    int64_t chunk_max = IO_BUF_SIZE;
-    int64_t allocated = 0, allocated_done = 0;
-    uint8_t *buf;
-    int64_t offset = 0, n;
-    int ret = 0;
-
-    if (s->compressed) {
-        chunk_max = s->cluster_size;
+    s->allocated_done += done;
+    if (s->allocated) {
+        qemu_progress_print(100.0f * s->allocated_done / s->allocated, 0);
     }
-    /* First pass: how much data there is, for the progress figures. */
-    while (offset < s->total_size) {
+}
+
+/* First pass: how much data there is, for the progress figures. */
+static int convert_count_allocated(ConvertState *s)
+{
+    int64_t offset, n;
+    int ret;
+
+    for (offset = 0; offset < s->total_size; offset += n) {
         ret = convert_status(s, offset, s->total_size - offset, &n);
         if (ret < 0) {
-            error_report("error while reading block status at offset %"
-                         PRId64 ": %s", offset, strerror(-ret));
             return ret;
         }
         if (ret == 1 || (ret == 0 && s->min_sparse == 0)) {
-            allocated += n;
+            s->allocated += n;
         }
-        offset += n;
     }
+    return 0;
+}
 
-    buf = qemu_xmalloc(chunk_max);
-    offset = 0;
-    ret = 0;
-    while (offset < s->total_size) {
-        int data;
+/* Whole target clusters, which may span sources, compressed. */
+static int convert_write_compressed(ConvertState *s, int64_t offset,
+                                    int64_t n, uint8_t *buf)
+{
+    int ret = convert_read(s, offset, n, buf);
 
-        n = MIN(chunk_max, s->total_size - offset);
-        if (s->compressed) {
-            int64_t n2;
-            int st = convert_status(s, offset, s->total_size - offset, &n2);
-
-            if (st < 0) {
-                ret = st;
-                error_report("error while reading block status at offset %"
-                             PRId64 ": %s", offset, strerror(-ret));
-                goto out;
-            }
-            if (st != 1 && n2 >= n) {
-                /* Whole clusters without data are skipped at once. */
-                n = offset + n2 < s->total_size ? n2 - n2 % chunk_max : n2;
-            }
-            if (st == 2 && n2 >= n) {
-                offset += n;
-                continue;
-            }
-            /*
-             * Clusters that read as zeroes are neither read nor
-             * compressed (an all-zero buffer would not be written either).
-             */
-            if (st == 0 && n2 >= n) {
-                if (!s->target_has_zero_init) {
-                    ret = blk_pwrite_zeroes(s->target, offset, n,
-                                            BDRV_REQ_MAY_UNMAP);
-                    if (ret < 0) {
-                        error_report("error while writing at byte %" PRId64
-                                     ": %s", offset, strerror(-ret));
-                        goto out;
-                    }
-                }
-                offset += n;
-                allocated_done += s->min_sparse == 0 ? n : 0;
-                continue;
-            }
-        }
-        if (s->compressed) {
-            /* Whole target clusters, which may span sources. */
-            ret = convert_read(s, offset, n, buf);
-            if (ret < 0) {
-                error_report("error while reading at byte %" PRId64 ": %s",
-                             offset, strerror(-ret));
-                goto out;
-            }
-            if (!buffer_is_zero(buf, n)) {
-                ret = blk_pwrite(s->target, offset, n, buf,
-                                 BDRV_REQ_WRITE_COMPRESSED);
-            } else if (!s->target_has_zero_init) {
-                ret = blk_pwrite_zeroes(s->target, offset, n,
-                                        BDRV_REQ_MAY_UNMAP);
-            }
-            if (ret < 0) {
-                if (ret == -ENOTSUP) {
-                    error_report("Compression not supported for this file "
-                                 "format");
-                } else {
-                    error_report("error while compressing sector %" PRId64
-                                 ": %s", offset / BDRV_SECTOR_SIZE,
-                                 strerror(-ret));
-                }
-                goto out;
-            }
-            offset += n;
-            allocated_done += n;
-            if (allocated) {
-                qemu_progress_print(100.0f * allocated_done / allocated, 0);
-            }
-            continue;
-        }
-
-        data = convert_status(s, offset, n, &n);
-        if (data < 0) {
-            ret = data;
-            error_report("error while reading block status at offset %"
-                         PRId64 ": %s", offset, strerror(-ret));
-            goto out;
-        }
-        if (data == 2) {
-            /* Left to the target's backing file. */
-        } else if (!data && s->min_sparse) {
-            if (!s->target_has_zero_init) {
-                ret = blk_pwrite_zeroes(s->target, offset, n,
-                                        BDRV_REQ_MAY_UNMAP);
-                if (ret < 0) {
-                    error_report("error while writing at byte %" PRId64
-                                 ": %s", offset, strerror(-ret));
-                    goto out;
-                }
-            }
-        } else {
-            ret = convert_read(s, offset, n, buf);
-            if (ret < 0) {
-                error_report("error while reading at byte %" PRId64 ": %s",
-                             offset, strerror(-ret));
-                goto out;
-            }
-            ret = convert_write(s, offset, n, buf);
-            if (ret < 0) {
-                error_report("error while writing at byte %" PRId64 ": %s",
-                             offset, strerror(-ret));
-                goto out;
-            }
-            allocated_done += n;
-            if (allocated) {
-                qemu_progress_print(100.0f * allocated_done / allocated, 0);
-            }
-        }
-        offset += n;
+    if (ret < 0) {
+        return ret;
     }
+    if (!buffer_is_zero(buf, n)) {
+        ret = blk_pwrite(s->target, offset, n, buf,
+                         BDRV_REQ_WRITE_COMPRESSED);
+    } else if (!s->target_has_zero_init) {
+        ret = blk_pwrite_zeroes(s->target, offset, n, BDRV_REQ_MAY_UNMAP);
+    }
+    if (ret == -ENOTSUP) {
+        error_report("Compression not supported for this file format");
+        return ret;
+    } else if (ret < 0) {
+        error_report("error while compressing sector %" PRId64 ": %s",
+                     offset / BDRV_SECTOR_SIZE, strerror(-ret));
+        return ret;
+    }
+    convert_progress(s, n);
+    return 0;
+}
+
+/*
+ * One step of a compressed copy at @offset: *@pn bytes (one cluster), or
+ * more where whole clusters without data are skipped at once.
+ */
+static int convert_step_compressed(ConvertState *s, int64_t offset,
+                                   int64_t *pn, uint8_t *buf)
+{
+    int64_t n2;
+    int st = convert_status(s, offset, s->total_size - offset, &n2);
+    int ret;
+
+    if (st < 0) {
+        return st;
+    }
+    if (st == 1 || n2 < *pn) {
+        return convert_write_compressed(s, offset, *pn, buf);
+    }
+    *pn = offset + n2 < s->total_size ? n2 - n2 % s->cluster_size : n2;
+    if (st == 2) {
+        return 0;
+    }
+    /*
+     * Clusters that read as zeroes are neither read nor compressed (an
+     * all-zero buffer would not be written either).
+     */
+    ret = convert_write_zeroes(s, offset, *pn);
+    if (ret < 0) {
+        return ret;
+    }
+    s->allocated_done += s->min_sparse == 0 ? *pn : 0;
+    return 0;
+}
+
+/* One step of a plain copy at @offset, at most *@pn bytes (set to done). */
+static int convert_step(ConvertState *s, int64_t offset, int64_t *pn,
+                        uint8_t *buf)
+{
+    int data = convert_status(s, offset, *pn, pn);
+    int ret;
+
+    if (data < 0) {
+        return data;
+    }
+    if (data == 2) {
+        return 0; /* Left to the target's backing file. */
+    }
+    if (!data && s->min_sparse) {
+        return convert_write_zeroes(s, offset, *pn);
+    }
+    ret = convert_read(s, offset, *pn, buf);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = convert_write(s, offset, *pn, buf);
+    if (ret < 0) {
+        return convert_write_error(offset, ret);
+    }
+    convert_progress(s, *pn);
+    return 0;
+}
+
+/* End of the compressed stream (the format aligns the file end), flush. */
+static int convert_finish(ConvertState *s)
+{
+    int ret;
+
     if (s->compressed) {
-        /* End of the compressed stream: the format aligns the file end. */
         ret = blk_pwrite(s->target, 0, 0, NULL, BDRV_REQ_WRITE_COMPRESSED);
         if (ret < 0) {
             error_report("error while compressing: %s", strerror(-ret));
-            goto out;
+            return ret;
         }
     }
     ret = blk_flush(s->target);
     if (ret < 0) {
         error_report("error while flushing: %s", strerror(-ret));
-        goto out;
+        return ret;
     }
     qemu_progress_print(100, 0);
-out:
+    return 0;
+}
+
+static int convert_copy(ConvertState *s)
+{
+    int64_t chunk_max = s->compressed ? s->cluster_size : IO_BUF_SIZE;
+    int64_t offset, n;
+    uint8_t *buf;
+    int ret = convert_count_allocated(s);
+
+    if (ret < 0) {
+        return ret;
+    }
+    buf = qemu_xmalloc(chunk_max);
+    for (offset = 0; offset < s->total_size; offset += n) {
+        n = MIN(chunk_max, s->total_size - offset);
+        if (s->compressed) {
+            ret = convert_step_compressed(s, offset, &n, buf);
+        } else {
+            ret = convert_step(s, offset, &n, buf);
+        }
+        if (ret < 0) {
+            break;
+        }
+    }
+    if (ret >= 0) {
+        ret = convert_finish(s);
+    }
     free(buf);
     return ret;
 }
 
-int img_convert(int argc, char **argv)
+/* -S: the sparse-detection granularity, in bytes. */
+static int convert_parse_sparse(const char *arg, int64_t *min_sparse)
+{
+    int64_t sval = cvtnum("buffer size for sparse output", arg);
+
+    if (sval < 0) {
+        return -1;
+    }
+    if (!QEMU_IS_ALIGNED(sval, BDRV_SECTOR_SIZE) ||
+        sval / BDRV_SECTOR_SIZE > MAX_BUF_SECTORS) {
+        error_report("Invalid buffer size for sparse output specified. "
+                     "Valid sizes are multiples of %d up to %d. Select 0 "
+                     "to disable sparse detection (fully allocates output).",
+                     BDRV_SECTOR_SIZE, MAX_BUF_SECTORS * BDRV_SECTOR_SIZE);
+        return -1;
+    }
+    *min_sparse = sval;
+    return 0;
+}
+
+/* The getopt loop; -1 to go on, else the exit code. */
+static int convert_parse_opts(ConvertState *s, int argc, char **argv)
 {
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -319,31 +388,13 @@ int img_convert(int argc, char **argv)
         { "target-image-opts", no_argument, NULL, OPTION_TARGET_IMAGE_OPTS },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *out_fmt = NULL, *out_baseimg = NULL;
-    const char *backing_fmt = NULL, *out_filename;
-    const char *cache = "unsafe", *src_cache = "writeback";
-    char *options = NULL;
-    bool quiet = false, compress = false, skip_create = false;
-    bool image_opts = false, force_share = false, progress_on = false;
-    bool tgt_image_opts = false, writethrough = false, src_wt = false;
-    int64_t min_sparse = 8;
-    ConvertState s;
-    int c, i, ret = 0, flags = 0, src_flags = BDRV_O_NO_SHARE;
-    int bs_n;
-    Error *err = NULL;
+    int c;
 
-    memset(&s, 0, sizeof(s));
-    for (;;) {
-        c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WrU",
-                        long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WrU",
+                           long_options, &s->o)) != -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img convert [-c] [-p] [-q] [-n] [-f fmt] "
                    "[-t cache] [-T src_cache] [-O output_fmt] [-B "
@@ -351,293 +402,253 @@ int img_convert(int argc, char **argv)
                    "sparse_size] [-U] filename [filename2 [...]] "
                    "output_filename\n");
             return 0;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'O':
-            out_fmt = optarg;
+            s->out_fmt = optarg;
             break;
         case 'B':
-            out_baseimg = optarg;
+            s->out_baseimg = optarg;
             break;
         case 'F':
-            backing_fmt = optarg;
-            break;
-        case 'C':
-            /* Copy offloading: plain copies are always used here. */
+            s->backing_fmt = optarg;
             break;
         case 'c':
-            compress = true;
+            s->compressed = true;
             break;
         case 'o':
-            options = accumulate_options(options, optarg);
+            s->options = accumulate_options(s->options, optarg);
             break;
         case 'l':
             error_report("Snapshot conversion (-l) is not supported");
-            goto fail_getopt;
-        case 'S': {
-            int64_t sval = cvtnum("buffer size for sparse output", optarg);
-
-            if (sval < 0) {
-                goto fail_getopt;
-            } else if (!QEMU_IS_ALIGNED(sval, BDRV_SECTOR_SIZE) ||
-                       sval / BDRV_SECTOR_SIZE > MAX_BUF_SECTORS) {
-                error_report("Invalid buffer size for sparse output "
-                             "specified. Valid sizes are multiples of %d "
-                             "up to %d. Select 0 to disable sparse "
-                             "detection (fully allocates output).",
-                             BDRV_SECTOR_SIZE,
-                             MAX_BUF_SECTORS * BDRV_SECTOR_SIZE);
-                goto fail_getopt;
+            return 1;
+        case 'S':
+            if (convert_parse_sparse(optarg, &s->min_sparse) < 0) {
+                return 1;
             }
-            min_sparse = sval / BDRV_SECTOR_SIZE;
-            break;
-        }
-        case 'p':
-            progress_on = true;
-            break;
-        case 't':
-            cache = optarg;
-            break;
-        case 'T':
-            src_cache = optarg;
-            break;
-        case 'q':
-            quiet = true;
             break;
         case 'n':
-            skip_create = true;
-            break;
-        case 'm':
-        case 'W':
-        case 'r':
-            /* Parallelism and rate options do not change the result. */
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
+            s->skip_create = true;
             break;
         case OPTION_TARGET_IMAGE_OPTS:
-            tgt_image_opts = true;
+            s->tgt_image_opts = true;
             break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            goto fail_getopt;
+        /* -C (copy offloading), -m, -W, -r: the result is the same. */
         }
     }
+    return -1;
+}
 
-    if (!out_fmt && !tgt_image_opts) {
-        out_fmt = "raw";
-    }
-    if (skip_create && options) {
-        error_report("-o has no effect when skipping image creation");
-        goto fail_getopt;
-    }
-    if (tgt_image_opts && !skip_create) {
-        error_report("--target-image-opts requires use of -n flag");
-        goto fail_getopt;
-    }
-    if (quiet) {
-        progress_on = false;
-    }
+/* Options and file names together; -1 to go on, else the exit code. */
+static int convert_parse_args(ConvertState *s, int argc, char **argv)
+{
+    int ret = convert_parse_opts(s, argc, argv);
 
-    bs_n = argc - optind - 1;
-    out_filename = bs_n >= 1 ? argv[argc - 1] : NULL;
-
-    if (options && has_help_option(options)) {
-        if (out_fmt) {
-            ret = print_block_option_help(out_filename, out_fmt);
-        } else {
-            error_report("Option help requires a format be specified");
-            ret = 1;
-        }
-        free(options);
+    if (ret >= 0) {
         return ret;
     }
-    if (bs_n < 1) {
+    if (!s->out_fmt && !s->tgt_image_opts) {
+        s->out_fmt = "raw";
+    }
+    if (s->skip_create && s->options) {
+        error_report("-o has no effect when skipping image creation");
+        return 1;
+    }
+    if (s->tgt_image_opts && !s->skip_create) {
+        error_report("--target-image-opts requires use of -n flag");
+        return 1;
+    }
+    s->src_num = argc - optind - 1;
+    s->src_names = argv + optind;
+    s->out_filename = s->src_num >= 1 ? argv[argc - 1] : NULL;
+    if (s->options && has_help_option(s->options)) {
+        if (s->out_fmt) {
+            return print_block_option_help(s->out_filename, s->out_fmt);
+        }
+        error_report("Option help requires a format be specified");
+        return 1;
+    }
+    if (s->src_num < 1) {
         error_report("Must specify image file name");
-        goto fail_getopt;
+        return 1;
     }
+    if (img_parse_cache(s->o.src_cache, true, &s->src_flags,
+                        &s->src_writethrough) < 0) {
+        return 1;
+    }
+    return -1;
+}
 
-    if (bdrv_parse_cache_mode(src_cache, &src_flags, &src_wt) < 0) {
-        error_report("Invalid source cache option: %s", src_cache);
-        goto fail_getopt;
-    }
+static int convert_open_sources(ConvertState *s)
+{
+    int i;
 
-    qemu_progress_init(progress_on, 1.0);
-    qemu_progress_print(0, 100);
-    s.src = qemu_xnew0(BlockBackend *, bs_n);
-    s.src_sizes = qemu_xnew0(int64_t, bs_n);
-    s.src_num = bs_n;
-    for (i = 0; i < bs_n; i++) {
-        s.src[i] = img_open(image_opts, argv[optind + i], fmt, src_flags,
-                            src_wt, force_share);
-        if (!s.src[i]) {
-            ret = -1;
-            goto out;
+    s->src = qemu_xnew0(BlockBackend *, s->src_num);
+    s->src_sizes = qemu_xnew0(int64_t, s->src_num);
+    for (i = 0; i < s->src_num; i++) {
+        s->src[i] = img_open(s->o.image_opts, s->src_names[i], s->o.fmt,
+                             s->src_flags, s->src_writethrough,
+                             s->o.force_share);
+        if (!s->src[i]) {
+            return -1;
         }
-        s.src_sizes[i] = blk_getlength(s.src[i]);
-        if (s.src_sizes[i] < 0) {
-            error_report("Could not get size of %s: %s", argv[optind + i],
-                         strerror((int)-s.src_sizes[i]));
-            ret = -1;
-            goto out;
+        s->src_sizes[i] = blk_getlength(s->src[i]);
+        if (s->src_sizes[i] < 0) {
+            error_report("Could not get size of %s: %s", s->src_names[i],
+                         strerror((int)-s->src_sizes[i]));
+            return -1;
         }
-        s.total_size += s.src_sizes[i];
+        s->total_size += s->src_sizes[i];
     }
+    return 0;
+}
 
-    if (!skip_create) {
-        const QemuOptDesc *lists[3] = { NULL, NULL, NULL };
-        BlockDriver *drv = bdrv_find_format(out_fmt);
-        QDict *opts = NULL;
-        char sizebuf[32];
+static int convert_create_target(ConvertState *s)
+{
+    const QemuOptDesc *lists[3];
+    BlockDriver *drv;
+    QDict *opts = NULL;
+    Error *err = NULL;
+    char sizebuf[32];
+    int ret;
 
-        if (!drv) {
-            error_report("Unknown file format '%s'", out_fmt);
-            ret = -1;
-            goto out;
-        }
-        lists[0] = bdrv_create_opts(drv);
-        if (!lists[0]) {
-            error_report("Format driver '%s' does not support image "
-                         "creation", out_fmt);
-            ret = -1;
-            goto out;
-        }
-        lists[1] = file_create_opts();
-        opts = qdict_new();
-        if (options && qdict_parse_keyval(&opts, options, NULL, &err) < 0) {
-            error_report_err(err);
-            qdict_free(opts);
-            ret = -1;
-            goto out;
-        }
-        if (qemu_opts_validate(opts, lists, &err) < 0) {
-            error_report_err(err);
-            qdict_free(opts);
-            ret = -1;
-            goto out;
-        }
-        snprintf(sizebuf, sizeof(sizebuf), "%" PRId64, s.total_size);
-        qdict_put_str(opts, "size", sizebuf);
-        if (out_baseimg) {
-            if (!qemu_opt_find_desc(lists[0], "backing_file")) {
-                error_report("Backing file not supported for file format "
-                             "'%s'", out_fmt);
-                qdict_free(opts);
-                ret = -1;
-                goto out;
-            }
-            qdict_put_str(opts, "backing_file", out_baseimg);
-        }
-        if (backing_fmt) {
-            if (!qemu_opt_find_desc(lists[0], "backing_fmt")) {
-                error_report("Backing file format not supported for file "
-                             "format '%s'", out_fmt);
-                qdict_free(opts);
-                ret = -1;
-                goto out;
-            }
-            qdict_put_str(opts, "backing_fmt", backing_fmt);
-        }
-        if (qdict_get_str(opts, "backing_file")) {
-            if (!qdict_get_str(opts, "backing_fmt")) {
-                error_report("Use of backing file requires explicit "
-                             "backing format");
-                qdict_free(opts);
-                ret = -1;
-                goto out;
-            }
-            s.target_has_backing = true;
-        }
-        ret = bdrv_create(drv, out_filename, opts, &err);
-        qdict_free(opts);
-        if (ret < 0) {
-            if (err) {
-                error_reportf_err(err, "%s: error while converting %s: ",
-                                  out_filename, out_fmt);
-            } else {
-                error_report("%s: error while converting %s: %s",
-                             out_filename, out_fmt, strerror(-ret));
-            }
-            goto out;
-        }
+    drv = img_create_lists(s->out_fmt, lists, &err);
+    if (!drv) {
+        goto fail;
     }
+    opts = img_parse_create_opts(s->options, lists, &err);
+    if (!opts) {
+        goto fail;
+    }
+    snprintf(sizebuf, sizeof(sizebuf), "%" PRId64, s->total_size);
+    qdict_put_str(opts, "size", sizebuf);
+    if (img_put_backing_opts(opts, lists[0], s->out_fmt, s->out_baseimg,
+                             s->backing_fmt, &err) < 0) {
+        goto fail;
+    }
+    if (qdict_get_str(opts, "backing_file")) {
+        if (!qdict_get_str(opts, "backing_fmt")) {
+            error_setg(&err, "Use of backing file requires explicit "
+                       "backing format");
+            goto fail;
+        }
+        s->target_has_backing = true;
+    }
+    ret = bdrv_create(drv, s->out_filename, opts, &err);
+    qdict_free(opts);
+    if (ret < 0 && err) {
+        error_reportf_err(err, "%s: error while converting %s: ",
+                          s->out_filename, s->out_fmt);
+    } else if (ret < 0) {
+        error_report("%s: error while converting %s: %s", s->out_filename,
+                     s->out_fmt, strerror(-ret));
+    }
+    return ret;
 
-    flags = BDRV_O_RDWR | BDRV_O_UNMAP;
-    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
-        error_report("Invalid cache option: %s", cache);
-        ret = -1;
-        goto out;
-    }
-    if (tgt_image_opts) {
-        s.target = img_open_opts(out_filename, flags, writethrough, false);
-    } else {
-        s.target = img_open_file(out_filename, NULL, out_fmt,
-                                 flags | (out_baseimg ? 0 : 0),
-                                 writethrough, false);
-    }
-    if (!s.target) {
-        ret = -1;
-        goto out;
-    }
+fail:
+    error_report_err(err);
+    qdict_free(opts);
+    return -1;
+}
 
-    if (skip_create) {
-        int64_t out_size = blk_getlength(s.target);
+static int convert_open_target(ConvertState *s)
+{
+    int flags = BDRV_O_RDWR | BDRV_O_UNMAP;
+    bool writethrough = false;
+    BlockDriverInfo bdi;
+
+    if (img_parse_cache(s->o.cache, false, &flags, &writethrough) < 0) {
+        return -1;
+    }
+    s->target = img_open_extra(s->tgt_image_opts, s->out_filename,
+                               s->tgt_image_opts ? NULL : s->out_fmt, NULL,
+                               flags, writethrough, false);
+    if (!s->target) {
+        return -1;
+    }
+    if (s->skip_create) {
+        int64_t out_size = blk_getlength(s->target);
 
         if (out_size < 0) {
             error_report("unable to get output image length: %s",
                          strerror((int)-out_size));
-            ret = -1;
-            goto out;
-        } else if (out_size < s.total_size) {
+            return -1;
+        } else if (out_size < s->total_size) {
             error_report("output file is smaller than input file");
-            ret = -1;
-            goto out;
+            return -1;
         }
     }
-
-    s.target_has_zero_init = !skip_create && !s.target_has_backing;
-    s.compressed = compress;
-    s.min_sparse = min_sparse * BDRV_SECTOR_SIZE;
-    if (compress) {
-        BlockDriverInfo bdi;
-
+    s->target_has_zero_init = !s->skip_create && !s->target_has_backing;
+    if (s->compressed) {
         memset(&bdi, 0, sizeof(bdi));
-        if (bdrv_get_info(blk_bs(s.target), &bdi) < 0 ||
+        if (bdrv_get_info(blk_bs(s->target), &bdi) < 0 ||
             bdi.cluster_size <= 0) {
             error_report("Compression not supported for this file format");
-            ret = -1;
-            goto out;
+            return -1;
         }
-        s.cluster_size = bdi.cluster_size;
+        s->cluster_size = bdi.cluster_size;
     }
+    return 0;
+}
 
-    ret = convert_do_copy(&s);
+static void convert_close(ConvertState *s)
+{
+    int i;
 
-out:
+    if (s->target) {
+        blk_unref(s->target);
+    }
+    for (i = 0; s->src && i < s->src_num; i++) {
+        if (s->src[i]) {
+            blk_unref(s->src[i]);
+        }
+    }
+    free(s->src);
+    free(s->src_sizes);
+    free(s->options);
+}
+
+int img_convert(int argc, char **argv)
+{
+    ConvertState s = {
+        .o = { .cache = "unsafe", .src_cache = "writeback" },
+        .min_sparse = 8 * BDRV_SECTOR_SIZE,
+        .src_flags = BDRV_O_NO_SHARE,
+    };
+    int ret = convert_parse_args(&s, argc, argv);
+
+    if (ret >= 0) {
+        free(s.options);
+        return ret;
+    }
+    qemu_progress_init(s.o.progress, 1.0);
+    qemu_progress_print(0, 100);
+    ret = convert_open_sources(&s);
+    if (!ret && !s.skip_create) {
+        ret = convert_create_target(&s);
+    }
+    if (!ret) {
+        ret = convert_open_target(&s);
+    }
+    if (!ret) {
+        ret = convert_copy(&s);
+    }
     qemu_progress_end();
-    if (s.target) {
-        blk_unref(s.target);
-    }
-    for (i = 0; s.src && i < s.src_num; i++) {
-        if (s.src[i]) {
-            blk_unref(s.src[i]);
-        }
-    }
-    free(s.src);
-    free(s.src_sizes);
-    free(options);
+    convert_close(&s);
     return ret ? 1 : 0;
-
-fail_getopt:
-    free(options);
-    return 1;
 }
 
 /* ---- compare ---------------------------------------------------------- */
+
+/* What the phases of compare share; exit codes are QEMU's (0 to 4). */
+typedef struct CompareState {
+    ImgOpts o;                /* -f is the first image's format, -T cache */
+    const char *fmt2;         /* -F */
+    bool strict;              /* -s */
+    const char *filename[2];
+    BlockBackend *blk[2];
+    int64_t size[2];
+    int64_t progress_base;    /* the larger size */
+    uint8_t *buf1, *buf2;
+} CompareState;
 
 /* Index of the first non-zero byte, or -1. */
 static int64_t find_nonzero(const uint8_t *buf, int64_t n)
@@ -652,36 +663,197 @@ static int64_t find_nonzero(const uint8_t *buf, int64_t n)
     return -1;
 }
 
-static int check_empty_sectors(BlockBackend *blk, int64_t offset,
-                               int64_t bytes, const char *filename,
-                               uint8_t *buffer, bool quiet)
+/* Read image @i at @offset; 4 after reporting an error. */
+static int compare_read(CompareState *s, int i, int64_t offset,
+                        int64_t bytes, uint8_t *buf)
 {
-    int64_t idx;
-    int ret = blk_pread(blk, offset, bytes, buffer);
+    int ret = blk_pread(s->blk[i], offset, bytes, buf);
 
     if (ret < 0) {
         error_report("Error while reading offset %" PRId64 " of %s: %s",
-                     offset, filename, strerror(-ret));
+                     offset, s->filename[i], strerror(-ret));
         return 4;
     }
-    idx = find_nonzero(buffer, bytes);
+    return 0;
+}
+
+/* Does image @i read as zeroes there?  0 yes, 1 mismatch, 4 error. */
+static int check_empty_sectors(CompareState *s, int i, int64_t offset,
+                               int64_t bytes)
+{
+    int64_t idx;
+    int ret = compare_read(s, i, offset, bytes, s->buf1);
+
+    if (ret) {
+        return ret;
+    }
+    idx = find_nonzero(s->buf1, bytes);
     if (idx >= 0) {
-        qprintf(quiet, "Content mismatch at offset %" PRId64 "!\n",
+        qprintf(s->o.quiet, "Content mismatch at offset %" PRId64 "!\n",
                 offset + idx);
         return 1;
     }
     return 0;
 }
 
-static int status_above(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                        int64_t *pnum)
+/* Block status of image @i through its chain; 3 after reporting. */
+static int compare_status(CompareState *s, int i, int64_t offset,
+                          int64_t bytes, int *status, int64_t *pnum)
 {
     BlockDriverState *file = NULL;
     int64_t map = 0;
     int depth = 0;
 
-    return bdrv_block_status_above(bs, NULL, offset, bytes, pnum, &map,
-                                   &file, &depth);
+    *status = bdrv_block_status_above(blk_bs(s->blk[i]), NULL, offset,
+                                      bytes, pnum, &map, &file, &depth);
+    if (*status < 0 || *pnum <= 0) {
+        error_report("Sector allocation test failed for %s",
+                     s->filename[i]);
+        return 3;
+    }
+    return 0;
+}
+
+/* Both images hold data at @offset: compare the bytes. */
+static int compare_data(CompareState *s, int64_t offset, int64_t chunk)
+{
+    int64_t pnum;
+    int ret;
+
+    ret = compare_read(s, 0, offset, chunk, s->buf1);
+    if (!ret) {
+        ret = compare_read(s, 1, offset, chunk, s->buf2);
+    }
+    if (ret) {
+        return ret;
+    }
+    ret = compare_buffers(s->buf1, s->buf2, chunk, &pnum);
+    if (ret || pnum != chunk) {
+        qprintf(s->o.quiet, "Content mismatch at offset %" PRId64 "!\n",
+                offset + (ret ? 0 : pnum));
+        return 1;
+    }
+    return 0;
+}
+
+/* One step over the range both images have; *@pchunk is set to its size. */
+static int compare_step(CompareState *s, int64_t offset, int64_t *pchunk)
+{
+    int64_t pnum1 = 0, pnum2 = 0, chunk;
+    int status1 = 0, status2 = 0, ret;
+    bool allocated1, allocated2;
+
+    ret = compare_status(s, 0, offset, s->size[0] - offset, &status1,
+                         &pnum1);
+    if (!ret) {
+        ret = compare_status(s, 1, offset, s->size[1] - offset, &status2,
+                             &pnum2);
+    }
+    if (ret) {
+        return ret;
+    }
+    allocated1 = status1 & BDRV_BLOCK_ALLOCATED;
+    allocated2 = status2 & BDRV_BLOCK_ALLOCATED;
+    chunk = MIN(pnum1, pnum2);
+    if (s->strict && status1 != status2) {
+        qprintf(s->o.quiet, "Strict mode: Offset %" PRId64
+                " block status mismatch!\n", offset);
+        return 1;
+    }
+    if ((status1 & BDRV_BLOCK_ZERO) && (status2 & BDRV_BLOCK_ZERO)) {
+        /* Both read as zeroes. */
+    } else if (allocated1 != allocated2) {
+        chunk = MIN(chunk, IO_BUF_SIZE);
+        ret = check_empty_sectors(s, allocated1 ? 0 : 1, offset, chunk);
+    } else if (allocated1) {
+        chunk = MIN(chunk, IO_BUF_SIZE);
+        ret = compare_data(s, offset, chunk);
+    }
+    *pchunk = chunk;
+    return ret;
+}
+
+/* Past the end of the smaller image, the larger must read as zeroes. */
+static int compare_tail(CompareState *s, int64_t offset)
+{
+    int i = s->size[0] > s->size[1] ? 0 : 1;
+    int64_t chunk;
+    int st, ret;
+
+    qprintf(s->o.quiet, "Warning: Image size mismatch!\n");
+    while (offset < s->progress_base) {
+        ret = compare_status(s, i, offset, s->progress_base - offset, &st,
+                             &chunk);
+        if (ret) {
+            return ret;
+        }
+        if ((st & BDRV_BLOCK_ALLOCATED) && !(st & BDRV_BLOCK_ZERO)) {
+            chunk = MIN(chunk, IO_BUF_SIZE);
+            ret = check_empty_sectors(s, i, offset, chunk);
+            if (ret) {
+                return ret;
+            }
+        }
+        offset += chunk;
+        qemu_progress_print(((float)chunk / s->progress_base) * 100, 100);
+    }
+    return 0;
+}
+
+static int compare_images(CompareState *s)
+{
+    int64_t total_size = MIN(s->size[0], s->size[1]);
+    int64_t offset = 0, chunk;
+    int ret;
+
+    qemu_progress_print(0, 100);
+    if (s->strict && s->size[0] != s->size[1]) {
+        qprintf(s->o.quiet, "Strict mode: Image size mismatch!\n");
+        return 1;
+    }
+    while (offset < total_size) {
+        ret = compare_step(s, offset, &chunk);
+        if (ret) {
+            return ret;
+        }
+        offset += chunk;
+        qemu_progress_print(((float)chunk / s->progress_base) * 100, 100);
+    }
+    if (s->size[0] != s->size[1]) {
+        ret = compare_tail(s, offset);
+        if (ret) {
+            return ret;
+        }
+    }
+    qprintf(s->o.quiet, "Images are identical.\n");
+    return 0;
+}
+
+/* Open both images and learn their sizes; 0 or the exit code. */
+static int compare_open(CompareState *s, int flags, bool writethrough)
+{
+    const char *fmt[2] = { s->o.fmt, s->fmt2 };
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        s->blk[i] = img_open(s->o.image_opts, s->filename[i], fmt[i], flags,
+                             writethrough, s->o.force_share);
+        if (!s->blk[i]) {
+            return 2;
+        }
+    }
+    s->buf1 = qemu_xmalloc(IO_BUF_SIZE);
+    s->buf2 = qemu_xmalloc(IO_BUF_SIZE);
+    for (i = 0; i < 2; i++) {
+        s->size[i] = blk_getlength(s->blk[i]);
+        if (s->size[i] < 0) {
+            error_report("Can't get size of %s: %s", s->filename[i],
+                         strerror((int)-s->size[i]));
+            return 4;
+        }
+    }
+    s->progress_base = MAX(s->size[0], s->size[1]);
+    return 0;
 }
 
 int img_compare(int argc, char **argv)
@@ -693,242 +865,49 @@ int img_compare(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt1 = NULL, *fmt2 = NULL, *cache = "writeback";
-    const char *filename1, *filename2;
-    bool quiet = false, strict = false, image_opts = false;
-    bool force_share = false, progress_on = false, writethrough = false;
-    BlockBackend *blk1 = NULL, *blk2 = NULL;
-    BlockDriverState *bs1, *bs2;
-    int64_t total_size1, total_size2, total_size, progress_base;
-    int64_t offset = 0, chunk, pnum1, pnum2;
-    uint8_t *buf1 = NULL, *buf2 = NULL;
-    int flags = 0, c, ret = 0;
+    CompareState s = { .o = { .src_cache = "writeback" } };
+    bool writethrough = false;
+    int flags = 0, c, ret;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":hf:F:T:pqsU", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":hf:F:T:pqsU", long_options,
+                           &s.o)) != -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 2;
         case 'h':
             printf("usage: qemu-img compare [--object objectdef] "
                    "[--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] "
                    "[-q] [-s] [-U] filename1 filename2\n");
             return 0;
-        case 'f':
-            fmt1 = optarg;
-            break;
         case 'F':
-            fmt2 = optarg;
-            break;
-        case 'T':
-            cache = optarg;
-            break;
-        case 'p':
-            progress_on = true;
-            break;
-        case 'q':
-            quiet = true;
+            s.fmt2 = optarg;
             break;
         case 's':
-            strict = true;
+            s.strict = true;
             break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 2;
         }
-    }
-    if (quiet) {
-        progress_on = false;
     }
     if (optind != argc - 2) {
         error_exit("Expecting two image file names");
     }
-    filename1 = argv[optind++];
-    filename2 = argv[optind++];
-    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
-        error_report("Invalid source cache option: %s", cache);
+    s.filename[0] = argv[optind++];
+    s.filename[1] = argv[optind++];
+    if (img_parse_cache(s.o.src_cache, true, &flags, &writethrough) < 0) {
         return 2;
     }
 
-    qemu_progress_init(progress_on, 2.0);
-    blk1 = img_open(image_opts, filename1, fmt1, flags, writethrough,
-                    force_share);
-    if (!blk1) {
-        ret = 2;
-        goto out;
+    qemu_progress_init(s.o.progress, 2.0);
+    ret = compare_open(&s, flags, writethrough);
+    if (!ret) {
+        ret = compare_images(&s);
     }
-    blk2 = img_open(image_opts, filename2, fmt2, flags, writethrough,
-                    force_share);
-    if (!blk2) {
-        ret = 2;
-        goto out;
+    free(s.buf1);
+    free(s.buf2);
+    if (s.blk[1]) {
+        blk_unref(s.blk[1]);
     }
-    bs1 = blk_bs(blk1);
-    bs2 = blk_bs(blk2);
-
-    buf1 = qemu_xmalloc(IO_BUF_SIZE);
-    buf2 = qemu_xmalloc(IO_BUF_SIZE);
-    total_size1 = blk_getlength(blk1);
-    if (total_size1 < 0) {
-        error_report("Can't get size of %s: %s", filename1,
-                     strerror((int)-total_size1));
-        ret = 4;
-        goto out;
-    }
-    total_size2 = blk_getlength(blk2);
-    if (total_size2 < 0) {
-        error_report("Can't get size of %s: %s", filename2,
-                     strerror((int)-total_size2));
-        ret = 4;
-        goto out;
-    }
-    total_size = MIN(total_size1, total_size2);
-    progress_base = MAX(total_size1, total_size2);
-
-    qemu_progress_print(0, 100);
-
-    if (strict && total_size1 != total_size2) {
-        ret = 1;
-        qprintf(quiet, "Strict mode: Image size mismatch!\n");
-        goto out;
-    }
-
-    while (offset < total_size) {
-        int status1, status2;
-        bool allocated1, allocated2;
-
-        status1 = status_above(bs1, offset, total_size1 - offset, &pnum1);
-        if (status1 < 0) {
-            ret = 3;
-            error_report("Sector allocation test failed for %s", filename1);
-            goto out;
-        }
-        allocated1 = status1 & BDRV_BLOCK_ALLOCATED;
-        status2 = status_above(bs2, offset, total_size2 - offset, &pnum2);
-        if (status2 < 0) {
-            ret = 3;
-            error_report("Sector allocation test failed for %s", filename2);
-            goto out;
-        }
-        allocated2 = status2 & BDRV_BLOCK_ALLOCATED;
-        if (pnum1 <= 0 || pnum2 <= 0) {
-            ret = 3;
-            error_report("Sector allocation test failed for %s",
-                         pnum1 <= 0 ? filename1 : filename2);
-            goto out;
-        }
-        chunk = MIN(pnum1, pnum2);
-
-        if (strict && status1 != status2) {
-            ret = 1;
-            qprintf(quiet, "Strict mode: Offset %" PRId64
-                    " block status mismatch!\n", offset);
-            goto out;
-        }
-        if ((status1 & BDRV_BLOCK_ZERO) && (status2 & BDRV_BLOCK_ZERO)) {
-            /* Both read as zeroes. */
-        } else if (allocated1 == allocated2) {
-            if (allocated1) {
-                int64_t pnum;
-
-                chunk = MIN(chunk, IO_BUF_SIZE);
-                ret = blk_pread(blk1, offset, chunk, buf1);
-                if (ret < 0) {
-                    error_report("Error while reading offset %" PRId64
-                                 " of %s: %s", offset, filename1,
-                                 strerror(-ret));
-                    ret = 4;
-                    goto out;
-                }
-                ret = blk_pread(blk2, offset, chunk, buf2);
-                if (ret < 0) {
-                    error_report("Error while reading offset %" PRId64
-                                 " of %s: %s", offset, filename2,
-                                 strerror(-ret));
-                    ret = 4;
-                    goto out;
-                }
-                ret = compare_buffers(buf1, buf2, chunk, &pnum);
-                if (ret || pnum != chunk) {
-                    qprintf(quiet, "Content mismatch at offset %" PRId64
-                            "!\n", offset + (ret ? 0 : pnum));
-                    ret = 1;
-                    goto out;
-                }
-            }
-        } else {
-            chunk = MIN(chunk, IO_BUF_SIZE);
-            if (allocated1) {
-                ret = check_empty_sectors(blk1, offset, chunk, filename1,
-                                          buf1, quiet);
-            } else {
-                ret = check_empty_sectors(blk2, offset, chunk, filename2,
-                                          buf1, quiet);
-            }
-            if (ret) {
-                goto out;
-            }
-        }
-        offset += chunk;
-        qemu_progress_print(((float)chunk / progress_base) * 100, 100);
-    }
-
-    if (total_size1 != total_size2) {
-        BlockBackend *blk_over;
-        const char *filename_over;
-
-        qprintf(quiet, "Warning: Image size mismatch!\n");
-        if (total_size1 > total_size2) {
-            blk_over = blk1;
-            filename_over = filename1;
-        } else {
-            blk_over = blk2;
-            filename_over = filename2;
-        }
-        while (offset < progress_base) {
-            int st = status_above(blk_bs(blk_over), offset,
-                                  progress_base - offset, &chunk);
-
-            if (st < 0 || chunk <= 0) {
-                ret = 3;
-                error_report("Sector allocation test failed for %s",
-                             filename_over);
-                goto out;
-            }
-            if ((st & BDRV_BLOCK_ALLOCATED) && !(st & BDRV_BLOCK_ZERO)) {
-                chunk = MIN(chunk, IO_BUF_SIZE);
-                ret = check_empty_sectors(blk_over, offset, chunk,
-                                          filename_over, buf1, quiet);
-                if (ret) {
-                    goto out;
-                }
-            }
-            offset += chunk;
-            qemu_progress_print(((float)chunk / progress_base) * 100, 100);
-        }
-    }
-
-    qprintf(quiet, "Images are identical.\n");
-    ret = 0;
-out:
-    free(buf1);
-    free(buf2);
-    if (blk2) {
-        blk_unref(blk2);
-    }
-    if (blk1) {
-        blk_unref(blk1);
+    if (s.blk[0]) {
+        blk_unref(s.blk[0]);
     }
     qemu_progress_end();
     return ret;

@@ -272,50 +272,27 @@ int img_info(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 }
     };
-    OutputFormat ofmt = OFORMAT_HUMAN;
-    bool chain = false, image_opts = false, force_share = false;
-    const char *fmt = NULL, *filename;
+    ImgOpts o = { 0 };
+    bool chain = false;
+    const char *filename;
     char *cur_name, *cur_fmt;
     char **seen = NULL;
     size_t nseen = 0, i;
     QObject *list;
     int c, ret = 1;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":f:hU", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":f:hU", long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img info [--object objectdef] [--image-opts] "
                    "[-f fmt] [--output=ofmt] [--backing-chain] [-U] "
                    "filename\n");
             return 0;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_OUTPUT:
-            if (parse_output_format(optarg, &ofmt) < 0) {
-                return 1;
-            }
-            break;
         case OPTION_BACKING_CHAIN:
             chain = true;
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
     }
     if (optind != argc - 1) {
@@ -325,7 +302,7 @@ int img_info(int argc, char **argv)
 
     list = qobj_list();
     cur_name = qemu_xstrdup(filename);
-    cur_fmt = fmt ? qemu_xstrdup(fmt) : NULL;
+    cur_fmt = o.fmt ? qemu_xstrdup(o.fmt) : NULL;
     while (cur_name) {
         BlockBackend *blk;
         BlockDriverState *bs;
@@ -341,8 +318,8 @@ int img_info(int argc, char **argv)
         seen = qemu_xrealloc(seen, (nseen + 1) * sizeof(*seen));
         seen[nseen++] = qemu_xstrdup(cur_name);
 
-        blk = img_open(image_opts, cur_name, cur_fmt,
-                       BDRV_O_NO_BACKING | BDRV_O_NO_IO, false, force_share);
+        blk = img_open(o.image_opts, cur_name, cur_fmt,
+                       BDRV_O_NO_BACKING | BDRV_O_NO_IO, false, o.force_share);
         if (!blk) {
             goto out;
         }
@@ -366,14 +343,14 @@ int img_info(int argc, char **argv)
                 cur_name = qemu_xstrdup(bk);
                 cur_fmt = bf ? qemu_xstrdup(qobj_get_str(bf)) : NULL;
                 /* The chain is walked by file name. */
-                image_opts = false;
+                o.image_opts = false;
             }
         }
         blk_unref(blk);
     }
 
     if (chain) {
-        if (ofmt == OFORMAT_JSON) {
+        if (o.output == OFORMAT_JSON) {
             print_json(list);
         } else {
             for (i = 0; i < qobj_list_size(list); i++) {
@@ -384,7 +361,7 @@ int img_info(int argc, char **argv)
             }
         }
     } else {
-        if (ofmt == OFORMAT_JSON) {
+        if (o.output == OFORMAT_JSON) {
             print_json(qobj_list_at(list, 0));
         } else {
             dump_human_image_info(qobj_list_at(list, 0));
@@ -521,33 +498,24 @@ int img_check(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 }
     };
-    OutputFormat ofmt = OFORMAT_HUMAN;
-    const char *fmt = NULL, *filename, *cache = "writeback";
-    bool quiet = false, image_opts = false, force_share = false;
+    ImgOpts o = { .src_cache = "writeback" };
+    const char *filename;
     bool writethrough = false;
     int flags = BDRV_O_CHECK, fix = 0, c, ret;
     BlockBackend *blk;
     BlockDriverState *bs;
     ImageCheck check;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":hf:r:T:qU", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":hf:r:T:qU", long_options, &o)) !=
+           -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img check [--object objectdef] "
                    "[--image-opts] [-q] [-f fmt] [--output=ofmt] "
                    "[-r [leaks | all]] [-T src_cache] [-U] filename\n");
             return 0;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'r':
             flags |= BDRV_O_RDWR;
             if (!strcmp(optarg, "leaks")) {
@@ -559,39 +527,18 @@ int img_check(int argc, char **argv)
                            "(expecting 'leaks' or 'all'): %s", optarg);
             }
             break;
-        case OPTION_OUTPUT:
-            if (parse_output_format(optarg, &ofmt) < 0) {
-                return 1;
-            }
-            break;
-        case 'T':
-            cache = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
     }
     if (optind != argc - 1) {
         error_exit("Expecting one image file name");
     }
     filename = argv[optind];
-    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
-        error_report("Invalid source cache option: %s", cache);
+    if (img_parse_cache(o.src_cache, true, &flags, &writethrough) < 0) {
         return 1;
     }
 
-    blk = img_open(image_opts, filename, fmt, flags, writethrough,
-                   force_share);
+    blk = img_open(o.image_opts, filename, o.fmt, flags, writethrough,
+                   o.force_share);
     if (!blk) {
         return 1;
     }
@@ -608,8 +555,8 @@ int img_check(int argc, char **argv)
         int leaks_fixed = check.r.leaks_fixed;
         int corruptions_fixed = check.r.corruptions_fixed;
 
-        if (ofmt == OFORMAT_HUMAN) {
-            qprintf(quiet,
+        if (o.output == OFORMAT_HUMAN) {
+            qprintf(o.quiet,
                     "The following inconsistencies were found and "
                     "repaired:\n\n"
                     "    %d leaked clusters\n"
@@ -623,10 +570,10 @@ int img_check(int argc, char **argv)
     }
 
     if (!ret) {
-        if (ofmt == OFORMAT_HUMAN) {
-            dump_human_image_check(&check, quiet);
+        if (o.output == OFORMAT_HUMAN) {
+            dump_human_image_check(&check, o.quiet);
         } else {
-            dump_json_image_check(&check, quiet);
+            dump_json_image_check(&check, o.quiet);
         }
     }
     if (ret || check.r.check_errors) {
@@ -771,41 +718,24 @@ int img_map(int argc, char **argv)
         { "max-length", required_argument, NULL, 'l' },
         { NULL, 0, NULL, 0 }
     };
-    OutputFormat ofmt = OFORMAT_HUMAN;
-    const char *fmt = NULL, *filename;
-    bool image_opts = false, force_share = false;
+    ImgOpts o = { 0 };
+    const char *filename;
     int64_t length, start_offset = 0, max_length = -1;
     BlockBackend *blk;
     BlockDriverState *bs;
     MapEntry curr, next;
     int c, ret = 0;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":f:s:l:hU", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":f:s:l:hU", long_options, &o)) !=
+           -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img map [--object objectdef] [--image-opts] "
                    "[-f fmt] [--start-offset=offset] [--max-length=len] "
                    "[--output=ofmt] [-U] filename\n");
             return 0;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_OUTPUT:
-            if (parse_output_format(optarg, &ofmt) < 0) {
-                return 1;
-            }
-            break;
         case 's':
             start_offset = cvtnum("start offset", optarg);
             if (start_offset < 0) {
@@ -818,12 +748,6 @@ int img_map(int argc, char **argv)
                 return 1;
             }
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
     }
     if (optind != argc - 1) {
@@ -831,13 +755,13 @@ int img_map(int argc, char **argv)
     }
     filename = argv[optind];
 
-    blk = img_open(image_opts, filename, fmt, 0, false, force_share);
+    blk = img_open(o.image_opts, filename, o.fmt, 0, false, o.force_share);
     if (!blk) {
         return 1;
     }
     bs = blk_bs(blk);
 
-    if (ofmt == OFORMAT_HUMAN) {
+    if (o.output == OFORMAT_HUMAN) {
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
                "File");
     } else {
@@ -871,15 +795,15 @@ int img_map(int argc, char **argv)
             continue;
         }
         if (curr.length > 0) {
-            ret = dump_map_entry(ofmt, &curr, &next);
+            ret = dump_map_entry(o.output, &curr, &next);
             if (ret < 0) {
                 goto out;
             }
         }
         curr = next;
     }
-    ret = dump_map_entry(ofmt, &curr, NULL);
-    if (ofmt == OFORMAT_JSON) {
+    ret = dump_map_entry(o.output, &curr, NULL);
+    if (o.output == OFORMAT_JSON) {
         puts("]");
     }
 out:

@@ -240,13 +240,77 @@ void qemu_progress_end(void)
     }
 }
 
-/* ---- opening images --------------------------------------------------- */
+/* ---- shared options and opening images -------------------------------- */
 
-BlockBackend *img_open_opts(const char *optstr, int flags,
-                            bool writethrough, bool force_share)
+int img_getopt(int argc, char **argv, const char *optstring,
+               const struct option *longopts, ImgOpts *o)
+{
+    for (;;) {
+        int c = getopt_long(argc, argv, optstring, longopts, NULL);
+
+        if (c > 0 && c < 256 && o->own && strchr(o->own, c)) {
+            return c;
+        }
+        switch (c) {
+        case -1:
+            if (o->quiet) {
+                o->progress = false;
+            }
+            return -1;
+        case ':':
+        case '?':
+            bad_option(c, argv);
+            break;
+        case 'f':
+            o->fmt = optarg;
+            break;
+        case 't':
+            o->cache = optarg;
+            break;
+        case 'T':
+            o->src_cache = optarg;
+            break;
+        case 'U':
+            o->force_share = true;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
+        case 'p':
+            o->progress = true;
+            break;
+        case OPTION_IMAGE_OPTS:
+            o->image_opts = true;
+            break;
+        case OPTION_OUTPUT:
+            if (parse_output_format(optarg, &o->output) < 0) {
+                return IMG_OPT_ERROR;
+            }
+            break;
+        case OPTION_OBJECT:
+            error_report("--object is not supported");
+            return IMG_OPT_ERROR;
+        default:
+            return c;
+        }
+    }
+}
+
+int img_parse_cache(const char *mode, bool source, int *flags,
+                    bool *writethrough)
+{
+    if (bdrv_parse_cache_mode(mode, flags, writethrough) < 0) {
+        error_report("Invalid %scache option: %s", source ? "source " : "",
+                     mode);
+        return -1;
+    }
+    return 0;
+}
+
+/* --image-opts: the option string as a QDict, with -U folded in. */
+static QDict *img_parse_image_opts(const char *optstr, bool force_share)
 {
     QDict *options = NULL;
-    BlockBackend *blk;
     Error *err = NULL;
     bool fs;
 
@@ -267,32 +331,38 @@ BlockBackend *img_open_opts(const char *optstr, int flags,
         }
         qdict_put_str(options, "force-share", "on");
     }
-    blk = blk_new_open(NULL, options, flags, &err);
-    if (!blk) {
-        error_reportf_err(err, "Could not open '%s': ", optstr);
-        return NULL;
-    }
-    blk_set_enable_write_cache(blk, !writethrough);
-    return blk;
+    return options;
 }
 
-BlockBackend *img_open_file(const char *filename, QDict *options,
-                            const char *fmt, int flags,
-                            bool writethrough, bool force_share)
+BlockBackend *img_open_extra(bool image_opts, const char *filename,
+                             const char *fmt, QDict *extra, int flags,
+                             bool writethrough, bool force_share)
 {
+    QDict *options;
+    const QDictEntry *e;
     BlockBackend *blk;
     Error *err = NULL;
 
-    if (!options) {
+    if (image_opts) {
+        options = img_parse_image_opts(filename, force_share);
+        if (!options) {
+            qdict_free(extra);
+            return NULL;
+        }
+    } else {
         options = qdict_new();
+        if (fmt) {
+            qdict_put_str(options, "driver", fmt);
+        }
+        if (force_share) {
+            qdict_put_str(options, "force-share", "on");
+        }
     }
-    if (fmt) {
-        qdict_put_str(options, "driver", fmt);
+    for (e = extra ? qdict_first(extra) : NULL; e; e = qdict_next(extra, e)) {
+        qdict_put_str(options, qdict_entry_key(e), qdict_entry_value(e));
     }
-    if (force_share) {
-        qdict_put_str(options, "force-share", "on");
-    }
-    blk = blk_new_open(filename, options, flags, &err);
+    qdict_free(extra);
+    blk = blk_new_open(image_opts ? NULL : filename, options, flags, &err);
     if (!blk) {
         error_reportf_err(err, "Could not open '%s': ", filename);
         return NULL;
@@ -305,15 +375,12 @@ BlockBackend *img_open(bool image_opts, const char *filename,
                        const char *fmt, int flags, bool writethrough,
                        bool force_share)
 {
-    if (image_opts) {
-        if (fmt) {
-            error_report("--image-opts and --format are mutually exclusive");
-            return NULL;
-        }
-        return img_open_opts(filename, flags, writethrough, force_share);
+    if (image_opts && fmt) {
+        error_report("--image-opts and --format are mutually exclusive");
+        return NULL;
     }
-    return img_open_file(filename, NULL, fmt, flags, writethrough,
-                         force_share);
+    return img_open_extra(image_opts, filename, fmt, NULL, flags,
+                          writethrough, force_share);
 }
 
 /* ---- option help ------------------------------------------------------ */
@@ -323,6 +390,67 @@ const QemuOptDesc *file_create_opts(void)
     BlockDriver *proto = bdrv_find_format("file");
 
     return proto ? bdrv_create_opts(proto) : NULL;
+}
+
+/*
+ * The create option lists of format @fmt: the driver's in @lists[0], the
+ * protocol's in @lists[1], NULL after them.  NULL and @errp set when the
+ * format is unknown or cannot create images.
+ */
+BlockDriver *img_create_lists(const char *fmt, const QemuOptDesc *lists[3],
+                              Error **errp)
+{
+    BlockDriver *drv = bdrv_find_format(fmt);
+
+    if (!drv) {
+        error_setg(errp, "Unknown file format '%s'", fmt);
+        return NULL;
+    }
+    lists[0] = bdrv_create_opts(drv);
+    if (!lists[0]) {
+        error_setg(errp, "Format driver '%s' does not support image creation",
+                   fmt);
+        return NULL;
+    }
+    lists[1] = file_create_opts();
+    lists[2] = NULL;
+    return drv;
+}
+
+QDict *img_parse_create_opts(const char *options,
+                             const QemuOptDesc *const *lists, Error **errp)
+{
+    QDict *opts = qdict_new();
+
+    if ((options && qdict_parse_keyval(&opts, options, NULL, errp) < 0) ||
+        qemu_opts_validate(opts, lists, errp) < 0) {
+        qdict_free(opts);
+        return NULL;
+    }
+    return opts;
+}
+
+int img_put_backing_opts(QDict *opts, const QemuOptDesc *fmt_opts,
+                         const char *fmt, const char *backing_file,
+                         const char *backing_fmt, Error **errp)
+{
+    if (backing_file) {
+        if (!qemu_opt_find_desc(fmt_opts, "backing_file")) {
+            error_setg(errp, "Backing file not supported for file format "
+                       "'%s'", fmt);
+            return -1;
+        }
+        qdict_put_str(opts, "backing_file", backing_file);
+    }
+    if (backing_fmt) {
+        if (!qemu_opt_find_desc(fmt_opts, "backing_fmt")) {
+            error_setg(errp, "Backing file format not supported for file "
+                       "format '%s'", fmt);
+            return -1;
+        }
+        qdict_put_str(opts, "backing_fmt", backing_fmt);
+    }
+    return 0;
 }
 
 static const char *opt_type_name(QemuOptType type)

@@ -7,6 +7,8 @@
 #ifndef QEMU_IMG_H
 #define QEMU_IMG_H
 
+#include <getopt.h>
+
 #include "block/block.h"
 #include "block/block-backend.h"
 #include "qemu/cutils.h"
@@ -34,6 +36,25 @@ typedef enum OutputFormat {
     OFORMAT_HUMAN,
     OFORMAT_JSON,
 } OutputFormat;
+
+/*
+ * The options most commands share, filled in by img_getopt().  A command
+ * sets the defaults it wants before the loop (fmt, cache, src_cache).
+ */
+typedef struct ImgOpts {
+    const char *fmt;        /* -f */
+    const char *cache;      /* -t: cache mode of the image written */
+    const char *src_cache;  /* -T: cache mode of the images only read */
+    bool image_opts;        /* --image-opts */
+    bool force_share;       /* -U */
+    bool quiet;             /* -q (turns -p off) */
+    bool progress;          /* -p */
+    OutputFormat output;    /* --output */
+    const char *own;        /* shared letters the command parses itself */
+} ImgOpts;
+
+/* img_getopt(): a bad --object or --output, already reported. */
+#define IMG_OPT_ERROR (-2)
 
 /* Subcommands: argv[0] is the command name; return the exit code. */
 int img_amend(int argc, char **argv);
@@ -72,18 +93,39 @@ void qemu_progress_init(bool enabled, float min_skip);
 void qemu_progress_print(float delta, int max);
 void qemu_progress_end(void);
 
-/* Opening images; errors are reported, NULL returned (qemu-img.c). */
-BlockBackend *img_open_opts(const char *optstr, int flags,
-                            bool writethrough, bool force_share);
-BlockBackend *img_open_file(const char *filename, QDict *options,
-                            const char *fmt, int flags,
-                            bool writethrough, bool force_share);
+/*
+ * Options and opening images (qemu-img.c).  img_getopt() is getopt_long()
+ * that files the shared options into @o and returns the command's own,
+ * -1 at the end or IMG_OPT_ERROR; ':' and '?' exit with QEMU's words.
+ */
+int img_getopt(int argc, char **argv, const char *optstring,
+               const struct option *longopts, ImgOpts *o);
+/* Cache mode into flags; -1 after "Invalid [source ]cache option: x". */
+int img_parse_cache(const char *mode, bool source, int *flags,
+                    bool *writethrough);
+/*
+ * Open @filename (an option string with @image_opts) as a BlockBackend;
+ * @extra (may be NULL, consumed) adds options.  Errors are reported with
+ * QEMU's words and NULL is returned.
+ */
+BlockBackend *img_open_extra(bool image_opts, const char *filename,
+                             const char *fmt, QDict *extra, int flags,
+                             bool writethrough, bool force_share);
 BlockBackend *img_open(bool image_opts, const char *filename,
                        const char *fmt, int flags, bool writethrough,
                        bool force_share);
 
 /* Create/amend option lists and "-o help" (qemu-img.c). */
 const QemuOptDesc *file_create_opts(void);
+BlockDriver *img_create_lists(const char *fmt, const QemuOptDesc *lists[3],
+                              Error **errp);
+/* -o @options (may be NULL) parsed and checked against @lists, or NULL. */
+QDict *img_parse_create_opts(const char *options,
+                             const QemuOptDesc *const *lists, Error **errp);
+/* -b/-F into @opts if the format's @fmt_opts know them; -1 with @errp. */
+int img_put_backing_opts(QDict *opts, const QemuOptDesc *fmt_opts,
+                         const char *fmt, const char *backing_file,
+                         const char *backing_fmt, Error **errp);
 bool opt_listed_before(const QemuOptDesc *const *lists, size_t li,
                        size_t di);
 int print_amend_option_help(const char *fmt);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qemu-img-image.c: commands that make or reshape a single image: create,
- * resize, amend (change format options) and snapshot (internal snapshots).
+ * qemu-img-metadata.c: commands that write one image's own metadata
+ * rather than copy data between images: create (a new header), resize,
+ * amend (change format options) and snapshot (internal snapshots).
  */
 #include "qemu/osdep.h"
 
@@ -72,35 +73,23 @@ static int img_create_image(const char *filename, const char *fmt,
                             const char *options, int64_t img_size,
                             bool unsafe, bool quiet, Error **errp)
 {
-    const QemuOptDesc *lists[3] = { NULL, NULL, NULL };
+    const QemuOptDesc *lists[3];
     BlockDriver *drv;
     QDict *opts = NULL;
     const char *backing_file, *backing_fmt, *sizestr;
     uint64_t size = UINT64_MAX;
     int ret = -EINVAL;
 
-    drv = bdrv_find_format(fmt);
+    drv = img_create_lists(fmt, lists, errp);
     if (!drv) {
-        error_setg(errp, "Unknown file format '%s'", fmt);
         return -EINVAL;
     }
-    lists[0] = bdrv_create_opts(drv);
-    if (!lists[0]) {
-        error_setg(errp, "Format driver '%s' does not support image creation",
-                   fmt);
-        return -ENOTSUP;
-    }
-    lists[1] = file_create_opts();
     if (!bdrv_protocol_driver_name(filename, errp)) {
         return -ENOENT;
     }
-
-    opts = qdict_new();
-    if (options && qdict_parse_keyval(&opts, options, NULL, errp) < 0) {
-        goto out;
-    }
-    if (qemu_opts_validate(opts, lists, errp) < 0) {
-        goto out;
+    opts = img_parse_create_opts(options, lists, errp);
+    if (!opts) {
+        return -EINVAL;
     }
     sizestr = qdict_get_str(opts, "size");
     if (sizestr) {
@@ -114,21 +103,9 @@ static int img_create_image(const char *filename, const char *fmt,
     } else if (img_size != -1) {
         size = (uint64_t)img_size;
     }
-    if (base_filename) {
-        if (!qemu_opt_find_desc(lists[0], "backing_file")) {
-            error_setg(errp, "Backing file not supported for file format "
-                       "'%s'", fmt);
-            goto out;
-        }
-        qdict_put_str(opts, "backing_file", base_filename);
-    }
-    if (base_fmt) {
-        if (!qemu_opt_find_desc(lists[0], "backing_fmt")) {
-            error_setg(errp, "Backing file format not supported for file "
-                       "format '%s'", fmt);
-            goto out;
-        }
-        qdict_put_str(opts, "backing_fmt", base_fmt);
+    if (img_put_backing_opts(opts, lists[0], fmt, base_filename, base_fmt,
+                             errp) < 0) {
+        goto out;
     }
 
     backing_file = qdict_get_str(opts, "backing_file");
@@ -233,24 +210,20 @@ int img_create(int argc, char **argv)
         { "object", required_argument, NULL, OPTION_OBJECT },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = "raw", *base_fmt = NULL, *base_filename = NULL;
-    const char *filename;
+    ImgOpts o = { .fmt = "raw" };
+    const char *base_fmt = NULL, *base_filename = NULL, *filename;
     char *options = NULL;
-    bool quiet = false, unsafe = false;
+    bool unsafe = false;
     int64_t img_size = -1;
     Error *err = NULL;
     int c, ret;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":F:b:f:ho:qu", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":F:b:f:ho:qu", long_options, &o)) !=
+           -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            free(options);
+            return 1;
         case 'h':
             printf("usage: qemu-img create [-q] [-f fmt] [-b backing_file "
                    "[-F backing_fmt]] [-u] [-o options] filename [size]\n");
@@ -261,29 +234,19 @@ int img_create(int argc, char **argv)
         case 'b':
             base_filename = optarg;
             break;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'o':
             options = accumulate_options(options, optarg);
-            break;
-        case 'q':
-            quiet = true;
             break;
         case 'u':
             unsafe = true;
             break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            free(options);
-            return 1;
         }
     }
 
     filename = optind < argc ? argv[optind] : NULL;
     if (options && has_help_option(options)) {
         free(options);
-        return print_block_option_help(filename, fmt);
+        return print_block_option_help(filename, o.fmt);
     }
     if (optind >= argc) {
         error_exit("Expecting image file name");
@@ -303,8 +266,8 @@ int img_create(int argc, char **argv)
         error_exit("Unexpected argument: %s", argv[optind]);
     }
 
-    ret = img_create_image(filename, fmt, base_filename, base_fmt, options,
-                           img_size, unsafe, quiet, &err);
+    ret = img_create_image(filename, o.fmt, base_filename, base_fmt, options,
+                           img_size, unsafe, o.quiet, &err);
     free(options);
     if (ret < 0 || err) {
         if (err) {
@@ -329,8 +292,9 @@ int img_resize(int argc, char **argv)
         { "shrink", no_argument, NULL, OPTION_SHRINK },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *filename, *size;
-    bool quiet = false, image_opts = false, shrink = false;
+    ImgOpts o = { 0 };
+    const char *filename, *size;
+    bool shrink = false;
     PreallocMode prealloc = PREALLOC_MODE_OFF;
     int64_t n, total_size, current_size;
     int relative = 0, c, ret = -1;
@@ -345,27 +309,15 @@ int img_resize(int argc, char **argv)
     }
     size = argv[--argc];
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":f:hq", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":f:hq", long_options, &o)) != -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img resize [--object objectdef] "
                    "[--image-opts] [-f fmt] [--preallocation=prealloc] "
                    "[-q] [--shrink] filename [+ | -]size\n");
             return 0;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
         case OPTION_PREALLOCATION:
             if (prealloc_mode_parse(optarg, &prealloc) < 0) {
                 error_report("Invalid preallocation mode '%s'", optarg);
@@ -375,12 +327,6 @@ int img_resize(int argc, char **argv)
         case OPTION_SHRINK:
             shrink = true;
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
     }
     if (optind != argc - 1) {
@@ -413,7 +359,7 @@ int img_resize(int argc, char **argv)
     qdict_free(sizeopt);
     n = (int64_t)un;
 
-    blk = img_open(image_opts, filename, fmt, BDRV_O_RDWR | BDRV_O_RESIZE,
+    blk = img_open(o.image_opts, filename, o.fmt, BDRV_O_RDWR | BDRV_O_RESIZE,
                    false, false);
     if (!blk) {
         return 1;
@@ -448,7 +394,7 @@ int img_resize(int argc, char **argv)
     }
     ret = blk_truncate(blk, total_size, true, prealloc, &err);
     if (!ret) {
-        qprintf(quiet, "Image resized.\n");
+        qprintf(o.quiet, "Image resized.\n");
     } else if (err) {
         error_report_err(err);
     } else {
@@ -470,26 +416,22 @@ int img_amend(int argc, char **argv)
         { "force", no_argument, NULL, OPTION_FORCE },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *filename, *cache = "writeback";
+    ImgOpts o = { .cache = "writeback" };
+    const char *fmt, *filename;
     char *options = NULL;
-    bool quiet = false, image_opts = false, force = false;
-    bool progress_on = false, writethrough = false;
+    bool force = false, writethrough = false;
     BlockBackend *blk = NULL;
     BlockDriverState *bs;
     QDict *opts = NULL;
     Error *err = NULL;
     int flags = BDRV_O_RDWR, c, ret = 0;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":ho:f:t:pq", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":ho:f:t:pq", long_options, &o)) !=
+           -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            free(options);
+            return 1;
         case 'h':
             printf("usage: qemu-img amend [--object objectdef] "
                    "[--image-opts] [-p] [-q] [-f fmt] [-t cache] "
@@ -498,36 +440,16 @@ int img_amend(int argc, char **argv)
         case 'o':
             options = accumulate_options(options, optarg);
             break;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 't':
-            cache = optarg;
-            break;
-        case 'p':
-            progress_on = true;
-            break;
-        case 'q':
-            quiet = true;
-            break;
         case OPTION_FORCE:
             force = true;
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
     }
     if (!options) {
         error_exit("Must specify options (-o)");
     }
-    if (quiet) {
-        progress_on = false;
-    }
-    qemu_progress_init(progress_on, 1.0);
+    qemu_progress_init(o.progress, 1.0);
+    fmt = o.fmt;
 
     filename = (optind == argc - 1) ? argv[argc - 1] : NULL;
     if (fmt && has_help_option(options)) {
@@ -539,12 +461,11 @@ int img_amend(int argc, char **argv)
         ret = -1;
         goto out;
     }
-    if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
-        error_report("Invalid cache option: %s", cache);
+    if (img_parse_cache(o.cache, false, &flags, &writethrough) < 0) {
         ret = -1;
         goto out;
     }
-    blk = img_open(image_opts, filename, fmt, flags, writethrough, false);
+    blk = img_open(o.image_opts, filename, fmt, flags, writethrough, false);
     if (!blk) {
         ret = -1;
         goto out;
@@ -663,6 +584,69 @@ static int snapshot_find(BlockDriverState *bs, QEMUSnapshotInfo *out,
     return ret;
 }
 
+static int snapshot_create(BlockDriverState *bs, const char *name)
+{
+    int64_t now = qemu_clock_realtime_ns();
+    QEMUSnapshotInfo sn;
+    Error *err = NULL;
+    int ret;
+
+    memset(&sn, 0, sizeof(sn));
+    pstrcpy(sn.name, sizeof(sn.name), name);
+    sn.date_sec = (uint32_t)(now / 1000000000LL);
+    sn.date_nsec = (uint32_t)((now % 1000000000LL) / 1000 * 1000);
+    sn.icount = 0;
+    ret = bdrv_snapshot_create(bs, &sn, &err);
+    if (ret) {
+        error_report("Could not create snapshot '%s': %d (%s)", name, ret,
+                     strerror(-ret));
+        error_free(err);
+    }
+    return ret;
+}
+
+static int snapshot_apply(BlockDriverState *bs, const char *name)
+{
+    Error *err = NULL;
+    int ret = bdrv_snapshot_goto(bs, name, &err);
+
+    if (!ret) {
+        return 0;
+    }
+    /* QEMU's words: its own for formats without snapshots, else errno. */
+    error_free(err);
+    err = NULL;
+    if (ret == -ENOTSUP) {
+        error_setg(&err, "Block driver does not support snapshots");
+    } else {
+        error_setg_errno(&err, -ret, "Failed to load snapshot");
+    }
+    error_reportf_err(err, "Could not apply snapshot '%s': ", name);
+    return ret;
+}
+
+static int snapshot_delete(BlockDriverState *bs, const char *name)
+{
+    QEMUSnapshotInfo sn;
+    Error *err = NULL;
+    int ret = snapshot_find(bs, &sn, name);
+
+    if (ret < 0) {
+        error_report("Could not delete snapshot '%s': snapshot not found",
+                     name);
+        return 1;
+    }
+    ret = bdrv_snapshot_delete(bs, sn.id_str, sn.name, &err);
+    if (ret < 0) {
+        if (!err) {
+            error_setg(&err, "%s", strerror(-ret));
+        }
+        error_reportf_err(err, "Could not delete snapshot '%s': ", name);
+        return 1;
+    }
+    return 0;
+}
+
 int img_snapshot(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -673,23 +657,16 @@ int img_snapshot(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     const char *filename, *snapshot_name = NULL;
-    bool quiet = false, image_opts = false, force_share = false;
+    ImgOpts o = { 0 };
     int action = 0, bdrv_oflags = BDRV_O_RDWR, c, ret = 0;
     BlockBackend *blk;
     BlockDriverState *bs;
-    QEMUSnapshotInfo sn;
-    Error *err = NULL;
 
-    for (;;) {
-        c = getopt_long(argc, argv, ":la:c:d:hqU", long_options, NULL);
-        if (c == -1) {
-            break;
-        }
+    while ((c = img_getopt(argc, argv, ":la:c:d:hqU", long_options, &o)) !=
+           -1) {
         switch (c) {
-        case ':':
-        case '?':
-            bad_option(c, argv);
-            break;
+        case IMG_OPT_ERROR:
+            return 1;
         case 'h':
             printf("usage: qemu-img snapshot [--object objectdef] "
                    "[--image-opts] [-U] [-q] [-l | -a snapshot | "
@@ -712,21 +689,8 @@ int img_snapshot(int argc, char **argv)
                      c == 'c' ? SNAPSHOT_CREATE : SNAPSHOT_DELETE;
             snapshot_name = optarg;
             break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return 1;
         }
     }
-    (void)quiet;
     if (optind != argc - 1) {
         error_exit("Expecting one image file name");
     }
@@ -737,8 +701,8 @@ int img_snapshot(int argc, char **argv)
      * files get the read-only locks of a backing child.
      */
 
-    blk = img_open(image_opts, filename, NULL, bdrv_oflags, false,
-                   force_share);
+    blk = img_open(o.image_opts, filename, NULL, bdrv_oflags, false,
+                   o.force_share);
     if (!blk) {
         return 1;
     }
@@ -748,66 +712,14 @@ int img_snapshot(int argc, char **argv)
     case SNAPSHOT_LIST:
         dump_snapshots(bs);
         break;
-    case SNAPSHOT_CREATE: {
-        int64_t now = qemu_clock_realtime_ns();
-
-        memset(&sn, 0, sizeof(sn));
-        pstrcpy(sn.name, sizeof(sn.name), snapshot_name);
-        sn.date_sec = (uint32_t)(now / 1000000000LL);
-        sn.date_nsec = (uint32_t)((now % 1000000000LL) / 1000 * 1000);
-        sn.icount = 0;
-        ret = bdrv_snapshot_create(bs, &sn, &err);
-        if (ret) {
-            error_report("Could not create snapshot '%s': %d (%s)",
-                         snapshot_name, ret, strerror(-ret));
-            if (err) {
-                error_free(err);
-            }
-        }
+    case SNAPSHOT_CREATE:
+        ret = snapshot_create(bs, snapshot_name);
         break;
-    }
     case SNAPSHOT_APPLY:
-        ret = bdrv_snapshot_goto(bs, snapshot_name, &err);
-        if (ret) {
-            if (ret == -ENOTSUP) {
-                /* QEMU's wording for formats without snapshots. */
-                if (err) {
-                    error_free(err);
-                    err = NULL;
-                }
-                error_setg(&err, "Block driver does not support snapshots");
-            } else {
-                /* QEMU reports only the errno of a failed load. */
-                if (err) {
-                    error_free(err);
-                    err = NULL;
-                }
-                error_setg_errno(&err, -ret, "Failed to load snapshot");
-            }
-            if (!err) {
-                error_setg(&err, "%s", strerror(-ret));
-            }
-            error_reportf_err(err, "Could not apply snapshot '%s': ",
-                              snapshot_name);
-        }
+        ret = snapshot_apply(bs, snapshot_name);
         break;
     case SNAPSHOT_DELETE:
-        ret = snapshot_find(bs, &sn, snapshot_name);
-        if (ret < 0) {
-            error_report("Could not delete snapshot '%s': snapshot not "
-                         "found", snapshot_name);
-            ret = 1;
-            break;
-        }
-        ret = bdrv_snapshot_delete(bs, sn.id_str, sn.name, &err);
-        if (ret < 0) {
-            if (!err) {
-                error_setg(&err, "%s", strerror(-ret));
-            }
-            error_reportf_err(err, "Could not delete snapshot '%s': ",
-                              snapshot_name);
-            ret = 1;
-        }
+        ret = snapshot_delete(bs, snapshot_name);
         break;
     }
     blk_unref(blk);
