@@ -117,8 +117,9 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
         }
         switch (t) {
         case QCOW2_CLUSTER_COMPRESSED: {
-            uint64_t off = e & s->cluster_offset_mask;
-            uint64_t n = ((e >> s->csize_shift) & s->csize_mask) + 1;
+            uint64_t off, n;
+
+            qcow2_compressed_entry(s, e, &off, &n);
             if (e & QCOW_OFLAG_COPIED) {
                 qcow2_check_report("ERROR: coffset=0x%" PRIx64 ": copied "
                                    "flag must never be set for compressed "

@@ -237,10 +237,10 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
 static void parse_compressed_entry(BDRVQcow2State *s, uint64_t l2_entry,
                                    uint64_t *coffset, int64_t *csize)
 {
-    uint64_t nb = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
+    uint64_t nb;
 
-    *coffset = l2_entry & s->cluster_offset_mask;
-    *csize = nb * 512 - (*coffset & 511);
+    qcow2_compressed_entry(s, l2_entry, coffset, &nb);
+    *csize = nb * BDRV_SECTOR_SIZE - (*coffset % BDRV_SECTOR_SIZE);
 }
 
 #ifdef CONFIG_ZLIB

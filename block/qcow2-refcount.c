@@ -552,8 +552,9 @@ void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry)
 
     switch (qcow2_get_cluster_type(s, l2_entry)) {
     case QCOW2_CLUSTER_COMPRESSED: {
-        uint64_t off = l2_entry & s->cluster_offset_mask;
-        uint64_t n = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
+        uint64_t off, n;
+
+        qcow2_compressed_entry(s, l2_entry, &off, &n);
         qcow2_free_clusters(bs, QEMU_ALIGN_DOWN(off, BDRV_SECTOR_SIZE),
                             n * BDRV_SECTOR_SIZE);
         break;
@@ -638,8 +639,9 @@ int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
             switch (qcow2_get_cluster_type(s, e)) {
             case QCOW2_CLUSTER_COMPRESSED:
                 if (addend) {
-                    uint64_t off = e & s->cluster_offset_mask;
-                    uint64_t n = ((e >> s->csize_shift) & s->csize_mask) + 1;
+                    uint64_t off, n;
+
+                    qcow2_compressed_entry(s, e, &off, &n);
                     ret = add_snapshot_refs(bs,
                                 QEMU_ALIGN_DOWN(off, BDRV_SECTOR_SIZE),
                                 n * BDRV_SECTOR_SIZE, addend);

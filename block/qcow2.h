@@ -222,6 +222,21 @@ static inline uint64_t qcow2_size_to_l1(BDRVQcow2State *s, uint64_t size)
     return (size + (UINT64_C(1) << shift) - 1) >> shift;
 }
 
+/*
+ * A compressed L2 entry's stream: where it starts (@coffset, any byte) and
+ * how many 512-byte sectors the entry says it spans, counted from the
+ * sector @coffset is in (QEMU's qcow2_parse_compressed_l2_entry()).  The
+ * refcounts cover those whole sectors.
+ */
+static inline void qcow2_compressed_entry(const BDRVQcow2State *s,
+                                          uint64_t l2_entry,
+                                          uint64_t *coffset,
+                                          uint64_t *sectors)
+{
+    *coffset = l2_entry & s->cluster_offset_mask;
+    *sectors = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
+}
+
 Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s,
                                         uint64_t l2_entry);
 
