@@ -17,6 +17,7 @@
 #include "block/block-backend.h"
 #include "hw/tpm/tpm_nvram.h"
 #include "hw/tpm/vtpm.h"
+#include "crypto/secret.h"
 #include "qemu-vtpm.h"
 
 typedef struct SocketOpts {
@@ -799,6 +800,8 @@ int vtpm_socket_main(int argc, char **argv)
         goto fail;
     }
     st = open_storage(&o, mig & MIG_INCOMING, &err);
+    /* The keys were decoded in frames below this one. */
+    qcrypto_wipe_stack();
     if (!st) {
         goto fail;
     }

@@ -16,6 +16,14 @@ void qcrypto_wipe(void *p, size_t len)
     }
 }
 
+/* See secret.h.  noinline: its frame must lie below the caller's. */
+__attribute__((noinline)) void qcrypto_wipe_stack(void)
+{
+    uint8_t area[64 * 1024];
+
+    qcrypto_wipe(area, sizeof(area));
+}
+
 void qcrypto_wipe_free(void *p, size_t len)
 {
     qcrypto_wipe(p, len);

@@ -11,6 +11,12 @@
 
 /* Overwrite @len bytes at @p with zeroes in a way the compiler keeps. */
 void qcrypto_wipe(void *p, size_t len);
+/*
+ * Zero 64 KiB of stack below the caller's frame: whatever deeper calls left
+ * there (a key decoded into a local buffer, a cipher's round keys) is gone
+ * before a core dump could show it.  Call it after handling key material.
+ */
+void qcrypto_wipe_stack(void);
 /* Wipe and free(); NULL is fine. */
 void qcrypto_wipe_free(void *p, size_t len);
 
