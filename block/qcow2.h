@@ -329,12 +329,12 @@ int qcow2_write_l1_entry(BlockDriverState *bs, int l1_index);
 int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
                           uint64_t *bytes, uint64_t *host_offset,
                           Qcow2ClusterType *type, uint64_t *l2_entry);
-int qcow2_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                    uint8_t *buf);
-int qcow2_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                     const uint8_t *buf);
-int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
-                               int64_t bytes, const uint8_t *buf);
+int qcow2_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
+               uint8_t *buf);
+int qcow2_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                const uint8_t *buf);
+int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
+                           int64_t bytes, const uint8_t *buf);
 int qcow2_cluster_zeroize(BlockDriverState *bs, int64_t offset,
                           int64_t bytes, bool may_unmap);
 int qcow2_cluster_discard(BlockDriverState *bs, int64_t offset,
