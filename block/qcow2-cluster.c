@@ -379,8 +379,8 @@ static int read_backing(BlockDriverState *bs, uint64_t offset,
     return 0;
 }
 
-int qcow2_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                    uint8_t *buf)
+int qcow2_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
+               uint8_t *buf)
 {
     BDRVQcow2State *s = bs->opaque;
 
@@ -869,8 +869,8 @@ out:
     return ret;
 }
 
-int qcow2_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                     const uint8_t *buf)
+int qcow2_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                const uint8_t *buf)
 {
     BDRVQcow2State *s = bs->opaque;
 
@@ -888,8 +888,8 @@ int qcow2_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return 0;
 }
 
-int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
-                               int64_t bytes, const uint8_t *buf)
+int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
+                           int64_t bytes, const uint8_t *buf)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t l2_index, e;
@@ -927,8 +927,8 @@ int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
     clen = compress_cluster(s, in, out, s->cluster_size - 1);
     if (clen == -ENOSPC) {
         free(out);
-        ret = qcow2_co_pwritev(bs, offset, s->cluster_size == bytes ?
-                               bytes : bytes, in);
+        ret = qcow2_write(bs, offset, s->cluster_size == bytes ?
+                          bytes : bytes, in);
         free(in);
         return ret;
     }

@@ -114,7 +114,7 @@ static int write_zero_buffers(BlockDriverState *bs, int64_t offset,
     while (bytes > 0 && ret == 0) {
         int64_t n = MIN(bytes, ZERO_BUFFER_MAX);
 
-        ret = qcow2_co_pwritev(bs, offset, n, zero);
+        ret = qcow2_write(bs, offset, n, zero);
         offset += n;
         bytes -= n;
     }

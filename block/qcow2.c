@@ -888,7 +888,7 @@ static int qcow2_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
         memset((uint8_t *)buf + valid, 0, bytes - valid);
         bytes = valid;
     }
-    return qcow2_co_preadv(bs, offset, bytes, buf);
+    return qcow2_read(bs, offset, bytes, buf);
 }
 
 static int check_writable(BlockDriverState *bs, int64_t offset,
@@ -936,7 +936,7 @@ static int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
         while (bytes > 0) {
             int64_t n = MIN(bytes, s->cluster_size -
                             qcow2_offset_into_cluster(s, offset));
-            ret = qcow2_co_pwrite_compressed(bs, offset, n, buf);
+            ret = qcow2_write_compressed(bs, offset, n, buf);
             if (ret < 0) {
                 return ret;
             }
@@ -946,7 +946,7 @@ static int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
         }
         return 0;
     }
-    ret = qcow2_co_pwritev(bs, offset, bytes, buf);
+    ret = qcow2_write(bs, offset, bytes, buf);
     if (ret == 0 && (flags & BDRV_REQ_FUA)) {
         ret = qcow2_flush_caches(bs);
         if (ret == 0) {

@@ -237,10 +237,20 @@ static inline void qcow2_compressed_entry(const BDRVQcow2State *s,
     *sectors = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
 }
 
+/* The kind of cluster an L2 entry (host-endian) describes. */
 Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s,
                                         uint64_t l2_entry);
 
+/*
+ * Unless said otherwise, the functions below return 0 on success or a
+ * negative errno, and those taking @errp set it on failure.
+ */
+
 /* qcow2.c */
+/*
+ * Rewrite the whole first cluster: header, extensions, backing file name
+ * (no flush).  -ENOSPC if they do not fit in one cluster.
+ */
 int qcow2_update_header(BlockDriverState *bs);
 /*
  * QEMU's table check: at most @max_bytes of @entry_len-byte entries
@@ -255,12 +265,26 @@ int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
  * reports its own error: "<progname>: <message>" on the notice channel.
  */
 void qcow2_error_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
+/*
+ * Report corruption once.  @fatal on a writable image: set the corrupt bit
+ * (v3) and refuse every later write; otherwise only warn.
+ */
 void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
                              const char *fmt, ...) QEMU_PRINTF(3, 4);
+/*
+ * With lazy refcounts, set the dirty bit on disk (flushed) before the
+ * first write; -EIO if the image is not writable.
+ */
 int qcow2_mark_dirty(BlockDriverState *bs);
+/* Flush caches and file, then clear the dirty bit on disk if it is set. */
 int qcow2_mark_clean(BlockDriverState *bs);
+/* Flush the image file (bs->file) only, not the caches. */
 int qcow2_file_flush(BlockDriverState *bs);
 
+/*
+ * Point the header at @backing_file/@backing_fmt (NULL: none), then flush
+ * the file (@errp not set if only that fails); names restored on failure.
+ */
 int qcow2_change_backing_file(BlockDriverState *bs, const char *backing_file,
                               const char *backing_fmt, Error **errp);
 
@@ -271,50 +295,98 @@ int qcow2_take_runtime_options(BlockDriverState *bs, QDict *options,
 
 /* qcow2-create.c */
 extern const QemuOptDesc qcow2_create_opts[];
+/* Create the image file @filename and format it as qcow2 from @opts. */
 int qcow2_create(const char *filename, QDict *opts, Error **errp);
 
 /* qcow2-amend.c */
+/*
+ * qemu-img amend: compat (upgrade first, downgrade last), lazy refcounts,
+ * size; refcount width and backing file changes are refused.
+ */
 int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
                         Error **errp);
 
 /* qcow2-resize.c */
-/* Grow (zero-filling what a longer backing file would show) or shrink. */
+/*
+ * Grow (zero-filling what a longer backing file would show) or shrink to
+ * @offset bytes.  @errp is not set when only the final cache flush fails.
+ */
 int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                    PreallocMode prealloc, Error **errp);
 
 /* qcow2-cache.c */
+/* A cache of @size empty slots of @cluster_size bytes; never NULL. */
 Qcow2Cache *qcow2_cache_create(int size, int cluster_size);
+/* Free @c (NULL is fine) without writing dirty tables back. */
 void qcow2_cache_destroy(Qcow2Cache *c);
+/*
+ * Set *@table to the cached table at host @offset, reading it on a miss
+ * (may evict and write back another).  Valid until the next get on @c.
+ */
 int qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
                     void **table);
 /* Like get, but for a freshly allocated table: no read, zero-filled. */
 int qcow2_cache_get_empty(BlockDriverState *bs, Qcow2Cache *c,
                           uint64_t offset, void **table);
+/* @table, from a get on @c, is to be written back. */
 void qcow2_cache_mark_dirty(Qcow2Cache *c, void *table);
+/*
+ * Write back every dirty table (its "depends" cache first); tries them
+ * all, returns the first error.
+ */
 int qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c);
 /* Drop a table without writing it (the cluster was freed). */
 void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset);
+/* Empty @c, dropping dirty tables unwritten. */
 void qcow2_cache_clear(Qcow2Cache *c);
+/* Flush the L2 cache, then the refcount cache (not the file). */
 int qcow2_flush_caches(BlockDriverState *bs);
 
 /* qcow2-refcount.c */
+/* Read the refcount table into memory and create the refcount cache. */
 int qcow2_refcount_init(BlockDriverState *bs, Error **errp);
+/* Entry @index of a refcount block of 2^@order-bit entries (big-endian). */
 uint64_t qcow2_get_refcount_ro(const void *block, uint64_t index,
                                int order);
 void qcow2_set_refcount_ro(void *block, uint64_t index, uint64_t value,
                            int order);
+/*
+ * *@refcount = refcount of cluster number @cluster_index (0 when no
+ * refcount block covers it).
+ */
 int qcow2_get_refcount(BlockDriverState *bs, int64_t cluster_index,
                        uint64_t *refcount);
+/*
+ * Add @addend to the refcount of every cluster [@offset, @offset+@length)
+ * touches (bytes).  -EIO (corruption) below zero, -ERANGE above the max.
+ */
 int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
                           int64_t length, int64_t addend);
+/*
+ * Allocate contiguous clusters for @size bytes, refcount 1.  Returns the
+ * host offset or a negative errno.
+ */
 int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size);
+/*
+ * Allocate @size bytes (compressed data), packed after the previous
+ * allocation when it fits.  Returns the host offset or a negative errno.
+ */
 int64_t qcow2_alloc_bytes(BlockDriverState *bs, int size);
+/* Drop one reference to [@offset, @offset+@size); a failure only warns. */
 void qcow2_free_clusters(BlockDriverState *bs, int64_t offset,
                          int64_t size);
+/* Free what an L2 entry (host-endian) holds: cluster or compressed run. */
 void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry);
-/* Walk an in-memory L1 table: add @addend, fix COPIED flags. */
+/*
+ * Walk an in-memory L1 table: add @addend, fix COPIED flags.  Sets
+ * *@l1_modified if an entry of @l1 changed (the caller writes it).
+ */
 int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
                              int l1_size, int addend, bool *l1_modified);
+/*
+ * The same for the L1 table on disk at @l1_table_offset (the active one
+ * or a snapshot's), writing it back if its COPIED flags changed.
+ */
 int qcow2_update_snapshot_refcount(BlockDriverState *bs,
                                    int64_t l1_table_offset, int l1_size,
                                    int addend);
@@ -323,24 +395,63 @@ const char *qcow2_overlaps_metadata(BlockDriverState *bs, int64_t offset,
                                     int64_t size);
 
 /* qcow2-cluster.c */
+/*
+ * Make the active L1 table at least @min_size entries (@exact: exactly,
+ * else grown by 3/2 steps) in new clusters; -EFBIG past the maximum.
+ */
 int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
                         bool exact);
+/* Write s->l1_table[@l1_index] to its place on disk (no flush). */
 int qcow2_write_l1_entry(BlockDriverState *bs, int l1_index);
+/*
+ * Map guest @offset: *@bytes (in: wanted, out: the run of the same type
+ * and contiguous host clusters, within one L2 table), *@host_offset (0
+ * if none), *@type and the raw *@l2_entry.
+ */
 int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
                           uint64_t *bytes, uint64_t *host_offset,
                           Qcow2ClusterType *type, uint64_t *l2_entry);
-int qcow2_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                    uint8_t *buf);
-int qcow2_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                     const uint8_t *buf);
-int qcow2_co_pwrite_compressed(BlockDriverState *bs, int64_t offset,
-                               int64_t bytes, const uint8_t *buf);
+/*
+ * Read guest [@offset, @offset+@bytes) into @buf: data, zeros, the
+ * backing file, or decompressed clusters.  The caller clips to the size.
+ */
+int qcow2_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
+               uint8_t *buf);
+/*
+ * Write @buf at guest @offset, any alignment: allocating, with
+ * copy-on-write of partial clusters.  The caller checks writability.
+ */
+int qcow2_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                const uint8_t *buf);
+/*
+ * Write one cluster (or the image's last, partial one) compressed; as
+ * qcow2_write() when it does not shrink.  -EINVAL if misaligned,
+ * -ENOTSUP without zlib.
+ */
+int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
+                           int64_t bytes, const uint8_t *buf);
+/*
+ * Mark whole clusters of [@offset, @offset+@bytes) zero (a partial tail
+ * is left alone); @may_unmap frees their host clusters too.
+ */
 int qcow2_cluster_zeroize(BlockDriverState *bs, int64_t offset,
                           int64_t bytes, bool may_unmap);
+/*
+ * Discard whole clusters of the range, freeing their host clusters: the
+ * entries become zero (v3) or unallocated (v2, or @full_discard).
+ */
 int qcow2_cluster_discard(BlockDriverState *bs, int64_t offset,
                           int64_t bytes, bool full_discard);
+/*
+ * Decompress the cluster of compressed @l2_entry into @out (cluster_size
+ * bytes).  -EIO for a broken stream, -ENOTSUP without zlib.
+ */
 int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
                              uint8_t *out);
+/*
+ * Allocate host clusters for unallocated guest clusters from @offset to
+ * @new_length (metadata preallocation), then flush the caches.
+ */
 int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
                       uint64_t new_length);
 
@@ -350,25 +461,47 @@ int qcow2_zero_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
                      int flags);
 
 /* qcow2-snapshot.c */
+/* Read and validate the snapshot table into s->snapshots. */
 int qcow2_read_snapshots(BlockDriverState *bs, Error **errp);
 /* Write s->snapshots to new clusters and point the header at them. */
 int qcow2_write_snapshots(BlockDriverState *bs);
+/*
+ * Check mode: read the snapshot table the open skipped, repairing what
+ * @fix allows; problems are counted in @res and reported, no errp.
+ */
 int qcow2_check_read_snapshot_table(BlockDriverState *bs,
                                     BdrvCheckResult *res, BdrvCheckMode fix);
+/* After the refcount check: rewrite a table the reading had to repair. */
 int qcow2_check_fix_snapshot_table(BlockDriverState *bs,
                                    BdrvCheckResult *res, BdrvCheckMode fix);
+/* Free s->snapshots and the strings of its entries. */
 void qcow2_free_snapshots(BlockDriverState *bs);
+/*
+ * Snapshot the active layer as @sn_info; an empty id_str is filled in
+ * (highest numeric ID + 1).  -EEXIST if the ID is taken.
+ */
 int qcow2_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
                           Error **errp);
+/* Revert the active layer to the snapshot with ID or name @snapshot_id. */
 int qcow2_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
                         Error **errp);
+/* Delete the snapshot matching @snapshot_id and/or @name. */
 int qcow2_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
                           const char *name, Error **errp);
+/*
+ * *@psn = a new array (caller frees) describing the snapshots; returns
+ * how many there are.
+ */
 int qcow2_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn);
 
 /* qcow2-check.c */
+/*
+ * Check (and with @fix, repair) the image into @res; clears the dirty
+ * and corrupt bits when a repair leaves nothing wrong.
+ */
 int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
                 BdrvCheckMode fix);
+/* One line of check output: to the report hook if set, else a warning. */
 void qcow2_check_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
 
 #endif /* BLOCK_QCOW2_H */
