@@ -94,39 +94,57 @@ finish() {
     exit $?
 }
 
-# Stages that need only the build and share nothing with the others run in
-# the background, beside the foreground stages; their output is printed
-# when they are collected at the end.
+# Stages that need only the builds and share nothing with the others run
+# in the background, beside the foreground stages (most of their time is
+# spent waiting for daemons, guests and wine, not computing); their output
+# is printed when they are collected at the end.  A background job may run
+# several stages one after another: each stage leaves its exit status and
+# wall time next to its log (LOG.rc, LOG.secs).
 bg_pids=()
 bg_names=()
 bg_logs=()
-bg_starts=()
-start_background() {
-    local name=$1 log=$2
+# bg_stage NAME LOG CMD...: run one stage (in a background job) and record it.
+bg_stage() {
+    local log=$2 t0 rc
     shift 2
-    note "$name: started in the background (log $log)"
-    "$@" >"$log" 2>&1 &
+    t0=$(date +%s)
+    "$@" >"$log" 2>&1
+    rc=$?
+    echo $(( $(date +%s) - t0 )) >"$log.secs"
+    echo "$rc" >"$log.rc"
+}
+# register NAME LOG: a stage some background job runs, collected at the end.
+register() {
+    note "$1: started in the background (log $2)"
+    bg_names+=("$1")
+    bg_logs+=("$2")
+    rm -f "$2.rc" "$2.secs"
+}
+# start_background NAME LOG CMD...: a job of one stage.
+start_background() {
+    register "$1" "$2"
+    bg_stage "$@" &
     bg_pids+=($!)
-    bg_names+=("$name")
-    bg_logs+=("$log")
-    bg_starts+=("$(date +%s)")
 }
 wait_background() {
     local i rc
-    for i in "${!bg_pids[@]}"; do
-        wait "${bg_pids[$i]}"
-        rc=$?
-        note "${bg_names[$i]} (collected)"
-        cat "${bg_logs[$i]}"
-        summary_counts "${bg_logs[$i]}" "${bg_names[$i]}" "$rc" \
-            "$(( $(date +%s) - ${bg_starts[$i]} ))"
+    for i in "${bg_pids[@]}"; do
+        wait "$i"
     done
     bg_pids=()
+    for i in "${!bg_names[@]}"; do
+        note "${bg_names[$i]} (collected)"
+        cat "${bg_logs[$i]}" 2>/dev/null
+        rc=$(cat "${bg_logs[$i]}.rc" 2>/dev/null || echo 1)
+        summary_counts "${bg_logs[$i]}" "${bg_names[$i]}" "$rc" \
+            "$(cat "${bg_logs[$i]}.secs" 2>/dev/null || echo 0)"
+    done
+    bg_names=()
 }
 
 check_start=$(date +%s)
 mkdir -p "$BUILD"
-# 1. the -Werror build
+# 1. the -Werror builds: ours, and ours with ASan/UBSan
 note "build ($BUILD, -Werror)"
 if ! $MAKE --no-print-directory all BUILD="$BUILD" WERROR=true; then
     add_counts "build" 0 1
@@ -134,66 +152,76 @@ if ! $MAKE --no-print-directory all BUILD="$BUILD" WERROR=true; then
 fi
 add_counts "build" 1 0
 mkdir -p "$LOGDIR"
+note "build ($BUILD_ASAN, ASan+UBSan)"
+if [ ! -f "$BUILD_ASAN/build.ninja" ]; then
+    ./configure --builddir="$BUILD_ASAN" --enable-werror --enable-asan \
+        >/dev/null
+fi
+asan_ok=true
+if ! ninja -C "$BUILD_ASAN"; then
+    asan_ok=false
+    add_counts "build (asan)" 0 1
+fi
 
-# 1b. QEMU 7.2's own iotests, real tools vs ours, on the selection that
-# make check gates on (ci-selection; `make check-qemu-iotests` runs them
-# all).  It fetches QEMU's source package itself, once per build tree.
+# 2. In the background, side by side:
+#  - QEMU 7.2's own iotests, real tools vs ours, on the selection that
+#    make check gates on (ci-selection; `make check-qemu-iotests` runs
+#    them all).  It fetches QEMU's source package itself, once per build
+#    tree.
+#  - the Windows build and its tests under wine;
+#  - our qemu-iotests, one job per format: every test with our tools, then
+#    the quick ones again (not the interop ones, which mostly exercise
+#    the real tools) with our tools built with ASan/UBSan: bad input and
+#    lock paths must be memory-clean too.  (Leaks at exit are not checked
+#    there; the unit tests check them.  verify_asan_link_order=0 lets the
+#    holders run under stdbuf's LD_PRELOAD.)  Test directories are per
+#    run, ports are picked free, and the GlusterFS tests take turns.
 start_background "QEMU's own iotests" "$LOGDIR/upstream-iotests.log" \
-    env BUILD="$BUILD" tests/upstream-iotests/run.sh \
+    env BUILD="$BUILD" JOBS=3 tests/upstream-iotests/run.sh \
         -s tests/upstream-iotests/ci-selection
+if [ -d tests/win32 ]; then
+    start_background "win32" "$LOGDIR/win32.log" \
+        $MAKE --no-print-directory check-win32
+fi
+fmts="raw qcow2"
+iotests_job() {
+    local fmt=$1
+    (cd tests/qemu-iotests &&
+     BUILD_DIR="$SRC/$BUILD" bg_stage "iotests -$fmt" \
+        "$LOGDIR/iotests-$fmt.log" ./check "-$fmt")
+    if $asan_ok; then
+        (cd tests/qemu-iotests &&
+         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:verify_asan_link_order=0 \
+         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+         BUILD_DIR="$SRC/$BUILD_ASAN" bg_stage "iotests -$fmt (asan)" \
+            "$LOGDIR/iotests-$fmt-asan.log" \
+            ./check "-$fmt" -g quick -x gluster,vtpm,win32,valgrind,interop)
+    fi
+}
+for fmt in $fmts; do
+    register "iotests -$fmt" "$LOGDIR/iotests-$fmt.log"
+    $asan_ok && register "iotests -$fmt (asan)" "$LOGDIR/iotests-$fmt-asan.log"
+    iotests_job "$fmt" &
+    bg_pids+=($!)
+done
 stage_mark=$(date +%s)
 
-# 2. unit tests
+# 3. unit tests, then again under ASan/UBSan
 # Meson's per-test timeouts (30 s unless a test sets one) only bound a
 # hung test; stages run side by side and a loaded machine must not turn a
 # slow pass into a failure, so they are stretched four times.
 run_stage "unit tests ($BUILD)" "$LOGDIR/unit.log" \
     meson test -C "$BUILD" --print-errorlogs --timeout-multiplier 4
 meson_counts "$LOGDIR/unit.log" "unit" $?
-
-# 3. unit tests under ASan/UBSan
-note "build ($BUILD_ASAN, ASan+UBSan)"
-if [ ! -f "$BUILD_ASAN/build.ninja" ]; then
-    ./configure --builddir="$BUILD_ASAN" --enable-werror --enable-asan \
-        >/dev/null
-fi
-if ninja -C "$BUILD_ASAN"; then
+if $asan_ok; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run_stage "unit tests ($BUILD_ASAN)" "$LOGDIR/unit-asan.log" \
         meson test -C "$BUILD_ASAN" --print-errorlogs --timeout-multiplier 4
     meson_counts "$LOGDIR/unit-asan.log" "unit (asan)" $?
-else
-    add_counts "build (asan)" 0 1
 fi
 
-# 4. qemu-iotests, every format we have a driver for
-fmts="raw qcow2"
-for fmt in $fmts; do
-    (cd tests/qemu-iotests &&
-     BUILD_DIR="$SRC/$BUILD" run_stage "qemu-iotests -$fmt" \
-        "$LOGDIR/iotests-$fmt.log" ./check "-$fmt")
-    summary_counts "$LOGDIR/iotests-$fmt.log" "iotests -$fmt" $?
-done
-
-# 5. the quick iotests again (not the interop ones, which mostly exercise
-# the real tools), with our tools built with ASan/UBSan: bad
-# input and lock paths must be memory-clean too.  (Leaks at exit are not
-# checked here; the unit tests check them.  verify_asan_link_order=0
-# lets the holders run under stdbuf's LD_PRELOAD.)
-if [ -x "$BUILD_ASAN/qemu-img" ] && [ -x "$BUILD_ASAN/qemu-io" ]; then
-    for fmt in $fmts; do
-        (cd tests/qemu-iotests &&
-         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:verify_asan_link_order=0 \
-         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-         BUILD_DIR="$SRC/$BUILD_ASAN" run_stage "qemu-iotests -$fmt (asan)" \
-            "$LOGDIR/iotests-$fmt-asan.log" \
-            ./check "-$fmt" -g quick -x gluster,vtpm,win32,valgrind,interop)
-        summary_counts "$LOGDIR/iotests-$fmt-asan.log" "iotests -$fmt (asan)" $?
-    done
-fi
-
-# 6a. libFuzzer: every fuzz target, clang with ASan/UBSan, a bounded number
+# 4. libFuzzer: every fuzz target, clang with ASan/UBSan, a bounded number
 # of executions from a scratch copy of its in-tree corpus (so the tree's
 # corpus only grows when someone commits an input on purpose).
 BUILD_FUZZ=${BUILD_FUZZ:-build-fuzz}
@@ -224,13 +252,6 @@ if ninja -C "$BUILD_FUZZ" tests/fuzz/fuzz-qcow2 tests/fuzz/fuzz-nvram-dir; then
     add_counts "fuzz" "$fz_pass" "$fz_fail"
 else
     add_counts "build (fuzz)" 0 1
-fi
-
-# 6. Windows build and tests under wine
-if [ -d tests/win32 ]; then
-    run_stage "windows (mingw + wine)" "$LOGDIR/win32.log" \
-        $MAKE --no-print-directory check-win32
-    summary_counts "$LOGDIR/win32.log" "win32" $?
 fi
 
 finish

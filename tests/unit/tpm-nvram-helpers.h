@@ -90,6 +90,8 @@ static inline TPMNvramKey *nvt_key(const char *name, const void *data,
     Error *err = NULL;
 
     g_assert_true(g_file_set_contents(p, data, len, NULL));
+    /* as a user keeps a key: not readable by others (else a warning) */
+    g_assert_cmpint(chmod(p, 0600), ==, 0);
     spec = format ? g_strdup_printf("file=%s,format=%s", p, format)
                   : g_strdup_printf("file=%s", p);
     if (tpm_nvram_key_parse(spec, &k, &err) < 0) {
