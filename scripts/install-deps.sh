@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
       tpm2-tools libtss2-tcti-swtpm0
       gcc-mingw-w64-x86-64 wine wine64
       glusterfs-server glusterfs-client valgrind socat python3 xxd
-      coreutils util-linux strace dpkg-dev gdb
+      coreutils util-linux iproute2 strace dpkg-dev gdb
       linux-image-amd64 busybox-static cpio"
 
 missing=""
