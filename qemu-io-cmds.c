@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <getopt.h>
+#include <signal.h>
 
 #include "qemu/cutils.h"
 #include "qemu/error.h"
@@ -242,21 +243,18 @@ typedef struct ReadReq {
 } ReadReq;
 
 /*
- * Read, check the -P range (a mismatch still reports), then dump (-v)
- * and report the statistics unless -q.  0 or a negative errno.
+ * Report a read that returned @ret after @ns nanoseconds into @buf: the
+ * failure line, or the -P check (a mismatch still reports), the -v dump
+ * and the statistics unless -q.  0 or a negative errno.
  */
-static int do_read(BlockBackend *blk, const ReadReq *rq)
+static int read_report(const ReadReq *rq, const uint8_t *buf, int ret,
+                       int64_t ns)
 {
-    uint8_t *buf = io_alloc(rq->count, 0xab);
-    int64_t t1, t2, i;
-    int ret;
+    int64_t i;
 
-    t1 = qemu_clock_monotonic_ns();
-    ret = blk_pread(blk, rq->offset, rq->count, buf);
-    t2 = qemu_clock_monotonic_ns();
     if (ret < 0) {
         printf("%s failed: %s\n", rq->op, strerror(-ret));
-        goto out;
+        return ret;
     }
     ret = 0;
     for (i = 0; rq->pattern >= 0 && i < rq->pattern_count; i++) {
@@ -272,10 +270,32 @@ static int do_read(BlockBackend *blk, const ReadReq *rq)
         if (rq->vflag) {
             dump_buffer(buf, rq->offset, rq->count);
         }
-        print_report("read", t2 - t1, rq->offset, rq->count, rq->count, 1,
+        print_report("read", ns, rq->offset, rq->count, rq->count, 1,
                      rq->cflag);
     }
-out:
+    return ret;
+}
+
+/* Read @rq into a new buffer (*@buf); returns blk_pread's result. */
+static int read_run(BlockBackend *blk, const ReadReq *rq, uint8_t **buf,
+                    int64_t *ns)
+{
+    int64_t t1 = qemu_clock_monotonic_ns();
+    int ret;
+
+    *buf = io_alloc(rq->count, 0xab);
+    ret = blk_pread(blk, rq->offset, rq->count, *buf);
+    *ns = qemu_clock_monotonic_ns() - t1;
+    return ret;
+}
+
+static int do_read(BlockBackend *blk, const ReadReq *rq)
+{
+    uint8_t *buf;
+    int64_t ns;
+    int ret = read_run(blk, rq, &buf, &ns);
+
+    ret = read_report(rq, buf, ret, ns);
     free(buf);
     return ret;
 }
@@ -652,6 +672,203 @@ out:
     return ret;
 }
 
+/* ---- aio_read, aio_write, aio_flush ------------------------------------ */
+/*
+ * Our block layer completes every request before it returns, so these
+ * run their request at once.  What qemu-io 7.2 prints when a request
+ * completes waits, as there, until something polls for completions:
+ * aio_flush, any command but aio_read/aio_write/sigraise/abort, and the
+ * end of the session (qemuio_complete_aio).  As there, the command
+ * succeeds once the request is made: an I/O error or a pattern mismatch
+ * is printed, not returned.
+ */
+
+typedef struct AioDone {
+    bool is_read;
+    ReadReq rq;            /* what was asked (writes: offset, count, -C, -q) */
+    uint8_t *buf;          /* the data read */
+    int ret;
+    int64_t ns;
+    struct AioDone *next;
+} AioDone;
+
+static AioDone *aio_done_head;
+static AioDone **aio_done_tail = &aio_done_head;
+
+static void aio_queue(bool is_read, const ReadReq *rq, uint8_t *buf, int ret,
+                      int64_t ns)
+{
+    AioDone *d = qemu_xmalloc(sizeof(*d));
+
+    *d = (AioDone){ .is_read = is_read, .rq = *rq, .buf = buf, .ret = ret,
+                    .ns = ns };
+    *aio_done_tail = d;
+    aio_done_tail = &d->next;
+}
+
+void qemuio_complete_aio(void)
+{
+    AioDone *d;
+
+    while ((d = aio_done_head)) {
+        aio_done_head = d->next;
+        if (d->is_read) {
+            read_report(&d->rq, d->buf, d->ret, d->ns);
+        } else if (d->ret < 0) {
+            printf("aio_write failed: %s\n", strerror(-d->ret));
+        } else if (!d->rq.qflag) {
+            print_report("wrote", d->ns, d->rq.offset, d->rq.count,
+                         d->rq.count, 1, d->rq.cflag);
+        }
+        free(d->buf);
+        free(d);
+    }
+    aio_done_tail = &aio_done_head;
+}
+
+static int aio_read_f(BlockBackend *blk, int argc, char **argv);
+static int aio_write_f(BlockBackend *blk, int argc, char **argv);
+static int aio_flush_f(BlockBackend *blk, int argc, char **argv);
+
+static const CmdInfo aio_read_cmd = {
+    .name = "aio_read", .cfunc = aio_read_f, .argmin = 2, .argmax = -1,
+    .args = "[-Ciqv] [-P pattern] off len [len..]",
+    .oneline = "asynchronously reads a number of bytes",
+};
+
+static const CmdInfo aio_write_cmd = {
+    .name = "aio_write", .cfunc = aio_write_f, .argmin = 2, .argmax = -1,
+    .perm = BLK_PERM_WRITE,
+    .args = "[-Cfiquz] [-P pattern] off len [len..]",
+    .oneline = "asynchronously writes a number of bytes",
+};
+
+static const CmdInfo aio_flush_cmd = {
+    .name = "aio_flush", .cfunc = aio_flush_f, .argmin = 0, .argmax = 0,
+    .oneline = "completes all outstanding aio requests",
+};
+
+static int aio_read_f(BlockBackend *blk, int argc, char **argv)
+{
+    int c, pattern, ret;
+    int64_t offset, total, ns;
+    uint8_t *buf;
+    ReadReq rq = { .op = "readv", .pattern = -1 };
+
+    while ((c = getopt(argc, argv, "CP:iqv")) != -1) {
+        switch (c) {
+        case 'C':
+            rq.cflag = true;
+            break;
+        case 'P':
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                return -EINVAL;
+            }
+            rq.pattern = pattern;
+            break;
+        case 'i':
+            printf("injecting invalid read request\n");
+            return 0;
+        case 'q':
+            rq.qflag = true;
+            break;
+        case 'v':
+            rq.vflag = true;
+            break;
+        default:
+            qemuio_command_usage(&aio_read_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind > argc - 2) {
+        qemuio_command_usage(&aio_read_cmd);
+        return -EINVAL;
+    }
+    if (parse_vector(argc, argv, &offset, &total) < 0) {
+        return -EINVAL;
+    }
+    rq.offset = offset;
+    rq.count = total;
+    rq.pattern_count = total;
+    ret = read_run(blk, &rq, &buf, &ns);
+    aio_queue(true, &rq, buf, ret, ns);
+    return 0;
+}
+
+static int aio_write_f(BlockBackend *blk, int argc, char **argv)
+{
+    bool zflag = false;
+    int c, pattern = 0xcd, flags = 0, ret;
+    int64_t offset, total, t1;
+    uint8_t *buf = NULL;
+    ReadReq rq = { .op = "aio_write" };
+
+    while ((c = getopt(argc, argv, "CfiqP:uz")) != -1) {
+        switch (c) {
+        case 'C':
+            rq.cflag = true;
+            break;
+        case 'f':
+            flags |= BDRV_REQ_FUA;
+            break;
+        case 'i':
+            printf("injecting invalid write request\n");
+            return 0;
+        case 'q':
+            rq.qflag = true;
+            break;
+        case 'u':
+            flags |= BDRV_REQ_MAY_UNMAP;
+            break;
+        case 'P':
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                return -EINVAL;
+            }
+            break;
+        case 'z':
+            zflag = true;
+            break;
+        default:
+            qemuio_command_usage(&aio_write_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind > argc - 2) {
+        qemuio_command_usage(&aio_write_cmd);
+        return -EINVAL;
+    }
+    if (zflag && optind != argc - 2) {
+        printf("-z supports only a single length parameter\n");
+        return -EINVAL;
+    }
+    if ((flags & BDRV_REQ_MAY_UNMAP) && !zflag) {
+        printf("-u requires -z to be specified\n");
+        return -EINVAL;
+    }
+    if (parse_vector(argc, argv, &offset, &total) < 0) {
+        return -EINVAL;
+    }
+    t1 = qemu_clock_monotonic_ns();
+    if (zflag) {
+        ret = blk_pwrite_zeroes(blk, offset, total, flags);
+    } else {
+        buf = io_alloc(total, pattern);
+        ret = blk_pwrite(blk, offset, total, buf, flags);
+    }
+    rq.offset = offset;
+    rq.count = total;
+    aio_queue(false, &rq, buf, ret, qemu_clock_monotonic_ns() - t1);
+    return 0;
+}
+
+static int aio_flush_f(BlockBackend *blk, int argc, char **argv)
+{
+    /* run_command has printed every completion already */
+    return 0;
+}
+
 /* ---- flush, truncate, length, discard, info, map ---------------------- */
 
 static int flush_f(BlockBackend *blk, int argc, char **argv)
@@ -981,6 +1198,56 @@ static const CmdInfo quit_cmd = {
     .argmax = 0, .nofile_ok = true, .oneline = "exit the program",
 };
 
+static int sigraise_f(BlockBackend *blk, int argc, char **argv)
+{
+    int64_t sig = cvtnum(argv[1]);
+
+    if (sig < 0) {
+        print_cvtnum_err(sig, argv[1]);
+        return (int)sig;
+    }
+    if (sig > NSIG) {
+        printf("signal argument '%s' is too large to be a valid signal\n",
+               argv[1]);
+        return -EINVAL;
+    }
+    /* the process may be gone in a moment: let what it printed out first */
+    fflush(stdout);
+    fflush(stderr);
+    raise((int)sig);
+    return 0;
+}
+
+static void sigraise_help(void)
+{
+    printf("\n"
+           " raises the given signal\n"
+           "\n"
+           " Example:\n"
+           " 'sigraise %d' - raises SIGTERM\n"
+           "\n"
+           " Invokes raise(signal), where \"signal\" is the mandatory integer "
+           "argument\n"
+           " given to sigraise.\n"
+           "\n", SIGTERM);
+}
+
+static const CmdInfo sigraise_cmd = {
+    .name = "sigraise", .cfunc = sigraise_f, .argmin = 1, .argmax = 1,
+    .nofile_ok = true, .args = "signal", .oneline = "raises a signal",
+    .help = sigraise_help,
+};
+
+static int abort_f(BlockBackend *blk, int argc, char **argv)
+{
+    abort();
+}
+
+static const CmdInfo abort_cmd = {
+    .name = "abort", .cfunc = abort_f, .argmin = 0, .argmax = 0,
+    .nofile_ok = true, .oneline = "simulate a program crash using abort(3)",
+};
+
 /* ---- the serialization lock ------------------------------------------- */
 
 static void lock_help(void)
@@ -1098,7 +1365,8 @@ static const CmdInfo *const builtin_cmds[] = {
     &alloc_cmd, &discard_cmd, &flush_cmd, &help_cmd, &info_cmd,
     &length_cmd, &lock_cmds[LOCK_WAIT], &map_cmd, &quit_cmd, &read_cmd,
     &readv_cmd, &sleep_cmd, &truncate_cmd, &lock_cmds[LOCK_TRY],
-    &lock_cmds[LOCK_RELEASE], &write_cmd, &writev_cmd,
+    &lock_cmds[LOCK_RELEASE], &write_cmd, &writev_cmd, &aio_read_cmd,
+    &aio_write_cmd, &aio_flush_cmd, &sigraise_cmd, &abort_cmd,
 };
 
 /* All commands, sorted by name as "help" lists them. */
@@ -1214,6 +1482,10 @@ static int run_command(BlockBackend *blk, const CmdInfo *ct, int argc,
                 return -EPERM;
             }
         }
+    }
+    if (ct != &aio_read_cmd && ct != &aio_write_cmd && ct != &sigraise_cmd &&
+        ct != &abort_cmd) {
+        qemuio_complete_aio();
     }
     optind = 0;
     return ct->cfunc(blk, argc, argv);

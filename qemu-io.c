@@ -252,6 +252,7 @@ static int open_f(BlockBackend *blk, int argc, char **argv)
 
 static int close_f(BlockBackend *blk, int argc, char **argv)
 {
+    qemuio_complete_aio();
     blk_unref(qemuio_blk);
     qemuio_blk = NULL;
     return 0;
@@ -405,6 +406,7 @@ int main(int argc, char **argv)
 
     last_error = command_loop(cmdline, ncmdline);
     free(cmdline);
+    qemuio_complete_aio();
     fflush(stdout);
     if (qemuio_blk) {
         blk_unref(qemuio_blk);

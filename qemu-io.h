@@ -35,6 +35,13 @@ void qemuio_add_command(const CmdInfo *ci);
 /* Print "name args -- oneline", as for a usage error. */
 void qemuio_command_usage(const CmdInfo *ci);
 
+/*
+ * Print the completions of aio_read/aio_write requests not reported yet
+ * (qemu-io 7.2 prints them when something polls: the next command, the
+ * end of the session).
+ */
+void qemuio_complete_aio(void);
+
 /* Run one command line on @blk; returns 0 or a negative errno. */
 int qemuio_command(BlockBackend *blk, const char *cmd);
 
