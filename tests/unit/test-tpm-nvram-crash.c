@@ -827,12 +827,21 @@ static uint8_t *conc_blob(uint32_t i)
  * The committer commits in a loop.  So that the validators are not simply
  * starved by a lock that is free only for an instant, it lets a validator
  * load between commits: it waits (bounded) for a progress byte, which the
- * validators send after each load.
+ * validators send after each load.  Conversely, fcntl locks do not queue
+ * a writer behind readers: validators loading back to back could keep the
+ * shared lock held without a gap for as long as they like (on a busy
+ * machine, past the commit's lock timeout).  So each validator loads at
+ * most CONC_BURST times per commit, then waits (bounded) for the
+ * committer's "committed" byte on its own pipe; loads still race with
+ * every commit.
  */
-static int committer(const char *path, int progress_fd)
+#define CONC_BURST 8
+
+static int committer(const char *path, int progress_fd, const int *done_fds)
 {
     BlockBackend *blk = nvt_blk(path, "raw", true);
     TPMNvram *nv = tpm_nvram_open(blk, NULL, NULL);
+    Error *err = NULL;
 
     if (!nv) {
         return 3;
@@ -842,8 +851,16 @@ static int committer(const char *path, int progress_fd)
         struct pollfd pfd = { .fd = progress_fd, .events = POLLIN };
         char buf[64];
 
-        if (tpm_nvram_store(nv, "permall", d, conc_len(i), NULL) < 0) {
+        if (tpm_nvram_store(nv, "permall", d, conc_len(i), &err) < 0) {
+            fprintf(stderr, "committer: commit %u: %s\n", i,
+                    error_get_pretty(err));
             return 4;
+        }
+        for (int v = 0; v < CONC_VALIDATORS; v++) {
+            /* a full pipe already says "committed" */
+            if (write(done_fds[v], "c", 1) < 0 && errno != EAGAIN) {
+                return 11;
+            }
         }
         if (poll(&pfd, 1, 2000) > 0 &&
             read(progress_fd, buf, sizeof(buf)) < 0) {
@@ -855,12 +872,32 @@ static int committer(const char *path, int progress_fd)
     return 0;
 }
 
+/* A validator's pause after a burst: until a commit (or the committer's
+ * end: EOF), bounded.  -1 on a pipe error. */
+static int wait_commit(int done_fd, bool *committer_done)
+{
+    struct pollfd pfd = { .fd = done_fd, .events = POLLIN };
+    char buf[64];
+    ssize_t n;
+
+    if (*committer_done || poll(&pfd, 1, 60000) <= 0) {
+        return 0;
+    }
+    n = read(done_fd, buf, sizeof(buf));
+    if (n == 0) {
+        *committer_done = true;
+    }
+    return n < 0 && errno != EAGAIN ? -1 : 0;
+}
+
 /* 0: saw every state consistent and in order, up to the last commit. */
-static int validator(const char *path, int wfd, int progress_fd)
+static int validator(const char *path, int wfd, int progress_fd,
+                     int done_fd)
 {
     BlockBackend *blk = nvt_blk(path, "raw", false);
     TPMNvram *nv = tpm_nvram_open(blk, NULL, NULL);
-    uint32_t last = 0, loads = 0;
+    uint32_t last = 0, loads = 0, burst = 0;
+    bool committer_done = false;
 
     if (!nv) {
         return 3;
@@ -872,6 +909,12 @@ static int validator(const char *path, int wfd, int progress_fd)
         uint32_t c;
         g_autofree uint8_t *want = NULL;
 
+        if (++burst > CONC_BURST) {
+            if (wait_commit(done_fd, &committer_done) < 0) {
+                return 12;
+            }
+            burst = 0;
+        }
         if (r == -ENOENT) {
             continue;
         }
@@ -908,7 +951,7 @@ static void test_concurrency(void)
 {
     g_autofree char *path = nvt_path("conc.img");
     pid_t pids[1 + CONC_VALIDATORS];
-    int fds[2], prog[2];
+    int fds[2], prog[2], done[CONC_VALIDATORS][2], done_w[CONC_VALIDATORS];
     uint32_t total = 0;
 
     nvt_create(path, "raw");
@@ -916,17 +959,32 @@ static void test_concurrency(void)
     g_assert_cmpint(pipe(prog), ==, 0);
     g_assert_cmpint(fcntl(prog[0], F_SETFL, O_NONBLOCK), ==, 0);
     g_assert_cmpint(fcntl(prog[1], F_SETFL, O_NONBLOCK), ==, 0);
+    for (int v = 0; v < CONC_VALIDATORS; v++) {
+        g_assert_cmpint(pipe(done[v]), ==, 0);
+        g_assert_cmpint(fcntl(done[v][1], F_SETFL, O_NONBLOCK), ==, 0);
+        done_w[v] = done[v][1];
+    }
     for (int i = 0; i <= CONC_VALIDATORS; i++) {
         pids[i] = fork();
         g_assert_cmpint(pids[i], >=, 0);
         if (pids[i] == 0) {
-            _exit(i == 0 ? committer(path, prog[0]) :
-                  validator(path, fds[1], prog[1]));
+            if (i == 0) {
+                _exit(committer(path, prog[0], done_w));
+            }
+            /* only the committer may hold a write end: EOF means it ended */
+            for (int v = 0; v < CONC_VALIDATORS; v++) {
+                close(done[v][1]);
+            }
+            _exit(validator(path, fds[1], prog[1], done[i - 1][0]));
         }
     }
     close(fds[1]);
     close(prog[0]);
     close(prog[1]);
+    for (int v = 0; v < CONC_VALIDATORS; v++) {
+        close(done[v][0]);
+        close(done[v][1]);
+    }
     for (int i = 0; i <= CONC_VALIDATORS; i++) {
         int status;
         g_assert_cmpint(waitpid(pids[i], &status, 0), ==, pids[i]);
