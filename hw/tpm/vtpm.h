@@ -209,6 +209,9 @@ typedef struct VTPMData VTPMData;
 typedef struct VTPMDataConfig {
     int listen_fd;              /* UNIX or TCP listening socket, or -1
                                    (data only through SET_DATAFD) */
+    int client_fd;              /* an already connected client (swtpm's
+                                   --server fd= given a socketpair end),
+                                   or -1; served as an accepted one */
     VTPMPeerRule peer;          /* who may connect to it */
     bool terminate;             /* quit when a data client hangs up */
     bool disconnect;            /* close a socket client after each answer */
