@@ -943,6 +943,7 @@ int vtpm_socket_run(int argc, char **argv, bool swtpm)
     VTPMCtrlConfig cfg = { .listen_fd = -1, .client_fd = -1 };
     VTPMDataConfig dcfg = { .listen_fd = -1, .client_fd = -1 };
     char *image = NULL, *nvram_spec = NULL;
+    bool created = false, unlink_image = false;
     VTPMStorage *st = NULL;
     VTPMEngine *e = NULL;
     VTPMData *d = NULL;
@@ -985,10 +986,11 @@ int vtpm_socket_run(int argc, char **argv, bool swtpm)
         goto cleanup;
     }
     if (o.tpmstate) {
-        if (vtpm_tpmstate_image(o.tpmstate, o.tpm12, true, &image,
-                                &err) < 0) {
+        ret = vtpm_tpmstate_image(o.tpmstate, o.tpm12, true, &image, &err);
+        if (ret < 0) {
             goto fail;
         }
+        created = ret == 0;
         nvram_spec = qemu_xasprintf("file=%s,format=qcow2", image);
         o.nvram = nvram_spec;
     }
@@ -1128,6 +1130,7 @@ fail:
         error_free(err);
     }
     status = 1;
+    unlink_image = created;
 cleanup:
     /* Stops the TPM (its state is already committed) and the thread. */
     vtpm_engine_free(e);
@@ -1135,6 +1138,10 @@ cleanup:
     the_ctrl = NULL;
     vtpm_data_free(d);
     vtpm_storage_free(st);
+    if (unlink_image) {
+        /* a start that failed leaves no image it made behind */
+        unlink(image);
+    }
     vtpm_migration_set_key(NULL, 0);
     if (ctrl.fd >= 0) {
         close(ctrl.fd);

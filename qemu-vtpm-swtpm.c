@@ -123,6 +123,7 @@ int vtpm_tpmstate_image(const char *spec, bool tpm12, bool create,
 
     *image = NULL;
     if (qdict_parse_keyval(&d, spec, "dir", errp) < 0) {
+        error_prepend(errp, "--tpmstate: ");
         return -EINVAL;
     }
     dir = qdict_get_str(d, "dir");
