@@ -375,8 +375,8 @@ static int inherited_socket(const char *opt, const char *key,
  * clientfd=N; --server also takes disconnect[=BOOL] and, like swtpm,
  * defaults to type=tcp.
  */
-static int open_socket(const char *opt, const char *spec, SockSpec *out,
-                       Error **errp)
+static int open_socket(const char *opt, const char *spec, bool swtpm,
+                       SockSpec *out, Error **errp)
 {
     static const char *const known[] = {
         "type", "path", "port", "mode", "bindaddr", "uid", "gid",
@@ -473,6 +473,10 @@ static int open_socket(const char *opt, const char *spec, SockSpec *out,
         if (ret >= 0) {
             out->is_unix = true;
             out->path = qemu_xstrdup(path);
+            if (swtpm) {
+                /* as swtpm: the file's permissions decide, also later */
+                out->peer.follow_path = out->path;
+            }
         }
     } else if (type && !strcmp(type, "tcp")) {
         int p;
@@ -1060,10 +1064,10 @@ int vtpm_socket_run(int argc, char **argv, bool swtpm)
             }
         }
     }
-    if (o.ctrl && open_socket("--ctrl", o.ctrl, &ctrl, &err) < 0) {
+    if (o.ctrl && open_socket("--ctrl", o.ctrl, swtpm, &ctrl, &err) < 0) {
         goto fail;
     }
-    if (o.server && open_socket("--server", o.server, &server, &err) < 0) {
+    if (o.server && open_socket("--server", o.server, swtpm, &server, &err) < 0) {
         goto fail;
     }
     if (ctrl.fd >= 0 && !ctrl.is_unix) {

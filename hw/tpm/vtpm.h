@@ -58,6 +58,12 @@ typedef struct VTPMPeerRule {
     uid_t uid;
     gid_t gid;
     mode_t mode;
+    /*
+     * Run as swtpm: the owner, group and mode are those this socket file
+     * has at each accept (libvirt hands the socket to QEMU's user by
+     * chown'ing it after the daemon started); NULL: the above.
+     */
+    const char *follow_path;
 } VTPMPeerRule;
 
 /* Listening UNIX socket with @rule's mode, or TCP socket on @host. */
