@@ -100,12 +100,8 @@ static char *socket_spec_normalize(const char *spec);
 static int parse_bool(const char *opt, const char *key, const char *val,
                       bool *out, Error **errp);
 
-/*
- * Refuse keys of @d not in @known (NULL-terminated): an option of swtpm's
- * we do not implement is an error, never ignored.
- */
-static int check_keys(const char *opt, const QDict *d,
-                      const char *const *known, Error **errp)
+int vtpm_check_keys(const char *opt, const QDict *d,
+                    const char *const *known, Error **errp)
 {
     for (const QDictEntry *ent = qdict_first(d); ent;
          ent = qdict_next(d, ent)) {
@@ -196,7 +192,7 @@ static int setup_log(const char *spec, Error **errp)
             return -EINVAL;
         }
     }
-    if (check_keys("--log", d, known, errp) < 0 ||
+    if (vtpm_check_keys("--log", d, known, errp) < 0 ||
         parse_bool("--log", "truncate", qdict_get_str(d, "truncate"),
                    &truncate, errp) < 0) {
         ret = -EINVAL;
@@ -396,7 +392,7 @@ static int open_socket(const char *opt, const char *spec, bool swtpm,
         return -EINVAL;
     }
     free(norm);
-    if (check_keys(opt, d, known, errp) < 0) {
+    if (vtpm_check_keys(opt, d, known, errp) < 0) {
         goto out;
     }
     type = qdict_get_str(d, "type");
@@ -694,7 +690,7 @@ static int write_pid_file(const char *spec, bool in_place, char **path_out,
     if (qdict_parse_keyval(&d, spec, "file", errp) < 0) {
         return -EINVAL;
     }
-    if (check_keys("--pid", d, known, errp) < 0) {
+    if (vtpm_check_keys("--pid", d, known, errp) < 0) {
         qdict_free(d);
         return -EINVAL;
     }

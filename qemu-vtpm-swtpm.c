@@ -114,6 +114,9 @@ static int tpmstate_create(const char *path, mode_t mode, Error **errp)
 int vtpm_tpmstate_image(const char *spec, bool tpm12, bool create,
                         char **image, Error **errp)
 {
+    static const char *const known[] = {
+        "dir", "backend-uri", "mode", NULL
+    };
     QDict *d = NULL;
     const char *dir, *uri, *mode;
     char *path = NULL;
@@ -129,15 +132,8 @@ int vtpm_tpmstate_image(const char *spec, bool tpm12, bool create,
     dir = qdict_get_str(d, "dir");
     uri = qdict_get_str(d, "backend-uri");
     mode = qdict_get_str(d, "mode");
-    for (const QDictEntry *ent = qdict_first(d); ent;
-         ent = qdict_next(d, ent)) {
-        const char *k = qdict_entry_key(ent);
-
-        if (strcmp(k, "dir") && strcmp(k, "backend-uri") &&
-            strcmp(k, "mode")) {
-            error_setg(errp, "--tpmstate: option '%s' is not supported", k);
-            goto out;
-        }
+    if (vtpm_check_keys("--tpmstate", d, known, errp) < 0) {
+        goto out;
     }
     if (!!dir + !!uri != 1) {
         error_setg(errp, "--tpmstate needs dir=DIR or backend-uri=URI");
@@ -174,6 +170,26 @@ int vtpm_tpmstate_image(const char *spec, bool tpm12, bool create,
         }
         path = qemu_xasprintf("%s/%s", dir, tpm12 ? "tpm-nvram.qcow2" :
                               "tpm2-nvram.qcow2");
+        /*
+         * swtpm's own state there (a domain manufactured under swtpm):
+         * starting an empty store instead would silently give the VM a
+         * new TPM (new EK).
+         */
+        if (create && stat(path, &sb) < 0) {
+            char *old = qemu_xasprintf("%s/%s", dir, tpm12 ?
+                                       "tpm-00.permall" : "tpm2-00.permall");
+            bool has_old = access(old, F_OK) == 0;
+
+            free(old);
+            if (has_old) {
+                error_setg(errp, "TPM state directory '%s' holds swtpm's "
+                           "state (%s), which qemu-vtpm does not read; move "
+                           "it into a store first (qemu-vtpm(1), 'Moving "
+                           "from swtpm')", dir, tpm12 ? "tpm-00.permall" :
+                           "tpm2-00.permall");
+                goto out;
+            }
+        }
     }
     if (stat(path, &sb) == 0 && sb.st_size > 0) {
         ret = 1;

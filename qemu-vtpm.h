@@ -8,6 +8,7 @@
 #define QEMU_VTPM_H
 
 #include "qemu/error.h"
+#include "qemu/qdict.h"
 
 /*
  * "qemu-vtpm socket ...": run the vTPM daemon (swtpm's control and data
@@ -19,6 +20,14 @@ int vtpm_socket_main(int argc, char **argv);
 /* The same; @swtpm: run as "swtpm" (swtpm's defaults: TPM 1.2 unless
  * --tpm2, --tpmstate required). */
 int vtpm_socket_run(int argc, char **argv, bool swtpm);
+
+/*
+ * Refuse keys of @d (a parsed OPT=VALUE list of option @opt) not in
+ * @known (NULL-terminated): an option of swtpm's we do not implement is
+ * an error, never ignored.  0 or -EINVAL with errp set.
+ */
+int vtpm_check_keys(const char *opt, const QDict *d,
+                    const char *const *known, Error **errp);
 
 /*
  * qemu-vtpm run as "swtpm" (qemu-vtpm-swtpm.c): main() hands over the
