@@ -17,7 +17,7 @@ endif
 NINJA ?= ninja
 SRC := $(CURDIR)
 
-.PHONY: all deps check check-unit check-asan check-iotests check-win32 \
+.PHONY: all deps install-swtpm check check-unit check-asan check-iotests check-win32 \
         check-qemu-iotests \
         demo bench clean distclean help
 
@@ -36,6 +36,12 @@ $(BUILD)/build.ninja:
 
 deps:
 	scripts/install-deps.sh
+
+# qemu-vtpm as swtpm for libvirt: SWTPM_DIR/qemu-vtpm and the link
+# SWTPM_DIR/swtpm; put SWTPM_DIR first in libvirtd's PATH.  Refuses
+# directories in everyone's PATH and a swtpm that is not ours.
+install-swtpm: all
+	scripts/install-swtpm.sh $(BUILD)/qemu-vtpm "$(SWTPM_DIR)"
 
 # Everything: dependencies, -Werror build, unit tests (plain and ASan/UBSan),
 # qemu-iotests for every format that exists, the Windows tests under wine.
@@ -96,6 +102,7 @@ distclean:
 help:
 	@echo "make [all]     build into $(BUILD)/ (configures on first use)"
 	@echo "make deps      install missing Debian packages (scripts/install-deps.sh)"
+	@echo "make install-swtpm SWTPM_DIR=DIR  qemu-vtpm as DIR/swtpm (for libvirt)"
 	@echo "make check     deps + -Werror build + unit tests (+ASan) + iotests + wine"
 	@echo "make check-qemu-iotests  QEMU 7.2's own iotests: real tools vs ours"
 	@echo "make demo      deps + build + the vTPM demo and the locking demo"

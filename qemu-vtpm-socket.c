@@ -31,6 +31,11 @@ typedef struct SocketOpts {
     char *pid;
     char *log;
     char *migration;
+    char *tpmstate;             /* swtpm's --tpmstate */
+    bool print_caps;
+    bool print_states;
+    bool tpm_given;             /* --tpm2 or --tpm1.2 */
+    bool swtpm;                 /* run as "swtpm" */
     bool daemon;
     bool terminate;
 } SocketOpts;
@@ -41,19 +46,26 @@ static FILE *log_file;
 static void socket_usage(FILE *f)
 {
     fprintf(f,
-"usage: qemu-vtpm socket [options]\n"
+"usage: qemu-vtpm socket [options]   (or, run as swtpm: swtpm socket ...)\n"
 "\n"
 "Run a TPM (libtpms) whose NVRAM lives in a raw or qcow2 image, speaking\n"
 "swtpm's control and data protocol (QEMU -tpmdev emulator, swtpm_ioctl,\n"
 "tpm2-tools with the swtpm TCTI).\n"
 "\n"
-"  --tpm2 | --tpm1.2        TPM version (default 2.0)\n"
+"  --tpm2 | --tpm1.2        TPM version (default 2.0; as swtpm: 1.2)\n"
 "  --nvram file=IMG[,format=raw|qcow2][,locking=auto|on|off]\n"
 "          [,rollback=allow|refuse][,OPT=VAL...]\n"
-"                           the image that holds the TPM state (required);\n"
-"                           rollback=refuse: do not start on an older state\n"
-"                           than the newest committed one; other options go\n"
-"                           to the block layer\n"
+"                           the image that holds the TPM state (required\n"
+"                           unless --tpmstate); rollback=refuse: do not\n"
+"                           start on an older state than the newest\n"
+"                           committed one; other options go to the block\n"
+"                           layer\n"
+"  --tpmstate dir=DIR[,mode=0600] | backend-uri=dir://DIR | backend-uri=file://IMG\n"
+"                           swtpm's state directory: the state is the qcow2\n"
+"                           image DIR/tpm2-nvram.qcow2 (TPM 1.2:\n"
+"                           DIR/tpm-nvram.qcow2), created when missing\n"
+"  --print-capabilities     print swtpm's JSON of the supported features\n"
+"  --print-states           print swtpm's JSON of the blobs in the store\n"
 "  --key file=PATH|fd=N[,format=raw|hex|passphrase]\n"
 "                           key of an encrypted store; swtpm's key options\n"
 "                           (mode=, format=binary, pwdfile=, kdf=, remove)\n"
@@ -62,9 +74,11 @@ static void socket_usage(FILE *f)
 "                           this key, in swtpm's format\n"
 "  --ctrl type=unixio,path=PATH[,mode=0600][,uid=U][,gid=G]\n"
 "       | type=tcp,port=N[,bindaddr=A]\n"
+"       | type=unixio|tcp,fd=N|clientfd=N\n"
 "                           control channel (TCP: open to every local user)\n"
 "  --server [type=tcp,]port=N[,bindaddr=A][,disconnect]\n"
 "       | type=unixio,path=PATH[,mode=0600][,uid=U][,gid=G][,disconnect]\n"
+"       | [type=tcp|unixio,]fd=N[,disconnect]\n"
 "                           data channel (else only via CMD_SET_DATAFD);\n"
 "                           disconnect: close it after each answer\n"
 "  --flags [not-need-init][,startup-clear|startup-state|startup-none]\n"
@@ -72,8 +86,8 @@ static void socket_usage(FILE *f)
 "                           startup-clear/-state imply not-need-init\n"
 "  --migration incoming     take the image's locks only when the state\n"
 "                           arrives (SET_STATEBLOB, INIT or a command)\n"
-"  --pid file=PATH          write the process id when ready\n"
-"  --log file=PATH|fd=N[,level=N]\n"
+"  --pid file=PATH|fd=N     write the process id when ready\n"
+"  --log file=PATH|fd=N[,level=N][,truncate]\n"
 "                           log (level 1 errors, 2 info, 3 debug, 20 dumps)\n"
 "  -d, --daemon             run in the background once ready\n"
 "  -t, --terminate          exit when the data client (QEMU) hangs up\n"
@@ -81,6 +95,29 @@ static void socket_usage(FILE *f)
 }
 
 /* ---- logging ------------------------------------------------------------- */
+
+static char *socket_spec_normalize(const char *spec);
+static int parse_bool(const char *opt, const char *key, const char *val,
+                      bool *out, Error **errp);
+
+int vtpm_check_keys(const char *opt, const QDict *d,
+                    const char *const *known, Error **errp)
+{
+    for (const QDictEntry *ent = qdict_first(d); ent;
+         ent = qdict_next(d, ent)) {
+        const char *k = qdict_entry_key(ent);
+        unsigned i;
+
+        for (i = 0; known[i] && strcmp(k, known[i]); i++) {
+            /* look on */
+        }
+        if (!known[i]) {
+            error_setg(errp, "%s: option '%s' is not supported", opt, k);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
 
 /*
  * Open @path for writing (O_CREAT plus @flags), 0600 when created, never
@@ -134,16 +171,32 @@ static void socket_log(int level, const char *msg)
 
 static int setup_log(const char *spec, Error **errp)
 {
+    static const char *const known[] = {
+        "file", "fd", "level", "truncate", NULL
+    };
     QDict *d = NULL;
     const char *file, *fdstr, *lvl;
     int level = VTPM_LOG_ERROR, ret = 0;
+    bool truncate = false;
 
     if (!spec) {
         vtpm_set_log(socket_log, VTPM_LOG_ERROR);
         return 0;
     }
-    if (qdict_parse_keyval(&d, spec, "file", errp) < 0) {
-        return -EINVAL;
+    {
+        char *norm = socket_spec_normalize(spec);
+
+        ret = qdict_parse_keyval(&d, norm, "file", errp);
+        free(norm);
+        if (ret < 0) {
+            return -EINVAL;
+        }
+    }
+    if (vtpm_check_keys("--log", d, known, errp) < 0 ||
+        parse_bool("--log", "truncate", qdict_get_str(d, "truncate"),
+                   &truncate, errp) < 0) {
+        ret = -EINVAL;
+        goto out;
     }
     file = qdict_get_str(d, "file");
     fdstr = qdict_get_str(d, "fd");
@@ -154,7 +207,8 @@ static int setup_log(const char *spec, Error **errp)
         goto out;
     }
     if (file) {
-        int fd = open_private(file, O_APPEND, "log file", errp);
+        int fd = open_private(file, truncate ? O_TRUNC : O_APPEND,
+                              "log file", errp);
 
         if (fd < 0) {
             ret = -EINVAL;
@@ -190,11 +244,15 @@ typedef struct SockSpec {
     char *path;
     int fd;
     int port;                   /* TCP */
+    int client_fd;              /* inherited connected socket, or -1 */
     bool disconnect;
     VTPMPeerRule peer;
 } SockSpec;
 
-/* swtpm writes "disconnect" alone: make it "disconnect=true". */
+/*
+ * swtpm writes "disconnect" (and --log's "truncate") alone: make it
+ * "disconnect=true".
+ */
 static char *socket_spec_normalize(const char *spec)
 {
     /* at most one "=true" per comma-separated word */
@@ -206,7 +264,8 @@ static char *socket_spec_normalize(const char *spec)
 
         memcpy(o, p, n);
         o += n;
-        if (n == strlen("disconnect") && !strncmp(p, "disconnect", n)) {
+        if ((n == strlen("disconnect") && !strncmp(p, "disconnect", n)) ||
+            (n == strlen("truncate") && !strncmp(p, "truncate", n))) {
             o = stpcpy(o, "=true");
         }
         p += n;
@@ -275,33 +334,105 @@ static int parse_owner(const char *opt, const char *uidstr,
 }
 
 /*
- * --ctrl/--server: type=unixio,path=P[,mode=M][,uid=U][,gid=G] or
- * type=tcp,port=N[,bindaddr=A]; --server also takes disconnect[=BOOL]
- * and, like swtpm, defaults to type=tcp.
+ * fd=N / clientfd=N: a socket the caller inherited to us (swtpm_setup
+ * passes socketpair ends, libvirt could pass listening sockets).  A
+ * listening socket is accepted on, any other is the client itself.
+ * Whoever made it decides who reaches it: no peer check.
  */
-static int open_socket(const char *opt, const char *spec, SockSpec *out,
-                       Error **errp)
+static int inherited_socket(const char *opt, const char *key,
+                            const char *val, SockSpec *out, Error **errp)
 {
+    int fd, listening = 0;
+    socklen_t len = sizeof(listening);
+    struct stat sb;
+
+    if (qemu_strtoi(val, NULL, 10, &fd) < 0 || fd < 0 ||
+        fstat(fd, &sb) < 0 || !S_ISSOCK(sb.st_mode)) {
+        error_setg(errp, "%s: %s=%s is not an open socket", opt, key, val);
+        return -EINVAL;
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) {
+        listening = 0;
+    }
+    if (!strcmp(key, "clientfd") || !listening) {
+        out->client_fd = fd;
+    } else {
+        out->fd = fd;
+    }
+    out->peer.check = false;
+    out->is_unix = true;        /* no TCP warning: not ours to judge */
+    return 0;
+}
+
+/*
+ * --ctrl/--server: type=unixio,path=P[,mode=M][,uid=U][,gid=G] or
+ * type=tcp,port=N[,bindaddr=A] or (swtpm's) fd=N, and for --ctrl
+ * clientfd=N; --server also takes disconnect[=BOOL] and, like swtpm,
+ * defaults to type=tcp.
+ */
+static int open_socket(const char *opt, const char *spec, bool swtpm,
+                       SockSpec *out, Error **errp)
+{
+    static const char *const known[] = {
+        "type", "path", "port", "mode", "bindaddr", "uid", "gid",
+        "disconnect", "fd", "clientfd", NULL
+    };
     bool is_server = !strcmp(opt, "--server");
     char *norm = socket_spec_normalize(spec);
     QDict *d = NULL;
-    const char *type, *path, *port, *mode, *bindaddr;
+    const char *type, *path, *port, *mode, *bindaddr, *fdstr, *cfdstr;
     int ret = -EINVAL;
 
     out->fd = -1;
+    out->client_fd = -1;
     out->path = NULL;
     if (qdict_parse_keyval(&d, norm, "type", errp) < 0) {
         free(norm);
         return -EINVAL;
     }
     free(norm);
+    if (vtpm_check_keys(opt, d, known, errp) < 0) {
+        goto out;
+    }
     type = qdict_get_str(d, "type");
     path = qdict_get_str(d, "path");
     port = qdict_get_str(d, "port");
     mode = qdict_get_str(d, "mode");
     bindaddr = qdict_get_str(d, "bindaddr");
+    fdstr = qdict_get_str(d, "fd");
+    cfdstr = qdict_get_str(d, "clientfd");
     if (!type && is_server) {
         type = "tcp";
+    }
+    if (cfdstr && is_server) {
+        error_setg(errp, "%s: clientfd is an option of --ctrl (use fd=)",
+                   opt);
+        goto out;
+    }
+    if (fdstr || cfdstr) {
+        if (path || port || mode || bindaddr || qdict_get_str(d, "uid") ||
+            qdict_get_str(d, "gid") || (fdstr && cfdstr)) {
+            error_setg(errp, "%s: %s= excludes path, port, mode, bindaddr, "
+                       "uid and gid", opt, fdstr ? "fd" : "clientfd");
+            goto out;
+        }
+        if (type && strcmp(type, "unixio") && strcmp(type, "tcp")) {
+            error_setg(errp, "%s: type must be unixio or tcp", opt);
+            goto out;
+        }
+        if (is_server && parse_bool(opt, "disconnect",
+                                    qdict_get_str(d, "disconnect"),
+                                    &out->disconnect, errp) < 0) {
+            goto out;
+        }
+        if (!is_server && qdict_get_str(d, "disconnect")) {
+            error_setg(errp, "%s: disconnect is an option of --server", opt);
+            goto out;
+        }
+        ret = inherited_socket(opt, fdstr ? "fd" : "clientfd",
+                               fdstr ? fdstr : cfdstr, out, errp);
+        goto out;
     }
     if (is_server) {
         if (parse_bool(opt, "disconnect", qdict_get_str(d, "disconnect"),
@@ -338,6 +469,10 @@ static int open_socket(const char *opt, const char *spec, SockSpec *out,
         if (ret >= 0) {
             out->is_unix = true;
             out->path = qemu_xstrdup(path);
+            if (swtpm) {
+                /* as swtpm: the file's permissions decide, also later */
+                out->peer.follow_path = out->path;
+            }
         }
     } else if (type && !strcmp(type, "tcp")) {
         int p;
@@ -538,19 +673,44 @@ static void on_signal(int sig)
     }
 }
 
-static int write_pid_file(const char *spec, char **path_out, Error **errp)
+/*
+ * @in_place (as swtpm): a regular file already at the path is written in
+ * place, since its creator may hold it open and read it there
+ * (swtpm_setup does).
+ */
+static int write_pid_file(const char *spec, bool in_place, char **path_out,
+                          Error **errp)
 {
+    static const char *const known[] = { "file", "fd", NULL };
     QDict *d = NULL;
-    const char *path;
+    const char *path, *fdstr;
     char buf[32];
     int fd, n, ret = 0;
 
     if (qdict_parse_keyval(&d, spec, "file", errp) < 0) {
         return -EINVAL;
     }
+    if (vtpm_check_keys("--pid", d, known, errp) < 0) {
+        qdict_free(d);
+        return -EINVAL;
+    }
     path = qdict_get_str(d, "file");
-    if (!path) {
-        error_setg(errp, "--pid needs file=PATH");
+    fdstr = qdict_get_str(d, "fd");
+    if (fdstr && !path) {
+        /* swtpm's fd=: a file opened for us; written, never removed */
+        n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+        if (qemu_strtoi(fdstr, NULL, 10, &fd) < 0 || fd < 0 ||
+            write(fd, buf, n) != n) {
+            error_setg(errp, "--pid: could not write to fd '%s'", fdstr);
+            ret = -EINVAL;
+        } else {
+            close(fd);
+        }
+        qdict_free(d);
+        return ret;
+    }
+    if (!path || fdstr) {
+        error_setg(errp, "--pid needs file=PATH or fd=N");
         qdict_free(d);
         return -EINVAL;
     }
@@ -569,6 +729,25 @@ static int write_pid_file(const char *spec, char **path_out, Error **errp)
             free(tmp);
             qdict_free(d);
             return -ELOOP;
+        }
+        if (in_place && S_ISREG(sb.st_mode)) {
+            /* one write of the whole line, then cut what was there */
+            fd = open_private(path, 0, "pid file", errp);
+            n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+            if (fd >= 0 && (write(fd, buf, n) != n || ftruncate(fd, n) < 0 ||
+                            close(fd) < 0)) {
+                error_setg_errno(errp, errno, "Could not write pid file "
+                                 "'%s'", path);
+                ret = -EIO;
+            } else if (fd < 0) {
+                ret = fd;
+            }
+            free(tmp);
+            if (ret == 0) {
+                *path_out = qemu_xstrdup(path);
+            }
+            qdict_free(d);
+            return ret;
         }
         fd = open_private(tmp, O_TRUNC, "pid file", errp);
         if (fd < 0) {
@@ -643,6 +822,7 @@ static void daemon_ready(int ready_fd)
 enum {
     OPT_TPM2 = 256, OPT_TPM12, OPT_NVRAM, OPT_KEY, OPT_CTRL, OPT_SERVER,
     OPT_FLAGS, OPT_PID, OPT_LOG, OPT_MIGRATION, OPT_MIGRATION_KEY,
+    OPT_TPMSTATE, OPT_PRINT_CAPS, OPT_PRINT_STATES,
 };
 
 static int parse_args(int argc, char **argv, SocketOpts *o)
@@ -659,6 +839,9 @@ static int parse_args(int argc, char **argv, SocketOpts *o)
         { "log", required_argument, NULL, OPT_LOG },
         { "migration", required_argument, NULL, OPT_MIGRATION },
         { "migration-key", required_argument, NULL, OPT_MIGRATION_KEY },
+        { "tpmstate", required_argument, NULL, OPT_TPMSTATE },
+        { "print-capabilities", no_argument, NULL, OPT_PRINT_CAPS },
+        { "print-states", no_argument, NULL, OPT_PRINT_STATES },
         { "daemon", no_argument, NULL, 'd' },
         { "terminate", no_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
@@ -670,8 +853,11 @@ static int parse_args(int argc, char **argv, SocketOpts *o)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":dth", longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_TPM2: o->tpm12 = false; break;
-        case OPT_TPM12: o->tpm12 = true; break;
+        case OPT_TPM2: o->tpm12 = false; o->tpm_given = true; break;
+        case OPT_TPM12: o->tpm12 = true; o->tpm_given = true; break;
+        case OPT_TPMSTATE: o->tpmstate = optarg; break;
+        case OPT_PRINT_CAPS: o->print_caps = true; break;
+        case OPT_PRINT_STATES: o->print_states = true; break;
         case OPT_NVRAM: o->nvram = optarg; break;
         case OPT_KEY: o->key = optarg; break;
         case OPT_CTRL: o->ctrl = optarg; break;
@@ -688,11 +874,13 @@ static int parse_args(int argc, char **argv, SocketOpts *o)
             return 0;
         case ':':
             error_report("socket: option '%s' needs an argument (try "
-                         "'qemu-vtpm socket --help')", argv[optind - 1]);
+                         "'%s socket --help')", argv[optind - 1],
+                         error_get_progname());
             return 1;
         default:
-            error_report("socket: unknown option '%s' (try 'qemu-vtpm "
-                         "socket --help')", argv[optind - 1]);
+            error_report("socket: %s option '%s' (try '%s socket --help')",
+                         o->swtpm ? "unsupported" : "unknown",
+                         argv[optind - 1], error_get_progname());
             return 1;
         }
     }
@@ -739,15 +927,23 @@ static int parse_words(const char *opt, const char *spec,
 
 int vtpm_socket_main(int argc, char **argv)
 {
+    return vtpm_socket_run(argc, argv, false);
+}
+
+int vtpm_socket_run(int argc, char **argv, bool swtpm)
+{
     static const char *const flag_words[] = {
         "not-need-init", "startup-clear", "startup-state", "startup-none",
         NULL
     };
     static const char *const mig_words[] = { "incoming", NULL };
-    SocketOpts o = { 0 };
-    SockSpec ctrl = { .fd = -1 }, server = { .fd = -1 };
+    SocketOpts o = { .swtpm = swtpm };
+    SockSpec ctrl = { .fd = -1, .client_fd = -1 };
+    SockSpec server = { .fd = -1, .client_fd = -1 };
     VTPMCtrlConfig cfg = { .listen_fd = -1, .client_fd = -1 };
-    VTPMDataConfig dcfg = { .listen_fd = -1 };
+    VTPMDataConfig dcfg = { .listen_fd = -1, .client_fd = -1 };
+    char *image = NULL, *nvram_spec = NULL;
+    bool created = false, unlink_image = false;
     VTPMStorage *st = NULL;
     VTPMEngine *e = NULL;
     VTPMData *d = NULL;
@@ -761,11 +957,46 @@ int vtpm_socket_main(int argc, char **argv)
     if (ret >= 0) {
         return ret;
     }
+    /* As swtpm: TPM 1.2 unless --tpm2. */
+    if (swtpm && !o.tpm_given) {
+        o.tpm12 = true;
+    }
+    if (o.print_caps) {
+        vtpm_swtpm_print_capabilities(!o.tpm12);
+        return 0;
+    }
     if (setup_log(o.log, &err) < 0) {
         goto fail;
     }
+    if (o.tpmstate && o.nvram) {
+        error_setg(&err, "socket: --tpmstate and --nvram exclude each other");
+        goto fail;
+    }
+    if (o.print_states) {
+        if (!o.tpmstate) {
+            error_setg(&err, "socket: --print-states needs --tpmstate");
+            goto fail;
+        }
+        if (vtpm_tpmstate_image(o.tpmstate, o.tpm12, false, &image,
+                                &err) < 0 ||
+            vtpm_swtpm_print_states(image, o.key, &err) < 0) {
+            goto fail;
+        }
+        status = 0;
+        goto cleanup;
+    }
+    if (o.tpmstate) {
+        ret = vtpm_tpmstate_image(o.tpmstate, o.tpm12, true, &image, &err);
+        if (ret < 0) {
+            goto fail;
+        }
+        created = ret == 0;
+        nvram_spec = qemu_xasprintf("file=%s,format=qcow2", image);
+        o.nvram = nvram_spec;
+    }
     if (!o.nvram) {
-        error_setg(&err, "socket: --nvram file=IMAGE is required");
+        error_setg(&err, swtpm ? "socket: --tpmstate dir=DIR is required" :
+                   "socket: --nvram file=IMAGE is required");
         goto fail;
     }
     if (!o.ctrl && !o.server) {
@@ -829,10 +1060,10 @@ int vtpm_socket_main(int argc, char **argv)
             }
         }
     }
-    if (o.ctrl && open_socket("--ctrl", o.ctrl, &ctrl, &err) < 0) {
+    if (o.ctrl && open_socket("--ctrl", o.ctrl, swtpm, &ctrl, &err) < 0) {
         goto fail;
     }
-    if (o.server && open_socket("--server", o.server, &server, &err) < 0) {
+    if (o.server && open_socket("--server", o.server, swtpm, &server, &err) < 0) {
         goto fail;
     }
     if (ctrl.fd >= 0 && !ctrl.is_unix) {
@@ -847,14 +1078,18 @@ int vtpm_socket_main(int argc, char **argv)
     }
 
     dcfg.listen_fd = server.fd;
+    dcfg.client_fd = server.client_fd;
+    server.client_fd = -1;
     dcfg.peer = server.peer;
     dcfg.terminate = o.terminate;
     dcfg.disconnect = server.disconnect;
     d = vtpm_data_new(&dcfg, NULL, NULL);
     server.fd = -1;
     cfg.listen_fd = ctrl.fd;
+    cfg.client_fd = ctrl.client_fd;
     cfg.peer = ctrl.peer;
     ctrl.fd = -1;
+    ctrl.client_fd = -1;
     cfg.has_key = o.key != NULL;
     cfg.has_migration_key = o.migration_key != NULL;
     cfg.terminate = o.terminate;
@@ -870,7 +1105,7 @@ int vtpm_socket_main(int argc, char **argv)
     if (vtpm_engine_start(e, &vtpm_data_engine_client, d, &err) < 0) {
         goto fail;
     }
-    if (o.pid && write_pid_file(o.pid, &pid_path, &err) < 0) {
+    if (o.pid && write_pid_file(o.pid, swtpm, &pid_path, &err) < 0) {
         goto fail;
     }
     vtpm_log(VTPM_LOG_INFO, "ready: TPM %s, NVRAM in %s",
@@ -895,6 +1130,7 @@ fail:
         error_free(err);
     }
     status = 1;
+    unlink_image = created;
 cleanup:
     /* Stops the TPM (its state is already committed) and the thread. */
     vtpm_engine_free(e);
@@ -902,10 +1138,22 @@ cleanup:
     the_ctrl = NULL;
     vtpm_data_free(d);
     vtpm_storage_free(st);
+    if (unlink_image) {
+        /* a start that failed leaves no image it made behind */
+        unlink(image);
+    }
     vtpm_migration_set_key(NULL, 0);
     if (ctrl.fd >= 0) {
         close(ctrl.fd);
     }
+    if (ctrl.client_fd >= 0) {
+        close(ctrl.client_fd);
+    }
+    if (server.client_fd >= 0) {
+        close(server.client_fd);
+    }
+    free(image);
+    free(nvram_spec);
     if (ctrl.path) {
         unlink(ctrl.path);
         free(ctrl.path);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qemu-vtpm.c: main() of the qemu-vtpm tool; dispatches "nvram ..." (the
- * NVRAM store tool) and "socket ..." (the vTPM daemon).
+ * NVRAM store tool) and "socket ..." (the vTPM daemon); run as "swtpm"
+ * (a link of that name) it takes swtpm's command line instead.
  */
 #include "qemu/osdep.h"
 #include "qemu/error.h"
@@ -22,6 +23,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    const char *base = argc ? strrchr(argv[0], '/') : NULL;
+
+    base = base ? base + 1 : argc ? argv[0] : "";
+    /* A link named swtpm: swtpm's command line (libvirt, swtpm_setup). */
+    if (!strcmp(base, "swtpm")) {
+        return vtpm_swtpm_main(argc, argv);
+    }
     error_set_progname("qemu-vtpm");
     if (argc < 2) {
         usage(stderr);

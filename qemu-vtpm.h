@@ -7,6 +7,9 @@
 #ifndef QEMU_VTPM_H
 #define QEMU_VTPM_H
 
+#include "qemu/error.h"
+#include "qemu/qdict.h"
+
 /*
  * "qemu-vtpm socket ...": run the vTPM daemon (swtpm's control and data
  * protocol over UNIX/TCP sockets, NVRAM in an image).  @argv[0] is
@@ -14,6 +17,42 @@
  * exit status.
  */
 int vtpm_socket_main(int argc, char **argv);
+/* The same; @swtpm: run as "swtpm" (swtpm's defaults: TPM 1.2 unless
+ * --tpm2, --tpmstate required). */
+int vtpm_socket_run(int argc, char **argv, bool swtpm);
+
+/*
+ * Refuse keys of @d (a parsed OPT=VALUE list of option @opt) not in
+ * @known (NULL-terminated): an option of swtpm's we do not implement is
+ * an error, never ignored.  0 or -EINVAL with errp set.
+ */
+int vtpm_check_keys(const char *opt, const QDict *d,
+                    const char *const *known, Error **errp);
+
+/*
+ * qemu-vtpm run as "swtpm" (qemu-vtpm-swtpm.c): main() hands over the
+ * whole command line when argv[0]'s base name is "swtpm".
+ */
+int vtpm_swtpm_main(int argc, char **argv);
+/* --print-capabilities: swtpm's JSON, listing what we support. */
+void vtpm_swtpm_print_capabilities(bool tpm2);
+/*
+ * --tpmstate dir=DIR[,mode=M] | backend-uri=dir://DIR | backend-uri=
+ * file://PATH: the store image is DIR/tpm2-nvram.qcow2 (TPM 1.2:
+ * DIR/tpm-nvram.qcow2) or PATH, a qcow2 image.  With @create an absent
+ * (or empty) image is created (mode M, default 0600).  *image is set
+ * (malloc'ed) when there is an image.  Returns 1 if the image existed,
+ * 0 if it did not (created with @create, else *image stays NULL), or
+ * -errno with errp set.
+ */
+int vtpm_tpmstate_image(const char *spec, bool tpm12, bool create,
+                        char **image, Error **errp);
+/*
+ * --print-states: swtpm's JSON naming the blobs of the store in @image
+ * (NULL: no image, no states).  The image is opened read-only, shared.
+ */
+int vtpm_swtpm_print_states(const char *image, const char *keyspec,
+                            Error **errp);
 
 /*
  * "qemu-vtpm nvram ...": inspect and edit a TPM NVRAM store

@@ -9,6 +9,7 @@ PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
       libglib2.0-dev libssl-dev zlib1g-dev libtpms-dev
       qemu-utils qemu-system-x86 swtpm swtpm-tools
       tpm2-tools libtss2-tcti-swtpm0
+      libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
       gcc-mingw-w64-x86-64 wine wine64
       glusterfs-server glusterfs-client valgrind socat python3 xxd
       coreutils util-linux iproute2 strace dpkg-dev gdb

@@ -58,6 +58,12 @@ typedef struct VTPMPeerRule {
     uid_t uid;
     gid_t gid;
     mode_t mode;
+    /*
+     * Run as swtpm: the owner, group and mode are those this socket file
+     * has at each accept (libvirt hands the socket to QEMU's user by
+     * chown'ing it after the daemon started); NULL: the above.
+     */
+    const char *follow_path;
 } VTPMPeerRule;
 
 /* Listening UNIX socket with @rule's mode, or TCP socket on @host. */
@@ -209,6 +215,9 @@ typedef struct VTPMData VTPMData;
 typedef struct VTPMDataConfig {
     int listen_fd;              /* UNIX or TCP listening socket, or -1
                                    (data only through SET_DATAFD) */
+    int client_fd;              /* an already connected client (swtpm's
+                                   --server fd= given a socketpair end),
+                                   or -1; served as an accepted one */
     VTPMPeerRule peer;          /* who may connect to it */
     bool terminate;             /* quit when a data client hangs up */
     bool disconnect;            /* close a socket client after each answer */

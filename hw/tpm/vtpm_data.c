@@ -53,6 +53,10 @@ VTPMData *vtpm_data_new(const VTPMDataConfig *cfg,
     for (int i = 0; i < CONN_COUNT; i++) {
         d->conn[i].fd = -1;
     }
+    if (cfg->client_fd >= 0) {
+        vtpm_sock_set_nonblock(cfg->client_fd);
+        d->conn[CONN_SOCKET].fd = cfg->client_fd;
+    }
     return d;
 }
 

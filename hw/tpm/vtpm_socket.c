@@ -177,9 +177,17 @@ int vtpm_sock_accept(int listen_fd, const VTPMPeerRule *rule,
     if (rule && rule->check) {
         struct ucred cr;
         socklen_t len = sizeof(cr);
+        VTPMPeerRule now = *rule;
+        struct stat sb;
 
+        if (rule->follow_path && lstat(rule->follow_path, &sb) == 0 &&
+            S_ISSOCK(sb.st_mode)) {
+            now.uid = sb.st_uid;
+            now.gid = sb.st_gid;
+            now.mode = sb.st_mode & 0777;
+        }
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
-            !peer_allowed(rule, &cr)) {
+            !peer_allowed(&now, &cr)) {
             vtpm_log(VTPM_LOG_ERROR, "%s: refused a client (pid %ld, uid "
                      "%ld): the socket's owner and mode do not admit it",
                      what, len == sizeof(cr) ? (long)cr.pid : -1L,
