@@ -12,6 +12,8 @@
 #include "qemu/qobject.h"
 #include "block/block-backend.h"
 #include "crypto/secret.h"
+#include "crypto/swtpm.h"
+#include "hw/tpm/tpm_ioctl.h"
 #include "hw/tpm/tpm_nvram.h"
 #include "qemu-vtpm.h"
 
@@ -305,8 +307,65 @@ static int do_export(TPMNvram *nv, const char *image, const char *name,
     return ret < 0 ? 0 : ret;
 }
 
+/*
+ * A file in swtpm's format: what swtpm --tpmstate dir= writes
+ * (tpm2-00.permall...: the 10-byte header, then TLV(1, state); header
+ * version 1: the state right after it) or what swtpm_ioctl --save writes
+ * (MIGRATION_DATA: TLV(4, TLV(1, state))).  1 with *state, *n pointing
+ * into @data if it is one; 0 if not (the file is the state itself); -1
+ * (reported) if it is one whose state is encrypted with swtpm's keys.
+ */
+static int swtpm_file_state(const char *file, const uint8_t *data,
+                            size_t len, const uint8_t **state, size_t *n)
+{
+    const uint8_t *p = data + VTPM_BLOB_HDR_SIZE;
+    size_t plen = len - VTPM_BLOB_HDR_SIZE;
+    uint16_t flags;
+
+    if (len < VTPM_BLOB_HDR_SIZE ||
+        (data[VTPM_BLOB_HDR_VERSION] != 1 &&
+         data[VTPM_BLOB_HDR_VERSION] != VTPM_BLOB_VERSION) ||
+        data[VTPM_BLOB_HDR_MIN_VERSION] > VTPM_BLOB_VERSION ||
+        ldbe16(data + VTPM_BLOB_HDR_HDRSIZE) != VTPM_BLOB_HDR_SIZE ||
+        ldbe32(data + VTPM_BLOB_HDR_TOTLEN) != len) {
+        return 0;
+    }
+    flags = ldbe16(data + VTPM_BLOB_HDR_FLAGS);
+    if (flags & (VTPM_BLOB_FLAG_ENCRYPTED |
+                 VTPM_BLOB_FLAG_MIGRATION_ENCRYPTED)) {
+        const char *opt = (flags & VTPM_BLOB_FLAG_ENCRYPTED) ?
+                          "--key" : "--migration-key";
+
+        error_report("'%s' is swtpm state encrypted with swtpm's %s; "
+                     "save it in clear (swtpm_ioctl --save) and import that",
+                     file, opt);
+        return -1;
+    }
+    if (data[VTPM_BLOB_HDR_VERSION] == 1) {
+        *state = p;
+        *n = plen;
+        return 1;
+    }
+    if (flags & VTPM_BLOB_FLAG_MIGRATION_DATA) {
+        p = qcrypto_swtpm_tlv_find(p, plen, QCRYPTO_SWTPM_TAG_MIGRATION_DATA,
+                                   &plen);
+    }
+    if (p) {
+        p = qcrypto_swtpm_tlv_find(p, plen, QCRYPTO_SWTPM_TAG_DATA, &plen);
+    }
+    if (!p) {
+        error_report("'%s' has swtpm's header but no TPM state", file);
+        return -1;
+    }
+    *state = p;
+    *n = plen;
+    return 1;
+}
+
 static int do_import(TPMNvram *nv, const char *name, const char *file)
 {
+    const uint8_t *state;
+    size_t n;
     FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
     uint8_t *data;
     size_t len = 0, cap = 64 * KiB;
@@ -341,7 +400,16 @@ static int do_import(TPMNvram *nv, const char *name, const char *file)
             break;
         }
     }
-    if (tpm_nvram_store(nv, name, data, len, &err) < 0) {
+    switch (swtpm_file_state(file, data, len, &state, &n)) {
+    case -1:
+        ret = 1;
+        goto out;
+    case 0:
+        state = data;
+        n = len;
+        break;
+    }
+    if (tpm_nvram_store(nv, name, state, n, &err) < 0) {
         error_report_err(err);
         ret = 1;
     }
