@@ -25,6 +25,16 @@
 #       close the connection after the answer?
 #   vtpm_client.py try ADDR HEX             send HEX, print the reply's first
 #       10 bytes, or that the daemon closed the connection (refused us)
+#   vtpm_client.py send-hold ADDR HEX       send HEX (e.g. a request cut
+#       short), print "sent", then hold the connection until the daemon
+#       closes it (or dies), and print that
+#   vtpm_client.py nv-increments ADDR INDEX STOPFILE MAX
+#       TPM2_NV_Increment of counter INDEX (owner auth, empty password) on
+#       one connection, over and over, as fast as the daemon answers; one
+#       line per acknowledged increment (its count); stops when STOPFILE
+#       exists or after MAX, or at the first failure (printed)
+#   vtpm_client.py nv-counter ADDR INDEX    TPM2_NV_Read the counter INDEX,
+#       print its value
 # ADDR is a UNIX socket path or tcp:PORT.  These misbehaving clients (for
 # tests of the daemon's deadlines) print their progress and run until the
 # daemon drops them or they are killed.
@@ -147,6 +157,39 @@ def stall(addr, cmd):
     say('dropped by the daemon')
 
 
+def nv_cmd(cc, index, params=b''):
+    """A TPM2 command on the owner hierarchy and NV @index, password auth."""
+    body = (0x40000001).to_bytes(4, 'big') + index.to_bytes(4, 'big')
+    # TPM_RS_PW, empty nonce, continueSession, empty password
+    auth = bytes.fromhex('40000009' '0000' '01' '0000')
+    body += len(auth).to_bytes(4, 'big') + auth + params
+    return (bytes.fromhex('8002') + (10 + len(body)).to_bytes(4, 'big') +
+            cc.to_bytes(4, 'big') + body)
+
+
+def nv_increments(addr, index, stopfile, most):
+    s = connect(addr)
+    cmd = nv_cmd(0x134, index)
+    n = 0
+    while n < most and not os.path.exists(stopfile):
+        r = tpm_roundtrip(s, cmd)
+        if len(r) < 10 or r[6:10] != bytes(4):
+            say('increment failed:', r[:10].hex() or 'connection closed')
+            return
+        n += 1
+        say(n)
+    say('stopped after', n)
+
+
+def nv_counter(addr, index):
+    s = connect(addr)
+    r = tpm_roundtrip(s, nv_cmd(0x14e, index, bytes.fromhex('00080000')))
+    if len(r) < 24 or r[6:10] != bytes(4):
+        say('NV_Read failed:', r[:10].hex() or 'connection closed')
+        return
+    say(int.from_bytes(r[16:24], 'big'))
+
+
 def main(argv):
     what = argv[1]
     if what == 'free-port':
@@ -189,6 +232,16 @@ def main(argv):
                 else 'more data after the answer')
         except socket.timeout:
             say('still open after the answer')
+    elif what == 'send-hold':
+        s = connect(argv[2])
+        s.sendall(bytes.fromhex(argv[3]))
+        say('sent')
+        wait_closed(s)
+        say('closed by the daemon')
+    elif what == 'nv-increments':
+        nv_increments(argv[2], int(argv[3], 0), argv[4], int(argv[5]))
+    elif what == 'nv-counter':
+        nv_counter(argv[2], int(argv[3], 0))
     elif what == 'data':
         s = connect(argv[2])
         print(tpm_roundtrip(s, bytes.fromhex(argv[3])).hex())
