@@ -141,7 +141,8 @@ static void bench_load_validate(const char *dir)
     snprintf(keypath, sizeof(keypath), "%s/bench.key", dir);
     fill(key, sizeof(key), 99);
     f = fopen(keypath, "wb");
-    if (!f || fwrite(key, 1, 32, f) != 32 || fclose(f) != 0) {
+    if (!f || fwrite(key, 1, 32, f) != 32 || fclose(f) != 0 ||
+        chmod(keypath, 0600) != 0) {   /* as a user keeps a key */
         perror(keypath);
         exit(1);
     }
