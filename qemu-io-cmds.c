@@ -570,106 +570,135 @@ static const CmdInfo writev_cmd = {
     .oneline = "writes a number of bytes at a specified offset",
 };
 
-static int readv_f(BlockBackend *blk, int argc, char **argv)
-{
-    bool cflag = false, qflag = false, vflag = false, pflag = false;
-    int c, pattern = 0, ret;
-    int64_t offset, total;
-    ReadReq rq = { .op = "readv" };
+/* What readv/aio_read and writev/aio_write take: [options] off len [len..] */
+typedef struct VecReq {
+    ReadReq rq;       /* offset, count (the total), -P of reads, -C, -q, -v */
+    int pattern;      /* the byte writes fill with */
+    int flags;        /* writes: -f (FUA), -u (may unmap) */
+    bool zflag;       /* aio_write -z: zeroes */
+    bool invalid;     /* -i: a request only reported as invalid */
+} VecReq;
 
-    while ((c = getopt(argc, argv, "CP:qv")) != -1) {
+static bool is_read_cmd(const CmdInfo *ci);
+
+/*
+ * Parse the options of @ci that @optstr names, then the offset and
+ * lengths, into @v.  0, or a negative errno after printing why (or the
+ * usage).  -i stops at once, as in qemu-io 7.2.
+ */
+static int parse_vec_request(int argc, char **argv, const CmdInfo *ci,
+                             const char *optstr, VecReq *v)
+{
+    int c, pattern, ret;
+    int64_t offset, total;
+
+    v->rq.op = is_read_cmd(ci) ? "readv" : ci->name;
+    v->rq.pattern = -1;
+    v->pattern = 0xcd;
+    while ((c = getopt(argc, argv, optstr)) != -1) {
         switch (c) {
         case 'C':
-            cflag = true;
+            v->rq.cflag = true;
             break;
         case 'P':
-            pflag = true;
             pattern = parse_pattern(optarg);
             if (pattern < 0) {
                 return -EINVAL;
             }
+            v->rq.pattern = v->pattern = pattern;
             break;
+        case 'i':
+            printf("injecting invalid %s request\n",
+                   is_read_cmd(ci) ? "read" : "write");
+            v->invalid = true;
+            return 0;
         case 'q':
-            qflag = true;
+            v->rq.qflag = true;
             break;
         case 'v':
-            vflag = true;
+            v->rq.vflag = true;
+            break;
+        case 'f':
+            v->flags |= BDRV_REQ_FUA;
+            break;
+        case 'u':
+            v->flags |= BDRV_REQ_MAY_UNMAP;
+            break;
+        case 'z':
+            v->zflag = true;
             break;
         default:
-            qemuio_command_usage(&readv_cmd);
+            qemuio_command_usage(ci);
             return -EINVAL;
         }
     }
     if (optind > argc - 2) {
-        qemuio_command_usage(&readv_cmd);
+        qemuio_command_usage(ci);
+        return -EINVAL;
+    }
+    if (v->zflag && optind != argc - 2) {
+        printf("-z supports only a single length parameter\n");
+        return -EINVAL;
+    }
+    if ((v->flags & BDRV_REQ_MAY_UNMAP) && !v->zflag) {
+        printf("-u requires -z to be specified\n");
         return -EINVAL;
     }
     ret = parse_vector(argc, argv, &offset, &total);
     if (ret < 0) {
         return ret;
     }
-    rq.offset = offset;
-    rq.count = total;
-    rq.pattern = pflag ? pattern : -1;
-    rq.pattern_count = total;
-    rq.cflag = cflag;
-    rq.qflag = qflag;
-    rq.vflag = vflag;
-    return do_read(blk, &rq);
+    v->rq.offset = offset;
+    v->rq.count = total;
+    v->rq.pattern_count = total;
+    return 0;
+}
+
+/* Write @v's request; its result, the time it took in *@ns. */
+static int vec_write(BlockBackend *blk, const VecReq *v, int64_t *ns)
+{
+    int64_t t1 = qemu_clock_monotonic_ns();
+    uint8_t *buf;
+    int ret;
+
+    if (v->zflag) {
+        ret = blk_pwrite_zeroes(blk, v->rq.offset, v->rq.count, v->flags);
+    } else {
+        buf = io_alloc(v->rq.count, v->pattern);
+        ret = blk_pwrite(blk, v->rq.offset, v->rq.count, buf, v->flags);
+        free(buf);
+    }
+    *ns = qemu_clock_monotonic_ns() - t1;
+    return ret;
+}
+
+static int readv_f(BlockBackend *blk, int argc, char **argv)
+{
+    VecReq v = { 0 };
+    int ret = parse_vec_request(argc, argv, &readv_cmd, "CP:qv", &v);
+
+    return ret < 0 ? ret : do_read(blk, &v.rq);
 }
 
 static int writev_f(BlockBackend *blk, int argc, char **argv)
 {
-    bool cflag = false, qflag = false;
-    int c, pattern = 0xcd, flags = 0, ret;
-    int64_t offset, total, t1, t2;
-    uint8_t *buf;
+    VecReq v = { 0 };
+    int64_t ns;
+    int ret = parse_vec_request(argc, argv, &writev_cmd, "CfqP:", &v);
 
-    while ((c = getopt(argc, argv, "CfqP:")) != -1) {
-        switch (c) {
-        case 'C':
-            cflag = true;
-            break;
-        case 'f':
-            flags |= BDRV_REQ_FUA;
-            break;
-        case 'q':
-            qflag = true;
-            break;
-        case 'P':
-            pattern = parse_pattern(optarg);
-            if (pattern < 0) {
-                return -EINVAL;
-            }
-            break;
-        default:
-            qemuio_command_usage(&writev_cmd);
-            return -EINVAL;
-        }
-    }
-    if (optind > argc - 2) {
-        qemuio_command_usage(&writev_cmd);
-        return -EINVAL;
-    }
-    ret = parse_vector(argc, argv, &offset, &total);
     if (ret < 0) {
         return ret;
     }
-    buf = io_alloc(total, pattern);
-    t1 = qemu_clock_monotonic_ns();
-    ret = blk_pwrite(blk, offset, total, buf, flags);
-    t2 = qemu_clock_monotonic_ns();
+    ret = vec_write(blk, &v, &ns);
     if (ret < 0) {
         printf("writev failed: %s\n", strerror(-ret));
-        goto out;
+        return ret;
     }
-    ret = 0;
-    if (!qflag) {
-        print_report("wrote", t2 - t1, offset, total, total, 1, cflag);
+    if (!v.rq.qflag) {
+        print_report("wrote", ns, v.rq.offset, v.rq.count, v.rq.count, 1,
+                     v.rq.cflag);
     }
-out:
-    free(buf);
-    return ret;
+    return 0;
 }
 
 /* ---- aio_read, aio_write, aio_flush ------------------------------------ */
@@ -748,118 +777,37 @@ static const CmdInfo aio_flush_cmd = {
     .oneline = "completes all outstanding aio requests",
 };
 
+static bool is_read_cmd(const CmdInfo *ci)
+{
+    return ci == &readv_cmd || ci == &aio_read_cmd;
+}
+
 static int aio_read_f(BlockBackend *blk, int argc, char **argv)
 {
-    int c, pattern, ret;
-    int64_t offset, total, ns;
+    VecReq v = { 0 };
+    int64_t ns;
     uint8_t *buf;
-    ReadReq rq = { .op = "readv", .pattern = -1 };
+    int ret = parse_vec_request(argc, argv, &aio_read_cmd, "CP:iqv", &v);
 
-    while ((c = getopt(argc, argv, "CP:iqv")) != -1) {
-        switch (c) {
-        case 'C':
-            rq.cflag = true;
-            break;
-        case 'P':
-            pattern = parse_pattern(optarg);
-            if (pattern < 0) {
-                return -EINVAL;
-            }
-            rq.pattern = pattern;
-            break;
-        case 'i':
-            printf("injecting invalid read request\n");
-            return 0;
-        case 'q':
-            rq.qflag = true;
-            break;
-        case 'v':
-            rq.vflag = true;
-            break;
-        default:
-            qemuio_command_usage(&aio_read_cmd);
-            return -EINVAL;
-        }
+    if (ret < 0 || v.invalid) {
+        return ret;
     }
-    if (optind > argc - 2) {
-        qemuio_command_usage(&aio_read_cmd);
-        return -EINVAL;
-    }
-    if (parse_vector(argc, argv, &offset, &total) < 0) {
-        return -EINVAL;
-    }
-    rq.offset = offset;
-    rq.count = total;
-    rq.pattern_count = total;
-    ret = read_run(blk, &rq, &buf, &ns);
-    aio_queue(true, &rq, buf, ret, ns);
+    ret = read_run(blk, &v.rq, &buf, &ns);
+    aio_queue(true, &v.rq, buf, ret, ns);
     return 0;
 }
 
 static int aio_write_f(BlockBackend *blk, int argc, char **argv)
 {
-    bool zflag = false;
-    int c, pattern = 0xcd, flags = 0, ret;
-    int64_t offset, total, t1;
-    uint8_t *buf = NULL;
-    ReadReq rq = { .op = "aio_write" };
+    VecReq v = { 0 };
+    int64_t ns;
+    int ret = parse_vec_request(argc, argv, &aio_write_cmd, "CfiqP:uz", &v);
 
-    while ((c = getopt(argc, argv, "CfiqP:uz")) != -1) {
-        switch (c) {
-        case 'C':
-            rq.cflag = true;
-            break;
-        case 'f':
-            flags |= BDRV_REQ_FUA;
-            break;
-        case 'i':
-            printf("injecting invalid write request\n");
-            return 0;
-        case 'q':
-            rq.qflag = true;
-            break;
-        case 'u':
-            flags |= BDRV_REQ_MAY_UNMAP;
-            break;
-        case 'P':
-            pattern = parse_pattern(optarg);
-            if (pattern < 0) {
-                return -EINVAL;
-            }
-            break;
-        case 'z':
-            zflag = true;
-            break;
-        default:
-            qemuio_command_usage(&aio_write_cmd);
-            return -EINVAL;
-        }
+    if (ret < 0 || v.invalid) {
+        return ret;
     }
-    if (optind > argc - 2) {
-        qemuio_command_usage(&aio_write_cmd);
-        return -EINVAL;
-    }
-    if (zflag && optind != argc - 2) {
-        printf("-z supports only a single length parameter\n");
-        return -EINVAL;
-    }
-    if ((flags & BDRV_REQ_MAY_UNMAP) && !zflag) {
-        printf("-u requires -z to be specified\n");
-        return -EINVAL;
-    }
-    if (parse_vector(argc, argv, &offset, &total) < 0) {
-        return -EINVAL;
-    }
-    t1 = qemu_clock_monotonic_ns();
-    if (zflag) {
-        ret = blk_pwrite_zeroes(blk, offset, total, flags);
-    } else {
-        buf = io_alloc(total, pattern);
-        ret = blk_pwrite(blk, offset, total, buf, flags);
-    }
-    rq.offset = offset;
-    rq.count = total;
-    aio_queue(false, &rq, buf, ret, qemu_clock_monotonic_ns() - t1);
+    ret = vec_write(blk, &v, &ns);
+    aio_queue(false, &v.rq, NULL, ret, ns);
     return 0;
 }
 
