@@ -307,68 +307,13 @@ static int do_export(TPMNvram *nv, const char *image, const char *name,
     return ret < 0 ? 0 : ret;
 }
 
-/*
- * A file in swtpm's format: what swtpm --tpmstate dir= writes
- * (tpm2-00.permall...: the 10-byte header, then TLV(1, state); header
- * version 1: the state right after it) or what swtpm_ioctl --save writes
- * (MIGRATION_DATA: TLV(4, TLV(1, state))).  1 with *state, *n pointing
- * into @data if it is one; 0 if not (the file is the state itself); -1
- * (reported) if it is one whose state is encrypted with swtpm's keys.
- */
-static int swtpm_file_state(const char *file, const uint8_t *data,
-                            size_t len, const uint8_t **state, size_t *n)
-{
-    const uint8_t *p = data + VTPM_BLOB_HDR_SIZE;
-    size_t plen = len - VTPM_BLOB_HDR_SIZE;
-    uint16_t flags;
-
-    if (len < VTPM_BLOB_HDR_SIZE ||
-        (data[VTPM_BLOB_HDR_VERSION] != 1 &&
-         data[VTPM_BLOB_HDR_VERSION] != VTPM_BLOB_VERSION) ||
-        data[VTPM_BLOB_HDR_MIN_VERSION] > VTPM_BLOB_VERSION ||
-        ldbe16(data + VTPM_BLOB_HDR_HDRSIZE) != VTPM_BLOB_HDR_SIZE ||
-        ldbe32(data + VTPM_BLOB_HDR_TOTLEN) != len) {
-        return 0;
-    }
-    flags = ldbe16(data + VTPM_BLOB_HDR_FLAGS);
-    if (flags & (VTPM_BLOB_FLAG_ENCRYPTED |
-                 VTPM_BLOB_FLAG_MIGRATION_ENCRYPTED)) {
-        const char *opt = (flags & VTPM_BLOB_FLAG_ENCRYPTED) ?
-                          "--key" : "--migration-key";
-
-        error_report("'%s' is swtpm state encrypted with swtpm's %s; "
-                     "save it in clear (swtpm_ioctl --save) and import that",
-                     file, opt);
-        return -1;
-    }
-    if (data[VTPM_BLOB_HDR_VERSION] == 1) {
-        *state = p;
-        *n = plen;
-        return 1;
-    }
-    if (flags & VTPM_BLOB_FLAG_MIGRATION_DATA) {
-        p = qcrypto_swtpm_tlv_find(p, plen, QCRYPTO_SWTPM_TAG_MIGRATION_DATA,
-                                   &plen);
-    }
-    if (p) {
-        p = qcrypto_swtpm_tlv_find(p, plen, QCRYPTO_SWTPM_TAG_DATA, &plen);
-    }
-    if (!p) {
-        error_report("'%s' has swtpm's header but no TPM state", file);
-        return -1;
-    }
-    *state = p;
-    *n = plen;
-    return 1;
-}
-
 static int do_import(TPMNvram *nv, const char *name, const char *file)
 {
     const uint8_t *state;
     size_t n;
     FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
-    uint8_t *data;
-    size_t len = 0, cap = 64 * KiB;
+    uint8_t *data, *plain = NULL;
+    size_t len = 0, cap = 64 * KiB, plain_len = 0;
     Error *err = NULL;
     int ret = 0;
 
@@ -400,14 +345,19 @@ static int do_import(TPMNvram *nv, const char *name, const char *file)
             break;
         }
     }
-    switch (swtpm_file_state(file, data, len, &state, &n)) {
-    case -1:
-        ret = 1;
-        goto out;
+    switch (vtpm_swtpm_file_state(file, data, len, NULL, 0, &state, &n,
+                                  &plain, &plain_len, &err)) {
     case 0:
         state = data;
         n = len;
         break;
+    case 1:
+        break;
+    default:
+        error_report_err(err);
+        err = NULL;
+        ret = 1;
+        goto out;
     }
     if (tpm_nvram_store(nv, name, state, n, &err) < 0) {
         error_report_err(err);
@@ -418,6 +368,7 @@ out:
         fclose(f);
     }
     qcrypto_wipe_free(data, cap);
+    qcrypto_wipe_free(plain, plain_len);
     return ret;
 }
 

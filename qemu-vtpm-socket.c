@@ -32,6 +32,7 @@ typedef struct SocketOpts {
     char *log;
     char *migration;
     char *tpmstate;             /* swtpm's --tpmstate */
+    char *import_state;         /* swtpm's state file the new store takes */
     bool print_caps;
     bool print_states;
     bool tpm_given;             /* --tpm2 or --tpm1.2 */
@@ -594,6 +595,17 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     if (tpm_nvram_validate(nv, errp) < 0) {
         goto out;
     }
+    /* A store just made in a directory that holds swtpm's state: the TPM
+     * is the one swtpm ran (same EK), read with the same key. */
+    if (o->import_state) {
+        if (vtpm_swtpm_import_state(nv, key, o->import_state, errp) < 0) {
+            goto out;
+        }
+        if (log_file) {
+            vtpm_log(VTPM_LOG_INFO, "the new store took swtpm's state from "
+                     "'%s'", o->import_state);
+        }
+    }
     st = vtpm_storage_new(blk, nv, incoming, perm, shared);
     blk = NULL;
     nv = NULL;
@@ -977,7 +989,7 @@ int vtpm_socket_run(int argc, char **argv, bool swtpm)
             error_setg(&err, "socket: --print-states needs --tpmstate");
             goto fail;
         }
-        if (vtpm_tpmstate_image(o.tpmstate, o.tpm12, false, &image,
+        if (vtpm_tpmstate_image(o.tpmstate, o.tpm12, false, &image, NULL,
                                 &err) < 0 ||
             vtpm_swtpm_print_states(image, o.key, &err) < 0) {
             goto fail;
@@ -986,7 +998,8 @@ int vtpm_socket_run(int argc, char **argv, bool swtpm)
         goto cleanup;
     }
     if (o.tpmstate) {
-        ret = vtpm_tpmstate_image(o.tpmstate, o.tpm12, true, &image, &err);
+        ret = vtpm_tpmstate_image(o.tpmstate, o.tpm12, true, &image,
+                                  &o.import_state, &err);
         if (ret < 0) {
             goto fail;
         }
@@ -1153,6 +1166,7 @@ cleanup:
         close(server.client_fd);
     }
     free(image);
+    free(o.import_state);
     free(nvram_spec);
     if (ctrl.path) {
         unlink(ctrl.path);

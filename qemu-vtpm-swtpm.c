@@ -14,7 +14,10 @@
 #include "block/block.h"
 #include "block/block-backend.h"
 #include "hw/tpm/tpm_nvram.h"
+#include "crypto/swtpm.h"
+#include "crypto/secret.h"
 #include "config-host.h"
+#include "hw/tpm/tpm_ioctl.h"
 #include "qemu-vtpm.h"
 
 /* The swtpm release whose command line and JSON we follow. */
@@ -112,7 +115,7 @@ static int tpmstate_create(const char *path, mode_t mode, Error **errp)
 }
 
 int vtpm_tpmstate_image(const char *spec, bool tpm12, bool create,
-                        char **image, Error **errp)
+                        char **image, char **import_from, Error **errp)
 {
     static const char *const known[] = {
         "dir", "backend-uri", "mode", NULL
@@ -125,6 +128,9 @@ int vtpm_tpmstate_image(const char *spec, bool tpm12, bool create,
     int ret = -EINVAL;
 
     *image = NULL;
+    if (import_from) {
+        *import_from = NULL;
+    }
     if (qdict_parse_keyval(&d, spec, "dir", errp) < 0) {
         error_prepend(errp, "--tpmstate: ");
         return -EINVAL;
@@ -171,23 +177,18 @@ int vtpm_tpmstate_image(const char *spec, bool tpm12, bool create,
         path = qemu_xasprintf("%s/%s", dir, tpm12 ? "tpm-nvram.qcow2" :
                               "tpm2-nvram.qcow2");
         /*
-         * swtpm's own state there (a domain manufactured under swtpm):
-         * starting an empty store instead would silently give the VM a
-         * new TPM (new EK).
+         * swtpm's own state there (a domain manufactured under swtpm, on a
+         * host switched since): the new store takes it, so that the VM
+         * keeps its TPM (its EK); swtpm's file stays where it is.
          */
-        if (create && stat(path, &sb) < 0) {
+        if (create && (stat(path, &sb) < 0 || sb.st_size == 0)) {
             char *old = qemu_xasprintf("%s/%s", dir, tpm12 ?
                                        "tpm-00.permall" : "tpm2-00.permall");
-            bool has_old = access(old, F_OK) == 0;
 
-            free(old);
-            if (has_old) {
-                error_setg(errp, "TPM state directory '%s' holds swtpm's "
-                           "state (%s), which qemu-vtpm does not read; move "
-                           "it into a store first (qemu-vtpm(1), 'Moving "
-                           "from swtpm')", dir, tpm12 ? "tpm-00.permall" :
-                           "tpm2-00.permall");
-                goto out;
+            if (access(old, F_OK) == 0 && import_from) {
+                *import_from = old;
+            } else {
+                free(old);
             }
         }
     }
@@ -258,5 +259,128 @@ out:
         blk_unref(blk);
     }
     tpm_nvram_key_free(key);
+    return ret;
+}
+
+int vtpm_swtpm_file_state(const char *file, const uint8_t *data, size_t len,
+                          const uint8_t *key, size_t keylen,
+                          const uint8_t **state, size_t *n,
+                          uint8_t **plain, size_t *plain_len, Error **errp)
+{
+    const uint8_t *p = data + VTPM_BLOB_HDR_SIZE;
+    size_t plen = len - VTPM_BLOB_HDR_SIZE;
+    uint16_t flags;
+    int ret;
+
+    *plain = NULL;
+    *plain_len = 0;
+    if (len < VTPM_BLOB_HDR_SIZE ||
+        (data[VTPM_BLOB_HDR_VERSION] != 1 &&
+         data[VTPM_BLOB_HDR_VERSION] != VTPM_BLOB_VERSION) ||
+        data[VTPM_BLOB_HDR_MIN_VERSION] > VTPM_BLOB_VERSION ||
+        ldbe16(data + VTPM_BLOB_HDR_HDRSIZE) != VTPM_BLOB_HDR_SIZE ||
+        ldbe32(data + VTPM_BLOB_HDR_TOTLEN) != len) {
+        return 0;
+    }
+    flags = ldbe16(data + VTPM_BLOB_HDR_FLAGS);
+    if ((flags & VTPM_BLOB_FLAG_MIGRATION_ENCRYPTED) ||
+        ((flags & VTPM_BLOB_FLAG_ENCRYPTED) &&
+         (!key || data[VTPM_BLOB_HDR_VERSION] == 1))) {
+        error_setg(errp, "'%s' is swtpm state encrypted with swtpm's %s; "
+                   "save it in clear (swtpm_ioctl --save) and import that",
+                   file, (flags & VTPM_BLOB_FLAG_ENCRYPTED) ? "--key" :
+                   "--migration-key");
+        return -ENOKEY;
+    }
+    if (data[VTPM_BLOB_HDR_VERSION] == 1) {
+        *state = p;
+        *n = plen;
+        return 1;
+    }
+    if (flags & VTPM_BLOB_FLAG_ENCRYPTED) {
+        /* swtpm's state key: encrypt-then-MAC TLVs 2, 3 and 6 */
+        ret = qcrypto_swtpm_open(key, keylen, QCRYPTO_SWTPM_TAG_ENCRYPTED_DATA,
+                                 QCRYPTO_SWTPM_TAG_IV_ENCRYPTED_DATA, p, plen,
+                                 plain, plain_len, errp);
+        if (ret < 0) {
+            error_prepend(errp, "'%s' is swtpm state encrypted with "
+                          "swtpm's --key%s: ", file, ret == -EBADMSG ?
+                          ", and this is not its key" : "");
+            return ret;
+        }
+        /* at rest, the ciphertext is the state itself (no inner TLV) */
+        *state = *plain;
+        *n = *plain_len;
+        return 1;
+    }
+    if (flags & VTPM_BLOB_FLAG_MIGRATION_DATA) {
+        p = qcrypto_swtpm_tlv_find(p, plen, QCRYPTO_SWTPM_TAG_MIGRATION_DATA,
+                                   &plen);
+    }
+    if (p) {
+        p = qcrypto_swtpm_tlv_find(p, plen, QCRYPTO_SWTPM_TAG_DATA, &plen);
+    }
+    if (!p) {
+        error_setg(errp, "'%s' has swtpm's header but no TPM state", file);
+        return -EINVAL;
+    }
+    *state = p;
+    *n = plen;
+    return 1;
+}
+
+int vtpm_swtpm_import_state(TPMNvram *nv, const TPMNvramKey *key,
+                            const char *file, Error **errp)
+{
+    const uint8_t *swk = NULL, *state;
+    size_t swk_len = 0, n, plain_len = 0, len = 0;
+    uint8_t *data = NULL, *plain = NULL;
+    struct stat sb;
+    int fd, ret;
+
+    fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        ret = -errno;
+        error_setg_errno(errp, errno, "Could not open '%s'", file);
+        goto out;
+    }
+    if (sb.st_size > 64 * MiB) {
+        ret = -EFBIG;
+        error_setg(errp, "'%s' is too large for a TPM state", file);
+        goto out;
+    }
+    data = qemu_xmalloc(sb.st_size + 1);
+    while (len < (size_t)sb.st_size) {
+        ssize_t r = read(fd, data + len, sb.st_size - len);
+
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            ret = r < 0 ? -errno : -EIO;
+            error_setg_errno(errp, -ret, "Could not read '%s'", file);
+            goto out;
+        }
+        len += r;
+    }
+    if (key) {
+        tpm_nvram_key_get_swtpm(key, &swk, &swk_len);
+    }
+    ret = vtpm_swtpm_file_state(file, data, len, swk, swk_len, &state, &n,
+                                &plain, &plain_len, errp);
+    if (ret == 0) {
+        ret = -EINVAL;
+        error_setg(errp, "'%s' is not swtpm's state file", file);
+    }
+    if (ret < 0) {
+        goto out;
+    }
+    ret = tpm_nvram_store(nv, "permall", state, n, errp);
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    qcrypto_wipe_free(plain, plain_len);
+    qcrypto_wipe_free(data, len);
     return ret;
 }

@@ -9,6 +9,7 @@
 
 #include "qemu/error.h"
 #include "qemu/qdict.h"
+#include "hw/tpm/tpm_nvram.h"
 
 /*
  * "qemu-vtpm socket ...": run the vTPM daemon (swtpm's control and data
@@ -40,17 +41,34 @@ void vtpm_swtpm_print_capabilities(bool tpm2);
  * --tpmstate dir=DIR[,mode=M] | backend-uri=dir://DIR | backend-uri=
  * file://PATH: the store image is DIR/tpm2-nvram.qcow2 (TPM 1.2:
  * DIR/tpm-nvram.qcow2) or PATH, a qcow2 image.  With @create an absent
- * (or empty) image is created (mode M, default 0600).  *image is set
- * (malloc'ed) when there is an image.  Returns 1 if the image existed,
- * 0 if it did not (created with @create, else *image stays NULL), or
- * -errno with errp set.
+ * (or empty) image is created (mode M, default 0600); if DIR holds
+ * swtpm's own state file then (tpm2-00.permall: a domain swtpm made),
+ * *import_from names it (malloc'ed) for vtpm_swtpm_import_state.
+ * *image is set (malloc'ed) when there is an image.  Returns 1 if the
+ * image existed, 0 if it did not (created with @create, else *image stays
+ * NULL), or -errno with errp set.
  */
 int vtpm_tpmstate_image(const char *spec, bool tpm12, bool create,
-                        char **image, Error **errp);
+                        char **image, char **import_from, Error **errp);
 /*
- * --print-states: swtpm's JSON naming the blobs of the store in @image
- * (NULL: no image, no states).  The image is opened read-only, shared.
+ * The TPM state in a file in swtpm's format (what --tpmstate dir= or
+ * swtpm_ioctl --save writes): 1 with *state, *n pointing into @data or
+ * into *plain (malloc'ed; the caller wipes and frees it); 0 if @data has
+ * no swtpm header (it is the state itself); -errno with errp set if it is
+ * swtpm's but unreadable: encrypted with a --migration-key, or with
+ * swtpm's --key and @key (swtpm's AES key, @keylen 16 or 32) is NULL or
+ * wrong.
  */
+int vtpm_swtpm_file_state(const char *file, const uint8_t *data, size_t len,
+                          const uint8_t *key, size_t keylen,
+                          const uint8_t **state, size_t *n,
+                          uint8_t **plain, size_t *plain_len, Error **errp);
+/*
+ * Store the TPM state of swtpm's file @file (plain, or encrypted with the
+ * swtpm key @key stands for) as blob "permall" of @nv.  0 or -errno.
+ */
+int vtpm_swtpm_import_state(TPMNvram *nv, const TPMNvramKey *key,
+                            const char *file, Error **errp);
 int vtpm_swtpm_print_states(const char *image, const char *keyspec,
                             Error **errp);
 
