@@ -510,7 +510,6 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
     TPMNvramKey *key = NULL;
     BlockBackend *blk = NULL;
     TPMNvram *nv = NULL;
-    uint64_t perm, shared;
     int flags = BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_NO_SHARE;
     VTPMStorage *st = NULL;
     Error *local_err = NULL;
@@ -575,8 +574,6 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
         error_propagate(errp, local_err);
         goto out;
     }
-    /* What we hold while active (also after a migration release). */
-    blk_get_perm(blk, &perm, &shared);
     nv = tpm_nvram_open_opts(blk, key, &nv_opts, errp);
     if (!nv) {
         goto out;
@@ -606,7 +603,7 @@ static VTPMStorage *open_storage(const SocketOpts *o, bool incoming,
                      "'%s'", o->import_state);
         }
     }
-    st = vtpm_storage_new(blk, nv, incoming, perm, shared);
+    st = vtpm_storage_new(blk, nv, incoming);
     blk = NULL;
     nv = NULL;
 out:

@@ -16,8 +16,6 @@
 
 /* The image grows in steps of this size. */
 #define NV_GROW_STEP (64 * KiB)
-/* Writes are padded to whole sectors of this size. */
-#define NV_SECTOR 512
 
 typedef struct NvExtent {
     uint64_t start, end;
@@ -90,7 +88,7 @@ static int nv_write_slot(TPMNvram *nv, int s, const uint8_t *buf,
                          size_t used, Error **errp)
 {
     return nv_write(nv, (int64_t)s * NV_SLOT_SIZE,
-                    QEMU_ALIGN_UP(used, NV_SECTOR), buf, errp);
+                    QEMU_ALIGN_UP(used, BDRV_SECTOR_SIZE), buf, errp);
 }
 
 /* Make an empty store: generation 1, no blobs, in slot 0; one flush. */
@@ -101,7 +99,7 @@ static int nv_format(TPMNvram *nv, const NvDir *params, Error **errp)
     size_t used;
     int ret;
 
-    ret = nv_grow(nv, NV_SECTOR, errp);
+    ret = nv_grow(nv, BDRV_SECTOR_SIZE, errp);
     if (ret < 0) {
         return ret;
     }
@@ -193,7 +191,7 @@ static int nv_commit_new_blob(NvCommit *c, uint32_t i, Error **errp)
     e->offset = 0;
     memset(e->nonce, 0, NV_NONCE_LEN);
     memset(e->tag, 0, NV_TAG_LEN);
-    c->fresh[i] = qemu_xzalloc(QEMU_ALIGN_UP(e->length, NV_SECTOR) + 1);
+    c->fresh[i] = qemu_xzalloc(QEMU_ALIGN_UP(e->length, BDRV_SECTOR_SIZE) + 1);
     c->src[i] = c->fresh[i];
     if (c->key) {
         int ret = nv_seal(c->nv, c->nd, e, c->key, c->plain[i], c->fresh[i],
@@ -276,13 +274,13 @@ static int nv_commit_grow(NvCommit *c, Error **errp)
 {
     const NvDir *nd = c->nd;
     int64_t end = (int64_t)c->target * NV_SLOT_SIZE +
-                  QEMU_ALIGN_UP(c->inline_end, NV_SECTOR);
+                  QEMU_ALIGN_UP(c->inline_end, BDRV_SECTOR_SIZE);
 
     for (uint32_t i = 0; i < nd->count; i++) {
         if (c->to_extent[i]) {
             end = MAX(end, (int64_t)(nd->e[i].offset +
                                      QEMU_ALIGN_UP(nd->e[i].length,
-                                                   NV_SECTOR)));
+                                                   BDRV_SECTOR_SIZE)));
         }
     }
     return nv_grow(c->nv, end, errp);
@@ -295,7 +293,7 @@ static int nv_commit_write_extents(NvCommit *c, Error **errp)
 
     for (uint32_t i = 0; i < nd->count; i++) {
         if (c->to_extent[i]) {
-            uint64_t n = QEMU_ALIGN_UP(nd->e[i].length, NV_SECTOR);
+            uint64_t n = QEMU_ALIGN_UP(nd->e[i].length, BDRV_SECTOR_SIZE);
             const uint8_t *buf = c->src[i];
             uint8_t *padded = NULL;
             int ret;
@@ -342,11 +340,11 @@ static int nv_commit_slot_landed(NvCommit *c)
  */
 static int nv_commit_rollback(NvCommit *c, Error **errp)
 {
-    uint8_t zero[NV_SECTOR] = { 0 };
+    uint8_t zero[BDRV_SECTOR_SIZE] = { 0 };
     int ret;
 
-    ret = nv_write(c->nv, (int64_t)c->target * NV_SLOT_SIZE, NV_SECTOR, zero,
-                   errp);
+    ret = nv_write(c->nv, (int64_t)c->target * NV_SLOT_SIZE,
+                   BDRV_SECTOR_SIZE, zero, errp);
     if (ret == 0) {
         ret = nv_flush(c->nv, errp);
     }
@@ -479,7 +477,7 @@ static void nv_commit_confirm(NvCommit *c, int prev)
     d->successor = c->nd->generation;
     memcpy(raw, sl->raw, NV_DIR_MAX);
     nv_dir_encode(d, raw);
-    if (nv_write(nv, (int64_t)prev * NV_SLOT_SIZE, NV_SECTOR, raw,
+    if (nv_write(nv, (int64_t)prev * NV_SLOT_SIZE, BDRV_SECTOR_SIZE, raw,
                  NULL) == 0) {
         memcpy(sl->raw, raw, NV_DIR_MAX);
         sl->dir.successor = d->successor;

@@ -120,12 +120,12 @@ typedef enum VTPMStorageState {
 typedef struct VTPMStorage VTPMStorage;
 
 /*
- * Wrap an open image and its store; takes ownership of both.  @perm and
- * @shared are the permissions to hold while active; with @incoming the
- * image was opened without permission locks and they are taken later.
+ * Wrap an open image and its store; takes ownership of both.  With
+ * @incoming the image was opened inactive (no permission locks) and
+ * vtpm_storage_activate() takes them later; the BlockBackend keeps the
+ * permissions it was opened with across release and activation.
  */
-VTPMStorage *vtpm_storage_new(BlockBackend *blk, TPMNvram *nv, bool incoming,
-                              uint64_t perm, uint64_t shared);
+VTPMStorage *vtpm_storage_new(BlockBackend *blk, TPMNvram *nv, bool incoming);
 void vtpm_storage_free(VTPMStorage *st);
 VTPMStorageState vtpm_storage_state(VTPMStorage *st);
 /* -ENOENT (errp untouched) when @name does not exist. */

@@ -12,18 +12,14 @@ struct VTPMStorage {
     BlockBackend *blk;
     TPMNvram *nv;
     VTPMStorageState state;
-    uint64_t perm, shared;      /* what we hold while active */
 };
 
-VTPMStorage *vtpm_storage_new(BlockBackend *blk, TPMNvram *nv, bool incoming,
-                              uint64_t perm, uint64_t shared)
+VTPMStorage *vtpm_storage_new(BlockBackend *blk, TPMNvram *nv, bool incoming)
 {
     VTPMStorage *st = qemu_xnew0(VTPMStorage, 1);
 
     st->blk = blk;
     st->nv = nv;
-    st->perm = perm;
-    st->shared = shared;
     st->state = incoming ? VTPM_STORAGE_INCOMING : VTPM_STORAGE_ACTIVE;
     return st;
 }

@@ -8,6 +8,9 @@
 # format, "ours N/M passed where real passed M", every difference, and
 # ends with "N passed, N failed": a test counts as failed when the real
 # tools pass it, ours fail it, and expected-failures does not name it.
+# With -w ours the real tools are not run and every test is taken to pass
+# with them: that is what a selection file (-s) promises, and `make
+# check-qemu-iotests` runs both to keep the promise checked.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -124,6 +127,8 @@ expected_reason() {
         "$here/expected-failures"
 }
 
+real_ran=false
+case " $whos " in *" real "*) real_ran=true ;; esac
 passed=0
 failed=0
 known=0
@@ -134,7 +139,11 @@ for fmt in $fmts; do
     diffs=(); better=()
     mapfile -t ftests < <(tests_for "$fmt")
     for t in "${ftests[@]}"; do
-        r=$(cat "$work/real-$fmt/$t.result" 2>/dev/null || echo none)
+        if $real_ran; then
+            r=$(cat "$work/real-$fmt/$t.result" 2>/dev/null || echo none)
+        else
+            r=pass
+        fi
         o=$(cat "$work/ours-$fmt/$t.result" 2>/dev/null || echo none)
         if [ "$r" = pass ]; then
             m=$((m + 1))
@@ -155,7 +164,11 @@ for fmt in $fmts; do
             better+=("$(printf '  %-5s %-28s real %s' "$fmt" "$t" "$r")")
         fi
     done
-    echo "$fmt: ours $n/$m passed where real passed $m (of ${#ftests[@]} selected)"
+    if $real_ran; then
+        echo "$fmt: ours $n/$m passed where real passed $m (of ${#ftests[@]} selected)"
+    else
+        echo "$fmt: ours $n/$m passed (real tools not run; of ${#ftests[@]} selected)"
+    fi
     if [ ${#diffs[@]} -gt 0 ]; then
         echo "  real passes, ours does not:"
         printf '%s\n' "${diffs[@]}"
