@@ -659,25 +659,33 @@ static int open_writable(BlockDriverState *bs, int flags, Error **errp)
     return 0;
 }
 
-static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
-                         Error **errp)
+/* The sizes and masks that follow from cluster_bits and refcount_order. */
+static void set_geometry(BDRVQcow2State *s, const uint8_t *hdr)
+{
+    s->refcount_bits = 1 << s->refcount_order;
+    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX
+                      : (UINT64_C(1) << s->refcount_bits) - 1;
+    s->refcount_block_bits = s->cluster_bits - (s->refcount_order - 3);
+    s->refcount_block_size = 1 << s->refcount_block_bits;
+    s->l2_bits = s->cluster_bits - 3;
+    s->l2_size = 1 << s->l2_bits;
+    s->csize_shift = 62 - (s->cluster_bits - 8);
+    s->csize_mask = (1ULL << (s->cluster_bits - 8)) - 1;
+    s->cluster_offset_mask = (1ULL << s->csize_shift) - 1;
+    s->size = ldbe64(hdr + 24);
+}
+
+/* Read the header and the first cluster (with room for one extension
+ * header past its end); keep the header's tail beyond the v3 fields. */
+static int read_header(BlockDriverState *bs, int64_t file_len, uint8_t *hdr,
+                       uint8_t **cluster0, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint8_t hdr[QCOW2_HEADER_LEN];
-    uint8_t *cluster0 = NULL;
-    uint64_t backing_off, ext_end;
-    uint32_t backing_len;
-    int64_t file_len;
     int ret;
 
-    file_len = bdrv_getlength(bs->file->bs);
-    if (file_len < 0) {
-        error_setg_errno(errp, -file_len, "Could not read qcow2 header");
-        return file_len;
-    }
-    memset(hdr, 0, sizeof(hdr));
-    ret = bdrv_child_pread(bs->file, 0, MIN((int64_t)sizeof(hdr), file_len),
-                           hdr);
+    memset(hdr, 0, QCOW2_HEADER_LEN);
+    ret = bdrv_child_pread(bs->file, 0,
+                           MIN((int64_t)QCOW2_HEADER_LEN, file_len), hdr);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not read qcow2 header");
         return ret;
@@ -686,22 +694,87 @@ static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
     if (ret < 0) {
         return ret;
     }
-    /* The first cluster, plus room to read an extension header at its end. */
-    cluster0 = qemu_xzalloc(s->cluster_size + 8);
+    *cluster0 = qemu_xzalloc(s->cluster_size + 8);
     ret = bdrv_child_pread(bs->file, 0, MIN(file_len, s->cluster_size + 8),
-                           cluster0);
+                           *cluster0);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not read qcow2 header");
-        goto fail;
+        return ret;
     }
     if (s->header_length > QCOW2_HEADER_LEN) {
         s->header_tail_len = s->header_length - QCOW2_HEADER_LEN;
         s->header_tail = qemu_xmalloc(s->header_tail_len);
-        memcpy(s->header_tail, cluster0 + QCOW2_HEADER_LEN,
+        memcpy(s->header_tail, *cluster0 + QCOW2_HEADER_LEN,
                s->header_tail_len);
     }
+    return 0;
+}
+
+/* The backing file name stored at @off in the first cluster. */
+static int read_backing_name(BlockDriverState *bs, const uint8_t *cluster0,
+                             uint64_t off, uint32_t len, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!off) {
+        bs->backing_file[0] = 0;
+        return 0;
+    }
+    if (len > MIN(QCOW2_MAX_BACKING_NAME, s->cluster_size - off)) {
+        error_setg(errp, "Backing file name too long");
+        return -EINVAL;
+    }
+    memcpy(bs->backing_file, cluster0 + off, len);
+    bs->backing_file[len] = 0;
+    return 0;
+}
+
+/* The snapshot table: read now, or left for the check (BDRV_O_CHECK),
+ * which reads and may repair it itself. */
+static int open_snapshots(BlockDriverState *bs, const uint8_t *hdr,
+                          int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (flags & BDRV_O_CHECK) {
+        s->nb_snapshots = 0;
+        s->snapshots_offset = 0;
+        s->snapshots_unread = true;
+        s->unread_nb_snapshots = ldbe32(hdr + 60);
+        s->unread_snapshots_offset = ldbe64(hdr + 64);
+        return 0;
+    }
+    s->nb_snapshots = ldbe32(hdr + 60);
+    s->snapshots_offset = ldbe64(hdr + 64);
+    return qcow2_read_snapshots(bs, errp);
+}
+
+/*
+ * Open in phases: the header and its checks (version, sizes, compression,
+ * features, table bounds), the L1 table, runtime options, refcounts and
+ * caches, the header extensions and backing name, the snapshot table,
+ * and last what a writable open does to the header.
+ */
+static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
+                         Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t hdr[QCOW2_HEADER_LEN];
+    uint8_t *cluster0 = NULL;
+    uint64_t backing_off, ext_end;
+    int64_t file_len;
+    int ret;
+
+    file_len = bdrv_getlength(bs->file->bs);
+    if (file_len < 0) {
+        error_setg_errno(errp, -file_len, "Could not read qcow2 header");
+        return file_len;
+    }
+    ret = read_header(bs, file_len, hdr, &cluster0, errp);
+    if (ret < 0) {
+        goto fail;
+    }
     backing_off = ldbe64(hdr + 8);
-    backing_len = ldbe32(hdr + 16);
     if (backing_off > (uint64_t)s->cluster_size) {
         error_setg(errp, "Invalid backing file offset");
         ret = -EINVAL;
@@ -718,18 +791,7 @@ static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
     if (ret < 0) {
         goto fail;
     }
-    s->refcount_bits = 1 << s->refcount_order;
-    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX
-                      : (UINT64_C(1) << s->refcount_bits) - 1;
-    s->refcount_block_bits = s->cluster_bits - (s->refcount_order - 3);
-    s->refcount_block_size = 1 << s->refcount_block_bits;
-    s->l2_bits = s->cluster_bits - 3;
-    s->l2_size = 1 << s->l2_bits;
-    s->csize_shift = 62 - (s->cluster_bits - 8);
-    s->csize_mask = (1ULL << (s->cluster_bits - 8)) - 1;
-    s->cluster_offset_mask = (1ULL << s->csize_shift) - 1;
-    s->size = ldbe64(hdr + 24);
-
+    set_geometry(s, hdr);
     ret = check_tables(bs, hdr, flags, errp);
     if (ret < 0) {
         goto fail;
@@ -758,33 +820,14 @@ static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
     if (ret < 0) {
         goto fail;
     }
-    if (backing_off) {
-        if (backing_len > MIN(QCOW2_MAX_BACKING_NAME,
-                              s->cluster_size - backing_off)) {
-            error_setg(errp, "Backing file name too long");
-            ret = -EINVAL;
-            goto fail;
-        }
-        memcpy(bs->backing_file, cluster0 + backing_off, backing_len);
-        bs->backing_file[backing_len] = 0;
-    } else {
-        bs->backing_file[0] = 0;
+    ret = read_backing_name(bs, cluster0, backing_off, ldbe32(hdr + 16),
+                            errp);
+    if (ret < 0) {
+        goto fail;
     }
-
-    if (flags & BDRV_O_CHECK) {
-        /* The check reads (and may repair) the snapshot table itself. */
-        s->nb_snapshots = 0;
-        s->snapshots_offset = 0;
-        s->snapshots_unread = true;
-        s->unread_nb_snapshots = ldbe32(hdr + 60);
-        s->unread_snapshots_offset = ldbe64(hdr + 64);
-    } else {
-        s->nb_snapshots = ldbe32(hdr + 60);
-        s->snapshots_offset = ldbe64(hdr + 64);
-        ret = qcow2_read_snapshots(bs, errp);
-        if (ret < 0) {
-            goto fail;
-        }
+    ret = open_snapshots(bs, hdr, flags, errp);
+    if (ret < 0) {
+        goto fail;
     }
 
     s->writable = (flags & BDRV_O_RDWR) != 0;
