@@ -595,6 +595,7 @@ static const ImgCmd img_cmds[] = {
     { "compare", img_compare },
     { "convert", img_convert },
     { "create", img_create },
+    { "dd", img_dd },
     { "info", img_info },
     { "map", img_map },
     { "rebase", img_rebase },
@@ -639,6 +640,9 @@ static void help(void)
            "[filename2 [...]] output_filename\n"
            "  create [--object objectdef] [-q] [-f fmt] [-b backing_file "
            "[-F backing_fmt]] [-u] [-o options] filename [size]\n"
+           "  dd [--image-opts] [-U] [-f fmt] [-O output_fmt] "
+           "[bs=block_size] [count=blocks] [skip=blocks] if=input "
+           "of=output\n"
            "  info [--object objectdef] [--image-opts] [-f fmt] "
            "[--output=ofmt] [--backing-chain] [-U] filename\n"
            "  map [--object objectdef] [--image-opts] [-f fmt] "
