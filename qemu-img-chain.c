@@ -47,16 +47,9 @@ static int is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
 /* The command line; -1 to go on, else the exit code. */
 static int rebase_parse_args(RebaseState *s, int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPTION_OBJECT },
-        { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
-        { "force-share", no_argument, NULL, 'U' },
-        { NULL, 0, NULL, 0 }
-    };
     int c;
 
-    while ((c = img_getopt(argc, argv, ":hf:F:b:upt:T:qU", long_options,
+    while ((c = img_getopt(argc, argv, ":hf:F:b:upt:T:qU", img_std_long_options,
                            &s->o)) != -1) {
         switch (c) {
         case IMG_OPT_ERROR:

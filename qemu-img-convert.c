@@ -858,18 +858,11 @@ static int compare_open(CompareState *s, int flags, bool writethrough)
 
 int img_compare(int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPTION_OBJECT },
-        { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
-        { "force-share", no_argument, NULL, 'U' },
-        { NULL, 0, NULL, 0 }
-    };
     CompareState s = { .o = { .src_cache = "writeback" } };
     bool writethrough = false;
     int flags = 0, c, ret;
 
-    while ((c = img_getopt(argc, argv, ":hf:F:T:pqsU", long_options,
+    while ((c = img_getopt(argc, argv, ":hf:F:T:pqsU", img_std_long_options,
                            &s.o)) != -1) {
         switch (c) {
         case IMG_OPT_ERROR:

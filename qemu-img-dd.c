@@ -132,13 +132,6 @@ static int dd_copy(BlockBackend *src, BlockBackend *dst, int64_t in_pos,
 
 int img_dd(int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPTION_OBJECT },
-        { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
-        { "force-share", no_argument, NULL, 'U' },
-        { NULL, 0, NULL, 0 }
-    };
     ImgOpts o = { .own = "O" };
     DdArgs a = { .bs = 512, .count = -1, .skip = -1 };
     const char *out_fmt = "raw";
@@ -146,7 +139,8 @@ int img_dd(int argc, char **argv)
     int64_t size, in_pos;
     int c, ret = -1;
 
-    while ((c = img_getopt(argc, argv, ":hf:O:U", long_options, &o)) != -1) {
+    while ((c = img_getopt(argc, argv, ":hf:O:U", img_std_long_options,
+                           &o)) != -1) {
         switch (c) {
         case IMG_OPT_ERROR:
             return 1;

@@ -649,21 +649,14 @@ static int snapshot_delete(BlockDriverState *bs, const char *name)
 
 int img_snapshot(int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPTION_OBJECT },
-        { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
-        { "force-share", no_argument, NULL, 'U' },
-        { NULL, 0, NULL, 0 }
-    };
     const char *filename, *snapshot_name = NULL;
     ImgOpts o = { 0 };
     int action = 0, bdrv_oflags = BDRV_O_RDWR, c, ret = 0;
     BlockBackend *blk;
     BlockDriverState *bs;
 
-    while ((c = img_getopt(argc, argv, ":la:c:d:hqU", long_options, &o)) !=
-           -1) {
+    while ((c = img_getopt(argc, argv, ":la:c:d:hqU", img_std_long_options,
+                           &o)) != -1) {
         switch (c) {
         case IMG_OPT_ERROR:
             return 1;

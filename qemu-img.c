@@ -242,6 +242,14 @@ void qemu_progress_end(void)
 
 /* ---- shared options and opening images -------------------------------- */
 
+const struct option img_std_long_options[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "object", required_argument, NULL, OPTION_OBJECT },
+    { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
+    { "force-share", no_argument, NULL, 'U' },
+    { NULL, 0, NULL, 0 }
+};
+
 int img_getopt(int argc, char **argv, const char *optstring,
                const struct option *longopts, ImgOpts *o)
 {

@@ -99,6 +99,8 @@ void qemu_progress_end(void);
  * that files the shared options into @o and returns the command's own,
  * -1 at the end or IMG_OPT_ERROR; ':' and '?' exit with QEMU's words.
  */
+/* --help, --object, --image-opts, --force-share: what most commands take. */
+extern const struct option img_std_long_options[];
 int img_getopt(int argc, char **argv, const char *optstring,
                const struct option *longopts, ImgOpts *o);
 /* Cache mode into flags; -1 after "Invalid [source ]cache option: x". */
