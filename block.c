@@ -20,6 +20,8 @@ static const BlockDriver *const block_drivers[] = {
     &bdrv_blkdebug,
     &bdrv_blkrecord,
     &bdrv_compress,
+    &bdrv_null_co,
+    &bdrv_null_aio,
 };
 
 #define PROBE_BUF_SIZE 2048
@@ -351,6 +353,15 @@ static BlockDriverState *open_protocol(const BlockDriver *drv,
     if (!fn && filename) {
         fn = qemu_xstrdup(filename);
     }
+    if (!drv->needs_filename) {
+        /* The driver checks (and names the node from) its own options. */
+        if (fn) {
+            qdict_put_str(opts, "filename", fn);
+            free(fn);
+        }
+        bs = bdrv_new_node(drv, flags | BDRV_O_PROTOCOL, force_share);
+        goto open;
+    }
     if (!fn) {
         error_setg(errp, "The '%s' block driver requires a file name",
                    drv->format_name);
@@ -367,6 +378,7 @@ static BlockDriverState *open_protocol(const BlockDriver *drv,
     pstrcpy(bs->filename, sizeof(bs->filename), name);
     free(fn);
 
+open:
     ret = drv->bdrv_open ? drv->bdrv_open(bs, opts, bs->open_flags, errp) : 0;
     if (ret < 0) {
         bdrv_free_node(bs);

@@ -841,6 +841,7 @@ static int file_unlock(BlockDriverState *bs, Error **errp)
 const BlockDriver bdrv_file = {
     .format_name = "file",
     .protocol_name = "file",
+    .needs_filename = true,
     .instance_size = sizeof(BDRVFileState),
     .is_format = false,
 

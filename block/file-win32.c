@@ -866,6 +866,7 @@ out:
 const BlockDriver bdrv_file = {
     .format_name = "file",
     .protocol_name = "file",
+    .needs_filename = true,
     .instance_size = sizeof(BDRVWin32State),
     .is_format = false,
 

@@ -100,6 +100,12 @@ struct BlockDriver {
     bool supports_compressed_writes;
     /* Protocol drivers: prefix such as "file" (filenames "file:x"). */
     const char *protocol_name;
+    /*
+     * Protocol drivers that open a named file; the core strips the
+     * "protocol:" prefix into bs->filename.  Others (null-co) get the name
+     * as their "filename" option and set bs->filename themselves.
+     */
+    bool needs_filename;
 
     /*
      * Turn a "protocol:..." file name (e.g. blkdebug's "blkdebug:CONF:IMG")
@@ -250,6 +256,8 @@ extern const BlockDriver bdrv_blkdebug;
 extern const BlockDriver bdrv_blkrecord;
 /* Filter making every write a compressed write (QEMU's "compress"). */
 extern const BlockDriver bdrv_compress;
+extern const BlockDriver bdrv_null_co;
+extern const BlockDriver bdrv_null_aio;
 
 /*
  * Open a child node of @parent named @name ("file", "backing") from the

@@ -45,7 +45,10 @@ qsrc=$("$here/fetch-qemu-source.sh" "${QEMU_SOURCE_DIR:-$build/qemu-source}") ||
 iotests=$qsrc/tests/qemu-iotests
 work=${UPSTREAM_WORK:-$build/upstream-iotests}
 rm -rf "$work"
-mkdir -p "$work"
+mkdir -p "$work/bin"
+# The tests filter messages by QEMU_PROG's basename, so the TCG wrapper
+# must carry the real binary's name.
+ln -s "$here/qemu-system-tcg" "$work/bin/qemu-system-x86_64"
 # Unix socket paths must stay short.
 sockroot=$(mktemp -d /tmp/uiot.XXXXXX)
 trap 'rm -rf "$sockroot"' EXIT
@@ -88,7 +91,7 @@ run_one() {
     else
         export QEMU_IMG_PROG=/usr/bin/qemu-img QEMU_IO_PROG=/usr/bin/qemu-io
     fi
-    export QEMU_PROG=$here/qemu-system-tcg QEMU_NBD_PROG=/usr/bin/qemu-nbd \
+    export QEMU_PROG=$work/bin/qemu-system-x86_64 QEMU_NBD_PROG=/usr/bin/qemu-nbd \
            QSD_PROG=/usr/bin/qemu-storage-daemon \
            TEST_DIR=$dir SOCK_DIR=$sockroot/$who-$fmt-$t
     t0=$(date +%s)
