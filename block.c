@@ -776,6 +776,55 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
     return c;
 }
 
+/* See block.h. */
+QDict *bdrv_reopen_options(const BlockDriverState *bs, const QDict *old,
+                           const QDict *changes)
+{
+    QDict *opts = changes ? qdict_clone(changes) : qdict_new();
+    QDict *was = qdict_clone(old);
+    const QDictEntry *e;
+
+    if (bs->drv->bdrv_join_options) {
+        bs->drv->bdrv_join_options(opts, was);
+    } else {
+        for (e = qdict_first(was); e; e = qdict_next(was, e)) {
+            if (!qdict_haskey(opts, qdict_entry_key(e))) {
+                qdict_put_str(opts, qdict_entry_key(e), qdict_entry_value(e));
+            }
+        }
+    }
+    qdict_free(was);
+    return opts;
+}
+
+/* See block.h. */
+int bdrv_reopen_check_options(const BlockDriverState *bs, const QDict *old,
+                              const QDict *changes, Error **errp)
+{
+    const QDictEntry *e;
+
+    for (e = qdict_first(changes); e; e = qdict_next(changes, e)) {
+        const char *key = qdict_entry_key(e), *val = qdict_entry_value(e);
+        const char *name = key, *rest, *was = qdict_get_str(old, key);
+        const BlockDriverState *node = bs;
+
+        while (strstart(name, "file.", &rest) && node->file) {
+            node = node->file->bs;
+            name = rest;
+        }
+        if ((!strcmp(name, "driver") &&
+             !strcmp(val, node->drv->format_name)) ||
+            (node->drv->bdrv_is_runtime_option &&
+             node->drv->bdrv_is_runtime_option(name)) ||
+            (was && !strcmp(was, val))) {
+            continue;
+        }
+        error_setg(errp, "Cannot change the option '%s'", name);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* ---- permissions ------------------------------------------------------- */
 
 void bdrv_default_perms(BlockDriverState *bs, BdrvChild *c,

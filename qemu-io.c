@@ -21,6 +21,13 @@
 static BlockBackend *qemuio_blk;
 /* True when given --image-opts. */
 static bool qemuio_image_opts;
+/* How the current image was opened, for "reopen". */
+static struct {
+    char *name;
+    QDict *opts;
+    int flags;
+    bool writethrough;
+} qemuio_opened;
 
 static void usage(const char *name)
 {
@@ -122,6 +129,13 @@ static int open_option(int c, const char *arg, OpenOpts *oo)
     }
 }
 
+static void forget_opened(void)
+{
+    free(qemuio_opened.name);
+    qdict_free(qemuio_opened.opts);
+    memset(&qemuio_opened, 0, sizeof(qemuio_opened));
+}
+
 /*
  * Open @name (may be NULL when @opts names the file) as the current image;
  * @opts is consumed.  Prints "can't open device ..." and returns 1 on error.
@@ -150,14 +164,20 @@ static int openfile(const char *name, const OpenOpts *oo, QDict *opts)
         }
         qdict_put_str(opts, "force-share", "on");
     }
+    forget_opened();
+    qemuio_opened.opts = opts ? qdict_clone(opts) : qdict_new();
     qemuio_blk = blk_new_open(name, opts, flags, &err);
     if (!qemuio_blk) {
         error_prepend(&err, "can't open%s%s: ", name ? " device " : "",
                       name ? name : "");
         error_report_err(err);
+        forget_opened();
         return 1;
     }
     blk_set_enable_write_cache(qemuio_blk, !oo->writethrough);
+    qemuio_opened.name = name ? qemu_xstrdup(name) : NULL;
+    qemuio_opened.flags = flags;
+    qemuio_opened.writethrough = oo->writethrough;
     return 0;
 }
 
@@ -255,6 +275,7 @@ static int close_f(BlockBackend *blk, int argc, char **argv)
     qemuio_complete_aio();
     blk_unref(qemuio_blk);
     qemuio_blk = NULL;
+    forget_opened();
     return 0;
 }
 
@@ -262,6 +283,138 @@ static const CmdInfo close_cmd = {
     .name = "close", .altname = "c", .cfunc = close_f, .argmin = 0,
     .argmax = 0, .oneline = "close the current open file",
 };
+
+/*
+ * Open the current image again with @opts and @flags in place of what it
+ * was opened with (the node is closed first: its caches written, a lazy
+ * refcounts image marked clean).  @opts is consumed.
+ */
+static int reopen_image(QDict *opts, int flags, bool writethrough,
+                        Error **errp)
+{
+    BlockBackend *blk;
+
+    qemuio_complete_aio();
+    blk_unref(qemuio_blk);
+    qemuio_blk = NULL;
+    blk = blk_new_open(qemuio_opened.name, qdict_clone(opts), flags, errp);
+    if (!blk) {
+        qdict_free(opts);
+        return -EINVAL;
+    }
+    blk_set_enable_write_cache(blk, !writethrough);
+    qemuio_blk = blk;
+    qdict_free(qemuio_opened.opts);
+    qemuio_opened.opts = opts;
+    qemuio_opened.flags = flags;
+    qemuio_opened.writethrough = writethrough;
+    return 0;
+}
+
+static void reopen_help(void)
+{
+    printf("\n"
+           " Changes the open options of an already opened image\n"
+           "\n"
+           " Example:\n"
+           " 'reopen -o lazy-refcounts=on' - activates lazy refcount "
+           "writeback on a qcow2 image\n"
+           "\n"
+           " -r, -- Reopen the image read-only\n"
+           " -w, -- Reopen the image read-write\n"
+           " -c, -- Change the cache mode to the given value\n"
+           " -o, -- Changes block driver options (cf. 'open' command)\n"
+           "\n");
+}
+
+static int reopen_f(BlockBackend *blk, int argc, char **argv);
+
+static const CmdInfo reopen_cmd = {
+    .name = "reopen", .cfunc = reopen_f, .argmin = 0, .argmax = -1,
+    .args = "[(-r|-w)] [-c cache] [-o options]",
+    .oneline = "reopens an image with new options", .help = reopen_help,
+};
+
+/*
+ * QEMU's reopen, done as a close and an open of the same node tree: the
+ * image's locks are released for that moment.  If the new open fails, the
+ * image is opened again as it was.
+ */
+static int reopen_f(BlockBackend *blk, int argc, char **argv)
+{
+    int flags = qemuio_opened.flags, c, rw = 0;
+    bool writethrough = qemuio_opened.writethrough;
+    QDict *changes = NULL, *opts;
+    Error *err = NULL;
+
+    while ((c = getopt(argc, argv, "c:o:rw")) != -1) {
+        switch (c) {
+        case 'c':
+            if (bdrv_parse_cache_mode(optarg, &flags, &writethrough) < 0) {
+                error_report("Invalid cache option: %s", optarg);
+                qdict_free(changes);
+                return -EINVAL;
+            }
+            break;
+        case 'o':
+            if (qdict_parse_keyval(&changes, optarg, NULL, &err) < 0) {
+                error_report_err(err);
+                qdict_free(changes);
+                return -EINVAL;
+            }
+            break;
+        case 'r':
+        case 'w':
+            if (rw) {
+                error_report("Only one -r/-w option may be given");
+                qdict_free(changes);
+                return -EINVAL;
+            }
+            rw = c;
+            break;
+        default:
+            qdict_free(changes);
+            qemuio_command_usage(&reopen_cmd);
+            return -EINVAL;
+        }
+    }
+    if (optind != argc) {
+        qdict_free(changes);
+        qemuio_command_usage(&reopen_cmd);
+        return -EINVAL;
+    }
+    if (flags & BDRV_O_SNAPSHOT) {
+        error_report("reopen: not supported for an image opened with -s "
+                     "(its temporary overlay would be lost)");
+        qdict_free(changes);
+        return -ENOTSUP;
+    }
+    if (rw == 'r') {
+        flags &= ~BDRV_O_RDWR;
+    } else if (rw == 'w') {
+        flags |= BDRV_O_RDWR;
+    }
+    if (changes && bdrv_reopen_check_options(blk_bs(blk), qemuio_opened.opts,
+                                             changes, &err) < 0) {
+        error_report_err(err);
+        qdict_free(changes);
+        return -EINVAL;
+    }
+    opts = bdrv_reopen_options(blk_bs(blk), qemuio_opened.opts, changes);
+    qdict_free(changes);
+    if (reopen_image(opts, flags, writethrough, &err) < 0) {
+        error_report_err(err);
+        if (reopen_image(qdict_clone(qemuio_opened.opts),
+                         qemuio_opened.flags, qemuio_opened.writethrough,
+                         &err) < 0) {
+            error_prepend(&err, "can't open the image again: ");
+            error_report_err(err);
+            forget_opened();
+        }
+        return -EINVAL;
+    }
+    return 0;
+}
 
 static int command_loop(char **cmdline, int ncmdline)
 {
@@ -326,6 +479,7 @@ int main(int argc, char **argv)
     error_set_progname("qemu-io");
     qemuio_add_command(&open_cmd);
     qemuio_add_command(&close_cmd);
+    qemuio_add_command(&reopen_cmd);
 #ifdef _WIN32
     setvbuf(stderr, NULL, _IONBF, 0);
 #endif
@@ -412,5 +566,6 @@ int main(int argc, char **argv)
         blk_unref(qemuio_blk);
         qemuio_blk = NULL;
     }
+    forget_opened();
     return last_error ? 1 : 0;
 }

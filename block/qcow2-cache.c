@@ -252,5 +252,13 @@ int qcow2_flush_caches(BlockDriverState *bs)
     if (ret < 0) {
         return ret;
     }
+    /*
+     * As QEMU: while the dirty bit is set (lazy refcounts), the refcounts
+     * on disk need not be accurate, so a flush leaves them in the cache;
+     * close, inactivation and marking clean write them.
+     */
+    if (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
+        return 0;
+    }
     return qcow2_cache_flush(bs, s->refcount_cache);
 }

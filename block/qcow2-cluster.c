@@ -519,6 +519,13 @@ static int64_t get_writable_l2(BlockDriverState *bs, uint64_t offset)
         free(copy);
         return new_off;
     }
+    if (new_off == 0) {
+        /* Only a corrupt refcount structure hands out the header. */
+        free(copy);
+        qcow2_signal_corruption(bs, true, "Preventing invalid allocation of "
+                                "L2 table at offset 0");
+        return -EIO;
+    }
     if (qcow2_overlaps_metadata(bs, new_off, s->cluster_size)) {
         free(copy);
         qcow2_signal_corruption(bs, true, "Preventing invalid write on "
@@ -526,6 +533,12 @@ static int64_t get_writable_l2(BlockDriverState *bs, uint64_t offset)
                                 qcow2_overlaps_metadata(bs, new_off,
                                                         s->cluster_size));
         return -EIO;
+    }
+    /* As QEMU: a new table's refcount is written even with lazy refcounts. */
+    ret = qcow2_cache_flush(bs, s->refcount_cache);
+    if (ret < 0) {
+        free(copy);
+        goto fail;
     }
     ret = qcow2_cache_get_empty(bs, s->l2_cache, new_off, &table);
     if (ret < 0) {

@@ -35,6 +35,24 @@ static const char *const size_opts[] = {
     "refcount-cache-size",
 };
 
+/* See qcow2.h. */
+bool qcow2_is_runtime_option(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(bool_opts); i++) {
+        if (!strcmp(name, bool_opts[i])) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(size_opts); i++) {
+        if (!strcmp(name, size_opts[i])) {
+            return true;
+        }
+    }
+    return !strcmp(name, "cache-clean-interval") ||
+           !strcmp(name, "overlap-check") ||
+           !strcmp(name, "overlap-check.template");
+}
+
 /* Sets *all for the template "all". */
 static int check_overlap_template(const char *check, const char *tmpl,
                                   bool *all, Error **errp)
@@ -98,7 +116,51 @@ static int check_cache_sizes(BDRVQcow2State *s, const QDict *options,
                    1 << QCOW2_MIN_CLUSTER_BITS, s->cluster_size);
         return -EINVAL;
     }
+    /* QEMU counts cache entries in an int. */
+    if (has_l2 && sizes[1] / (entry ? entry : (uint64_t)s->cluster_size) >
+                  INT_MAX) {
+        error_setg(errp, "L2 cache size too big");
+        return -EINVAL;
+    }
+    if (has_rc && sizes[3] / (uint64_t)s->cluster_size > INT_MAX) {
+        error_setg(errp, "Refcount cache size too big");
+        return -EINVAL;
+    }
     return 0;
+}
+
+/* See qcow2.h. */
+void qcow2_join_options(QDict *options, QDict *old)
+{
+    bool new_overlap = qdict_haskey(options, "overlap-check") ||
+                       qdict_haskey(options, "overlap-check.template");
+    bool new_total = qdict_haskey(options, "cache-size");
+    const QDictEntry *e;
+
+    if (new_overlap) {
+        qdict_del(old, "overlap-check");
+        for (size_t i = 0; i < ARRAY_SIZE(bool_opts); i++) {
+            if (strstart(bool_opts[i], "overlap-check.", NULL)) {
+                qdict_del(old, bool_opts[i]);
+            }
+        }
+        qdict_del(old, "overlap-check.template");
+    }
+    if (new_total) {
+        qdict_del(old, "l2-cache-size");
+        qdict_del(old, "refcount-cache-size");
+    }
+    for (e = qdict_first(old); e; e = qdict_next(old, e)) {
+        if (!qdict_haskey(options, qdict_entry_key(e))) {
+            qdict_put_str(options, qdict_entry_key(e), qdict_entry_value(e));
+        }
+    }
+    /* As QEMU: any cache size set, and no new total, drops the old total. */
+    if (!new_total && (qdict_haskey(options, "cache-size") ||
+                       qdict_haskey(options, "l2-cache-size") ||
+                       qdict_haskey(options, "refcount-cache-size"))) {
+        qdict_del(options, "cache-size");
+    }
 }
 
 int qcow2_take_runtime_options(BlockDriverState *bs, QDict *options,

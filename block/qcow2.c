@@ -129,15 +129,16 @@ int qcow2_mark_clean(BlockDriverState *bs)
     if (!(s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
         return 0;
     }
-    ret = qcow2_flush_caches(bs);
-    if (ret < 0) {
-        return ret;
-    }
-    ret = qcow2_file_flush(bs);
-    if (ret < 0) {
-        return ret;
-    }
+    /* Clear the bit first: only then does the flush write refcounts. */
     s->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+    ret = qcow2_flush_caches(bs);
+    if (ret == 0) {
+        ret = qcow2_file_flush(bs);
+    }
+    if (ret < 0) {
+        s->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
+        return ret;
+    }
     return write_incompat(bs);
 }
 
@@ -1358,6 +1359,8 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_flush_to_os = qcow2_flush_to_os,
     .bdrv_inactivate = qcow2_inactivate,
     .bdrv_invalidate_cache = qcow2_invalidate_cache,
+    .bdrv_is_runtime_option = qcow2_is_runtime_option,
+    .bdrv_join_options = qcow2_join_options,
     .bdrv_truncate = qcow2_truncate,
     .bdrv_getlength = qcow2_getlength,
     .bdrv_get_allocated_file_size = qcow2_get_allocated_file_size,

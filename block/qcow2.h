@@ -292,6 +292,14 @@ int qcow2_change_backing_file(BlockDriverState *bs, const char *backing_file,
 /* Take qcow2's runtime options (cache sizes, overlap checks, ...). */
 int qcow2_take_runtime_options(BlockDriverState *bs, QDict *options,
                                Error **errp);
+/* Whether @name is one of them (a reopen may change those). */
+bool qcow2_is_runtime_option(const char *name);
+/*
+ * A reopen's options: @old's under @options, where a new overlap-check
+ * template drops the old per-structure ones and a new cache-size the old
+ * partial sizes (QEMU's qcow2_join_options).
+ */
+void qcow2_join_options(QDict *options, QDict *old);
 
 /* qcow2-create.c */
 extern const QemuOptDesc qcow2_create_opts[];

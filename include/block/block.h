@@ -186,6 +186,21 @@ void bdrv_unref(BlockDriverState *bs);
  * the whole tree's from them: check every node (locks taken), then commit,
  * or roll every node back on failure.  Loosening never fails.
  */
+/*
+ * Whether a reopen of @bs may apply @changes to the options @bs was opened
+ * with (@old): each must be a runtime option of the node it names
+ * ("file.x" names bs's file child's "x"), the node's own driver name, or
+ * unchanged.  Otherwise fails with QEMU's "Cannot change the option 'x'".
+ */
+/*
+ * The options a reopen of @bs opens with: @changes over @old, joined by
+ * the driver's rules.  Malloc'ed; neither argument is changed.
+ */
+QDict *bdrv_reopen_options(const BlockDriverState *bs, const QDict *old,
+                           const QDict *changes);
+int bdrv_reopen_check_options(const BlockDriverState *bs, const QDict *old,
+                              const QDict *changes, Error **errp);
+
 int bdrv_set_root_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
                        Error **errp);
 

@@ -212,6 +212,15 @@ struct BlockDriver {
      * only at creation are reported as such by the tool.
      */
     const QemuOptDesc *amend_opts;
+
+    /* Options a reopen may change (NULL: none but unchanged values). */
+    bool (*bdrv_is_runtime_option)(const char *name);
+    /*
+     * Put the options of @old that still apply into @options (a reopen's
+     * changes), dropping those the changes supersede.  NULL: every old
+     * option not given anew.
+     */
+    void (*bdrv_join_options)(QDict *options, QDict *old);
 };
 
 struct BlockDriverState {
