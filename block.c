@@ -3,7 +3,8 @@
  * block.c: the core of the block layer.  Driver registry and probing,
  * opening node trees (options, children, backing files), the permission
  * transaction and inactivation, image creation, and the bdrv_* wrappers
- * over the drivers: requests, length, block status, check, snapshots.
+ * over the drivers' metadata operations (check, snapshots, amend).
+ * Requests live in block/io.c.
  */
 #include "qemu/osdep.h"
 #include "qemu/error.h"
@@ -41,6 +42,11 @@ BlockDriver *bdrv_find_format(const char *name)
 const char *bdrv_get_format_name(const BlockDriverState *bs)
 {
     return bs && bs->drv ? bs->drv->format_name : NULL;
+}
+
+const char *bdrv_get_protocol_name(const BlockDriverState *bs)
+{
+    return bs && bs->drv ? bs->drv->protocol_name : NULL;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -776,6 +782,13 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
     return c;
 }
 
+/* Boolean options of every node that a reopen may change. */
+static bool is_common_bool(const char *name)
+{
+    return !strcmp(name, "read-only") || !strcmp(name, "auto-read-only") ||
+           !strcmp(name, "cache.direct") || !strcmp(name, "cache.no-flush");
+}
+
 /* See block.h. */
 QDict *bdrv_reopen_options(const BlockDriverState *bs, const QDict *old,
                            const QDict *changes)
@@ -808,9 +821,26 @@ int bdrv_reopen_check_options(const BlockDriverState *bs, const QDict *old,
         const char *name = key, *rest, *was = qdict_get_str(old, key);
         const BlockDriverState *node = bs;
 
-        while (strstart(name, "file.", &rest) && node->file) {
-            node = node->file->bs;
+        for (;;) {
+            if (strstart(name, "file.", &rest) && node->file) {
+                node = node->file->bs;
+            } else if (strstart(name, "backing.", &rest) && node->backing) {
+                node = node->backing->bs;
+            } else {
+                break;
+            }
             name = rest;
+        }
+        if (is_common_bool(name)) {
+            bool b;
+
+            /* Every node takes these at runtime; only their values count. */
+            if (qdict_get_bool(changes, key, false, &b, NULL) < 0) {
+                error_setg(errp, "Parameter '%s' expects 'on' or 'off'",
+                           name);
+                return -EINVAL;
+            }
+            continue;
         }
         if ((!strcmp(name, "driver") &&
              !strcmp(val, node->drv->format_name)) ||
@@ -1107,394 +1137,6 @@ int bdrv_create(BlockDriver *drv, const char *filename, QDict *opts,
     return ret;
 }
 
-/* ---- I/O ---------------------------------------------------------------- */
-
-static int check_request(int64_t offset, int64_t bytes)
-{
-    if (offset < 0 || bytes < 0 || offset > INT64_MAX - bytes) {
-        return -EIO;
-    }
-    return 0;
-}
-
-int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
-               void *buf)
-{
-    int ret = check_request(offset, bytes);
-
-    if (ret < 0) {
-        return ret;
-    }
-    if (!bytes) {
-        return 0;
-    }
-    if (!bs->drv->bdrv_pread) {
-        if (bs->file) {
-            return bdrv_pread(bs->file->bs, offset, bytes, buf);
-        }
-        return -ENOTSUP;
-    }
-    return bs->drv->bdrv_pread(bs, offset, bytes, buf);
-}
-
-static int write_zero_buffers(BlockDriverState *bs, int64_t offset,
-                              int64_t bytes)
-{
-    const int64_t chunk = 1 * MiB;
-    void *zero = qemu_xzalloc((size_t)MIN(bytes, chunk));
-    int ret = 0;
-
-    while (bytes > 0 && ret == 0) {
-        int64_t n = MIN(bytes, chunk);
-        ret = bs->drv->bdrv_pwrite(bs, offset, n, zero, 0);
-        offset += n;
-        bytes -= n;
-    }
-    free(zero);
-    return ret;
-}
-
-static int do_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                            int64_t bytes, int flags)
-{
-    int ret;
-
-    if (bs->drv->bdrv_pwrite_zeroes) {
-        ret = bs->drv->bdrv_pwrite_zeroes(bs, offset, bytes, flags);
-        if (ret != -ENOTSUP) {
-            return ret;
-        }
-    }
-    if (!bs->drv->bdrv_pwrite || (flags & BDRV_REQ_NO_FALLBACK)) {
-        return -ENOTSUP;
-    }
-    return write_zero_buffers(bs, offset, bytes);
-}
-
-int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                const void *buf, int flags)
-{
-    int ret = check_request(offset, bytes);
-
-    if (ret < 0) {
-        return ret;
-    }
-    if (bs->read_only) {
-        return -EPERM;
-    }
-    if ((flags & BDRV_REQ_WRITE_COMPRESSED) && !bs->drv->is_format) {
-        /* Compression is a format's business (QEMU: -ENOTSUP). */
-        return -ENOTSUP;
-    }
-    if (!bytes && !(flags & BDRV_REQ_WRITE_COMPRESSED)) {
-        return 0;
-    }
-    if (!bytes) {
-        /*
-         * The end of a compressed stream (QEMU's convert -c sends it): the
-         * driver may align the file's end.
-         */
-        ret = bs->drv->bdrv_pwrite ?
-              bs->drv->bdrv_pwrite(bs, offset, 0, buf, flags &
-                                   ~BDRV_REQ_FUA) : -ENOTSUP;
-    } else if ((flags & BDRV_REQ_ZERO_WRITE) || !buf) {
-        ret = do_pwrite_zeroes(bs, offset, bytes, flags & ~BDRV_REQ_FUA);
-    } else if (!bs->drv->bdrv_pwrite) {
-        ret = -ENOTSUP;
-    } else {
-        ret = bs->drv->bdrv_pwrite(bs, offset, bytes, buf,
-                                   flags & ~BDRV_REQ_FUA);
-    }
-    if (ret == 0 && (flags & BDRV_REQ_FUA)) {
-        ret = bdrv_flush(bs);
-    }
-    return ret;
-}
-
-int bdrv_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                       int flags)
-{
-    return bdrv_pwrite(bs, offset, bytes, NULL, flags | BDRV_REQ_ZERO_WRITE);
-}
-
-int bdrv_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
-{
-    int ret = check_request(offset, bytes);
-
-    if (ret < 0) {
-        return ret;
-    }
-    if (bs->read_only) {
-        return -EPERM;
-    }
-    if (!(bs->open_flags & BDRV_O_UNMAP) || !bytes ||
-        !bs->drv->bdrv_pdiscard) {
-        return 0;
-    }
-    ret = bs->drv->bdrv_pdiscard(bs, offset, bytes);
-    return ret == -ENOTSUP ? 0 : ret;
-}
-
-int bdrv_flush(BlockDriverState *bs)
-{
-    int ret = 0, r;
-
-    if (!bs || !bs->drv) {
-        return 0;
-    }
-    if (bs->drv->bdrv_flush_to_os) {
-        ret = bs->drv->bdrv_flush_to_os(bs);
-    }
-    if (bs->file) {
-        r = bdrv_flush(bs->file->bs);
-        ret = ret ? ret : r;
-    }
-    /* cache=unsafe: caches still reach the OS, nothing is synced. */
-    if (!bs->read_only && !(bs->open_flags & BDRV_O_NO_FLUSH) &&
-        bs->drv->bdrv_flush_to_disk) {
-        r = bs->drv->bdrv_flush_to_disk(bs);
-        ret = ret ? ret : r;
-    }
-    return ret;
-}
-
-/*
- * As QEMU: an image growing over a backing file that is longer than the
- * image was gets its new area zero-filled, or the backing file's data
- * would show through it.
- */
-static int truncate_over_backing(BlockDriverState *bs, int64_t offset,
-                                 bool exact, PreallocMode prealloc,
-                                 Error **errp)
-{
-    int64_t old_size = bdrv_getlength(bs);
-    int64_t backing_len = bdrv_getlength(bs->backing->bs);
-    int ret;
-
-    if (old_size < 0) {
-        error_setg_errno(errp, (int)-old_size, "Could not get image size");
-        return (int)old_size;
-    }
-    if (backing_len < 0) {
-        error_setg_errno(errp, (int)-backing_len,
-                         "Could not get backing file size");
-        return (int)backing_len;
-    }
-    ret = bs->drv->bdrv_truncate(bs, offset, exact, prealloc, errp);
-    if (ret < 0 || offset <= old_size || backing_len <= old_size) {
-        return ret;
-    }
-    ret = bdrv_pwrite_zeroes(bs, old_size, offset - old_size, 0);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to zero out the new area");
-    }
-    return ret;
-}
-
-int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
-                  PreallocMode prealloc, Error **errp)
-{
-    if (offset < 0) {
-        error_setg(errp, "Image size cannot be negative");
-        return -EINVAL;
-    }
-    if (bs->read_only) {
-        error_setg(errp, "Block node is read-only");
-        return -EACCES;
-    }
-    if (!bs->drv->bdrv_truncate) {
-        error_setg(errp, "Image format driver does not support resize");
-        return -ENOTSUP;
-    }
-    if (!bs->backing) {
-        return bs->drv->bdrv_truncate(bs, offset, exact, prealloc, errp);
-    }
-    return truncate_over_backing(bs, offset, exact, prealloc, errp);
-}
-
-/*
- * Like QEMU, every node's length is counted in whole 512-byte sectors: a
- * 1000-byte raw file is a 1 KiB image whose tail reads as zeroes.
- */
-int64_t bdrv_getlength(BlockDriverState *bs)
-{
-    int64_t len;
-
-    if (bs->drv->bdrv_getlength) {
-        len = bs->drv->bdrv_getlength(bs);
-    } else if (bs->file) {
-        len = bdrv_getlength(bs->file->bs);
-    } else {
-        return -ENOTSUP;
-    }
-    if (len > INT64_MAX - BDRV_SECTOR_SIZE) {
-        return -EFBIG;
-    }
-    return len < 0 ? len : QEMU_ALIGN_UP(len, BDRV_SECTOR_SIZE);
-}
-
-int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
-{
-    if (bs->drv->bdrv_get_allocated_file_size) {
-        return bs->drv->bdrv_get_allocated_file_size(bs);
-    }
-    if (bs->file) {
-        return bdrv_get_allocated_file_size(bs->file->bs);
-    }
-    return -ENOTSUP;
-}
-
-int bdrv_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                      int64_t *pnum, int64_t *map, BlockDriverState **file)
-{
-    BlockDriverState *local_file = NULL;
-    int64_t local_map = 0;
-    int64_t total;
-    int ret;
-
-    if (check_request(offset, bytes) < 0) {
-        return -EIO;
-    }
-    total = bdrv_getlength(bs);
-    if (total < 0) {
-        return (int)total;
-    }
-    if (offset >= total) {
-        *pnum = 0;
-        return BDRV_BLOCK_EOF;
-    }
-    if (!bytes) {
-        *pnum = 0;
-        return 0;
-    }
-    bytes = MIN(bytes, total - offset);
-
-    if (!bs->drv->bdrv_block_status) {
-        *pnum = bytes;
-        ret = BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED;
-        if (!bs->drv->is_format) {
-            ret |= BDRV_BLOCK_OFFSET_VALID;
-            local_map = offset;
-            local_file = bs;
-        }
-        goto out;
-    }
-    *pnum = 0;
-    ret = bs->drv->bdrv_block_status(bs, offset, bytes, pnum, &local_map,
-                                     &local_file);
-    if (ret < 0) {
-        return ret;
-    }
-    if (*pnum <= 0 || *pnum > bytes) {
-        *pnum = bytes;
-    }
-    if (ret & BDRV_BLOCK_RAW) {
-        /* A filter's answer is its child's answer at the mapped offset. */
-        return bdrv_block_status(local_file, local_map, *pnum, pnum, map,
-                                 file);
-    }
-    if (ret & (BDRV_BLOCK_DATA | BDRV_BLOCK_ZERO)) {
-        ret |= BDRV_BLOCK_ALLOCATED;
-    } else if (bs->backing) {
-        int64_t blen = bdrv_getlength(bs->backing->bs);
-        if (blen >= 0 && offset >= blen) {
-            ret |= BDRV_BLOCK_ZERO;
-        }
-    } else if (bs->drv->is_format) {
-        ret |= BDRV_BLOCK_ZERO;
-    }
-    if ((ret & BDRV_BLOCK_RECURSE) && local_file && local_file != bs &&
-        (ret & BDRV_BLOCK_DATA) && (ret & BDRV_BLOCK_OFFSET_VALID)) {
-        int64_t file_pnum;
-        int ret2 = bdrv_block_status(local_file, local_map, *pnum,
-                                     &file_pnum, NULL, NULL);
-        if (ret2 >= 0) {
-            if ((ret2 & BDRV_BLOCK_EOF) &&
-                (!file_pnum || (ret2 & BDRV_BLOCK_ZERO))) {
-                ret |= BDRV_BLOCK_ZERO;
-            } else if (file_pnum > 0) {
-                *pnum = file_pnum;
-                ret |= ret2 & BDRV_BLOCK_ZERO;
-            }
-        }
-    }
-    ret &= ~BDRV_BLOCK_RECURSE;
-out:
-    if (offset + *pnum == total) {
-        ret |= BDRV_BLOCK_EOF;
-    }
-    if (map) {
-        *map = local_map;
-    }
-    if (file) {
-        *file = local_file;
-    }
-    return ret;
-}
-
-int bdrv_is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                      int64_t *pnum)
-{
-    int ret = bdrv_block_status(bs, offset, bytes, pnum, NULL, NULL);
-
-    if (ret < 0) {
-        return ret;
-    }
-    return !!(ret & BDRV_BLOCK_ALLOCATED);
-}
-
-int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
-                            int64_t offset, int64_t bytes, int64_t *pnum,
-                            int64_t *map, BlockDriverState **file,
-                            int *depth)
-{
-    BlockDriverState *p;
-    int d = 0;
-    int ret = 0;
-
-    *pnum = 0;
-    for (p = bs; p && p != base; p = bdrv_backing_bs(p), d++) {
-        int64_t n = 0;
-
-        ret = bdrv_block_status(p, offset, bytes, &n, map, file);
-        if (ret < 0) {
-            return ret;
-        }
-        if (p != bs && n == 0 && (ret & BDRV_BLOCK_EOF)) {
-            /* Past the end of a shorter backing file: reads as zeroes. */
-            ret = BDRV_BLOCK_ZERO | BDRV_BLOCK_ALLOCATED;
-            if (map) {
-                *map = 0;
-            }
-            if (file) {
-                *file = NULL;
-            }
-            break;
-        }
-        if (p == bs || n < *pnum) {
-            *pnum = n;
-        }
-        bytes = *pnum;
-        if (!bytes || (ret & (BDRV_BLOCK_ALLOCATED | BDRV_BLOCK_ZERO))) {
-            break;
-        }
-        if (!bdrv_backing_bs(p) || bdrv_backing_bs(p) == base) {
-            break;
-        }
-    }
-    if (depth) {
-        *depth = d;
-    }
-    return ret;
-}
-
-void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event)
-{
-    if (bs && bs->drv && bs->drv->bdrv_debug_event) {
-        bs->drv->bdrv_debug_event(bs, event);
-    }
-}
-
 /* ---- metadata operations ----------------------------------------------- */
 
 int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
@@ -1631,17 +1273,4 @@ const char *bdrv_get_backing_filename(const BlockDriverState *bs)
 const char *bdrv_get_backing_format(const BlockDriverState *bs)
 {
     return bs->backing_format;
-}
-
-/* ---- child I/O --------------------------------------------------------- */
-
-int bdrv_child_pread(BdrvChild *c, int64_t offset, int64_t bytes, void *buf)
-{
-    return bdrv_pread(c->bs, offset, bytes, buf);
-}
-
-int bdrv_child_pwrite(BdrvChild *c, int64_t offset, int64_t bytes,
-                      const void *buf, int flags)
-{
-    return bdrv_pwrite(c->bs, offset, bytes, buf, flags);
 }

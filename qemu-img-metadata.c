@@ -68,6 +68,19 @@ static void print_create_opts(const QDict *opts,
  * QEMU's bdrv_img_create(): validate options, find the size (possibly from
  * the backing file), print the Formatting line, create.
  */
+/* Whether one of the option lists gives @name a default value. */
+static bool has_default(const QemuOptDesc *const *lists, const char *name)
+{
+    for (; *lists; lists++) {
+        for (const QemuOptDesc *d = *lists; d->name; d++) {
+            if (!strcmp(d->name, name) && d->def_value_str) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 static int img_create_image(const char *filename, const char *fmt,
                             const char *base_filename, const char *base_fmt,
                             const char *options, int64_t img_size,
@@ -186,7 +199,9 @@ static int img_create_image(const char *filename, const char *fmt,
     }
     ret = bdrv_create(drv, filename, opts, errp);
     if (ret == -EFBIG) {
-        const char *hint = qdict_haskey(opts, "cluster_size") ?
+        /* As QEMU: a cluster size given, or the format's default one. */
+        const char *hint = qdict_haskey(opts, "cluster_size") ||
+                           has_default(lists, "cluster_size") ?
                            " (try using a larger cluster size)" : "";
         Error *big = NULL;
 

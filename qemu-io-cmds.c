@@ -957,6 +957,10 @@ static int info_f(BlockBackend *blk, int argc, char **argv)
     int ret;
 
     printf("format name: %s\n", bdrv_get_format_name(bs));
+    /* QEMU's quirk: a protocol driver's prefix is printed the same way. */
+    if (bdrv_get_protocol_name(bs)) {
+        printf("format name: %s\n", bdrv_get_protocol_name(bs));
+    }
     memset(&bdi, 0, sizeof(bdi));
     ret = bdrv_get_info(bs, &bdi);
     if (ret) {

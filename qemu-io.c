@@ -343,13 +343,14 @@ static const CmdInfo reopen_cmd = {
 static int reopen_f(BlockBackend *blk, int argc, char **argv)
 {
     int flags = qemuio_opened.flags, c, rw = 0;
-    bool writethrough = qemuio_opened.writethrough;
+    bool writethrough = qemuio_opened.writethrough, cache = false;
     QDict *changes = NULL, *opts;
     Error *err = NULL;
 
     while ((c = getopt(argc, argv, "c:o:rw")) != -1) {
         switch (c) {
         case 'c':
+            cache = true;
             if (bdrv_parse_cache_mode(optarg, &flags, &writethrough) < 0) {
                 error_report("Invalid cache option: %s", optarg);
                 qdict_free(changes);
@@ -389,6 +390,17 @@ static int reopen_f(BlockBackend *blk, int argc, char **argv)
         qdict_free(changes);
         return -ENOTSUP;
     }
+    if (rw && changes && qdict_haskey(changes, "read-only")) {
+        error_report("Cannot set both -r/-w and 'read-only'");
+        qdict_free(changes);
+        return -EINVAL;
+    }
+    if (cache && changes && (qdict_haskey(changes, "cache.direct") ||
+                             qdict_haskey(changes, "cache.no-flush"))) {
+        error_report("Cannot set both -c and the cache options");
+        qdict_free(changes);
+        return -EINVAL;
+    }
     if (rw == 'r') {
         flags &= ~BDRV_O_RDWR;
     } else if (rw == 'w') {
@@ -402,6 +414,14 @@ static int reopen_f(BlockBackend *blk, int argc, char **argv)
     }
     opts = bdrv_reopen_options(blk_bs(blk), qemuio_opened.opts, changes);
     qdict_free(changes);
+    /* -r/-w and -c replace what the options said before. */
+    if (rw) {
+        qdict_del(opts, "read-only");
+    }
+    if (cache) {
+        qdict_del(opts, "cache.direct");
+        qdict_del(opts, "cache.no-flush");
+    }
     if (reopen_image(opts, flags, writethrough, &err) < 0) {
         error_report_err(err);
         if (reopen_image(qdict_clone(qemuio_opened.opts),

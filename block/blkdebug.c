@@ -125,6 +125,41 @@ static int blkdebug_rule_check(BlockDriverState *bs, int64_t offset,
     return 0;
 }
 
+/* "align": the request alignment the block layer must meet above us. */
+static int blkdebug_take_align(BlockDriverState *bs, QDict *options,
+                               Error **errp)
+{
+    uint64_t align;
+
+    if (qdict_get_size(options, "align", 0, &align, errp) < 0) {
+        return -EINVAL;
+    }
+    qdict_del(options, "align");
+    if (align && (align >= INT_MAX || (align & (align - 1)))) {
+        error_setg(errp, "Cannot meet constraints with align %" PRIu64,
+                   align);
+        return -EINVAL;
+    }
+    bs->request_alignment = (uint32_t)align;
+    return 0;
+}
+
+/*
+ * The core pads requests to our alignment; one that is not padded is a
+ * block-layer bug, and the test must stop there (QEMU asserts).
+ */
+static void blkdebug_assert_aligned(BlockDriverState *bs, int64_t offset,
+                                    int64_t bytes)
+{
+    int64_t a = bs->request_alignment;
+
+    if (a > 1 && ((offset | bytes) & (a - 1))) {
+        fprintf(stderr, "blkdebug: request at %" PRId64 " of %" PRId64
+                " bytes is not aligned to %" PRId64 "\n", offset, bytes, a);
+        abort();
+    }
+}
+
 static int blkdebug_open(BlockDriverState *bs, QDict *options, int flags,
                          Error **errp)
 {
@@ -182,6 +217,9 @@ static int blkdebug_open(BlockDriverState *bs, QDict *options, int flags,
         goto out;
     }
     qdict_del(options, "once");
+    if (blkdebug_take_align(bs, options, errp) < 0) {
+        goto out;
+    }
     /* Rules for the event "none" are armed from the start. */
     blkdebug_debug_event(bs, BLKDBG_NONE);
     ret = 0;
@@ -222,16 +260,20 @@ static int blkdebug_fault(BlockDriverState *bs, int ev)
 static int blkdebug_pread(BlockDriverState *bs, int64_t offset,
                           int64_t bytes, void *buf)
 {
-    int ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_READ);
+    int ret;
 
+    blkdebug_assert_aligned(bs, offset, bytes);
+    ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_READ);
     return ret ? ret : bdrv_child_pread(bs->file, offset, bytes, buf);
 }
 
 static int blkdebug_pwrite(BlockDriverState *bs, int64_t offset,
                            int64_t bytes, const void *buf, int flags)
 {
-    int ret = blkdebug_fault(bs, BLKDEBUG_WRITE);
+    int ret;
 
+    blkdebug_assert_aligned(bs, offset, bytes);
+    ret = blkdebug_fault(bs, BLKDEBUG_WRITE);
     if (!ret) {
         ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_WRITE);
     }
@@ -241,8 +283,10 @@ static int blkdebug_pwrite(BlockDriverState *bs, int64_t offset,
 static int blkdebug_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                                   int64_t bytes, int flags)
 {
-    int ret = blkdebug_fault(bs, BLKDEBUG_WRITE);
+    int ret;
 
+    blkdebug_assert_aligned(bs, offset, bytes);
+    ret = blkdebug_fault(bs, BLKDEBUG_WRITE);
     if (!ret) {
         ret = blkdebug_rule_check(bs, offset, bytes,
                                   BLKDEBUG_IO_WRITE_ZEROES);
@@ -253,8 +297,10 @@ static int blkdebug_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
 static int blkdebug_pdiscard(BlockDriverState *bs, int64_t offset,
                              int64_t bytes)
 {
-    int ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_DISCARD);
+    int ret;
 
+    blkdebug_assert_aligned(bs, offset, bytes);
+    ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_DISCARD);
     return ret ? ret : bdrv_pdiscard(bs->file->bs, offset, bytes);
 }
 

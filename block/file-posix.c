@@ -595,6 +595,22 @@ static int64_t fd_length(int fd)
     return st.st_size;
 }
 
+/*
+ * As QEMU after growing an empty file: write zeroes over its first block
+ * (512 bytes, or 4 KiB when the file has that much), so the block is
+ * allocated, as alignment probing wants it.  Failures are ignored.
+ */
+static void allocate_first_block(int fd, int64_t size)
+{
+    size_t n = size < 4096 ? 512 : 4096;
+    char *zero;
+
+    n = MIN(n, (size_t)size);
+    zero = qemu_xzalloc(n);
+    (void)qemu_pwrite_full(fd, zero, n, 0);
+    free(zero);
+}
+
 /* Resize @fd to @offset; grown space is preallocated per @prealloc. */
 static int fd_truncate(int fd, int64_t offset, PreallocMode prealloc,
                        Error **errp)
@@ -615,6 +631,9 @@ static int fd_truncate(int fd, int64_t offset, PreallocMode prealloc,
             if (ret < 0) {
                 error_setg_errno(errp, -ret, "Could not preallocate new data");
                 return ret;
+            }
+            if (cur == 0) {
+                allocate_first_block(fd, offset);
             }
             return 0;
         }
@@ -660,6 +679,9 @@ static int fd_truncate(int fd, int64_t offset, PreallocMode prealloc,
         ret = -errno;
         error_setg_errno(errp, -ret, "Failed to resize the file");
         return ret;
+    }
+    if (prealloc == PREALLOC_MODE_OFF && cur == 0 && offset > 0) {
+        allocate_first_block(fd, offset);
     }
     return 0;
 }

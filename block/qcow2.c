@@ -271,28 +271,34 @@ static void report_unsupported_features(BDRVQcow2State *s, uint64_t mask,
                                         Error **errp)
 {
     char *list = qemu_xstrdup("");
+    uint8_t ent[48];
 
-    for (int bit = 0; bit < 64; bit++) {
-        const char *name = NULL;
-        char nbuf[47];
+    /*
+     * As QEMU: the image's table in its order (a short last entry is
+     * zero-padded; an empty name ends it), then our names for the rest.
+     */
+    for (size_t i = 0; table && i < tlen; i += 48) {
+        memset(ent, 0, sizeof(ent));
+        memcpy(ent, table + i, MIN((size_t)48, tlen - i));
+        if (!ent[2]) {
+            break;
+        }
+        if (ent[0] == 0 && ent[1] < 64 && (mask & (1ULL << ent[1]))) {
+            char name[47];
+            char *n;
 
-        if (!(mask & (1ULL << bit))) {
-            continue;
+            memcpy(name, ent + 2, 46);
+            name[46] = 0;
+            n = qemu_xasprintf("%s%s%s", list, list[0] ? ", " : "", name);
+            free(list);
+            list = n;
+            mask &= ~(1ULL << ent[1]);
         }
-        for (size_t i = 0; table && i + 48 <= tlen; i += 48) {
-            if (table[i] == 0 && table[i + 1] == bit) {
-                memcpy(nbuf, table + i + 2, 46);
-                nbuf[46] = 0;
-                name = nbuf;
-                break;
-            }
-        }
-        if (!name && bit < (int)ARRAY_SIZE(feature_names)) {
-            name = feature_names[bit][0];
-        }
-        if (name) {
+    }
+    for (int bit = 0; bit < (int)ARRAY_SIZE(feature_names); bit++) {
+        if (mask & (1ULL << bit)) {
             char *n = qemu_xasprintf("%s%s%s", list, list[0] ? ", " : "",
-                                     name);
+                                     feature_names[bit][0]);
             free(list);
             list = n;
             mask &= ~(1ULL << bit);

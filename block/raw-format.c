@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * raw-format.c: the "raw" format driver, a filter that passes every
- * request and permission straight to its file child.  A probed raw image
- * refuses writes that would make block 0 look like another format.
+ * request and permission straight to its file child, shifted by the
+ * "offset" option and bounded by "size" when given (QEMU's window into a
+ * larger file).  A probed raw image refuses writes that would make block
+ * 0 look like another format.
  */
 #include "qemu/osdep.h"
 #include "qemu/error.h"
@@ -18,11 +20,65 @@ static int raw_probe(const uint8_t *buf, int buf_size, const char *filename)
     return 1; /* anything can be raw: the fallback */
 }
 
+typedef struct BDRVRawState {
+    uint64_t offset;
+    uint64_t size;
+    bool has_size;
+} BDRVRawState;
+
+/* The "offset" and "size" options, checked against the file's length. */
+static int raw_take_window(BlockDriverState *bs, QDict *options,
+                           Error **errp)
+{
+    BDRVRawState *s = bs->opaque;
+    int64_t len;
+
+    s->has_size = qdict_haskey(options, "size");
+    if (qdict_get_size(options, "offset", 0, &s->offset, errp) < 0 ||
+        qdict_get_size(options, "size", 0, &s->size, errp) < 0) {
+        return -EINVAL;
+    }
+    qdict_del(options, "offset");
+    qdict_del(options, "size");
+    len = bdrv_getlength(bs->file->bs);
+    if (len < 0) {
+        error_setg_errno(errp, (int)-len, "Could not get the size of the "
+                         "containing file");
+        return (int)len;
+    }
+    if (s->offset > (uint64_t)len) {
+        error_setg(errp, "Offset (%" PRIu64 ") cannot be greater than size "
+                   "of the containing file (%" PRId64 ")", s->offset, len);
+        return -EINVAL;
+    }
+    if (s->has_size && s->size > (uint64_t)len - s->offset) {
+        error_setg(errp, "The sum of offset (%" PRIu64 ") and size (%"
+                   PRIu64 ") has to be smaller or equal to the  actual size "
+                   "of the containing file (%" PRId64 ")",
+                   s->offset, s->size, len);
+        return -EINVAL;
+    }
+    if (s->has_size && s->size % BDRV_SECTOR_SIZE) {
+        error_setg(errp, "Specified size is not multiple of %d",
+                   BDRV_SECTOR_SIZE);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static bool raw_is_runtime_option(const char *name)
+{
+    return !strcmp(name, "offset") || !strcmp(name, "size");
+}
+
 static int raw_open(BlockDriverState *bs, QDict *options, int flags,
                     Error **errp)
 {
-    (void)options;
-    (void)errp;
+    int ret = raw_take_window(bs, options, errp);
+
+    if (ret < 0) {
+        return ret;
+    }
     if (bs->probed && (flags & BDRV_O_RDWR)) {
         qemu_warn_raw("WARNING: Image format was not specified for '%s' and "
                       "probing guessed raw.\n"
@@ -38,7 +94,10 @@ static int raw_open(BlockDriverState *bs, QDict *options, int flags,
 static int raw_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
                      void *buf)
 {
-    return bdrv_child_pread(bs->file, offset, bytes, buf);
+    BDRVRawState *s = bs->opaque;
+
+    return bdrv_child_pread(bs->file, offset + (int64_t)s->offset, bytes,
+                            buf);
 }
 
 /*
@@ -53,7 +112,9 @@ static int raw_check_block0(BlockDriverState *bs, int64_t offset,
     int64_t n;
     int ret;
 
-    if (!bs->probed || offset >= RAW_PROBE_SIZE || !bytes) {
+    BDRVRawState *s = bs->opaque;
+
+    if (!bs->probed || s->offset || offset >= RAW_PROBE_SIZE || !bytes) {
         return 0;
     }
     ret = bdrv_child_pread(bs->file, 0, RAW_PROBE_SIZE, head);
@@ -75,39 +136,66 @@ static int raw_check_block0(BlockDriverState *bs, int64_t offset,
 static int raw_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       const void *buf, int flags)
 {
+    BDRVRawState *s = bs->opaque;
     int ret = raw_check_block0(bs, offset, bytes, buf);
 
     if (ret < 0) {
         return ret;
     }
-    return bdrv_child_pwrite(bs->file, offset, bytes, buf, flags);
+    return bdrv_child_pwrite(bs->file, offset + (int64_t)s->offset, bytes,
+                             buf, flags);
 }
 
 static int raw_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                              int64_t bytes, int flags)
 {
+    BDRVRawState *s = bs->opaque;
     int ret = raw_check_block0(bs, offset, bytes, NULL);
 
     if (ret < 0) {
         return ret;
     }
-    return bdrv_pwrite_zeroes(bs->file->bs, offset, bytes, flags);
+    return bdrv_pwrite_zeroes(bs->file->bs, offset + (int64_t)s->offset,
+                              bytes, flags);
 }
 
 static int raw_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
 {
-    return bdrv_pdiscard(bs->file->bs, offset, bytes);
+    BDRVRawState *s = bs->opaque;
+
+    return bdrv_pdiscard(bs->file->bs, offset + (int64_t)s->offset, bytes);
 }
 
 static int raw_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                         PreallocMode prealloc, Error **errp)
 {
-    return bdrv_truncate(bs->file->bs, offset, exact, prealloc, errp);
+    BDRVRawState *s = bs->opaque;
+
+    if (s->has_size) {
+        error_setg(errp, "Cannot resize fixed-size raw disks");
+        return -ENOTSUP;
+    }
+    if (offset > INT64_MAX - (int64_t)s->offset) {
+        error_setg(errp, "Disk size too large for the chosen offset");
+        return -EINVAL;
+    }
+    return bdrv_truncate(bs->file->bs, offset + (int64_t)s->offset, exact,
+                         prealloc, errp);
 }
 
 static int64_t raw_getlength(BlockDriverState *bs)
 {
-    return bdrv_getlength(bs->file->bs);
+    BDRVRawState *s = bs->opaque;
+    int64_t len;
+
+    if (s->has_size) {
+        return (int64_t)s->size;
+    }
+    len = bdrv_getlength(bs->file->bs);
+    if (len < 0) {
+        return len;
+    }
+    return MAX(0, len - (int64_t)s->offset);
 }
 
 static int64_t raw_get_allocated_file_size(BlockDriverState *bs)
@@ -119,8 +207,10 @@ static int raw_block_status(BlockDriverState *bs, int64_t offset,
                             int64_t bytes, int64_t *pnum, int64_t *map,
                             BlockDriverState **file)
 {
+    BDRVRawState *s = bs->opaque;
+
     *pnum = bytes;
-    *map = offset;
+    *map = offset + (int64_t)s->offset;
     *file = bs->file->bs;
     return BDRV_BLOCK_RAW | BDRV_BLOCK_OFFSET_VALID;
 }
@@ -158,7 +248,7 @@ static const QemuOptDesc raw_create_opts[] = {
 const BlockDriver bdrv_raw = {
     .format_name = "raw",
     .is_format = true,
-    .instance_size = 0,
+    .instance_size = sizeof(BDRVRawState),
 
     .bdrv_probe = raw_probe,
     .bdrv_open = raw_open,
@@ -176,4 +266,5 @@ const BlockDriver bdrv_raw = {
     .bdrv_get_info = raw_get_info,
 
     .bdrv_child_perm = raw_child_perm,
+    .bdrv_is_runtime_option = raw_is_runtime_option,
 };

@@ -126,6 +126,8 @@ typedef struct QEMUSnapshotInfo {
 /* Look up a registered driver by format/protocol name (NULL if unknown). */
 BlockDriver *bdrv_find_format(const char *name);
 const char *bdrv_get_format_name(const BlockDriverState *bs);
+/* The driver's "proto:" prefix, or NULL for a format driver. */
+const char *bdrv_get_protocol_name(const BlockDriverState *bs);
 /* Call @fn for each registered driver name, sorted (qemu-img --help). */
 void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
                          void *opaque);

@@ -254,6 +254,11 @@ struct BlockDriverState {
 
     /* The format was guessed by probing (raw then guards block 0). */
     bool probed;
+    /*
+     * Requests must be multiples of this at aligned offsets (a power of
+     * two; 0 or 1: any).  The core pads others by read-modify-write.
+     */
+    uint32_t request_alignment;
 };
 
 /* Registration: the one place every driver is listed is block.c. */
