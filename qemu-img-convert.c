@@ -40,6 +40,8 @@ typedef struct ConvertState {
     bool target_has_zero_init;
     bool target_has_backing; /* copy only the sources' top layers */
     bool compressed;         /* -c */
+    char *snapshot_id;       /* -l snapshot.id=... */
+    char *snapshot_name;     /* -l NAME or snapshot.name=... */
     int64_t cluster_size;
     int64_t min_sparse;      /* -S, in bytes */
     int64_t allocated;       /* bytes to copy, for the progress figures */
@@ -377,6 +379,43 @@ static int convert_parse_sparse(const char *arg, int64_t *min_sparse)
     return 0;
 }
 
+/*
+ * -l: "snapshot.id=ID,snapshot.name=NAME" (either or both), or a plain
+ * snapshot name, as QEMU reads it.
+ */
+static int convert_parse_snapshot(ConvertState *s, const char *arg)
+{
+    QDict *d = NULL;
+    const QDictEntry *e;
+    Error *err = NULL;
+
+    free(s->snapshot_id);
+    free(s->snapshot_name);
+    s->snapshot_id = s->snapshot_name = NULL;
+    if (!strstart(arg, "snapshot.", NULL)) {
+        s->snapshot_name = qemu_xstrdup(arg);
+        return 0;
+    }
+    if (qdict_parse_keyval(&d, arg, NULL, &err) < 0) {
+        error_report_err(err);
+        error_report("Failed in parsing snapshot param '%s'", arg);
+        return -1;
+    }
+    for (e = qdict_first(d); e; e = qdict_next(d, e)) {
+        if (strcmp(qdict_entry_key(e), "snapshot.id") &&
+            strcmp(qdict_entry_key(e), "snapshot.name")) {
+            error_report("Invalid parameter '%s'", qdict_entry_key(e));
+            error_report("Failed in parsing snapshot param '%s'", arg);
+            qdict_free(d);
+            return -1;
+        }
+    }
+    s->snapshot_id = qdict_take_str(d, "snapshot.id");
+    s->snapshot_name = qdict_take_str(d, "snapshot.name");
+    qdict_free(d);
+    return 0;
+}
+
 /* The getopt loop; -1 to go on, else the exit code. */
 static int convert_parse_opts(ConvertState *s, int argc, char **argv)
 {
@@ -418,8 +457,10 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
             s->options = accumulate_options(s->options, optarg);
             break;
         case 'l':
-            error_report("Snapshot conversion (-l) is not supported");
-            return 1;
+            if (convert_parse_snapshot(s, optarg) < 0) {
+                return 1;
+            }
+            break;
         case 'S':
             if (convert_parse_sparse(optarg, &s->min_sparse) < 0) {
                 return 1;
@@ -470,6 +511,10 @@ static int convert_parse_args(ConvertState *s, int argc, char **argv)
         error_report("Must specify image file name");
         return 1;
     }
+    if (s->src_num > 1 && (s->snapshot_id || s->snapshot_name)) {
+        error_report("No support for concatenating multiple snapshot");
+        return 1;
+    }
     if (img_parse_cache(s->o.src_cache, true, &s->src_flags,
                         &s->src_writethrough) < 0) {
         return 1;
@@ -489,6 +534,16 @@ static int convert_open_sources(ConvertState *s)
                              s->o.force_share);
         if (!s->src[i]) {
             return -1;
+        }
+        if (s->snapshot_id || s->snapshot_name) {
+            Error *err = NULL;
+
+            if (bdrv_snapshot_load_tmp(blk_bs(s->src[i]), s->snapshot_id,
+                                       s->snapshot_name, &err) < 0) {
+                error_prepend(&err, "Failed to load snapshot: ");
+                error_report_err(err);
+                return -1;
+            }
         }
         s->src_sizes[i] = blk_getlength(s->src[i]);
         if (s->src_sizes[i] < 0) {
@@ -604,6 +659,8 @@ static void convert_close(ConvertState *s)
     free(s->src);
     free(s->src_sizes);
     free(s->options);
+    free(s->snapshot_id);
+    free(s->snapshot_name);
 }
 
 int img_convert(int argc, char **argv)

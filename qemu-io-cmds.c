@@ -240,6 +240,7 @@ typedef struct ReadReq {
     int64_t pattern_offset; /* the range -P checks, within the data read */
     int64_t pattern_count;
     bool cflag, qflag, vflag;
+    bool bflag;             /* the VM state area, not the disk */
 } ReadReq;
 
 /*
@@ -284,7 +285,11 @@ static int read_run(BlockBackend *blk, const ReadReq *rq, uint8_t **buf,
     int ret;
 
     *buf = io_alloc(rq->count, 0xab);
-    ret = blk_pread(blk, rq->offset, rq->count, *buf);
+    if (rq->bflag) {
+        ret = blk_load_vmstate(blk, *buf, rq->offset, rq->count);
+    } else {
+        ret = blk_pread(blk, rq->offset, rq->count, *buf);
+    }
     *ns = qemu_clock_monotonic_ns() - t1;
     return ret;
 }
@@ -301,6 +306,22 @@ static int do_read(BlockBackend *blk, const ReadReq *rq)
 }
 
 static int read_f(BlockBackend *blk, int argc, char **argv);
+
+/* VM state requests (-b) are whole sectors, as QEMU's qemu-io demands. */
+static int check_sector_aligned(int64_t offset, int64_t count)
+{
+    if (offset % BDRV_SECTOR_SIZE) {
+        printf("%" PRId64 " is not a sector-aligned value for 'offset'\n",
+               offset);
+        return -EINVAL;
+    }
+    if (count % BDRV_SECTOR_SIZE) {
+        printf("%" PRId64 " is not a sector-aligned value for 'count'\n",
+               count);
+        return -EINVAL;
+    }
+    return 0;
+}
 
 static const CmdInfo read_cmd = {
     .name = "read", .altname = "r", .cfunc = read_f, .argmin = 2,
@@ -324,8 +345,8 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
             /* Ignored for backwards compatibility (as in QEMU). */
             break;
         case 'b':
-            printf("read: -b (VM state) is not supported\n");
-            return -ENOTSUP;
+            rq.bflag = true;
+            break;
         case 'C':
             cflag = true;
             break;
@@ -385,6 +406,9 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
         printf("pattern verification range exceeds end of read data\n");
         return -EINVAL;
     }
+    if (rq.bflag && check_sector_aligned(offset, count) < 0) {
+        return -EINVAL;
+    }
 
     rq.offset = offset;
     rq.count = count;
@@ -430,7 +454,7 @@ static const CmdInfo write_cmd = {
 static int write_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, compress = false, qflag = false, zflag = false;
-    bool pflag = false;
+    bool pflag = false, bflag = false;
     int c, pattern = 0xcd, flags = 0, ret;
     int64_t offset, count, t1, t2;
     uint8_t *buf = NULL;
@@ -438,8 +462,8 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
     while ((c = getopt(argc, argv, "bcCfnpP:qs:uz")) != -1) {
         switch (c) {
         case 'b':
-            printf("write: -b (VM state) is not supported\n");
-            return -ENOTSUP;
+            bflag = true;
+            break;
         case 'c':
             compress = true;
             break;
@@ -496,13 +520,27 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
         printf("-c and -z cannot be specified at the same time\n");
         return -EINVAL;
     }
+    if (bflag && zflag) {
+        printf("-b and -z cannot be specified at the same time\n");
+        return -EINVAL;
+    }
+    if ((flags & BDRV_REQ_FUA) && (bflag || compress)) {
+        printf("-f and -b or -c cannot be specified at the same time\n");
+        return -EINVAL;
+    }
     ret = parse_offset_length(argv, " without -n", &offset, &count);
     if (ret < 0) {
         return ret;
     }
+    if (bflag && check_sector_aligned(offset, count) < 0) {
+        return -EINVAL;
+    }
 
     t1 = qemu_clock_monotonic_ns();
-    if (zflag) {
+    if (bflag) {
+        buf = io_alloc(count, pattern);
+        ret = blk_save_vmstate(blk, buf, offset, count);
+    } else if (zflag) {
         ret = blk_pwrite_zeroes(blk, offset, count, flags);
     } else {
         buf = io_alloc(count, pattern);

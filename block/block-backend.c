@@ -183,6 +183,26 @@ int blk_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
     return bdrv_pwrite(blk->bs, offset, bytes, buf, flags);
 }
 
+int blk_save_vmstate(BlockBackend *blk, const void *buf, int64_t pos,
+                     int64_t size)
+{
+    int ret;
+
+    if (!(blk->perm & BLK_PERM_WRITE)) {
+        return -EPERM;
+    }
+    ret = bdrv_save_vmstate(blk->bs, buf, pos, size);
+    if (ret == 0 && !blk->write_cache) {
+        ret = bdrv_flush(blk->bs);
+    }
+    return ret;
+}
+
+int blk_load_vmstate(BlockBackend *blk, void *buf, int64_t pos, int64_t size)
+{
+    return bdrv_load_vmstate(blk->bs, buf, pos, size);
+}
+
 int blk_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
                       int flags)
 {

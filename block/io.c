@@ -525,3 +525,36 @@ int bdrv_child_pwrite(BdrvChild *c, int64_t offset, int64_t bytes,
 {
     return bdrv_pwrite(c->bs, offset, bytes, buf, flags);
 }
+
+/* ---- VM state ------------------------------------------------------------ */
+
+int bdrv_save_vmstate(BlockDriverState *bs, const void *buf, int64_t pos,
+                      int64_t size)
+{
+    int ret = check_request(pos, size);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (bs->read_only) {
+        return -EPERM;
+    }
+    if (!bs->drv->bdrv_save_vmstate) {
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_save_vmstate(bs, buf, pos, size);
+}
+
+int bdrv_load_vmstate(BlockDriverState *bs, void *buf, int64_t pos,
+                      int64_t size)
+{
+    int ret = check_request(pos, size);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (!bs->drv->bdrv_load_vmstate) {
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_load_vmstate(bs, buf, pos, size);
+}

@@ -188,6 +188,10 @@ static int cache_do_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
                 memset(cache_table(c, i), 0, c->cluster_size);
                 ret = 0;
             } else {
+                /* As QEMU's qcow2_cache_do_get(), for blkdebug rules. */
+                if (c == ((BDRVQcow2State *)bs->opaque)->l2_cache) {
+                    bdrv_debug_event(bs->file->bs, BLKDBG_L2_LOAD);
+                }
                 ret = bdrv_child_pread(bs->file, offset, c->cluster_size,
                                        cache_table(c, i));
             }

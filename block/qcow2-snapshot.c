@@ -577,6 +577,50 @@ int qcow2_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
     return 0;
 }
 
+int qcow2_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                            const char *name, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Snapshot *sn;
+    uint64_t *l1;
+    uint8_t *buf;
+    int idx, ret;
+
+    if (s->writable) {
+        error_setg(errp, "Image is not read-only");
+        return -EINVAL;
+    }
+    idx = find_snapshot(s, snapshot_id, name);
+    if (idx < 0) {
+        error_setg(errp, "Can't find snapshot");
+        return -ENOENT;
+    }
+    sn = &s->snapshots[idx];
+    if (sn->l1_size > QCOW2_MAX_L1_BYTES / 8) {
+        error_setg(errp, "Snapshot L1 table too large");
+        return -EFBIG;
+    }
+    buf = qemu_xmalloc((size_t)sn->l1_size * 8 + 1);
+    ret = sn->l1_size ? bdrv_child_pread(bs->file, sn->l1_table_offset,
+                                         (int64_t)sn->l1_size * 8, buf) : 0;
+    if (ret < 0) {
+        free(buf);
+        error_setg(errp, "Failed to read l1 table for snapshot");
+        return ret;
+    }
+    l1 = qemu_xnew0(uint64_t, sn->l1_size + 1);
+    for (uint32_t i = 0; i < sn->l1_size; i++) {
+        l1[i] = ldbe64(buf + (size_t)i * 8);
+    }
+    free(buf);
+    free(s->l1_table);
+    s->l1_table = l1;
+    s->l1_size = sn->l1_size;
+    s->l1_table_offset = sn->l1_table_offset;
+    s->cluster_cache_offset = UINT64_MAX;
+    return 0;
+}
+
 int qcow2_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
                         Error **errp)
 {

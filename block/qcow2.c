@@ -1158,11 +1158,44 @@ static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
     return status;
 }
 
+/* The VM state starts at the first L1 entry past the guest disk. */
+static int64_t vm_state_offset(BDRVQcow2State *s)
+{
+    return (int64_t)qcow2_size_to_l1(s, s->size) <<
+           (s->cluster_bits + s->l2_bits);
+}
+
+static int qcow2_save_vmstate(BlockDriverState *bs, const void *buf,
+                              int64_t pos, int64_t size)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!s->writable) {
+        return s->signaled_corruption ? -EIO : -EACCES;
+    }
+    if (pos > INT64_MAX - vm_state_offset(s) - size) {
+        return -EINVAL;
+    }
+    return qcow2_write(bs, vm_state_offset(s) + pos, size, buf);
+}
+
+static int qcow2_load_vmstate(BlockDriverState *bs, void *buf, int64_t pos,
+                              int64_t size)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (pos > INT64_MAX - vm_state_offset(s) - size) {
+        return -EINVAL;
+    }
+    return qcow2_read(bs, vm_state_offset(s) + pos, size, buf);
+}
+
 static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
     BDRVQcow2State *s = bs->opaque;
 
     bdi->cluster_size = s->cluster_size;
+    bdi->vm_state_offset = vm_state_offset(s);
     bdi->is_dirty = (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) != 0;
     return 0;
 }
@@ -1366,6 +1399,8 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_inactivate = qcow2_inactivate,
     .bdrv_invalidate_cache = qcow2_invalidate_cache,
     .bdrv_is_runtime_option = qcow2_is_runtime_option,
+    .bdrv_save_vmstate = qcow2_save_vmstate,
+    .bdrv_load_vmstate = qcow2_load_vmstate,
     .bdrv_join_options = qcow2_join_options,
     .bdrv_truncate = qcow2_truncate,
     .bdrv_getlength = qcow2_getlength,
@@ -1379,6 +1414,7 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_change_backing_file = qcow2_change_backing_file,
     .bdrv_snapshot_create = qcow2_snapshot_create,
     .bdrv_snapshot_goto = qcow2_snapshot_goto,
+    .bdrv_snapshot_load_tmp = qcow2_snapshot_load_tmp,
     .bdrv_snapshot_delete = qcow2_snapshot_delete,
     .bdrv_snapshot_list = qcow2_snapshot_list,
     .bdrv_child_perm = qcow2_child_perm,

@@ -493,6 +493,13 @@ int qcow2_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
 /* Revert the active layer to the snapshot with ID or name @snapshot_id. */
 int qcow2_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
                         Error **errp);
+/*
+ * Read-only images: read the snapshot matching @snapshot_id and/or @name
+ * from now on (its L1 table replaces the active one in memory; the disk
+ * size stays the image's, as in QEMU).  Nothing is written.
+ */
+int qcow2_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                            const char *name, Error **errp);
 /* Delete the snapshot matching @snapshot_id and/or @name. */
 int qcow2_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
                           const char *name, Error **errp);

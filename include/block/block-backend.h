@@ -51,6 +51,10 @@ void blk_set_enable_write_cache(BlockBackend *blk, bool wce);
 int blk_pread(BlockBackend *blk, int64_t offset, int64_t bytes, void *buf);
 int blk_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
                const void *buf, int flags);
+/* The VM state area, past the request bounds (see bdrv_save_vmstate). */
+int blk_save_vmstate(BlockBackend *blk, const void *buf, int64_t pos,
+                     int64_t size);
+int blk_load_vmstate(BlockBackend *blk, void *buf, int64_t pos, int64_t size);
 int blk_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
                       int flags);
 int blk_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes);

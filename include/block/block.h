@@ -248,6 +248,14 @@ int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
                 const void *buf, int flags);
 int bdrv_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
                        int flags);
+/*
+ * @size bytes at @pos of the node's VM state area (qcow2: past the guest
+ * disk, in its clusters).  0, or -ENOTSUP when the format has none.
+ */
+int bdrv_save_vmstate(BlockDriverState *bs, const void *buf, int64_t pos,
+                      int64_t size);
+int bdrv_load_vmstate(BlockDriverState *bs, void *buf, int64_t pos,
+                      int64_t size);
 int bdrv_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes);
 /* Flush caches of every node of the tree, then make them durable. */
 int bdrv_flush(BlockDriverState *bs);
@@ -299,6 +307,12 @@ int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
 /* Snapshots (-ENOTSUP if the format has none). */
 int bdrv_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn,
                          Error **errp);
+/*
+ * Read a read-only node's snapshot (by @snapshot_id and/or @name) in
+ * place of its active layer from now on, writing nothing (convert -l).
+ */
+int bdrv_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                           const char *name, Error **errp);
 int bdrv_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
                        Error **errp);
 int bdrv_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,

@@ -151,6 +151,14 @@ struct BlockDriver {
                              int64_t bytes, int64_t *pnum, int64_t *map,
                              BlockDriverState **file);
     int (*bdrv_get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
+    /*
+     * The VM state area (qemu-io's -b, savevm): @size bytes at @pos of it.
+     * NULL: the format has none (-ENOTSUP).
+     */
+    int (*bdrv_save_vmstate)(BlockDriverState *bs, const void *buf,
+                             int64_t pos, int64_t size);
+    int (*bdrv_load_vmstate)(BlockDriverState *bs, void *buf, int64_t pos,
+                             int64_t size);
     QObject *(*bdrv_get_specific_info)(BlockDriverState *bs, Error **errp);
     int (*bdrv_check)(BlockDriverState *bs, BdrvCheckResult *res,
                       BdrvCheckMode fix);
@@ -165,6 +173,9 @@ struct BlockDriver {
                                 Error **errp);
     int (*bdrv_snapshot_goto)(BlockDriverState *bs, const char *snapshot_id,
                               Error **errp);
+    int (*bdrv_snapshot_load_tmp)(BlockDriverState *bs,
+                                  const char *snapshot_id, const char *name,
+                                  Error **errp);
     int (*bdrv_snapshot_delete)(BlockDriverState *bs, const char *snapshot_id,
                                 const char *name, Error **errp);
     int (*bdrv_snapshot_list)(BlockDriverState *bs, QEMUSnapshotInfo **psn);
