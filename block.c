@@ -39,6 +39,30 @@ BlockDriver *bdrv_find_format(const char *name)
     return NULL;
 }
 
+/* See block.h. */
+bool bdrv_format_name_known(const char *name)
+{
+    /* QEMU 7.2's drivers (qemu-img --help) that we do not build. */
+    static const char *const qemu_only[] = {
+        "blklogwrites", "blkverify", "bochs", "cloop", "copy-before-write",
+        "copy-on-read", "dmg", "ftp", "ftps", "gluster", "host_cdrom",
+        "host_device", "http", "https", "iscsi", "iser", "luks", "nbd",
+        "nfs", "nvme", "parallels", "preallocate", "qcow", "qed", "quorum",
+        "rbd", "replication", "snapshot-access", "ssh", "throttle", "vdi",
+        "vhdx", "vmdk", "vpc", "vvfat",
+    };
+
+    if (bdrv_find_format(name)) {
+        return true;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(qemu_only); i++) {
+        if (!strcmp(name, qemu_only[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 const char *bdrv_get_format_name(const BlockDriverState *bs)
 {
     return bs && bs->drv ? bs->drv->format_name : NULL;
@@ -346,6 +370,19 @@ static int check_leftover(const BlockDriver *drv, QDict *opts, Error **errp)
     return -EINVAL;
 }
 
+/* QEMU's path_has_protocol(): a ':' before any separator ("nbd:x"). */
+static bool path_has_protocol(const char *path)
+{
+    const char *p = path + strcspn(path, ":/\\");
+
+#ifdef _WIN32
+    if (p == path + 1 && p[0] == ':') {
+        return false;           /* a drive letter */
+    }
+#endif
+    return *p == ':';
+}
+
 static BlockDriverState *open_protocol(const BlockDriver *drv,
                                        const char *filename, QDict *opts,
                                        int flags, bool force_share,
@@ -381,7 +418,12 @@ static BlockDriverState *open_protocol(const BlockDriver *drv,
         }
     }
     bs = bdrv_new_node(drv, flags | BDRV_O_PROTOCOL, force_share);
-    pstrcpy(bs->filename, sizeof(bs->filename), name);
+    /*
+     * As QEMU: once its "file:" is stripped, a name that would read as
+     * "protocol:..." ("file:a:b") is kept as "./a:b", the same file.
+     */
+    snprintf(bs->filename, sizeof(bs->filename), "%s%s",
+             name != fn && path_has_protocol(name) ? "./" : "", name);
     free(fn);
 
 open:
@@ -398,19 +440,6 @@ open:
         return NULL;
     }
     return bs;
-}
-
-/* QEMU's path_has_protocol(): a ':' before any separator ("nbd:x"). */
-static bool path_has_protocol(const char *path)
-{
-    const char *p = path + strcspn(path, ":/\\");
-
-#ifdef _WIN32
-    if (p == path + 1 && p[0] == ':') {
-        return false;           /* a drive letter */
-    }
-#endif
-    return *p == ':';
 }
 
 static bool path_is_absolute(const char *path)
@@ -1178,12 +1207,18 @@ int bdrv_amend_options(BlockDriverState *bs, QDict *opts, bool force,
 
 int bdrv_make_empty(BlockDriverState *bs, Error **errp)
 {
+    int ret;
+
     if (!bs->drv->bdrv_make_empty) {
         error_setg(errp, "Image format '%s' cannot be emptied",
                    bs->drv->format_name);
         return -ENOTSUP;
     }
-    return bs->drv->bdrv_make_empty(bs, errp);
+    ret = bs->drv->bdrv_make_empty(bs, errp);
+    if (ret < 0 && !(errp && *errp)) {
+        error_setg_errno(errp, -ret, "Failed to empty %s", bs->filename);
+    }
+    return ret;
 }
 
 int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,

@@ -128,7 +128,7 @@ static int rebase_open(RebaseState *s)
         return -1;
     }
     s->bs = blk_bs(s->blk);
-    if (s->out_basefmt && !bdrv_find_format(s->out_basefmt)) {
+    if (s->out_basefmt && !bdrv_format_name_known(s->out_basefmt)) {
         error_report("Invalid format name: '%s'", s->out_basefmt);
         return -1;
     }

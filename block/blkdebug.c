@@ -160,16 +160,41 @@ static void blkdebug_assert_aligned(BlockDriverState *bs, int64_t offset,
     }
 }
 
+/*
+ * QEMU's name for the node: "blkdebug:CONFIG:IMAGE" when nothing but a
+ * config file was given (QEMU names other configurations in JSON; they
+ * keep the image's name here).
+ */
+static void blkdebug_set_filename(BlockDriverState *bs, const QDict *options)
+{
+    const char *config = qdict_get_str(options, "config");
+    char name[sizeof(bs->filename)];
+    const QDictEntry *e;
+
+    for (e = qdict_first(options); e; e = qdict_next(options, e)) {
+        if (strcmp(qdict_entry_key(e), "config")) {
+            return;
+        }
+    }
+    if ((size_t)snprintf(name, sizeof(name), "blkdebug:%s:%s",
+                         config ? config : "", bs->file->bs->filename) <
+        sizeof(name)) {
+        pstrcpy(bs->filename, sizeof(bs->filename), name);
+    }
+}
+
 static int blkdebug_open(BlockDriverState *bs, QDict *options, int flags,
                          Error **errp)
 {
     BDRVBlkdebugState *s = bs->opaque;
-    char *event = qdict_take_str(options, "event");
-    char *nth = qdict_take_str(options, "nth");
-    char *err = qdict_take_str(options, "errno");
-    char *config = qdict_take_str(options, "config");
+    char *event, *nth, *err, *config;
     int ret = -EINVAL;
 
+    blkdebug_set_filename(bs, options);
+    event = qdict_take_str(options, "event");
+    nth = qdict_take_str(options, "nth");
+    err = qdict_take_str(options, "errno");
+    config = qdict_take_str(options, "config");
     s->state = 1;
     if (config) {
         ret = blkdebug_read_config(config, &s->rules, &s->n_rules, errp);

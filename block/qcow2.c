@@ -1292,13 +1292,18 @@ static int make_completely_empty(BlockDriverState *bs)
     qcow2_cache_clear(s->l2_cache);
     qcow2_cache_clear(s->refcount_cache);
     buf = qemu_xzalloc((2 + l1_clusters) * s->cluster_size);
+    /* QEMU's events at each step, for blkdebug rules (iotests 098). */
+    bdrv_debug_event(bs->file->bs, BLKDBG_L1_UPDATE);
     ret = bdrv_child_pwrite(bs->file, s->l1_table_offset,
                             l1_clusters * s->cluster_size, buf, 0);
     if (ret == 0) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_EMPTY_IMAGE_PREPARE);
         ret = bdrv_child_pwrite(bs->file, s->cluster_size,
                                 (2 + l1_clusters) * s->cluster_size, buf, 0);
     }
     if (ret == 0) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_L1_UPDATE);
+        bdrv_debug_event(bs->file->bs, BLKDBG_REFTABLE_UPDATE);
         stbe64(buf, 3 * (uint64_t)s->cluster_size);
         stbe64(buf + 8, s->cluster_size);
         stbe32(buf + 16, 1);
@@ -1309,7 +1314,7 @@ static int make_completely_empty(BlockDriverState *bs)
     }
     if (ret < 0) {
         free(buf);
-        return ret;
+        goto broken;
     }
     memset(s->l1_table, 0, (size_t)s->l1_size * 8);
     s->l1_table_offset = 3 * (uint64_t)s->cluster_size;
@@ -1318,6 +1323,7 @@ static int make_completely_empty(BlockDriverState *bs)
     s->refcount_table = qemu_xnew0(uint64_t, s->refcount_table_size + 1);
     s->refcount_table_offset = s->cluster_size;
     s->refcount_table_clusters = 1;
+    bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_ALLOC);
     stbe64(buf, 2 * (uint64_t)s->cluster_size);
     ret = bdrv_child_pwrite(bs->file, s->cluster_size, 8, buf, 0);
     free(buf);
@@ -1325,7 +1331,7 @@ static int make_completely_empty(BlockDriverState *bs)
         ret = qcow2_file_flush(bs);
     }
     if (ret < 0) {
-        return ret;
+        goto broken;
     }
     s->refcount_table[0] = 2 * (uint64_t)s->cluster_size;
     s->free_cluster_index = 0;
@@ -1340,6 +1346,15 @@ static int make_completely_empty(BlockDriverState *bs)
     }
     return bdrv_truncate(bs->file->bs, (3 + l1_clusters) * s->cluster_size,
                          false, PREALLOC_MODE_OFF, NULL);
+
+broken:
+    /*
+     * The refcounts in memory and on disk disagree now; the dirty bit
+     * makes the next open repair the image.  As QEMU ejects the node, we
+     * write nothing more to it, not even at close.
+     */
+    s->writable = false;
+    return ret;
 }
 
 static int qcow2_make_empty(BlockDriverState *bs, Error **errp)
@@ -1352,11 +1367,7 @@ static int qcow2_make_empty(BlockDriverState *bs, Error **errp)
 
     if (s->qcow_version >= 3 && !s->nb_snapshots && !s->has_bitmaps_ext &&
         3 + l1_clusters <= (uint64_t)s->refcount_block_size) {
-        ret = make_completely_empty(bs);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Could not empty the image");
-        }
-        return ret;
+        return make_completely_empty(bs);
     }
     s->discard_on_free = true;
 
@@ -1365,7 +1376,6 @@ static int qcow2_make_empty(BlockDriverState *bs, Error **errp)
         ret = qcow2_cluster_discard(bs, off, n, true);
         if (ret < 0) {
             s->discard_on_free = false;
-            error_setg_errno(errp, -ret, "Could not empty the image");
             return ret;
         }
     }

@@ -125,6 +125,12 @@ typedef struct QEMUSnapshotInfo {
 
 /* Look up a registered driver by format/protocol name (NULL if unknown). */
 BlockDriver *bdrv_find_format(const char *name);
+/*
+ * Whether @name is a driver of ours or of QEMU 7.2 (a format name that
+ * may be recorded in an image, e.g. by rebase -u -F, though we cannot
+ * open it).
+ */
+bool bdrv_format_name_known(const char *name);
 const char *bdrv_get_format_name(const BlockDriverState *bs);
 /* The driver's "proto:" prefix, or NULL for a format driver. */
 const char *bdrv_get_protocol_name(const BlockDriverState *bs);
