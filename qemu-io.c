@@ -581,11 +581,15 @@ int main(int argc, char **argv)
     last_error = command_loop(cmdline, ncmdline);
     free(cmdline);
     qemuio_complete_aio();
-    fflush(stdout);
+    /*
+     * As QEMU: the image is closed before buffered output is flushed at
+     * exit, so close-time warnings precede it on a shared pipe.
+     */
     if (qemuio_blk) {
         blk_unref(qemuio_blk);
         qemuio_blk = NULL;
     }
     forget_opened();
+    fflush(stdout);
     return last_error ? 1 : 0;
 }

@@ -596,9 +596,10 @@ int qcow2_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
         return -ENOENT;
     }
     sn = &s->snapshots[idx];
-    if (sn->l1_size > QCOW2_MAX_L1_BYTES / 8) {
-        error_setg(errp, "Snapshot L1 table too large");
-        return -EFBIG;
+    ret = qcow2_validate_table(bs, sn->l1_table_offset, sn->l1_size, 8,
+                               QCOW2_MAX_L1_BYTES, "Snapshot L1 table", errp);
+    if (ret < 0) {
+        return ret;
     }
     buf = qemu_xmalloc((size_t)sn->l1_size * 8 + 1);
     ret = sn->l1_size ? bdrv_child_pread(bs->file, sn->l1_table_offset,
