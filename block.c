@@ -21,6 +21,7 @@ static const BlockDriver *const block_drivers[] = {
     &bdrv_blkdebug,
     &bdrv_blkrecord,
     &bdrv_compress,
+    &bdrv_cor_filter,
     &bdrv_null_co,
     &bdrv_null_aio,
 };
@@ -517,6 +518,7 @@ static int open_backing(BlockDriverState *bs, QDict *bopts, Error **errp)
         qdict_put_str(bopts, "driver", bs->backing_format);
     }
     flags = bs->open_flags & ~(BDRV_O_RDWR | BDRV_O_PROTOCOL |
+                               BDRV_O_COPY_ON_READ |
                                BDRV_O_NO_BACKING | BDRV_O_CHECK |
                                BDRV_O_TEMPORARY);
     flags |= BDRV_O_UNMAP;
@@ -624,7 +626,8 @@ static BlockDriverState *open_format(const BlockDriver *drv,
      * policy having been applied already (file.discard still overrides).
      */
     file = open_inherit(NULL, file_opts,
-                        flags | BDRV_O_PROTOCOL | BDRV_O_UNMAP, force_share,
+                        (flags & ~BDRV_O_COPY_ON_READ) | BDRV_O_PROTOCOL |
+                        BDRV_O_UNMAP, force_share,
                         errp);
     qdict_free(file_opts);
     file_opts = NULL;
@@ -770,6 +773,11 @@ BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
     }
     bs = open_inherit(filename, opts, flags, false, errp);
     qdict_free(opts);
+    if (bs && (bs->open_flags & BDRV_O_COPY_ON_READ) && bs->read_only) {
+        error_setg(errp, "Can't use copy-on-read on read-only device");
+        bdrv_unref(bs);
+        return NULL;
+    }
     return bs;
 }
 
@@ -796,7 +804,8 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
         qdict_free(copts);
         return NULL;
     }
-    child = open_inherit(filename, copts, flags | BDRV_O_UNMAP,
+    child = open_inherit(filename, copts,
+                         (flags & ~BDRV_O_COPY_ON_READ) | BDRV_O_UNMAP,
                          parent->force_share, errp);
     qdict_free(copts);
     if (!child) {

@@ -87,8 +87,8 @@ typedef struct OpenOpts {
 #define OPEN_OPTS_INIT { .flags = BDRV_O_UNMAP, .writethrough = true }
 
 /*
- * The options the command line and "open" share: -s -n -r -t -d -U, and
- * -C -k (copy-on-read, native AIO: accepted, no effect here).  1 when @c
+ * The options the command line and "open" share: -s -n -r -t -d -U -C
+ * (copy-on-read), and -k (native AIO: accepted, no effect here).  1 when @c
  * is one of them, 0 when not, -1 after reporting a bad @arg.
  */
 static int open_option(int c, const char *arg, OpenOpts *oo)
@@ -98,6 +98,8 @@ static int open_option(int c, const char *arg, OpenOpts *oo)
         oo->flags |= BDRV_O_SNAPSHOT;
         return 1;
     case 'C':
+        oo->flags |= BDRV_O_COPY_ON_READ;
+        return 1;
     case 'k':
         return 1;
     case 'n':

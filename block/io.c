@@ -116,6 +116,9 @@ static int padded_pwrite(BlockDriverState *bs, int64_t offset,
 
 /* ---- requests ------------------------------------------------------------ */
 
+static int do_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                    void *buf);
+
 int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
                void *buf)
 {
@@ -127,6 +130,15 @@ int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
     if (!bytes) {
         return 0;
     }
+    if ((bs->open_flags & BDRV_O_COPY_ON_READ) && !bs->read_only) {
+        return bdrv_copy_on_read(bs, offset, bytes, buf);
+    }
+    return do_pread(bs, offset, bytes, buf);
+}
+
+static int do_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                    void *buf)
+{
     if (!is_aligned(bs, offset, bytes)) {
         return padded_pread(bs, offset, bytes, buf);
     }
@@ -557,4 +569,67 @@ int bdrv_load_vmstate(BlockDriverState *bs, void *buf, int64_t pos,
         return -ENOTSUP;
     }
     return bs->drv->bdrv_load_vmstate(bs, buf, pos, size);
+}
+
+/* ---- copy-on-read ------------------------------------------------------ */
+
+#define COR_CHUNK (1 * MiB)
+
+/* See block_int.h. */
+int bdrv_copy_on_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      void *buf)
+{
+    BlockDriverInfo bdi;
+    int64_t cs = 0, start, end, pos, len = bdrv_getlength(bs);
+    int ret = 0;
+
+    if (len < 0) {
+        return (int)len;
+    }
+    if (bdrv_get_info(bs, &bdi) == 0 && bdi.cluster_size > 0) {
+        cs = bdi.cluster_size;
+    }
+    /* Whole clusters are copied, up to the end of the image. */
+    start = cs ? QEMU_ALIGN_DOWN(offset, cs) : offset;
+    end = cs ? QEMU_ALIGN_UP(offset + bytes, cs) : offset + bytes;
+    end = MAX(MIN(end, len), offset + bytes);
+    for (pos = start; pos < end && ret >= 0;) {
+        int64_t pnum = 0, lo, hi;
+        uint8_t *bounce;
+        int alloc = bdrv_is_allocated(bs, pos, MIN(end - pos, COR_CHUNK),
+                                      &pnum);
+
+        if (alloc < 0) {
+            return alloc;
+        }
+        if (pnum <= 0) {
+            /* Past the end: what is left reads as the format reads it. */
+            pnum = end - pos;
+            alloc = 1;
+        }
+        pnum = MIN(pnum, COR_CHUNK);
+        lo = MAX(pos, offset);
+        hi = MIN(pos + pnum, offset + bytes);
+        if (alloc) {
+            if (hi > lo) {
+                ret = do_pread(bs, lo, hi - lo, (uint8_t *)buf + (lo - offset));
+            }
+        } else {
+            bounce = qemu_xmalloc((size_t)pnum);
+            ret = do_pread(bs, pos, pnum, bounce);
+            if (ret == 0) {
+                bdrv_debug_event(bs, BLKDBG_COR_WRITE);
+                ret = buffer_is_zero(bounce, (size_t)pnum) ?
+                      bdrv_pwrite(bs, pos, pnum, NULL, BDRV_REQ_ZERO_WRITE) :
+                      bdrv_pwrite(bs, pos, pnum, bounce, 0);
+            }
+            if (ret == 0 && hi > lo) {
+                memcpy((uint8_t *)buf + (lo - offset), bounce + (lo - pos),
+                       (size_t)(hi - lo));
+            }
+            free(bounce);
+        }
+        pos += pnum;
+    }
+    return ret;
 }

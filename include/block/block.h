@@ -38,6 +38,8 @@ typedef struct BdrvChild BdrvChild;
 #define BDRV_O_UNMAP      0x4000 /* discard requests are passed down */
 #define BDRV_O_PROTOCOL   0x8000 /* @filename names a protocol node only */
 #define BDRV_O_NO_IO      0x10000 /* metadata only: no consistent read */
+/* Reads copy what the node does not hold itself into it (root only). */
+#define BDRV_O_COPY_ON_READ 0x20000
 
 /* Permissions (QEMU 7.2 bit values; they select the lock bytes). */
 enum {

@@ -273,6 +273,15 @@ struct BlockDriverState {
 };
 
 /* Registration: the one place every driver is listed is block.c. */
+/*
+ * A read of @bs that first copies whatever @bs does not hold itself
+ * (clusters its backing file provides, or unallocated ones) into @bs,
+ * whole clusters at a time; data that reads as zeroes is written as a
+ * zero write.  The copy-on-read of QEMU's -C and copy-on-read filter.
+ */
+int bdrv_copy_on_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      void *buf);
+
 extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_qcow2;
@@ -281,6 +290,7 @@ extern const BlockDriver bdrv_blkdebug;
 extern const BlockDriver bdrv_blkrecord;
 /* Filter making every write a compressed write (QEMU's "compress"). */
 extern const BlockDriver bdrv_compress;
+extern const BlockDriver bdrv_cor_filter;
 extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_null_aio;
 
