@@ -728,7 +728,16 @@ static int file_block_status(BlockDriverState *bs, int64_t offset,
         if (data == (off_t)offset) {
             off_t hole = lseek(s->fd, (off_t)offset, SEEK_HOLE);
             if (hole > (off_t)offset) {
-                *pnum = MIN(bytes, (int64_t)hole - offset);
+                int64_t n = (int64_t)hole - offset;
+
+                /*
+                 * As QEMU: with O_DIRECT, data that ends in a partial
+                 * block at the end of the file covers the whole block.
+                 */
+                if (s->direct && (n & (s->align - 1))) {
+                    n = QEMU_ALIGN_UP(n, s->align);
+                }
+                *pnum = MIN(bytes, n);
             }
         } else if (data > (off_t)offset) {
             *pnum = MIN(bytes, (int64_t)data - offset);
