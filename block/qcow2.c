@@ -1025,6 +1025,13 @@ static int qcow2_pdiscard(BlockDriverState *bs, int64_t offset,
     if (ret < 0) {
         return ret;
     }
+    if (s->qcow_version < 3 && bs->backing) {
+        /*
+         * As QEMU: without zero clusters, a discarded cluster would show
+         * the backing file's stale data; the (advisory) discard is skipped.
+         */
+        return -ENOTSUP;
+    }
     if ((uint64_t)end == s->size) {
         end = QEMU_ALIGN_UP(end, s->cluster_size);
     } else {
