@@ -136,20 +136,30 @@ int64_t cvtnum(const char *name, const char *value)
     return cvtnum_full(name, value, 0, INT64_MAX);
 }
 
-/* True if the comma-separated option string contains "help" or "?". */
+/*
+ * True if an element of the comma-separated option string is "help" or
+ * "?".  ",," is a comma inside an element ("backing_file=a,,help" is one
+ * element), as in QEMU's get_opt_value().
+ */
 bool has_help_option(const char *opts)
 {
-    const char *p = opts, *end;
-    size_t len;
+    const char *p = opts;
 
     while (p && *p) {
-        end = strchr(p, ',');
-        len = end ? (size_t)(end - p) : strlen(p);
-        if ((len == 4 && !strncmp(p, "help", 4)) ||
-            (len == 1 && p[0] == '?')) {
+        const char *start = p;
+        size_t len;
+
+        while (*p && !(*p == ',' && p[1] != ',')) {
+            p += (*p == ',') ? 2 : 1;
+        }
+        len = (size_t)(p - start);
+        if ((len == 4 && !strncmp(start, "help", 4)) ||
+            (len == 1 && start[0] == '?')) {
             return true;
         }
-        p = end ? end + 1 : NULL;
+        if (*p) {
+            p++;
+        }
     }
     return false;
 }
