@@ -329,17 +329,6 @@ static int blkdebug_pdiscard(BlockDriverState *bs, int64_t offset,
     return ret ? ret : bdrv_pdiscard(bs->file->bs, offset, bytes);
 }
 
-/* A filter: the image's own answer (QEMU's from-file block status). */
-static int blkdebug_block_status(BlockDriverState *bs, int64_t offset,
-                                 int64_t bytes, int64_t *pnum, int64_t *map,
-                                 BlockDriverState **file)
-{
-    *pnum = bytes;
-    *map = offset;
-    *file = bs->file->bs;
-    return BDRV_BLOCK_RAW | BDRV_BLOCK_OFFSET_VALID;
-}
-
 static int blkdebug_flush_to_os(BlockDriverState *bs)
 {
     int ret = blkdebug_fault(bs, BLKDEBUG_FLUSH);
@@ -381,5 +370,5 @@ const BlockDriver bdrv_blkdebug = {
     .bdrv_flush_to_os = blkdebug_flush_to_os,
     .bdrv_truncate = blkdebug_truncate,
     .bdrv_getlength = blkdebug_getlength,
-    .bdrv_block_status = blkdebug_block_status,
+    .bdrv_block_status = bdrv_block_status_from_file,
 };

@@ -110,16 +110,6 @@ static int64_t compress_getlength(BlockDriverState *bs)
     return bdrv_getlength(bs->file->bs);
 }
 
-static int compress_block_status(BlockDriverState *bs, int64_t offset,
-                                 int64_t bytes, int64_t *pnum, int64_t *map,
-                                 BlockDriverState **file)
-{
-    *pnum = bytes;
-    *map = offset;
-    *file = bs->file->bs;
-    return BDRV_BLOCK_RAW | BDRV_BLOCK_OFFSET_VALID;
-}
-
 /*
  * QEMU's rule for nodes with a request alignment (one cluster here): a
  * writer that may not resize needs a size that is a multiple of it.
@@ -159,7 +149,7 @@ const BlockDriver bdrv_compress = {
     .bdrv_pwrite_zeroes = compress_pwrite_zeroes,
     .bdrv_pdiscard = compress_pdiscard,
     .bdrv_getlength = compress_getlength,
-    .bdrv_block_status = compress_block_status,
+    .bdrv_block_status = bdrv_block_status_from_file,
     .bdrv_get_info = compress_get_info,
     .bdrv_check_perm = compress_check_perm,
 };

@@ -55,16 +55,6 @@ static int64_t cor_getlength(BlockDriverState *bs)
     return bdrv_getlength(bs->file->bs);
 }
 
-static int cor_block_status(BlockDriverState *bs, int64_t offset,
-                            int64_t bytes, int64_t *pnum, int64_t *map,
-                            BlockDriverState **file)
-{
-    *pnum = bytes;
-    *map = offset;
-    *file = bs->file->bs;
-    return BDRV_BLOCK_RAW | BDRV_BLOCK_OFFSET_VALID;
-}
-
 /* A filter: what the parent needs and shares, nothing more. */
 static void cor_child_perm(BlockDriverState *bs, BdrvChild *c,
                            BdrvChildRole role, uint64_t parent_perm,
@@ -88,6 +78,6 @@ const BlockDriver bdrv_cor_filter = {
     .bdrv_pdiscard = cor_pdiscard,
     .bdrv_truncate = cor_truncate,
     .bdrv_getlength = cor_getlength,
-    .bdrv_block_status = cor_block_status,
+    .bdrv_block_status = bdrv_block_status_from_file,
     .bdrv_child_perm = cor_child_perm,
 };

@@ -462,6 +462,17 @@ out:
     return ret;
 }
 
+/* See block_int.h. */
+int bdrv_block_status_from_file(BlockDriverState *bs, int64_t offset,
+                                int64_t bytes, int64_t *pnum, int64_t *map,
+                                BlockDriverState **file)
+{
+    *pnum = bytes;
+    *map = offset;
+    *file = bs->file->bs;
+    return BDRV_BLOCK_RAW | BDRV_BLOCK_OFFSET_VALID;
+}
+
 int bdrv_is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       int64_t *pnum)
 {

@@ -274,6 +274,14 @@ struct BlockDriverState {
 
 /* Registration: the one place every driver is listed is block.c. */
 /*
+ * The bdrv_block_status of a filter: its file child's answer at the same
+ * offset (QEMU's bdrv_co_block_status_from_file).
+ */
+int bdrv_block_status_from_file(BlockDriverState *bs, int64_t offset,
+                                int64_t bytes, int64_t *pnum, int64_t *map,
+                                BlockDriverState **file);
+
+/*
  * A read of @bs that first copies whatever @bs does not hold itself
  * (clusters its backing file provides, or unallocated ones) into @bs,
  * whole clusters at a time; data that reads as zeroes is written as a
