@@ -534,11 +534,21 @@ static int64_t get_writable_l2(BlockDriverState *bs, uint64_t offset)
                                                         s->cluster_size));
         return -EIO;
     }
-    /* As QEMU: a new table's refcount is written even with lazy refcounts. */
-    ret = qcow2_cache_flush(bs, s->refcount_cache);
-    if (ret < 0) {
-        free(copy);
-        goto fail;
+    /*
+     * As QEMU: with lazy refcounts too, a new table's refcount reaches the
+     * disk before the table is used.  (Without them the L2 cache depends
+     * on the refcount cache, which orders the writes with a flush; writing
+     * the refcounts here without one would defeat that ordering.)
+     */
+    if (s->use_lazy_refcounts) {
+        ret = qcow2_cache_flush(bs, s->refcount_cache);
+        if (ret == 0) {
+            ret = qcow2_file_flush(bs);
+        }
+        if (ret < 0) {
+            free(copy);
+            goto fail;
+        }
     }
     ret = qcow2_cache_get_empty(bs, s->l2_cache, new_off, &table);
     if (ret < 0) {
