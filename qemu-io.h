@@ -30,6 +30,9 @@ typedef struct CmdInfo {
 extern bool qemuio_quit;
 
 /* Add a command to the table (kept sorted by name for "help"). */
+/* lock, trylock and unlock (qemu-io-lock-cmds.c). */
+extern const CmdInfo qemuio_lock_cmds[3];
+
 void qemuio_add_command(const CmdInfo *ci);
 
 /* Print "name args -- oneline", as for a usage error. */

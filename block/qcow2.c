@@ -266,6 +266,15 @@ out:
     return ret;
 }
 
+/* Append @name to the comma-separated list *@list (malloc'ed). */
+static void list_append(char **list, const char *name)
+{
+    char *n = qemu_xasprintf("%s%s%s", *list, **list ? ", " : "", name);
+
+    free(*list);
+    *list = n;
+}
+
 static void report_unsupported_features(BDRVQcow2State *s, uint64_t mask,
                                         const uint8_t *table, size_t tlen,
                                         Error **errp)
@@ -285,30 +294,24 @@ static void report_unsupported_features(BDRVQcow2State *s, uint64_t mask,
         }
         if (ent[0] == 0 && ent[1] < 64 && (mask & (1ULL << ent[1]))) {
             char name[47];
-            char *n;
 
             memcpy(name, ent + 2, 46);
             name[46] = 0;
-            n = qemu_xasprintf("%s%s%s", list, list[0] ? ", " : "", name);
-            free(list);
-            list = n;
+            list_append(&list, name);
             mask &= ~(1ULL << ent[1]);
         }
     }
     for (int bit = 0; bit < (int)ARRAY_SIZE(feature_names); bit++) {
         if (mask & (1ULL << bit)) {
-            char *n = qemu_xasprintf("%s%s%s", list, list[0] ? ", " : "",
-                                     feature_names[bit][0]);
-            free(list);
-            list = n;
+            list_append(&list, feature_names[bit][0]);
             mask &= ~(1ULL << bit);
         }
     }
     if (mask) {
-        char *n = qemu_xasprintf("%s%sUnknown incompatible feature: %" PRIx64,
-                                 list, list[0] ? ", " : "", mask);
-        free(list);
-        list = n;
+        char *n = qemu_xasprintf("Unknown incompatible feature: %" PRIx64,
+                                 mask);
+        list_append(&list, n);
+        free(n);
     }
     (void)s;
     error_setg(errp, "Unsupported qcow2 feature(s): %s", list);
@@ -1172,29 +1175,32 @@ static int64_t vm_state_offset(BDRVQcow2State *s)
            (s->cluster_bits + s->l2_bits);
 }
 
+/* Where [@pos, @pos + @size) of the VM state lies, or -EINVAL. */
+static int64_t vm_state_at(BDRVQcow2State *s, int64_t pos, int64_t size)
+{
+    int64_t start = vm_state_offset(s);
+
+    return pos > INT64_MAX - start - size ? -EINVAL : start + pos;
+}
+
 static int qcow2_save_vmstate(BlockDriverState *bs, const void *buf,
                               int64_t pos, int64_t size)
 {
     BDRVQcow2State *s = bs->opaque;
+    int64_t off = vm_state_at(s, pos, size);
 
     if (!s->writable) {
         return s->signaled_corruption ? -EIO : -EACCES;
     }
-    if (pos > INT64_MAX - vm_state_offset(s) - size) {
-        return -EINVAL;
-    }
-    return qcow2_write(bs, vm_state_offset(s) + pos, size, buf);
+    return off < 0 ? (int)off : qcow2_write(bs, off, size, buf);
 }
 
 static int qcow2_load_vmstate(BlockDriverState *bs, void *buf, int64_t pos,
                               int64_t size)
 {
-    BDRVQcow2State *s = bs->opaque;
+    int64_t off = vm_state_at(bs->opaque, pos, size);
 
-    if (pos > INT64_MAX - vm_state_offset(s) - size) {
-        return -EINVAL;
-    }
-    return qcow2_read(bs, vm_state_offset(s) + pos, size, buf);
+    return off < 0 ? (int)off : qcow2_read(bs, off, size, buf);
 }
 
 static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
