@@ -175,6 +175,42 @@ static uint8_t *io_alloc(int64_t len, int pattern)
     return buf;
 }
 
+/*
+ * A @len-byte buffer filled from @path, its contents repeated if the file
+ * is shorter (QEMU's write -s).  NULL, with the reason printed, if the
+ * file cannot be read or is empty.
+ */
+static uint8_t *io_alloc_from_file(int64_t len, const char *path)
+{
+    uint8_t *buf = qemu_xmalloc(len > 0 ? (size_t)len : 1);
+    FILE *f = fopen(path, "r");
+    size_t got = 0;
+
+    if (!f) {
+        perror(path);
+        free(buf);
+        return NULL;
+    }
+    if (len > 0) {
+        got = fread(buf, 1, (size_t)len, f);
+    }
+    if (ferror(f)) {
+        perror(path);
+        got = 0;
+    } else if (got == 0) {
+        fprintf(stderr, "%s: file is empty\n", path);
+    }
+    fclose(f);
+    if (got == 0) {
+        free(buf);
+        return NULL;
+    }
+    for (size_t done = got; done < (size_t)len; done += got) {
+        memcpy(buf + done, buf, MIN(got, (size_t)len - done));
+    }
+    return buf;
+}
+
 void qemuio_command_usage(const CmdInfo *ct)
 {
     printf("%s ", ct->name);
@@ -430,11 +466,14 @@ static void write_help(void)
            " 'write 512 1k' - writes 1 kilobyte at 512 bytes into the open "
            "file\n"
            "\n"
-           " The data is the byte 0xcd unless -P gives another one.\n"
+           " The data is the byte 0xcd unless -P gives another one, or\n"
+           " -s a file whose contents are repeated to fill the range.\n"
+           " -b, -- write to the VM state rather than the virtual disk\n"
            " -c, -- write one compressed cluster\n"
            " -C, -- report statistics in a machine parsable format\n"
            " -f, -- use Force Unit Access semantics\n"
            " -P, -- use different pattern to fill file\n"
+           " -s, -- use a pattern file to fill the write buffer\n"
            " -q, -- quiet mode, do not show I/O statistics\n"
            " -u, -- with -z, allow unmapping\n"
            " -z, -- write zeroes\n"
@@ -455,6 +494,7 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, compress = false, qflag = false, zflag = false;
     bool pflag = false, bflag = false;
+    const char *source = NULL;
     int c, pattern = 0xcd, flags = 0, ret;
     int64_t offset, count, t1, t2;
     uint8_t *buf = NULL;
@@ -490,8 +530,8 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
             qflag = true;
             break;
         case 's':
-            printf("write: -s (pattern file) is not supported\n");
-            return -ENOTSUP;
+            source = optarg;
+            break;
         case 'u':
             flags |= BDRV_REQ_MAY_UNMAP;
             break;
@@ -507,7 +547,7 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
         qemuio_command_usage(&write_cmd);
         return -EINVAL;
     }
-    if (zflag && pflag) {
+    if (zflag + pflag + !!source > 1) {
         printf("Only one of -z, -P, and -s can be specified at the same "
                "time\n");
         return -EINVAL;
@@ -536,14 +576,19 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
         return -EINVAL;
     }
 
+    if (!zflag) {
+        buf = source ? io_alloc_from_file(count, source)
+                     : io_alloc(count, pattern);
+        if (!buf) {
+            return -EINVAL;
+        }
+    }
     t1 = qemu_clock_monotonic_ns();
     if (bflag) {
-        buf = io_alloc(count, pattern);
         ret = blk_save_vmstate(blk, buf, offset, count);
     } else if (zflag) {
         ret = blk_pwrite_zeroes(blk, offset, count, flags);
     } else {
-        buf = io_alloc(count, pattern);
         if (compress) {
             flags |= BDRV_REQ_WRITE_COMPRESSED;
         }

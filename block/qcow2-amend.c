@@ -230,9 +230,70 @@ static int expand_zero_clusters(BlockDriverState *bs)
     return ret;
 }
 
+/* Whether an L2 table that @l1 names has a compressed cluster: 1, 0. */
+static int l1_has_compressed(BlockDriverState *bs, const uint64_t *l1,
+                             uint32_t l1_size, uint64_t *l2)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    for (uint32_t i = 0; i < l1_size; i++) {
+        uint64_t l2_off = l1[i] & L1E_OFFSET_MASK;
+        int ret;
+
+        if (!l2_off) {
+            continue;
+        }
+        ret = bdrv_child_pread(bs->file, l2_off, s->cluster_size, l2);
+        if (ret < 0) {
+            return ret;
+        }
+        for (int64_t j = 0; j < s->l2_size; j++) {
+            if (be64toh_q(l2[j]) & QCOW_OFLAG_COMPRESSED) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * Whether any L1 table, the active one or a snapshot's, maps a compressed
+ * cluster (QEMU asks the active layer only; a snapshot's zstd cluster
+ * would be just as unreadable after the downgrade).  Caches are flushed.
+ */
+static int has_compressed_clusters(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t *l2 = qemu_xmalloc(s->cluster_size);
+    uint64_t *l1 = NULL;
+    int ret = qcow2_flush_caches(bs);
+
+    if (ret == 0) {
+        ret = l1_has_compressed(bs, s->l1_table, s->l1_size, l2);
+    }
+    for (uint32_t i = 0; ret == 0 && i < s->nb_snapshots; i++) {
+        Qcow2Snapshot *sn = &s->snapshots[i];
+
+        l1 = qemu_xrealloc(l1, (size_t)sn->l1_size * 8 + 8);
+        ret = bdrv_child_pread(bs->file, sn->l1_table_offset,
+                               (int64_t)sn->l1_size * 8, l1);
+        for (uint32_t j = 0; ret == 0 && j < sn->l1_size; j++) {
+            l1[j] = be64toh_q(l1[j]);
+        }
+        if (ret == 0) {
+            ret = l1_has_compressed(bs, l1, sn->l1_size, l2);
+        }
+    }
+    free(l1);
+    free(l2);
+    return ret;
+}
+
 static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
+    uint64_t old_incompat;
+    uint8_t old_type;
     int ret;
 
     if (s->refcount_order != 4) {
@@ -264,6 +325,18 @@ static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
                               ~QCOW2_INCOMPAT_COMPRESSION));
         return -ENOTSUP;
     }
+    if (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) {
+        ret = has_compressed_clusters(bs);
+        if (ret < 0) {
+            error_setg(errp, "Failed to check block status");
+            return -EINVAL;
+        }
+        if (ret) {
+            error_setg(errp, "Cannot downgrade an image with zstd "
+                       "compression type and existing compressed clusters");
+            return -ENOTSUP;
+        }
+    }
     s->compatible_features = 0;
     s->autoclear_features = 0;
     s->has_bitmaps_ext = false;
@@ -273,6 +346,11 @@ static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
                          "clusters");
         return ret;
     }
+    /* v2 has no compression type: with no compressed cluster, zlib */
+    old_type = s->compression_type;
+    old_incompat = s->incompatible_features;
+    s->incompatible_features &= ~QCOW2_INCOMPAT_COMPRESSION;
+    s->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
     s->qcow_version = 2;
     s->use_lazy_refcounts = false;
     s->l2_cache->depends = s->refcount_cache;
@@ -282,6 +360,8 @@ static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
     }
     if (ret < 0) {
         s->qcow_version = 3;
+        s->compression_type = old_type;
+        s->incompatible_features = old_incompat;
         error_setg_errno(errp, -ret, "Failed to update the image header");
     }
     return ret;

@@ -6,11 +6,6 @@
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
 #include "block/qcow2.h"
-#include "config-host.h"
-
-#ifdef CONFIG_ZLIB
-#include <zlib.h>
-#endif
 
 Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s, uint64_t e)
 {
@@ -243,41 +238,10 @@ static void parse_compressed_entry(BDRVQcow2State *s, uint64_t l2_entry,
     *csize = nb * BDRV_SECTOR_SIZE - (*coffset % BDRV_SECTOR_SIZE);
 }
 
-#ifdef CONFIG_ZLIB
-/*
- * Inflate @in into exactly one cluster at @out.  Like QEMU, the input may
- * be longer than the stream; output that does not fill the cluster, or a
- * broken stream, is -EIO.
- */
-static int decompress_buffer(BDRVQcow2State *s, uint8_t *out,
-                             const uint8_t *in, int64_t in_len)
-{
-    z_stream strm;
-    int zret;
-
-    memset(&strm, 0, sizeof(strm));
-    if (inflateInit2(&strm, -12) != Z_OK) {
-        return -EIO;
-    }
-    strm.next_in = (uint8_t *)in;
-    strm.avail_in = (uInt)in_len;
-    strm.next_out = out;
-    strm.avail_out = s->cluster_size;
-    zret = inflate(&strm, Z_FINISH);
-    inflateEnd(&strm);
-    if ((zret == Z_STREAM_END || zret == Z_BUF_ERROR) &&
-        strm.avail_out == 0) {
-        return 0;
-    }
-    return -EIO;
-}
-#endif
-
 int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
                              uint8_t *out)
 {
     BDRVQcow2State *s = bs->opaque;
-#ifdef CONFIG_ZLIB
     uint64_t coffset;
     int64_t csize, flen, avail;
     uint8_t *in;
@@ -304,7 +268,13 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
     if (ret == 0) {
         memset(in + avail, 0, csize - avail);
         s->cluster_cache_offset = UINT64_MAX;
-        ret = decompress_buffer(s, s->cluster_cache, in, csize);
+        ret = qcow2_decompress(s, s->cluster_cache, s->cluster_size,
+                               in, csize);
+        if (ret == -ENOTSUP) {
+            qemu_warn_raw("qcow2: this build of the qcow2 driver cannot "
+                          "decompress clusters of the image's compression "
+                          "type");
+        }
     }
     free(in);
     if (ret < 0) {
@@ -313,44 +283,7 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
     s->cluster_cache_offset = l2_entry;
     memcpy(out, s->cluster_cache, s->cluster_size);
     return 0;
-#else
-    (void)s;
-    (void)l2_entry;
-    (void)out;
-    (void)parse_compressed_entry;
-    qemu_warn_raw("qcow2: compressed clusters need zlib, which this build "
-                  "of the qcow2 driver lacks");
-    return -ENOTSUP;
-#endif
 }
-
-#ifdef CONFIG_ZLIB
-/* Compress one cluster; -ENOSPC if it does not get smaller. */
-static int compress_cluster(BDRVQcow2State *s, const uint8_t *in,
-                            uint8_t *out, int out_size)
-{
-    z_stream strm;
-    int ret;
-
-    memset(&strm, 0, sizeof(strm));
-    if (deflateInit2(&strm, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-                     Z_DEFAULT_STRATEGY) != Z_OK) {
-        return -EIO;
-    }
-    strm.next_in = (uint8_t *)in;
-    strm.avail_in = s->cluster_size;
-    strm.next_out = out;
-    strm.avail_out = out_size;
-    ret = deflate(&strm, Z_FINISH);
-    if (ret == Z_STREAM_END) {
-        ret = out_size - strm.avail_out;
-    } else {
-        ret = -ENOSPC;
-    }
-    deflateEnd(&strm);
-    return ret;
-}
-#endif
 
 /* ---- read ------------------------------------------------------------- */
 
@@ -921,24 +854,6 @@ int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
     uint64_t *l2;
     int clen, ret;
 
-#ifndef CONFIG_ZLIB
-    (void)l2_index;
-    (void)e;
-    (void)in;
-    (void)out;
-    (void)l2_off;
-    (void)coff;
-    (void)l2;
-    (void)clen;
-    (void)ret;
-    (void)buf;
-    (void)offset;
-    (void)bytes;
-    (void)s;
-    qemu_warn_raw("qcow2: compressed clusters need zlib, which this build "
-                  "of the qcow2 driver lacks");
-    return -ENOTSUP;
-#else
     if (qcow2_offset_into_cluster(s, offset) ||
         (bytes != s->cluster_size && (uint64_t)(offset + bytes) != s->size) ||
         bytes > s->cluster_size) {
@@ -947,7 +862,7 @@ int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
     in = qemu_xzalloc(s->cluster_size);
     out = qemu_xmalloc(s->cluster_size + 512);
     memcpy(in, buf, bytes);
-    clen = compress_cluster(s, in, out, s->cluster_size - 1);
+    clen = qcow2_compress(s, out, s->cluster_size - 1, in, s->cluster_size);
     if (clen == -ENOSPC) {
         free(out);
         ret = qcow2_write(bs, offset, s->cluster_size == bytes ?
@@ -956,6 +871,11 @@ int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
         return ret;
     }
     if (clen < 0) {
+        if (clen == -ENOTSUP) {
+            qemu_warn_raw("qcow2: this build of the qcow2 driver cannot "
+                          "compress clusters of the image's compression "
+                          "type");
+        }
         ret = clen;
         goto out;
     }
@@ -1012,7 +932,6 @@ out:
     free(in);
     free(out);
     return ret;
-#endif
 }
 
 /* ---- zero and discard ------------------------------------------------- */

@@ -44,6 +44,7 @@ typedef struct Qcow2CreateOpts {
     int version;
     bool lazy_refcounts;
     uint64_t refcount_bits;
+    uint8_t compression_type;
     PreallocMode prealloc;
     const char *backing_file;
     const char *backing_fmt;
@@ -140,15 +141,19 @@ static int parse_create_opts(const char *filename, QDict *opts,
         return -ENOTSUP;
     }
     v = qdict_get_str(opts, "compression_type");
-    if (v && strcmp(v, "zlib")) {
-        if (!strcmp(v, "zstd")) {
-            error_setg(errp, "Compression type 'zstd' is not supported by "
-                       "this build");
-        } else {
-            error_setg(errp, "Parameter 'compression-type' does not accept "
-                       "value '%s'", v);
+    if (v && !strcmp(v, "zstd") &&
+        qcow2_compression_type_supported(QCOW2_COMPRESSION_TYPE_ZSTD)) {
+        if (o->version < 3) {
+            error_setg(errp, "Non-zlib compression type is only supported "
+                       "with compatibility level 1.1 and above (use "
+                       "version=v3 or greater)");
+            return -EINVAL;
         }
-        return -ENOTSUP;
+        o->compression_type = QCOW2_COMPRESSION_TYPE_ZSTD;
+    } else if (v && strcmp(v, "zlib")) {
+        error_setg(errp, "Parameter 'compression-type' does not accept "
+                   "value '%s'", v);
+        return -EINVAL;
     }
     ret = qdict_get_bool(opts, "encryption", false, &b, errp);
     if (ret < 0) {
@@ -244,9 +249,13 @@ int qcow2_create(const char *filename, QDict *opts, Error **errp)
         while ((1ULL << order) < o.refcount_bits) {
             order++;
         }
+        if (o.compression_type != QCOW2_COMPRESSION_TYPE_ZLIB) {
+            stbe64(buf + 72, QCOW2_INCOMPAT_COMPRESSION);
+        }
         stbe64(buf + 80, o.lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0);
         stbe32(buf + 96, order);
         stbe32(buf + 100, QCOW2_HEADER_LEN);
+        buf[104] = o.compression_type;
     }
     ret = bdrv_pwrite(fbs, 0, o.cluster_size, buf, 0);
     if (ret < 0) {

@@ -505,14 +505,23 @@ static int check_version_and_sizes(BDRVQcow2State *s, const uint8_t *hdr,
 
 static int check_compression_type(BDRVQcow2State *s, Error **errp)
 {
-    if (s->compression_type != 0) {
+    /* zlib images open without zlib; only their compressed clusters fail */
+    if (s->compression_type != QCOW2_COMPRESSION_TYPE_ZLIB &&
+        !qcow2_compression_type_supported(s->compression_type)) {
         error_setg(errp, "qcow2: unknown compression type: %u",
                    s->compression_type);
         return -ENOTSUP;
     }
-    if (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) {
+    if (s->compression_type == QCOW2_COMPRESSION_TYPE_ZLIB &&
+        (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION)) {
         error_setg(errp, "qcow2: Compression type incompatible feature bit "
                    "must not be set");
+        return -EINVAL;
+    }
+    if (s->compression_type != QCOW2_COMPRESSION_TYPE_ZLIB &&
+        !(s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION)) {
+        error_setg(errp, "qcow2: Compression type incompatible feature bit "
+                   "must be set");
         return -EINVAL;
     }
     return 0;
@@ -1221,7 +1230,9 @@ static QObject *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
     (void)errp;
     qobj_dict_put(d, "compat", qobj_str(s->qcow_version == 2 ? "0.10"
                                                              : "1.1"));
-    qobj_dict_put(d, "compression-type", qobj_str("zlib"));
+    qobj_dict_put(d, "compression-type",
+                  qobj_str(s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD
+                           ? "zstd" : "zlib"));
     if (s->qcow_version >= 3) {
         qobj_dict_put(d, "lazy-refcounts",
                       qobj_bool(s->compatible_features &

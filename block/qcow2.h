@@ -7,7 +7,9 @@
  *   qcow2-create.c    create
  *   qcow2-amend.c     amend (compat, lazy refcounts, size)
  *   qcow2-resize.c    growing and shrinking the virtual size
- *   qcow2-cluster.c   L1/L2 mapping, read and write paths, compression
+ *   qcow2-cluster.c   L1/L2 mapping, read and write paths, compressed
+ *                     clusters
+ *   qcow2-compress.c  the compression types (zlib, zstd)
  *   qcow2-zero.c      zero writes
  *   qcow2-cache.c     the L2 and refcount-block caches
  *   qcow2-refcount.c  refcounts, cluster allocation, overlap checks
@@ -24,6 +26,10 @@
 #define QCOW2_V2_HEADER_LEN 72
 #define QCOW2_V3_MIN_HEADER_LEN 104
 #define QCOW2_HEADER_LEN 112           /* what we write for v3, as 7.2 */
+
+/* Header byte 104 (v3 headers of 105 bytes or more; otherwise zlib). */
+#define QCOW2_COMPRESSION_TYPE_ZLIB 0
+#define QCOW2_COMPRESSION_TYPE_ZSTD 1
 
 #define QCOW2_MIN_CLUSTER_BITS 9
 #define QCOW2_MAX_CLUSTER_BITS 21
@@ -52,9 +58,13 @@
 #define QCOW2_INCOMPAT_COMPRESSION (1ULL << 3)
 #define QCOW2_INCOMPAT_EXTL2       (1ULL << 4)
 #define QCOW2_INCOMPAT_KNOWN       0x1fULL
-/* Bits this implementation can handle when set. */
+/*
+ * Bits this implementation can handle when set (the compression bit is
+ * checked against the compression type on open).
+ */
 #define QCOW2_INCOMPAT_SUPPORTED \
-    (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT)
+    (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | \
+     QCOW2_INCOMPAT_COMPRESSION)
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS     (1ULL << 0)
 #define QCOW2_AUTOCLEAR_DATA_RAW    (1ULL << 1)
@@ -452,7 +462,8 @@ int qcow2_cluster_discard(BlockDriverState *bs, int64_t offset,
                           int64_t bytes, bool full_discard);
 /*
  * Decompress the cluster of compressed @l2_entry into @out (cluster_size
- * bytes).  -EIO for a broken stream, -ENOTSUP without zlib.
+ * bytes).  -EIO for a broken stream, -ENOTSUP if this build lacks the
+ * image's compression type.
  */
 int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
                              uint8_t *out);
@@ -462,6 +473,24 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
  */
 int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
                       uint64_t new_length);
+
+/* qcow2-compress.c */
+/* Whether this build can compress and decompress clusters of @type. */
+bool qcow2_compression_type_supported(unsigned type);
+/*
+ * Compress @in with the image's compression type into at most @out_size
+ * bytes: the stream's length, -ENOSPC if it does not fit (the cluster is
+ * then written uncompressed), -ENOTSUP if this build lacks the type.
+ */
+ssize_t qcow2_compress(BDRVQcow2State *s, uint8_t *out, size_t out_size,
+                       const uint8_t *in, size_t in_size);
+/*
+ * Decompress into exactly @out_size bytes from at most @in_size bytes of
+ * stream (the rest is padding): 0, -EIO for a stream that does not
+ * decode to exactly @out_size bytes, -ENOTSUP if this build lacks the type.
+ */
+int qcow2_decompress(BDRVQcow2State *s, uint8_t *out, size_t out_size,
+                     const uint8_t *in, size_t in_size);
 
 /* qcow2-zero.c */
 /* Write zeroes (BDRV_REQ_MAY_UNMAP honoured) to a checked, writable range. */

@@ -6,7 +6,7 @@
 set -eu
 
 PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
-      libglib2.0-dev libssl-dev zlib1g-dev libtpms-dev
+      libglib2.0-dev libssl-dev zlib1g-dev libzstd-dev libtpms-dev
       qemu-utils qemu-system-x86 swtpm swtpm-tools
       tpm2-tools libtss2-tcti-swtpm0
       libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
