@@ -229,6 +229,9 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
     if (parent->backing == child) {
         parent->backing = NULL;
     }
+    if (parent->data_file == child) {
+        parent->data_file = NULL;
+    }
     child->bs->parent_edge = NULL;
     bdrv_unref(child->bs);
     free(child->name);
@@ -274,6 +277,7 @@ void bdrv_unref(BlockDriverState *bs)
         bs->drv->bdrv_close(bs);
     }
     bdrv_unref_child(bs, bs->backing);
+    bdrv_unref_child(bs, bs->data_file);
     bdrv_unref_child(bs, bs->file);
     bdrv_free_node(bs);
 }
@@ -666,6 +670,7 @@ static BlockDriverState *open_format(const BlockDriver *drv,
 
     ret = drv->bdrv_open ? drv->bdrv_open(bs, opts, bs->open_flags, errp) : 0;
     if (ret < 0) {
+        bdrv_unref_child(bs, bs->data_file);
         bdrv_unref_child(bs, bs->file);
         bdrv_free_node(bs);
         bs = NULL;
@@ -816,6 +821,8 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
         parent->file = c;
     } else if (!strcmp(name, "backing") && !parent->backing) {
         parent->backing = c;
+    } else if (!strcmp(name, "data-file") && !parent->data_file) {
+        parent->data_file = c;
     }
     return c;
 }
@@ -976,7 +983,7 @@ static void child_perm(BlockDriverState *bs, BdrvChild *c, uint64_t perm,
 static void collect_perms(PermList *l, BlockDriverState *bs, uint64_t perm,
                           uint64_t shared)
 {
-    BdrvChild *children[2] = { bs->file, bs->backing };
+    BdrvChild *children[3] = { bs->file, bs->data_file, bs->backing };
     size_t i;
 
     if (l->n == l->cap) {
@@ -1062,6 +1069,9 @@ static void set_inactive(BlockDriverState *bs, bool inactive)
     if (bs->file) {
         set_inactive(bs->file->bs, inactive);
     }
+    if (bs->data_file) {
+        set_inactive(bs->data_file->bs, inactive);
+    }
     if (bs->backing) {
         set_inactive(bs->backing->bs, inactive);
     }
@@ -1082,6 +1092,10 @@ static int inactivate_drivers(BlockDriverState *bs)
     }
     if (bs->file) {
         r = inactivate_drivers(bs->file->bs);
+        ret = ret ? ret : r;
+    }
+    if (bs->data_file) {
+        r = inactivate_drivers(bs->data_file->bs);
         ret = ret ? ret : r;
     }
     if (bs->backing) {
@@ -1117,6 +1131,12 @@ int bdrv_invalidate_cache(BlockDriverState *bs, Error **errp)
 
     if (bs->file) {
         ret = bdrv_invalidate_cache(bs->file->bs, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (bs->data_file) {
+        ret = bdrv_invalidate_cache(bs->data_file->bs, errp);
         if (ret < 0) {
             return ret;
         }

@@ -236,12 +236,10 @@ static int convert_write_compressed(ConvertState *s, int64_t offset,
     } else if (!s->target_has_zero_init) {
         ret = blk_pwrite_zeroes(s->target, offset, n, BDRV_REQ_MAY_UNMAP);
     }
-    if (ret == -ENOTSUP) {
-        error_report("Compression not supported for this file format");
-        return ret;
-    } else if (ret < 0) {
-        error_report("error while compressing sector %" PRId64 ": %s",
-                     offset / BDRV_SECTOR_SIZE, strerror(-ret));
+    if (ret < 0) {
+        /* As QEMU: a format that refuses only now (an external data file) */
+        error_report("error while writing at byte %" PRId64 ": %s", offset,
+                     strerror(-ret));
         return ret;
     }
     convert_progress(s, n);

@@ -275,6 +275,10 @@ int bdrv_flush(BlockDriverState *bs)
     if (bs->drv->bdrv_flush_to_os) {
         ret = bs->drv->bdrv_flush_to_os(bs);
     }
+    if (bs->data_file) {
+        r = bdrv_flush(bs->data_file->bs);
+        ret = ret ? ret : r;
+    }
     if (bs->file) {
         r = bdrv_flush(bs->file->bs);
         ret = ret ? ret : r;

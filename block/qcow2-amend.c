@@ -300,6 +300,10 @@ static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
         error_setg(errp, "compat=0.10 requires refcount_bits=16");
         return -ENOTSUP;
     }
+    if (qcow2_has_data_file(s)) {
+        error_setg(errp, "Cannot downgrade an image with a data file");
+        return -ENOTSUP;
+    }
     /*
      * v2 programs need not know a snapshot's disk size or a VM state
      * beyond 32 bits: such snapshots would silently lose meaning.
@@ -404,6 +408,8 @@ typedef struct AmendOpts {
     const char *backing_fmt;
     bool lazy;
     int64_t refcount_bits;
+    const char *data_file;      /* NULL: unchanged; "": drop the name */
+    bool data_file_raw;
 } AmendOpts;
 
 static int check_amend_keys(const QDict *opts, Error **errp)
@@ -465,15 +471,18 @@ static int parse_amend_opts(BlockDriverState *bs, const QDict *opts,
     }
     o->backing_file = qdict_get_str(opts, "backing_file");
     o->backing_fmt = qdict_get_str(opts, "backing_fmt");
-    if (qdict_get_str(opts, "data_file")) {
+    o->data_file = qdict_get_str(opts, "data_file");
+    if (o->data_file && !qcow2_has_data_file(s)) {
         error_setg(errp, "data-file can only be set for images that use an "
                    "external data file");
         return -EINVAL;
     }
-    if (qdict_get_bool(opts, "data_file_raw", false, &raw, errp) < 0) {
+    raw = qcow2_data_file_is_raw(s);
+    if (qdict_get_bool(opts, "data_file_raw", raw, &o->data_file_raw,
+                       errp) < 0) {
         return -EINVAL;
     }
-    if (raw) {
+    if (o->data_file_raw && !raw) {
         error_setg(errp, "data-file-raw cannot be set on existing images");
         return -EINVAL;
     }
@@ -534,6 +543,44 @@ static int set_lazy_refcounts(BlockDriverState *bs, bool lazy, int version,
     return 0;
 }
 
+/*
+ * data_file_raw may only be cleared; data_file renames the external data
+ * file ("" drops the name: the image then needs data-file.* to open).
+ * The header is rewritten in any case, as QEMU does.
+ */
+static int amend_data_file(BlockDriverState *bs, const AmendOpts *o,
+                           Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t old_autoclear = s->autoclear_features;
+    char *old_name = s->image_data_file;
+    int ret;
+
+    if (o->data_file_raw) {
+        s->autoclear_features |= QCOW2_AUTOCLEAR_DATA_RAW;
+    } else {
+        s->autoclear_features &= ~QCOW2_AUTOCLEAR_DATA_RAW;
+    }
+    if (o->data_file) {
+        s->image_data_file = o->data_file[0] ? qemu_xstrdup(o->data_file)
+                                             : NULL;
+    }
+    ret = qcow2_update_header(bs);
+    if (ret < 0) {
+        if (o->data_file) {
+            free(s->image_data_file);
+            s->image_data_file = old_name;
+        }
+        s->autoclear_features = old_autoclear;
+        error_setg_errno(errp, -ret, "Failed to update the image header");
+        return ret;
+    }
+    if (o->data_file) {
+        free(old_name);
+    }
+    return 0;
+}
+
 int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
                         Error **errp)
 {
@@ -564,6 +611,10 @@ int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
         error_setg(errp, "Changing the refcount width is not supported by "
                    "this qcow2 driver");
         return -ENOTSUP;
+    }
+    ret = amend_data_file(bs, &o, errp);
+    if (ret < 0) {
+        return ret;
     }
     if ((o.backing_file || o.backing_fmt) &&
         (!same_name(o.backing_file, bs->backing_file) ||

@@ -120,6 +120,12 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
             uint64_t off, n;
 
             qcow2_compressed_entry(s, e, &off, &n);
+            if (qcow2_has_data_file(s)) {
+                qcow2_check_report("ERROR compressed cluster %d with data "
+                                   "file, entry=0x%" PRIx64, i, e);
+                res->corruptions++;
+                break;
+            }
             if (e & QCOW_OFLAG_COPIED) {
                 qcow2_check_report("ERROR: coffset=0x%" PRIx64 ": copied "
                                    "flag must never be set for compressed "
@@ -156,7 +162,10 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
                 }
                 next_contiguous = off + s->cluster_size;
             }
-            inc_refs(bs, cs, res, off, s->cluster_size);
+            if (!qcow2_has_data_file(s)) {
+                /* clusters of an external data file have no refcount */
+                inc_refs(bs, cs, res, off, s->cluster_size);
+            }
             break;
         }
         default:
@@ -624,8 +633,10 @@ static int check_oflag_copied(BlockDriverState *bs, BdrvCheckResult *res,
             if (t != QCOW2_CLUSTER_NORMAL && t != QCOW2_CLUSTER_ZERO_ALLOC) {
                 continue;
             }
-            if (qcow2_get_refcount(bs, (le & L2E_OFFSET_MASK) >>
-                                   s->cluster_bits, &drc) < 0) {
+            if (qcow2_has_data_file(s)) {
+                drc = 1;
+            } else if (qcow2_get_refcount(bs, (le & L2E_OFFSET_MASK) >>
+                                          s->cluster_bits, &drc) < 0) {
                 continue;
             }
             if ((drc == 1) != ((le & QCOW_OFLAG_COPIED) != 0)) {

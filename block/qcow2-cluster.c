@@ -9,7 +9,6 @@
 
 Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s, uint64_t e)
 {
-    (void)s;
     if (e & QCOW_OFLAG_COMPRESSED) {
         return QCOW2_CLUSTER_COMPRESSED;
     }
@@ -18,7 +17,12 @@ Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s, uint64_t e)
                                      : QCOW2_CLUSTER_ZERO_PLAIN;
     }
     if (!(e & L2E_OFFSET_MASK)) {
-        return QCOW2_CLUSTER_UNALLOCATED;
+        /*
+         * Offset 0 is a data cluster in an external data file: those all
+         * have refcount 1, so the COPIED flag tells them apart.
+         */
+        return qcow2_has_data_file(s) && (e & QCOW_OFLAG_COPIED)
+               ? QCOW2_CLUSTER_NORMAL : QCOW2_CLUSTER_UNALLOCATED;
     }
     return QCOW2_CLUSTER_NORMAL;
 }
@@ -183,6 +187,13 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
 
     switch (*type) {
     case QCOW2_CLUSTER_COMPRESSED:
+        if (qcow2_has_data_file(s)) {
+            qcow2_signal_corruption(bs, true, "Compressed cluster entry "
+                                    "found in image with external data file "
+                                    "(L2 offset: %#" PRIx64 ", L2 index: "
+                                    "%#x)", l2_off, (int)l2_index);
+            return -EIO;
+        }
         *host_offset = e & s->cluster_offset_mask;
         n = 1;
         break;
@@ -194,6 +205,15 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
                                     PRIx64 " unaligned (L2 offset: %#" PRIx64
                                     ", L2 index: %#x)", host, l2_off,
                                     (int)l2_index);
+            return -EIO;
+        }
+        if (qcow2_has_data_file(s) &&
+            host != (uint64_t)qcow2_start_of_cluster(s, offset)) {
+            qcow2_signal_corruption(bs, true, "External data file host "
+                                    "cluster offset %#" PRIx64 " does not "
+                                    "match guest cluster offset: %#" PRIx64,
+                                    host, (uint64_t)
+                                    qcow2_start_of_cluster(s, offset));
             return -EIO;
         }
         *host_offset = host + in_cluster;
@@ -334,14 +354,18 @@ int qcow2_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
             memset(buf, 0, cur);
             break;
         case QCOW2_CLUSTER_NORMAL:
-            if (qcow2_offset_into_cluster(s, host) == 0 &&
+            if (!qcow2_has_data_file(s) &&
+                qcow2_offset_into_cluster(s, host) == 0 &&
                 host < (uint64_t)s->cluster_size) {
                 qcow2_signal_corruption(bs, true, "Data cluster at offset 0 "
                                         "overlaps the qcow2 header");
                 return -EIO;
             }
+            if (!s->data_file) {
+                return -EIO;
+            }
             bdrv_debug_event(bs->file->bs, BLKDBG_READ_AIO);
-            ret = bdrv_child_pread(bs->file, host, cur, buf);
+            ret = bdrv_child_pread(s->data_file, host, cur, buf);
             break;
         case QCOW2_CLUSTER_COMPRESSED: {
             uint8_t *tmp = qemu_xmalloc(s->cluster_size);
@@ -379,7 +403,7 @@ static int read_old_cluster(BlockDriverState *bs, uint64_t voff, uint64_t e,
     case QCOW2_CLUSTER_COMPRESSED:
         return qcow2_decompress_cluster(bs, e, buf);
     default:
-        return bdrv_child_pread(bs->file, e & L2E_OFFSET_MASK,
+        return bdrv_child_pread(s->data_file, e & L2E_OFFSET_MASK,
                                 s->cluster_size, buf);
     }
 }
@@ -570,14 +594,50 @@ static bool entry_writable_in_place(BDRVQcow2State *s, uint64_t e)
 static int write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,
                       const uint8_t *buf)
 {
-    const char *what = qcow2_overlaps_metadata(bs, host, bytes);
+    BDRVQcow2State *s = bs->opaque;
+    const char *what = qcow2_has_data_file(s) ? NULL
+                       : qcow2_overlaps_metadata(bs, host, bytes);
 
     if (what) {
         qcow2_signal_corruption(bs, true, "Preventing invalid write on "
                                 "metadata (overlaps with %s)", what);
         return -EIO;
     }
-    return bdrv_child_pwrite(bs->file, host, bytes, buf, 0);
+    if (!s->data_file) {
+        return -EIO;
+    }
+    return bdrv_child_pwrite(s->data_file, host, bytes, buf, 0);
+}
+
+/*
+ * Host clusters for the @bytes of guest clusters from @vstart: allocated
+ * in the image file, or in an external data file the guest offsets
+ * themselves (those have no refcounts).
+ */
+static int64_t alloc_data_clusters(BlockDriverState *bs, uint64_t vstart,
+                                   uint64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (qcow2_has_data_file(s)) {
+        return vstart;
+    }
+    return qcow2_alloc_clusters(bs, bytes);
+}
+
+/*
+ * Undo alloc_data_clusters() after a failed write.  Never for an external
+ * data file: its clusters have no refcounts, and those of the image file
+ * at the same offsets are metadata (QEMU's iotest 289).
+ */
+static void free_data_clusters(BlockDriverState *bs, int64_t host,
+                               uint64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!qcow2_has_data_file(s)) {
+        qcow2_free_clusters(bs, host, bytes);
+    }
 }
 
 /*
@@ -663,13 +723,14 @@ static int zero_new_clusters(BlockDriverState *bs, uint64_t vstart,
         !reads_as_zero_fast(bs, vstart + end, aligned_end - end)) {
         return -ENOTSUP;
     }
-    what = qcow2_overlaps_metadata(bs, host, aligned_end);
+    what = qcow2_has_data_file(s) ? NULL
+           : qcow2_overlaps_metadata(bs, host, aligned_end);
     if (what) {
         qcow2_signal_corruption(bs, true, "Preventing invalid write on "
                                 "metadata (overlaps with %s)", what);
         return -EIO;
     }
-    ret = bdrv_pwrite_zeroes(bs->file->bs, host, aligned_end,
+    ret = bdrv_pwrite_zeroes(s->data_file->bs, host, aligned_end,
                              BDRV_REQ_NO_FALLBACK);
     return ret == -EAGAIN ? -ENOTSUP : ret;
 }
@@ -713,7 +774,8 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
 
     if (in_place) {
         uint64_t h = be64toh_q(l2[l2_index]) & L2E_OFFSET_MASK;
-        int64_t flen = bdrv_getlength(bs->file->bs);
+        int64_t flen = qcow2_has_data_file(s) ? -1
+                       : bdrv_getlength(bs->file->bs);
         if (flen >= 0 && h + ((k - 1) << s->cluster_bits) >=
             (uint64_t)QEMU_ALIGN_UP(flen, s->cluster_size)) {
             /* Never extend the file through a corrupt L2 entry. */
@@ -742,7 +804,7 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     if (ret < 0) {
         goto out;
     }
-    host = qcow2_alloc_clusters(bs, k << s->cluster_bits);
+    host = alloc_data_clusters(bs, offset - in_cluster, k << s->cluster_bits);
     if (host < 0) {
         ret = host;
         goto out;
@@ -756,11 +818,11 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
         /* The clusters read as zeros: write just the data. */
         ret = write_data(bs, host + in_cluster, bytes, buf);
         if (ret < 0) {
-            qcow2_free_clusters(bs, host, k << s->cluster_bits);
+            free_data_clusters(bs, host, k << s->cluster_bits);
             goto out;
         }
     } else if (ret != -ENOTSUP) {
-        qcow2_free_clusters(bs, host, k << s->cluster_bits);
+        free_data_clusters(bs, host, k << s->cluster_bits);
         goto out;
     } else {
         uint64_t end = in_cluster + bytes;
@@ -805,7 +867,7 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
         }
         free(cbuf);
         if (ret < 0) {
-            qcow2_free_clusters(bs, host, k << s->cluster_bits);
+            free_data_clusters(bs, host, k << s->cluster_bits);
             goto out;
         }
     }
@@ -854,6 +916,9 @@ int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
     uint64_t *l2;
     int clen, ret;
 
+    if (qcow2_has_data_file(s)) {
+        return -ENOTSUP;        /* as QEMU: no compression in data files */
+    }
     if (qcow2_offset_into_cluster(s, offset) ||
         (bytes != s->cluster_size && (uint64_t)(offset + bytes) != s->size) ||
         bytes > s->cluster_size) {
@@ -1037,8 +1102,34 @@ int qcow2_cluster_discard(BlockDriverState *bs, int64_t offset,
 
 /* ---- preallocation ---------------------------------------------------- */
 
+/*
+ * Falloc and full preallocation of new data clusters in the image file:
+ * the file system allocates them (a zero range), or zeros are written.
+ */
+static int prealloc_data(BlockDriverState *bs, int64_t host, int64_t len,
+                         PreallocMode mode)
+{
+    const int64_t chunk = 1 * MiB;
+    uint8_t *zeros;
+    int ret = 0;
+
+    if (mode == PREALLOC_MODE_FALLOC) {
+        ret = bdrv_pwrite_zeroes(bs->file->bs, host, len, 0);
+        if (ret != -ENOTSUP) {
+            return ret;
+        }
+    }
+    zeros = qemu_xzalloc(MIN(len, chunk));
+    for (int64_t done = 0; ret == 0 && done < len; done += chunk) {
+        ret = bdrv_child_pwrite(bs->file, host + done,
+                                MIN(chunk, len - done), zeros, 0);
+    }
+    free(zeros);
+    return ret;
+}
+
 int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
-                      uint64_t new_length)
+                      uint64_t new_length, PreallocMode mode)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t last_end = 0;
@@ -1071,7 +1162,7 @@ int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
             offset += s->cluster_size;
             continue;
         }
-        host = qcow2_alloc_clusters(bs, k << s->cluster_bits);
+        host = alloc_data_clusters(bs, offset, k << s->cluster_bits);
         if (host < 0) {
             return host;
         }
@@ -1084,7 +1175,15 @@ int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
                                          QCOW_OFLAG_COPIED);
         }
         qcow2_cache_mark_dirty(s->l2_cache, l2);
-        last_end = host + (k << s->cluster_bits);
+        if (!qcow2_has_data_file(s)) {
+            last_end = host + (k << s->cluster_bits);
+            if (mode == PREALLOC_MODE_FALLOC || mode == PREALLOC_MODE_FULL) {
+                ret = prealloc_data(bs, host, k << s->cluster_bits, mode);
+                if (ret < 0) {
+                    return ret;
+                }
+            }
+        }
         offset += k << s->cluster_bits;
     }
     if (last_end) {

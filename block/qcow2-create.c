@@ -48,6 +48,8 @@ typedef struct Qcow2CreateOpts {
     PreallocMode prealloc;
     const char *backing_file;
     const char *backing_fmt;
+    const char *data_file;
+    bool data_file_raw;
 } Qcow2CreateOpts;
 
 static int parse_create_opts(const char *filename, QDict *opts,
@@ -163,11 +165,30 @@ static int parse_create_opts(const char *filename, QDict *opts,
         error_setg(errp, "qcow2 encryption is not supported by this driver");
         return -ENOTSUP;
     }
-    if (qdict_get_str(opts, "data_file") ||
-        qdict_get_str(opts, "data_file_raw")) {
-        error_setg(errp, "External data files are not supported by this "
-                   "qcow2 driver");
-        return -ENOTSUP;
+    o->data_file = qdict_get_str(opts, "data_file");
+    ret = qdict_get_bool(opts, "data_file_raw", false, &o->data_file_raw,
+                         errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (o->data_file_raw && !o->data_file) {
+        error_setg(errp, "data-file-raw requires data-file");
+        return -EINVAL;
+    }
+    if (o->data_file_raw && o->backing_file) {
+        error_setg(errp, "Backing file and data-file-raw cannot be used at "
+                   "the same time");
+        return -EINVAL;
+    }
+    if (o->data_file_raw && o->prealloc == PREALLOC_MODE_OFF) {
+        /* A raw data file needs the 1:1 mapping in place from the start. */
+        o->prealloc = PREALLOC_MODE_METADATA;
+    }
+    if (o->data_file && o->version < 3) {
+        error_setg(errp, "External data files are only supported with "
+                   "compatibility level 1.1 and above (use version=v3 or "
+                   "greater)");
+        return -EINVAL;
     }
     {
         int cb = 0;
@@ -188,6 +209,36 @@ static bool is_qcow2_opt(const char *key)
 {
     return qemu_opt_find_desc(qcow2_create_opts, key) != NULL ||
            strstart(key, "encrypt.", NULL);
+}
+
+/*
+ * The external data file: created by the file driver at the virtual size
+ * (with the file options, falloc and full preallocation included), as
+ * QEMU's bdrv_create_file() does.
+ */
+static int create_data_file(const Qcow2CreateOpts *o, QDict *opts,
+                            Error **errp)
+{
+    BlockDriver *file_drv = bdrv_find_format("file");
+    QDict *fopts = qdict_new();
+    char size[32];
+    int ret;
+
+    for (const QDictEntry *e = qdict_first(opts); e; e = qdict_next(opts, e)) {
+        if (!is_qcow2_opt(qdict_entry_key(e))) {
+            qdict_put_str(fopts, qdict_entry_key(e), qdict_entry_value(e));
+        }
+    }
+    snprintf(size, sizeof(size), "%" PRIu64, o->size);
+    qdict_put_str(fopts, "size", size);
+    if (o->prealloc == PREALLOC_MODE_FALLOC) {
+        qdict_put_str(fopts, "preallocation", "falloc");
+    } else if (o->prealloc == PREALLOC_MODE_FULL) {
+        qdict_put_str(fopts, "preallocation", "full");
+    }
+    ret = bdrv_create(file_drv, o->data_file, fopts, errp);
+    qdict_free(fopts);
+    return ret;
 }
 
 int qcow2_create(const char *filename, QDict *opts, Error **errp)
@@ -224,6 +275,12 @@ int qcow2_create(const char *filename, QDict *opts, Error **errp)
     if (ret < 0) {
         return ret;
     }
+    if (o.data_file) {
+        ret = create_data_file(&o, opts, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     oopts = qdict_new();
     qdict_put_str(oopts, "driver", "file");
     fbs = bdrv_open(filename, oopts, BDRV_O_RDWR | BDRV_O_PROTOCOL, errp);
@@ -249,10 +306,12 @@ int qcow2_create(const char *filename, QDict *opts, Error **errp)
         while ((1ULL << order) < o.refcount_bits) {
             order++;
         }
-        if (o.compression_type != QCOW2_COMPRESSION_TYPE_ZLIB) {
-            stbe64(buf + 72, QCOW2_INCOMPAT_COMPRESSION);
-        }
+        stbe64(buf + 72,
+               (o.compression_type != QCOW2_COMPRESSION_TYPE_ZLIB
+                ? QCOW2_INCOMPAT_COMPRESSION : 0) |
+               (o.data_file ? QCOW2_INCOMPAT_DATA_FILE : 0));
         stbe64(buf + 80, o.lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0);
+        stbe64(buf + 88, o.data_file_raw ? QCOW2_AUTOCLEAR_DATA_RAW : 0);
         stbe32(buf + 96, order);
         stbe32(buf + 100, QCOW2_HEADER_LEN);
         buf[104] = o.compression_type;
@@ -275,6 +334,10 @@ int qcow2_create(const char *filename, QDict *opts, Error **errp)
     /* Now open it as qcow2 and let the driver do the rest. */
     oopts = qdict_new();
     qdict_put_str(oopts, "driver", "qcow2");
+    if (o.data_file) {
+        qdict_put_str(oopts, "data-file.driver", "file");
+        qdict_put_str(oopts, "data-file.filename", o.data_file);
+    }
     bs = bdrv_open(filename, oopts, BDRV_O_RDWR | BDRV_O_RESIZE |
                    BDRV_O_NO_BACKING, errp);
     if (!bs) {
@@ -295,12 +358,15 @@ int qcow2_create(const char *filename, QDict *opts, Error **errp)
                              "qcow2 header and refcount table");
             goto out;
         }
+        if (o.data_file) {
+            /* The name as given, as QEMU records it. */
+            s->image_data_file = qemu_xstrdup(o.data_file);
+        }
         ret = qcow2_update_header(bs);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Could not write qcow2 header");
             goto out;
         }
-        (void)s;
     }
     ret = qcow2_truncate(bs, o.size, false, o.prealloc, errp);
     if (ret < 0) {

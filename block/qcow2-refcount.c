@@ -561,6 +561,15 @@ void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry)
     }
     case QCOW2_CLUSTER_NORMAL:
     case QCOW2_CLUSTER_ZERO_ALLOC:
+        if (qcow2_has_data_file(s)) {
+            /* No refcount: a discard request passes down, as QEMU's. */
+            if (s->discard_on_free && s->data_file) {
+                (void)bdrv_pdiscard(s->data_file->bs,
+                                    l2_entry & L2E_OFFSET_MASK,
+                                    s->cluster_size);
+            }
+            break;
+        }
         qcow2_free_clusters(bs, l2_entry & L2E_OFFSET_MASK, s->cluster_size);
         break;
     default:

@@ -121,6 +121,30 @@ static int truncate_file_tail(BlockDriverState *bs)
     return 0;
 }
 
+/*
+ * An external data file grows with the image (falloc and full allocate
+ * the new area); one that is already long enough is left as it is.
+ */
+static int grow_data_file(BlockDriverState *bs, int64_t offset,
+                          PreallocMode prealloc, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t len = bdrv_getlength(s->data_file->bs);
+
+    if (len < 0) {
+        error_setg_errno(errp, -len, "Could not get the size of the data "
+                         "file");
+        return len;
+    }
+    if (len >= offset) {
+        return 0;
+    }
+    if (prealloc == PREALLOC_MODE_METADATA) {
+        prealloc = PREALLOC_MODE_OFF;
+    }
+    return bdrv_truncate(s->data_file->bs, offset, false, prealloc, errp);
+}
+
 int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                           PreallocMode prealloc, Error **errp)
 {
@@ -129,6 +153,10 @@ int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
     int ret;
 
     (void)exact;
+    if (qcow2_data_file_is_raw(s) && prealloc == PREALLOC_MODE_OFF) {
+        /* A raw data file keeps its 1:1 mapping over the new area too. */
+        prealloc = PREALLOC_MODE_METADATA;
+    }
     if (!s->writable) {
         error_setg(errp, "Image is read-only");
         return -EACCES;
@@ -218,18 +246,16 @@ int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
     }
     s->size = offset;
     if (prealloc != PREALLOC_MODE_OFF && (uint64_t)offset > old) {
-        ret = qcow2_preallocate(bs, old, offset);
+        ret = qcow2_preallocate(bs, old, offset, prealloc);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Preallocation failed");
             return ret;
         }
-        if (prealloc == PREALLOC_MODE_FALLOC ||
-            prealloc == PREALLOC_MODE_FULL) {
-            int64_t flen = bdrv_getlength(bs->file->bs);
-            if (flen >= 0) {
-                (void)bdrv_truncate(bs->file->bs, flen, false, prealloc,
-                                    NULL);
-            }
+    }
+    if (qcow2_has_data_file(s) && s->data_file && (uint64_t)offset > old) {
+        ret = grow_data_file(bs, offset, prealloc, errp);
+        if (ret < 0) {
+            return ret;
         }
     }
     return qcow2_flush_caches(bs);

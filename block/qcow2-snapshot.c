@@ -487,6 +487,9 @@ int qcow2_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
     uint8_t *buf;
     int ret;
 
+    if (qcow2_has_data_file(s)) {
+        return -ENOTSUP;        /* as QEMU: no snapshots with data files */
+    }
     if (!s->writable) {
         error_setg(errp, "Image is read-only");
         return -EACCES;
@@ -633,6 +636,9 @@ int qcow2_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
     size_t cur_bytes;
     int idx, ret;
 
+    if (qcow2_has_data_file(s)) {
+        return -ENOTSUP;        /* as QEMU: no snapshots with data files */
+    }
     if (!s->writable) {
         error_setg(errp, "Image is read-only");
         return -EACCES;
@@ -736,6 +742,9 @@ int qcow2_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
     Qcow2Snapshot sn, *sns;
     int idx, ret;
 
+    if (qcow2_has_data_file(s)) {
+        return -ENOTSUP;        /* as QEMU: no snapshots with data files */
+    }
     if (!s->writable) {
         error_setg(errp, "Image is read-only");
         return -EACCES;
@@ -803,8 +812,13 @@ int qcow2_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
 int qcow2_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn)
 {
     BDRVQcow2State *s = bs->opaque;
-    QEMUSnapshotInfo *tab = qemu_xnew0(QEMUSnapshotInfo,
-                                       s->nb_snapshots + 1);
+    QEMUSnapshotInfo *tab;
+
+    if (qcow2_has_data_file(s)) {
+        *psn = NULL;
+        return -ENOTSUP;
+    }
+    tab = qemu_xnew0(QEMUSnapshotInfo, s->nb_snapshots + 1);
 
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         Qcow2Snapshot *sn = &s->snapshots[i];

@@ -130,6 +130,14 @@ int qcow2_zero_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
     int64_t tail = qcow2_offset_into_cluster(s, offset + bytes);
     int ret = 0;
 
+    if (qcow2_data_file_is_raw(s) && s->data_file) {
+        /* The raw data file must read as zeros there too, as QEMU's. */
+        ret = bdrv_pwrite_zeroes(s->data_file->bs, offset, bytes,
+                                 flags & ~BDRV_REQ_NO_FALLBACK);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     while (bytes > 0 && ret == 0) {
         int64_t n = bytes;
 

@@ -213,6 +213,12 @@ int qcow2_update_header(BlockDriverState *bs)
             goto out;
         }
     }
+    if (qcow2_has_data_file(s) && s->image_data_file) {
+        if (add_ext(buf, &pos, len, QCOW2_EXT_DATA_FILE, s->image_data_file,
+                    strlen(s->image_data_file)) < 0) {
+            goto out;
+        }
+    }
     if (s->qcow_version >= 3 && s->cluster_size > 4096) {
         uint8_t table[8 * 48];
         static const struct { uint8_t type, bit; const char *name; } f[] = {
@@ -408,9 +414,14 @@ static int read_extensions(BlockDriverState *bs, const uint8_t *hdr,
             memcpy(s->bitmaps_ext, hdr + off, len);
             s->has_bitmaps_ext = true;
             break;
-        case QCOW2_EXT_CRYPTO:
         case QCOW2_EXT_DATA_FILE:
-            /* Refused through their feature bits / crypt_method. */
+            free(s->image_data_file);
+            s->image_data_file = qemu_xmalloc(len + 1);
+            memcpy(s->image_data_file, hdr + off, len);
+            s->image_data_file[len] = 0;
+            break;
+        case QCOW2_EXT_CRYPTO:
+            /* Refused through crypt_method. */
             break;
         default: {
             Qcow2UnknownExt *u;
@@ -444,6 +455,8 @@ static void qcow2_free_state(BDRVQcow2State *s)
     free(s->header_tail);
     s->header_tail = NULL;
     s->header_tail_len = 0;
+    free(s->image_data_file);
+    s->image_data_file = NULL;
     for (int i = 0; i < s->nb_unknown_ext; i++) {
         free(s->unknown_ext[i].data);
     }
@@ -649,15 +662,16 @@ static int read_l1_table(BlockDriverState *bs, int64_t file_len,
 
 /*
  * What a writable open does to the header: clear the autoclear bits (we
- * maintain none of those features) and repair a dirty image.
+ * maintain none of those features but raw external data) and repair a
+ * dirty image.
  */
 static int open_writable(BlockDriverState *bs, int flags, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     int ret;
 
-    if (s->autoclear_features) {
-        s->autoclear_features = 0;
+    if (s->autoclear_features & ~QCOW2_AUTOCLEAR_DATA_RAW) {
+        s->autoclear_features &= QCOW2_AUTOCLEAR_DATA_RAW;
         s->has_bitmaps_ext = false;
         ret = qcow2_update_header(bs);
         if (ret < 0) {
@@ -768,6 +782,108 @@ static int open_snapshots(BlockDriverState *bs, const uint8_t *hdr,
     return qcow2_read_snapshots(bs, errp);
 }
 
+/* Whether @options has a "data-file" option or "data-file.*" ones. */
+static bool has_data_file_options(QDict *options)
+{
+    const QDictEntry *e;
+
+    for (e = qdict_first(options); e; e = qdict_next(options, e)) {
+        const char *k = qdict_entry_key(e);
+        if (!strcmp(k, "data-file") || strstart(k, "data-file.", NULL)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void drop_data_file_options(QDict *options)
+{
+    qdict_free(qdict_extract_subqdict(options, "data-file."));
+    qdict_del(options, "data-file");
+}
+
+/*
+ * The external data file, as QEMU: from the data-file.* options, else by
+ * the name in the header (as given: 7.2 resolves a relative name against
+ * the working directory), opened by its protocol, never probed.  Without
+ * I/O (qemu-img info) it is not opened.  s->data_file is bs->file for an
+ * image without one.
+ */
+static int open_data_file(BlockDriverState *bs, QDict *options, int flags,
+                          Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool given = options && has_data_file_options(options);
+    QDict *tmp = NULL;
+    BdrvChild *child;
+    int cflags;
+
+    if (bs->data_file) {
+        /* Invalidation re-reads the header; the child stays. */
+        if (options) {
+            drop_data_file_options(options);
+        }
+        s->data_file = bs->data_file;
+        return 0;
+    }
+    if (flags & BDRV_O_NO_IO) {
+        if (options) {
+            drop_data_file_options(options);
+        }
+        s->data_file = qcow2_has_data_file(s) ? NULL : bs->file;
+        return 0;
+    }
+    if (options && qdict_haskey(options, "data-file")) {
+        error_setg(errp, "Node references are not supported for "
+                   "'data-file'; give data-file.driver and its options");
+        return -EINVAL;
+    }
+    if (!given && !(qcow2_has_data_file(s) && s->image_data_file)) {
+        if (qcow2_has_data_file(s)) {
+            error_setg(errp, "'data-file' is required for this image");
+            return -EINVAL;
+        }
+        if (qcow2_data_file_is_raw(s)) {
+            error_setg(errp, "data-file-raw requires a data file");
+            return -EINVAL;
+        }
+        s->data_file = bs->file;
+        return 0;
+    }
+    if (!options) {
+        options = tmp = qdict_new();
+    }
+    if (!given) {
+        qdict_put_str(options, "data-file.filename", s->image_data_file);
+    }
+    if (!qdict_haskey(options, "data-file.driver")) {
+        const char *fn = qdict_get_str(options, "data-file.filename");
+        const char *proto = fn ? bdrv_protocol_driver_name(fn, errp)
+                               : "file";
+        if (!proto) {
+            qdict_free(tmp);
+            return -EINVAL;
+        }
+        qdict_put_str(options, "data-file.driver", proto);
+    }
+    cflags = flags & ~(BDRV_O_SNAPSHOT | BDRV_O_NO_BACKING | BDRV_O_CHECK |
+                       BDRV_O_TEMPORARY | BDRV_O_PROTOCOL);
+    child = bdrv_open_child(bs, NULL, options, "data-file", BDRV_CHILD_DATA,
+                            cflags, errp);
+    qdict_free(tmp);
+    if (!child) {
+        return -EINVAL;
+    }
+    if (!qcow2_has_data_file(s)) {
+        error_setg(errp, "'data-file' can only be set for images with an "
+                   "external data file");
+        bdrv_unref_child(bs, bs->data_file);
+        return -EINVAL;
+    }
+    s->data_file = bs->data_file;
+    return 0;
+}
+
 /*
  * Open in phases: the header and its checks (version, sizes, compression,
  * features, table bounds), the L1 table, runtime options, refcounts and
@@ -841,6 +957,10 @@ static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
     }
     ret = read_backing_name(bs, cluster0, backing_off, ldbe32(hdr + 16),
                             errp);
+    if (ret < 0) {
+        goto fail;
+    }
+    ret = open_data_file(bs, options, flags, errp);
     if (ret < 0) {
         goto fail;
     }
@@ -1158,7 +1278,7 @@ static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
     if (status & BDRV_BLOCK_OFFSET_VALID) {
         *map = host;
         if (file) {
-            *file = bs->file->bs;
+            *file = s->data_file ? s->data_file->bs : bs->file->bs;
         }
     }
     if (s->metadata_prealloc < 0) {
@@ -1239,6 +1359,13 @@ static QObject *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
                                 QCOW2_COMPAT_LAZY_REFCOUNTS));
     }
     qobj_dict_put(d, "refcount-bits", qobj_int(s->refcount_bits));
+    if (s->image_data_file) {
+        qobj_dict_put(d, "data-file", qobj_str(s->image_data_file));
+    }
+    if (qcow2_has_data_file(s)) {
+        qobj_dict_put(d, "data-file-raw",
+                      qobj_bool(qcow2_data_file_is_raw(s)));
+    }
     if (s->qcow_version >= 3) {
         qobj_dict_put(d, "corrupt",
                       qobj_bool(s->incompatible_features &

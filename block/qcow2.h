@@ -64,7 +64,7 @@
  */
 #define QCOW2_INCOMPAT_SUPPORTED \
     (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | \
-     QCOW2_INCOMPAT_COMPRESSION)
+     QCOW2_INCOMPAT_DATA_FILE | QCOW2_INCOMPAT_COMPRESSION)
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS     (1ULL << 0)
 #define QCOW2_AUTOCLEAR_DATA_RAW    (1ULL << 1)
@@ -158,6 +158,14 @@ typedef struct BDRVQcow2State {
     uint8_t *header_tail;          /* bytes 112..header_length (unknown) */
     uint32_t header_tail_len;
 
+    /*
+     * Where data clusters live: bs->file, or the external data file
+     * (incompatible bit 2), whose clusters sit at their guest offsets and
+     * have no refcounts.  NULL for an external one not opened (NO_IO).
+     */
+    BdrvChild *data_file;
+    char *image_data_file;         /* its name from the header extension */
+
     Qcow2UnknownExt *unknown_ext;
     int nb_unknown_ext;
     bool has_bitmaps_ext;
@@ -195,6 +203,18 @@ typedef struct BDRVQcow2State {
     bool corrupt_reported;
     bool signaled_corruption;
 } BDRVQcow2State;
+
+/* Whether data clusters live in an external data file. */
+static inline bool qcow2_has_data_file(const BDRVQcow2State *s)
+{
+    return s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE;
+}
+
+/* Whether that file must stay valid as a raw image (autoclear bit 1). */
+static inline bool qcow2_data_file_is_raw(const BDRVQcow2State *s)
+{
+    return s->autoclear_features & QCOW2_AUTOCLEAR_DATA_RAW;
+}
 
 /* Entries of cached L2 tables stay big-endian, as on disk. */
 static inline uint64_t be64toh_q(uint64_t v)
@@ -469,10 +489,13 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
                              uint8_t *out);
 /*
  * Allocate host clusters for unallocated guest clusters from @offset to
- * @new_length (metadata preallocation), then flush the caches.
+ * @new_length, then flush the caches: @mode metadata maps them, falloc
+ * also has the file system allocate them, full writes zeros to them.  In
+ * an external data file they are mapped to their guest offsets and the
+ * data file is left to the caller.
  */
 int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
-                      uint64_t new_length);
+                      uint64_t new_length, PreallocMode mode);
 
 /* qcow2-compress.c */
 /* Whether this build can compress and decompress clusters of @type. */

@@ -96,6 +96,7 @@ static int raw_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
 {
     BDRVRawState *s = bs->opaque;
 
+    bdrv_debug_event(bs->file->bs, BLKDBG_READ_AIO);
     return bdrv_child_pread(bs->file, offset + (int64_t)s->offset, bytes,
                             buf);
 }
@@ -142,6 +143,7 @@ static int raw_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     if (ret < 0) {
         return ret;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
     return bdrv_child_pwrite(bs->file, offset + (int64_t)s->offset, bytes,
                              buf, flags);
 }

@@ -249,6 +249,7 @@ struct BlockDriverState {
 
     BdrvChild *file;        /* protocol child of a format node */
     BdrvChild *backing;     /* COW child, or NULL */
+    BdrvChild *data_file;   /* a format's external data file, or NULL */
     BdrvChild *parent_edge; /* the edge pointing at us, or NULL for a root */
 
     /* Cumulative permissions our parent holds / shares (root: the user). */
@@ -303,8 +304,9 @@ extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_null_aio;
 
 /*
- * Open a child node of @parent named @name ("file", "backing") from the
- * @name-prefixed options in @options (e.g. "file.locking") and @filename.
+ * Open a child node of @parent named @name ("file", "backing",
+ * "data-file") from the @name-prefixed options in @options (e.g.
+ * "file.locking") and @filename.
  */
 BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
                            QDict *options, const char *name,
