@@ -40,6 +40,7 @@ typedef struct ConvertState {
     bool target_has_zero_init;
     bool target_has_backing; /* copy only the sources' top layers */
     bool compressed;         /* -c */
+    bool salvage;            /* --salvage: unreadable sectors become zeros */
     char *snapshot_id;       /* -l snapshot.id=... */
     char *snapshot_name;     /* -l NAME or snapshot.name=... */
     int64_t cluster_size;
@@ -65,6 +66,28 @@ static int convert_find_source(ConvertState *s, int64_t offset,
     return -1;
 }
 
+/*
+ * --salvage: read [@so, @so+@n) of source @i again sector by sector;
+ * those that fail are zeros, each with a warning, as QEMU's.
+ */
+static int convert_salvage_read(ConvertState *s, int i, int64_t so,
+                                int64_t n, uint8_t *buf)
+{
+    for (int64_t done = 0; done < n; done += BDRV_SECTOR_SIZE) {
+        int64_t len = MIN(BDRV_SECTOR_SIZE, n - done);
+        int ret = blk_pread(s->src[i], so + done, len, buf + done);
+
+        if (ret < 0) {
+            if (!s->o.quiet) {
+                warn_report("error while reading offset %" PRId64 ": %s",
+                            so + done, strerror(-ret));
+            }
+            memset(buf + done, 0, len);
+        }
+    }
+    return 0;
+}
+
 /* Read across the sources; errors are reported. */
 static int convert_read(ConvertState *s, int64_t offset, int64_t bytes,
                         uint8_t *buf)
@@ -82,6 +105,9 @@ static int convert_read(ConvertState *s, int64_t offset, int64_t bytes,
         }
         n = MIN(bytes, left);
         ret = blk_pread(s->src[i], so, n, buf);
+        if (ret < 0 && s->salvage) {
+            ret = convert_salvage_read(s, i, so, n, buf);
+        }
         if (ret < 0) {
             error_report("error while reading at byte %" PRId64 ": %s",
                          start, strerror(-ret));
@@ -171,12 +197,28 @@ static int convert_status(ConvertState *s, int64_t offset, int64_t max,
     int i = convert_find_source(s, offset, &so, &left);
 
     *n = MIN(max, left);
-    if (s->target_has_backing) {
-        status = bdrv_block_status(blk_bs(s->src[i]), so, *n, &pnum, &map,
-                                   &file);
-    } else {
-        status = bdrv_block_status_above(blk_bs(s->src[i]), NULL, so, *n,
-                                         &pnum, &map, &file, &depth);
+    for (;;) {
+        if (s->target_has_backing) {
+            status = bdrv_block_status(blk_bs(s->src[i]), so, *n, &pnum,
+                                       &map, &file);
+        } else {
+            status = bdrv_block_status_above(blk_bs(s->src[i]), NULL, so, *n,
+                                             &pnum, &map, &file, &depth);
+        }
+        if (status >= 0 || !s->salvage) {
+            break;
+        }
+        if (*n > BDRV_SECTOR_SIZE) {
+            /* As QEMU: retry on a quarter of the range */
+            *n = DIV_ROUND_UP(DIV_ROUND_UP(*n, BDRV_SECTOR_SIZE), 4) *
+                 BDRV_SECTOR_SIZE;
+            continue;
+        }
+        if (!s->o.quiet) {
+            warn_report("error while reading block status at offset %"
+                        PRId64 ": %s", so, strerror(-status));
+        }
+        return 1;            /* then just try to read the sector */
     }
     if (status < 0) {
         error_report("error while reading block status at offset %" PRId64
@@ -423,6 +465,7 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
         { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
         { "force-share", no_argument, NULL, 'U' },
         { "target-image-opts", no_argument, NULL, OPTION_TARGET_IMAGE_OPTS },
+        { "salvage", no_argument, NULL, OPTION_SALVAGE },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -469,6 +512,9 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
             break;
         case OPTION_TARGET_IMAGE_OPTS:
             s->tgt_image_opts = true;
+            break;
+        case OPTION_SALVAGE:
+            s->salvage = true;
             break;
         /* -C (copy offloading), -m, -W, -r: the result is the same. */
         }

@@ -30,6 +30,7 @@ enum {
     OPTION_START_OFFSET,
     OPTION_MAX_LENGTH,
     OPTION_FORCE,
+    OPTION_SALVAGE,
 };
 
 typedef enum OutputFormat {

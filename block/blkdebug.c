@@ -353,6 +353,20 @@ static int64_t blkdebug_getlength(BlockDriverState *bs)
     return bdrv_getlength(bs->file->bs);
 }
 
+/* Block status passes through, unless a block-status rule fails it. */
+static int blkdebug_block_status(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, int64_t *pnum, int64_t *map,
+                                 BlockDriverState **file)
+{
+    int ret = blkdebug_rule_check(bs, offset, bytes,
+                                  BLKDEBUG_IO_BLOCK_STATUS);
+
+    if (ret < 0) {
+        return ret;
+    }
+    return bdrv_block_status_from_file(bs, offset, bytes, pnum, map, file);
+}
+
 const BlockDriver bdrv_blkdebug = {
     .format_name = "blkdebug",
     .instance_size = sizeof(BDRVBlkdebugState),
@@ -370,5 +384,5 @@ const BlockDriver bdrv_blkdebug = {
     .bdrv_flush_to_os = blkdebug_flush_to_os,
     .bdrv_truncate = blkdebug_truncate,
     .bdrv_getlength = blkdebug_getlength,
-    .bdrv_block_status = bdrv_block_status_from_file,
+    .bdrv_block_status = blkdebug_block_status,
 };
