@@ -24,6 +24,8 @@ static const BlockDriver *const block_drivers[] = {
     &bdrv_cor_filter,
     &bdrv_null_co,
     &bdrv_null_aio,
+    &bdrv_quorum,
+    &bdrv_blkverify,
 };
 
 #define PROBE_BUF_SIZE 2048
@@ -232,6 +234,12 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
     if (parent->data_file == child) {
         parent->data_file = NULL;
     }
+    for (int i = 0; i < parent->nb_children; i++) {
+        if (parent->children[i] == child) {
+            parent->children[i] = parent->children[--parent->nb_children];
+            break;
+        }
+    }
     child->bs->parent_edge = NULL;
     bdrv_unref(child->bs);
     free(child->name);
@@ -278,6 +286,11 @@ void bdrv_unref(BlockDriverState *bs)
     }
     bdrv_unref_child(bs, bs->backing);
     bdrv_unref_child(bs, bs->data_file);
+    while (bs->nb_children) {
+        bdrv_unref_child(bs, bs->children[bs->nb_children - 1]);
+    }
+    free(bs->children);
+    bs->children = NULL;
     bdrv_unref_child(bs, bs->file);
     bdrv_free_node(bs);
 }
@@ -823,6 +836,11 @@ BdrvChild *bdrv_open_child(BlockDriverState *parent, const char *filename,
         parent->backing = c;
     } else if (!strcmp(name, "data-file") && !parent->data_file) {
         parent->data_file = c;
+    } else {
+        parent->children = qemu_xrealloc(parent->children,
+                                         sizeof(*parent->children) *
+                                         (parent->nb_children + 1));
+        parent->children[parent->nb_children++] = c;
     }
     return c;
 }
@@ -985,6 +1003,7 @@ static void collect_perms(PermList *l, BlockDriverState *bs, uint64_t perm,
 {
     BdrvChild *children[3] = { bs->file, bs->data_file, bs->backing };
     size_t i;
+    int k;
 
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 8;
@@ -999,6 +1018,12 @@ static void collect_perms(PermList *l, BlockDriverState *bs, uint64_t perm,
         }
         child_perm(bs, children[i], perm, shared, &np, &ns);
         collect_perms(l, children[i]->bs, np, ns);
+    }
+    for (k = 0; k < bs->nb_children; k++) {
+        uint64_t np, ns;
+
+        child_perm(bs, bs->children[k], perm, shared, &np, &ns);
+        collect_perms(l, bs->children[k]->bs, np, ns);
     }
 }
 
@@ -1072,6 +1097,9 @@ static void set_inactive(BlockDriverState *bs, bool inactive)
     if (bs->data_file) {
         set_inactive(bs->data_file->bs, inactive);
     }
+    for (int i = 0; i < bs->nb_children; i++) {
+        set_inactive(bs->children[i]->bs, inactive);
+    }
     if (bs->backing) {
         set_inactive(bs->backing->bs, inactive);
     }
@@ -1096,6 +1124,10 @@ static int inactivate_drivers(BlockDriverState *bs)
     }
     if (bs->data_file) {
         r = inactivate_drivers(bs->data_file->bs);
+        ret = ret ? ret : r;
+    }
+    for (int i = 0; i < bs->nb_children; i++) {
+        r = inactivate_drivers(bs->children[i]->bs);
         ret = ret ? ret : r;
     }
     if (bs->backing) {
@@ -1137,6 +1169,12 @@ int bdrv_invalidate_cache(BlockDriverState *bs, Error **errp)
     }
     if (bs->data_file) {
         ret = bdrv_invalidate_cache(bs->data_file->bs, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    for (int i = 0; i < bs->nb_children; i++) {
+        ret = bdrv_invalidate_cache(bs->children[i]->bs, errp);
         if (ret < 0) {
             return ret;
         }

@@ -16,7 +16,8 @@
  *   [set-state]
  *   event = "..."  state = "1"  new_state = "2"
  *
- * The same groups may come as options, "inject-error.0.event=...".
+ * The same groups may come as options, "inject-error.0.event=...", or
+ * one of each without the index, "inject-error.event=...".
  * Only parsing: each group becomes one BlkdebugRule.
  */
 #include "qemu/osdep.h"
@@ -232,6 +233,25 @@ int blkdebug_take_option_rules(QDict *options, BlkdebugRule **rules,
                 return ret;
             }
             append_rule(rules, n_rules, &r);
+        }
+        /* One group without an index: "inject-error.event=l2_load". */
+        {
+            char *prefix = qemu_xasprintf("%s.", groups[g].name);
+            QDict *d = qdict_extract_subqdict(options, prefix);
+            BlkdebugRule r;
+            int ret = 0;
+
+            free(prefix);
+            if (qdict_first(d)) {
+                ret = group_to_rule(groups[g].action, d, &r, errp);
+                if (ret == 0) {
+                    append_rule(rules, n_rules, &r);
+                }
+            }
+            qdict_free(d);
+            if (ret < 0) {
+                return ret;
+            }
         }
     }
     return 0;

@@ -279,6 +279,10 @@ int bdrv_flush(BlockDriverState *bs)
         r = bdrv_flush(bs->data_file->bs);
         ret = ret ? ret : r;
     }
+    for (int i = 0; i < bs->nb_children; i++) {
+        r = bdrv_flush(bs->children[i]->bs);
+        ret = ret ? ret : r;
+    }
     if (bs->file) {
         r = bdrv_flush(bs->file->bs);
         ret = ret ? ret : r;

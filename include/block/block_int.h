@@ -250,6 +250,8 @@ struct BlockDriverState {
     BdrvChild *file;        /* protocol child of a format node */
     BdrvChild *backing;     /* COW child, or NULL */
     BdrvChild *data_file;   /* a format's external data file, or NULL */
+    BdrvChild **children;   /* any others (quorum's "children.N") */
+    int nb_children;
     BdrvChild *parent_edge; /* the edge pointing at us, or NULL for a root */
 
     /* Cumulative permissions our parent holds / shares (root: the user). */
@@ -302,6 +304,8 @@ extern const BlockDriver bdrv_compress;
 extern const BlockDriver bdrv_cor_filter;
 extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_null_aio;
+extern const BlockDriver bdrv_quorum;
+extern const BlockDriver bdrv_blkverify;
 
 /*
  * Open a child node of @parent named @name ("file", "backing",
