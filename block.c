@@ -799,6 +799,19 @@ BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
     return bs;
 }
 
+/* See block.h. */
+int bdrv_measure(BlockDriver *drv, QDict *opts, BlockDriverState *in_bs,
+                 BlockMeasureInfo *info, Error **errp)
+{
+    memset(info, 0, sizeof(*info));
+    if (!drv->bdrv_measure) {
+        error_setg(errp, "Block driver '%s' does not support size "
+                   "measurement", drv->format_name);
+        return -ENOTSUP;
+    }
+    return drv->bdrv_measure(opts, in_bs, info, errp);
+}
+
 void bdrv_set_backing_hd(BlockDriverState *bs, BlockDriverState *backing)
 {
     bdrv_unref_child(bs, bs->backing);

@@ -419,43 +419,6 @@ static int convert_parse_sparse(const char *arg, int64_t *min_sparse)
     return 0;
 }
 
-/*
- * -l: "snapshot.id=ID,snapshot.name=NAME" (either or both), or a plain
- * snapshot name, as QEMU reads it.
- */
-static int convert_parse_snapshot(ConvertState *s, const char *arg)
-{
-    QDict *d = NULL;
-    const QDictEntry *e;
-    Error *err = NULL;
-
-    free(s->snapshot_id);
-    free(s->snapshot_name);
-    s->snapshot_id = s->snapshot_name = NULL;
-    if (!strstart(arg, "snapshot.", NULL)) {
-        s->snapshot_name = qemu_xstrdup(arg);
-        return 0;
-    }
-    if (qdict_parse_keyval(&d, arg, NULL, &err) < 0) {
-        error_report_err(err);
-        error_report("Failed in parsing snapshot param '%s'", arg);
-        return -1;
-    }
-    for (e = qdict_first(d); e; e = qdict_next(d, e)) {
-        if (strcmp(qdict_entry_key(e), "snapshot.id") &&
-            strcmp(qdict_entry_key(e), "snapshot.name")) {
-            error_report("Invalid parameter '%s'", qdict_entry_key(e));
-            error_report("Failed in parsing snapshot param '%s'", arg);
-            qdict_free(d);
-            return -1;
-        }
-    }
-    s->snapshot_id = qdict_take_str(d, "snapshot.id");
-    s->snapshot_name = qdict_take_str(d, "snapshot.name");
-    qdict_free(d);
-    return 0;
-}
-
 /* The getopt loop; -1 to go on, else the exit code. */
 static int convert_parse_opts(ConvertState *s, int argc, char **argv)
 {
@@ -498,7 +461,8 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
             s->options = accumulate_options(s->options, optarg);
             break;
         case 'l':
-            if (convert_parse_snapshot(s, optarg) < 0) {
+            if (img_parse_snapshot_param(optarg, &s->snapshot_id,
+                                         &s->snapshot_name) < 0) {
                 return 1;
             }
             break;

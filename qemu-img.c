@@ -415,6 +415,43 @@ const QemuOptDesc *file_create_opts(void)
  * protocol's in @lists[1], NULL after them.  NULL and @errp set when the
  * format is unknown or cannot create images.
  */
+/*
+ * -l: "snapshot.id=ID,snapshot.name=NAME" (either or both), or a plain
+ * snapshot name, as QEMU reads it (convert, measure).
+ */
+int img_parse_snapshot_param(const char *arg, char **id, char **name)
+{
+    QDict *d = NULL;
+    const QDictEntry *e;
+    Error *err = NULL;
+
+    free(*id);
+    free(*name);
+    *id = *name = NULL;
+    if (!strstart(arg, "snapshot.", NULL)) {
+        *name = qemu_xstrdup(arg);
+        return 0;
+    }
+    if (qdict_parse_keyval(&d, arg, NULL, &err) < 0) {
+        error_report_err(err);
+        error_report("Failed in parsing snapshot param '%s'", arg);
+        return -1;
+    }
+    for (e = qdict_first(d); e; e = qdict_next(d, e)) {
+        if (strcmp(qdict_entry_key(e), "snapshot.id") &&
+            strcmp(qdict_entry_key(e), "snapshot.name")) {
+            error_report("Invalid parameter '%s'", qdict_entry_key(e));
+            error_report("Failed in parsing snapshot param '%s'", arg);
+            qdict_free(d);
+            return -1;
+        }
+    }
+    *id = qdict_take_str(d, "snapshot.id");
+    *name = qdict_take_str(d, "snapshot.name");
+    qdict_free(d);
+    return 0;
+}
+
 BlockDriver *img_create_lists(const char *fmt, const QemuOptDesc *lists[3],
                               Error **errp)
 {
@@ -616,6 +653,7 @@ static const ImgCmd img_cmds[] = {
     { "dd", img_dd },
     { "info", img_info },
     { "map", img_map },
+    { "measure", img_measure },
     { "rebase", img_rebase },
     { "resize", img_resize },
     { "snapshot", img_snapshot },
@@ -666,6 +704,9 @@ static void help(void)
            "  map [--object objectdef] [--image-opts] [-f fmt] "
            "[--start-offset=offset] [--max-length=len] [--output=ofmt] "
            "[-U] filename\n"
+           "  measure [--output=ofmt] [-O output_fmt] [-o options] "
+           "[--size N | [--object objectdef] [--image-opts] [-f fmt] "
+           "[-l snapshot_param] filename]\n"
            "  snapshot [--object objectdef] [--image-opts] [-U] [-q] "
            "[-l | -a snapshot | -c snapshot | -d snapshot] filename\n"
            "  rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] "

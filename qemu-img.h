@@ -68,6 +68,7 @@ int img_create(int argc, char **argv);
 int img_dd(int argc, char **argv);
 int img_info(int argc, char **argv);
 int img_map(int argc, char **argv);
+int img_measure(int argc, char **argv);
 int img_rebase(int argc, char **argv);
 int img_resize(int argc, char **argv);
 int img_snapshot(int argc, char **argv);
@@ -118,6 +119,12 @@ BlockBackend *img_open_extra(bool image_opts, const char *filename,
 BlockBackend *img_open(bool image_opts, const char *filename,
                        const char *fmt, int flags, bool writethrough,
                        bool force_share);
+
+/*
+ * -l of convert and measure into *@id and *@name (freed first; NULL if
+ * not given); -1 after QEMU's messages.
+ */
+int img_parse_snapshot_param(const char *arg, char **id, char **name);
 
 /* Create/amend option lists and "-o help" (qemu-img.c). */
 const QemuOptDesc *file_create_opts(void);

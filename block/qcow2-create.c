@@ -391,3 +391,146 @@ out:
     }
     return ret;
 }
+
+/* ---- measure ---------------------------------------------------------- */
+
+/*
+ * Refcount table and blocks for @clusters clusters and for themselves:
+ * the fixed point where no further block or table cluster is needed.
+ */
+static int64_t refcount_metadata_size(int64_t clusters, int64_t cluster_size,
+                                      int refcount_order)
+{
+    int64_t per_table_cluster = cluster_size / 8;
+    int64_t per_block = cluster_size * 8 / (1 << refcount_order);
+    int64_t table = 0, blocks = 0, n = 0, last;
+
+    do {
+        last = n;
+        blocks = DIV_ROUND_UP(clusters + table + blocks, per_block);
+        table = DIV_ROUND_UP(blocks, per_table_cluster);
+        n = clusters + blocks + table;
+    } while (n != last);
+    return (blocks + table) * cluster_size;
+}
+
+/* Header, L1, L2 and refcount metadata for @size, plus the data. */
+static int64_t fully_allocated_size(int64_t size, int64_t cluster_size,
+                                    int refcount_order)
+{
+    int64_t aligned = QEMU_ALIGN_UP(size, cluster_size);
+    int64_t meta = cluster_size;
+    uint64_t nl2e = QEMU_ALIGN_UP(aligned / cluster_size, cluster_size / 8);
+    uint64_t nl1e = QEMU_ALIGN_UP(nl2e * 8 / cluster_size, cluster_size / 8);
+
+    meta += nl2e * 8 + nl1e * 8;
+    meta += refcount_metadata_size((meta + aligned) / cluster_size,
+                                   cluster_size, refcount_order);
+    return meta + aligned;
+}
+
+/*
+ * Clusters of @in_bs's chain that hold data (zero ranges need nothing in
+ * an image without a backing file), in bytes of @cluster_size clusters.
+ */
+static int64_t data_clusters_size(BlockDriverState *in_bs, int64_t ssize,
+                                  int64_t cluster_size, Error **errp)
+{
+    int64_t required = 0, pnum = 0;
+
+    for (int64_t offset = 0; offset < ssize; offset += pnum) {
+        int ret = bdrv_block_status_above(in_bs, NULL, offset,
+                                          ssize - offset, &pnum, NULL, NULL,
+                                          NULL);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Unable to get block status");
+            return ret;
+        }
+        if (ret & BDRV_BLOCK_ZERO) {
+            continue;
+        }
+        if ((ret & (BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED)) ==
+            (BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED)) {
+            /* Up to the end of the cluster; count from its start. */
+            pnum = QEMU_ALIGN_UP(offset + pnum, cluster_size) - offset;
+            required += offset % cluster_size + pnum;
+        }
+    }
+    return required;
+}
+
+/*
+ * QEMU 7.2's qcow2_measure(): every metadata cluster a fully allocated
+ * image would have, plus the data clusters the input needs (all of them
+ * with a backing file, falloc or full preallocation).
+ */
+int qcow2_measure(QDict *opts, BlockDriverState *in_bs,
+                  BlockMeasureInfo *info, Error **errp)
+{
+    QDict *sizeless = qdict_clone(opts);
+    Qcow2CreateOpts o;
+    uint64_t vsize = 0;
+    int64_t size, required = 0;
+    int order = 0;
+    int ret;
+
+    /* The size is measure's to check, with measure's message. */
+    qdict_del(sizeless, "size");
+    ret = parse_create_opts(NULL, sizeless, &o, errp);
+    if (ret == 0 && qdict_get_size(opts, "size", 0, &vsize, errp) < 0) {
+        ret = -EINVAL;
+    }
+    if (ret < 0) {
+        qdict_free(sizeless);
+        return ret;
+    }
+    while ((1ULL << order) < o.refcount_bits) {
+        order++;
+    }
+    size = QEMU_ALIGN_UP(vsize, o.cluster_size);
+    if (DIV_ROUND_UP(size, o.cluster_size * (int64_t)(o.cluster_size / 8))
+        > QCOW2_MAX_L1_BYTES / 8) {
+        error_setg(errp, "The image size is too large (try using a larger "
+                   "cluster size)");
+        qdict_free(sizeless);
+        return -EFBIG;
+    }
+    if (in_bs) {
+        int64_t ssize = bdrv_getlength(in_bs);
+
+        if (ssize < 0) {
+            error_setg_errno(errp, (int)-ssize,
+                             "Unable to get image virtual_size");
+            qdict_free(sizeless);
+            return (int)ssize;
+        }
+        size = QEMU_ALIGN_UP(ssize, o.cluster_size);
+        if (o.backing_file) {
+            /* The new backing file may share nothing with the input. */
+            required = size;
+        } else {
+            required = data_clusters_size(in_bs, ssize, o.cluster_size,
+                                          errp);
+            if (required < 0) {
+                qdict_free(sizeless);
+                return (int)required;
+            }
+        }
+    }
+    if (o.prealloc == PREALLOC_MODE_FULL ||
+        o.prealloc == PREALLOC_MODE_FALLOC) {
+        required = size;
+    }
+    info->fully_allocated = fully_allocated_size(size, o.cluster_size, order);
+    /* The metadata of a fully allocated image stays counted, as QEMU's. */
+    info->required = info->fully_allocated - size + required;
+    info->has_bitmaps = o.version >= 3 && in_bs &&
+                        in_bs->drv->bdrv_bitmaps_size &&
+                        in_bs->drv->bdrv_bitmaps_size(in_bs,
+                                                      o.cluster_size) >= 0;
+    if (info->has_bitmaps) {
+        info->bitmaps = in_bs->drv->bdrv_bitmaps_size(in_bs, o.cluster_size);
+    }
+    qdict_free(sizeless);
+    return 0;
+}

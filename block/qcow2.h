@@ -10,6 +10,7 @@
  *   qcow2-cluster.c   L1/L2 mapping, read and write paths, compressed
  *                     clusters
  *   qcow2-compress.c  the compression types (zlib, zstd)
+ *   qcow2-bitmap.c    persistent dirty bitmaps (sizes only)
  *   qcow2-zero.c      zero writes
  *   qcow2-cache.c     the L2 and refcount-block caches
  *   qcow2-refcount.c  refcounts, cluster allocation, overlap checks
@@ -335,6 +336,9 @@ void qcow2_join_options(QDict *options, QDict *old);
 extern const QemuOptDesc qcow2_create_opts[];
 /* Create the image file @filename and format it as qcow2 from @opts. */
 int qcow2_create(const char *filename, QDict *opts, Error **errp);
+/* qemu-img measure for a qcow2 target (QEMU 7.2's figures). */
+int qcow2_measure(QDict *opts, BlockDriverState *in_bs,
+                  BlockMeasureInfo *info, Error **errp);
 
 /* qcow2-amend.c */
 /*
@@ -496,6 +500,13 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
  */
 int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
                       uint64_t new_length, PreallocMode mode);
+
+/* qcow2-bitmap.c */
+/*
+ * Bytes a copy of @bs's persistent bitmaps takes in clusters of
+ * @cluster_size; -ENOTSUP for v2 images, which keep none.
+ */
+int64_t qcow2_bitmaps_size(BlockDriverState *bs, int64_t cluster_size);
 
 /* qcow2-compress.c */
 /* Whether this build can compress and decompress clusters of @type. */

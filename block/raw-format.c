@@ -217,6 +217,30 @@ static int raw_block_status(BlockDriverState *bs, int64_t offset,
     return BDRV_BLOCK_RAW | BDRV_BLOCK_OFFSET_VALID;
 }
 
+/* A raw image is its size, allocated or not (QEMU's raw_measure()). */
+static int raw_measure(QDict *opts, BlockDriverState *in_bs,
+                       BlockMeasureInfo *info, Error **errp)
+{
+    int64_t required;
+
+    if (in_bs) {
+        required = bdrv_getlength(in_bs);
+        if (required < 0) {
+            error_setg_errno(errp, (int)-required, "Unable to get image size");
+            return (int)required;
+        }
+    } else {
+        uint64_t size;
+
+        if (qdict_get_size(opts, "size", 0, &size, errp) < 0) {
+            return -EINVAL;
+        }
+        required = QEMU_ALIGN_UP(size, BDRV_SECTOR_SIZE);
+    }
+    info->required = info->fully_allocated = required;
+    return 0;
+}
+
 static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
     (void)bs;
@@ -266,6 +290,7 @@ const BlockDriver bdrv_raw = {
     .bdrv_get_allocated_file_size = raw_get_allocated_file_size,
     .bdrv_block_status = raw_block_status,
     .bdrv_get_info = raw_get_info,
+    .bdrv_measure = raw_measure,
 
     .bdrv_child_perm = raw_child_perm,
     .bdrv_is_runtime_option = raw_is_runtime_option,

@@ -250,6 +250,22 @@ int bdrv_create(BlockDriver *drv, const char *filename, QDict *opts,
 
 /* ---- I/O (0 or -errno) ------------------------------------------------ */
 
+/* What an image of a format needs for some content (qemu-img measure). */
+typedef struct BlockMeasureInfo {
+    uint64_t required;          /* for the data the input has */
+    uint64_t fully_allocated;   /* for every cluster of the size */
+    bool has_bitmaps;           /* both input and format keep bitmaps */
+    uint64_t bitmaps;           /* for the input's persistent bitmaps */
+} BlockMeasureInfo;
+
+/*
+ * The size a new image of format @drv needs (create options @opts, "size"
+ * unless @in_bs), holding @in_bs's data if given.  A driver that cannot
+ * tell: "Block driver 'x' does not support size measurement".
+ */
+int bdrv_measure(BlockDriver *drv, QDict *opts, BlockDriverState *in_bs,
+                 BlockMeasureInfo *info, Error **errp);
+
 int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
                void *buf);
 int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,

@@ -131,6 +131,15 @@ struct BlockDriver {
     /* Create: @opts validated against create_opts; holds "size". */
     int (*bdrv_create)(const char *filename, QDict *opts, Error **errp);
     const QemuOptDesc *create_opts;
+    /*
+     * The size a new image of this format needs with create options
+     * @opts ("size" unless @in_bs), holding @in_bs's data if given.
+     */
+    int (*bdrv_measure)(QDict *opts, BlockDriverState *in_bs,
+                        BlockMeasureInfo *info, Error **errp);
+    /* The space @bs's persistent dirty bitmaps take, in clusters of
+     * @cluster_size; -ENOTSUP if the format keeps none. */
+    int64_t (*bdrv_bitmaps_size)(BlockDriverState *bs, int64_t cluster_size);
 
     int (*bdrv_pread)(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       void *buf);
