@@ -18,6 +18,7 @@ static const BlockDriver *const block_drivers[] = {
     &bdrv_file,
     &bdrv_raw,
     &bdrv_qcow2,
+    &bdrv_bochs,
     &bdrv_blkdebug,
     &bdrv_blkrecord,
     &bdrv_compress,

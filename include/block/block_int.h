@@ -293,6 +293,7 @@ int bdrv_copy_on_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
 extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_qcow2;
+extern const BlockDriver bdrv_bochs;
 /* Test drivers: fault injection and write recording (crash replay). */
 extern const BlockDriver bdrv_blkdebug;
 extern const BlockDriver bdrv_blkrecord;
