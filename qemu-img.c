@@ -557,12 +557,12 @@ int print_amend_option_help(const char *fmt)
         error_report("Unknown file format '%s'", fmt);
         return 1;
     }
-    lists[0] = drv->amend_opts ? drv->amend_opts : bdrv_create_opts(drv);
-    if (!lists[0]) {
+    if (!drv->bdrv_amend_options) {
         error_report("Format driver '%s' does not support option amendment",
                      fmt);
         return 1;
     }
+    lists[0] = drv->amend_opts;
     printf("Amend options for '%s':\n", fmt);
     print_opts_help(lists, 1);
     return 0;

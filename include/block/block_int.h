@@ -162,8 +162,9 @@ struct BlockDriver {
     QObject *(*bdrv_get_specific_info)(BlockDriverState *bs, Error **errp);
     int (*bdrv_check)(BlockDriverState *bs, BdrvCheckResult *res,
                       BdrvCheckMode fix);
-    int (*bdrv_amend_options)(BlockDriverState *bs, QDict *opts, bool force,
-                              Error **errp);
+    int (*bdrv_amend_options)(BlockDriverState *bs, QDict *opts,
+                              BlockDriverAmendStatusCB *status_cb,
+                              void *cb_opaque, bool force, Error **errp);
     int (*bdrv_make_empty)(BlockDriverState *bs, Error **errp);
     int (*bdrv_change_backing_file)(BlockDriverState *bs,
                                     const char *backing_file,
@@ -218,9 +219,9 @@ struct BlockDriver {
     int (*bdrv_invalidate_cache)(BlockDriverState *bs, Error **errp);
 
     /*
-     * Options `qemu-img amend` accepts (NULL-terminated; NULL: the tool
-     * passes every option through to bdrv_amend_options).  Options valid
-     * only at creation are reported as such by the tool.
+     * Options `qemu-img amend` accepts (NULL-terminated); required when
+     * bdrv_amend_options is set.  Options valid only at creation are
+     * reported as such by the tool.
      */
     const QemuOptDesc *amend_opts;
 
