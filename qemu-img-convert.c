@@ -40,6 +40,9 @@ typedef struct ConvertState {
     bool target_has_zero_init;
     bool target_has_backing; /* copy only the sources' top layers */
     bool compressed;         /* -c */
+    bool copy_range;         /* -C: no effect but its checks */
+    bool salvage;            /* --salvage: unreadable sectors read as zeroes */
+    bool explicit_sparse;    /* -S given */
     char *snapshot_id;       /* -l snapshot.id=... */
     char *snapshot_name;     /* -l NAME or snapshot.name=... */
     int64_t cluster_size;
@@ -65,6 +68,30 @@ static int convert_find_source(ConvertState *s, int64_t offset,
     return -1;
 }
 
+/*
+ * --salvage: read sector by sector, unreadable sectors (warned about,
+ * at their offset in the source) reading as zeroes.
+ */
+static void convert_salvage_read(ConvertState *s, int i, int64_t offset,
+                                 int64_t bytes, uint8_t *buf)
+{
+    while (bytes > 0) {
+        int64_t n = MIN(bytes, BDRV_SECTOR_SIZE);
+        int ret = blk_pread(s->src[i], offset, n, buf);
+
+        if (ret < 0) {
+            if (!s->o.quiet) {
+                warn_report("error while reading offset %" PRId64 ": %s",
+                            offset, strerror(-ret));
+            }
+            memset(buf, 0, n);
+        }
+        offset += n;
+        bytes -= n;
+        buf += n;
+    }
+}
+
 /* Read across the sources; errors are reported. */
 static int convert_read(ConvertState *s, int64_t offset, int64_t bytes,
                         uint8_t *buf)
@@ -82,7 +109,9 @@ static int convert_read(ConvertState *s, int64_t offset, int64_t bytes,
         }
         n = MIN(bytes, left);
         ret = blk_pread(s->src[i], so, n, buf);
-        if (ret < 0) {
+        if (ret < 0 && s->salvage) {
+            convert_salvage_read(s, i, so, n, buf);
+        } else if (ret < 0) {
             error_report("error while reading at byte %" PRId64 ": %s",
                          start, strerror(-ret));
             return ret;
@@ -171,17 +200,33 @@ static int convert_status(ConvertState *s, int64_t offset, int64_t max,
     int i = convert_find_source(s, offset, &so, &left);
 
     *n = MIN(max, left);
-    if (s->target_has_backing) {
-        status = bdrv_block_status(blk_bs(s->src[i]), so, *n, &pnum, &map,
-                                   &file);
-    } else {
-        status = bdrv_block_status_above(blk_bs(s->src[i]), NULL, so, *n,
-                                         &pnum, &map, &file, &depth);
-    }
-    if (status < 0) {
-        error_report("error while reading block status at offset %" PRId64
-                     ": %s", offset, strerror(-status));
-        return status;
+    for (;;) {
+        if (s->target_has_backing) {
+            status = bdrv_block_status(blk_bs(s->src[i]), so, *n, &pnum,
+                                       &map, &file);
+        } else {
+            status = bdrv_block_status_above(blk_bs(s->src[i]), NULL, so,
+                                             *n, &pnum, &map, &file, &depth);
+        }
+        if (status >= 0) {
+            break;
+        }
+        if (!s->salvage) {
+            error_report("error while reading block status at offset %"
+                         PRId64 ": %s", offset, strerror(-status));
+            return status;
+        }
+        if (*n > BDRV_SECTOR_SIZE) {
+            /* --salvage: narrow down to the sector that fails... */
+            *n = QEMU_ALIGN_UP(DIV_ROUND_UP(*n, 4), BDRV_SECTOR_SIZE);
+            continue;
+        }
+        /* ...and try to read its data. */
+        if (!s->o.quiet) {
+            warn_report("error while reading block status at offset %"
+                        PRId64 ": %s", so, strerror(-status));
+        }
+        return 1;
     }
     if (pnum > 0 && pnum < *n) {
         *n = pnum;
@@ -425,6 +470,7 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
         { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
         { "force-share", no_argument, NULL, 'U' },
         { "target-image-opts", no_argument, NULL, OPTION_TARGET_IMAGE_OPTS },
+        { "salvage", no_argument, NULL, OPTION_SALVAGE },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -435,11 +481,11 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
         case IMG_OPT_ERROR:
             return 1;
         case 'h':
-            printf("usage: qemu-img convert [-c] [-p] [-q] [-n] [-f fmt] "
-                   "[-t cache] [-T src_cache] [-O output_fmt] [-B "
+            printf("usage: qemu-img convert [-C] [-c] [-p] [-q] [-n] "
+                   "[-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B "
                    "backing_file [-F backing_fmt]] [-o options] [-S "
-                   "sparse_size] [-U] filename [filename2 [...]] "
-                   "output_filename\n");
+                   "sparse_size] [-U] [--salvage] filename [filename2 "
+                   "[...]] output_filename\n");
             return 0;
         case 'O':
             s->out_fmt = optarg;
@@ -453,8 +499,16 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
         case 'c':
             s->compressed = true;
             break;
+        case 'C':
+            s->copy_range = true;
+            break;
+        case OPTION_SALVAGE:
+            s->salvage = true;
+            break;
         case 'o':
-            s->options = accumulate_options(s->options, optarg);
+            if (accumulate_options(&s->options, optarg) < 0) {
+                return 1;
+            }
             break;
         case 'l':
             if (convert_parse_snapshot(s, optarg) < 0) {
@@ -465,6 +519,7 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
             if (convert_parse_sparse(optarg, &s->min_sparse) < 0) {
                 return 1;
             }
+            s->explicit_sparse = true;
             break;
         case 'n':
             s->skip_create = true;
@@ -472,7 +527,10 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
         case OPTION_TARGET_IMAGE_OPTS:
             s->tgt_image_opts = true;
             break;
-        /* -C (copy offloading), -m, -W, -r: the result is the same. */
+        /*
+         * -C (copy offloading; our copy loop never offloads), -m, -W, -r:
+         * the result is the same.
+         */
         }
     }
     return -1;
@@ -489,12 +547,25 @@ static int convert_parse_args(ConvertState *s, int argc, char **argv)
     if (!s->out_fmt && !s->tgt_image_opts) {
         s->out_fmt = "raw";
     }
-    if (s->skip_create && s->options) {
-        error_report("-o has no effect when skipping image creation");
+    /* QEMU's order of checks. */
+    if (s->compressed && s->copy_range) {
+        error_report("Cannot enable copy offloading when -c is used");
+        return 1;
+    }
+    if (s->explicit_sparse && s->copy_range) {
+        error_report("Cannot enable copy offloading when -S is used");
+        return 1;
+    }
+    if (s->copy_range && s->salvage) {
+        error_report("Cannot use copy offloading in salvaging mode");
         return 1;
     }
     if (s->tgt_image_opts && !s->skip_create) {
         error_report("--target-image-opts requires use of -n flag");
+        return 1;
+    }
+    if (s->skip_create && s->options) {
+        error_report("-o has no effect when skipping image creation");
         return 1;
     }
     s->src_num = argc - optind - 1;

@@ -250,7 +250,10 @@ int img_create(int argc, char **argv)
             base_filename = optarg;
             break;
         case 'o':
-            options = accumulate_options(options, optarg);
+            if (accumulate_options(&options, optarg) < 0) {
+                free(options);
+                return 1;
+            }
             break;
         case 'u':
             unsafe = true;
@@ -482,7 +485,10 @@ int img_amend(int argc, char **argv)
                    "[--force] -o options filename\n");
             return 0;
         case 'o':
-            options = accumulate_options(options, optarg);
+            if (accumulate_options(&options, optarg) < 0) {
+                free(options);
+                return 1;
+            }
             break;
         case OPTION_FORCE:
             force = true;
