@@ -18,6 +18,7 @@ static const BlockDriver *const block_drivers[] = {
     &bdrv_file,
     &bdrv_raw,
     &bdrv_qcow2,
+    &bdrv_bochs,
     &bdrv_blkdebug,
     &bdrv_blkrecord,
     &bdrv_compress,
@@ -1274,15 +1275,17 @@ int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix)
     return bs->drv->bdrv_check(bs, res, fix);
 }
 
-int bdrv_amend_options(BlockDriverState *bs, QDict *opts, bool force,
-                       Error **errp)
+int bdrv_amend_options(BlockDriverState *bs, QDict *opts,
+                       BlockDriverAmendStatusCB *status_cb, void *cb_opaque,
+                       bool force, Error **errp)
 {
     if (!bs->drv->bdrv_amend_options) {
         error_setg(errp, "Block driver '%s' does not support option "
                    "amendment", bs->drv->format_name);
         return -ENOTSUP;
     }
-    return bs->drv->bdrv_amend_options(bs, opts, force, errp);
+    return bs->drv->bdrv_amend_options(bs, opts, status_cb, cb_opaque, force,
+                                        errp);
 }
 
 int bdrv_make_empty(BlockDriverState *bs, Error **errp)

@@ -40,7 +40,9 @@ typedef struct ConvertState {
     bool target_has_zero_init;
     bool target_has_backing; /* copy only the sources' top layers */
     bool compressed;         /* -c */
-    bool salvage;            /* --salvage: unreadable sectors become zeros */
+    bool copy_range;         /* -C: no effect but its checks */
+    bool salvage;            /* --salvage: unreadable sectors read as zeroes */
+    bool explicit_sparse;    /* -S given */
     char *snapshot_id;       /* -l snapshot.id=... */
     char *snapshot_name;     /* -l NAME or snapshot.name=... */
     int64_t cluster_size;
@@ -67,25 +69,27 @@ static int convert_find_source(ConvertState *s, int64_t offset,
 }
 
 /*
- * --salvage: read [@so, @so+@n) of source @i again sector by sector;
- * those that fail are zeros, each with a warning, as QEMU's.
+ * --salvage: read sector by sector, unreadable sectors (warned about,
+ * at their offset in the source) reading as zeroes.
  */
-static int convert_salvage_read(ConvertState *s, int i, int64_t so,
-                                int64_t n, uint8_t *buf)
+static void convert_salvage_read(ConvertState *s, int i, int64_t offset,
+                                 int64_t bytes, uint8_t *buf)
 {
-    for (int64_t done = 0; done < n; done += BDRV_SECTOR_SIZE) {
-        int64_t len = MIN(BDRV_SECTOR_SIZE, n - done);
-        int ret = blk_pread(s->src[i], so + done, len, buf + done);
+    while (bytes > 0) {
+        int64_t n = MIN(bytes, BDRV_SECTOR_SIZE);
+        int ret = blk_pread(s->src[i], offset, n, buf);
 
         if (ret < 0) {
             if (!s->o.quiet) {
                 warn_report("error while reading offset %" PRId64 ": %s",
-                            so + done, strerror(-ret));
+                            offset, strerror(-ret));
             }
-            memset(buf + done, 0, len);
+            memset(buf, 0, n);
         }
+        offset += n;
+        bytes -= n;
+        buf += n;
     }
-    return 0;
 }
 
 /* Read across the sources; errors are reported. */
@@ -106,9 +110,8 @@ static int convert_read(ConvertState *s, int64_t offset, int64_t bytes,
         n = MIN(bytes, left);
         ret = blk_pread(s->src[i], so, n, buf);
         if (ret < 0 && s->salvage) {
-            ret = convert_salvage_read(s, i, so, n, buf);
-        }
-        if (ret < 0) {
+            convert_salvage_read(s, i, so, n, buf);
+        } else if (ret < 0) {
             error_report("error while reading at byte %" PRId64 ": %s",
                          start, strerror(-ret));
             return ret;
@@ -202,28 +205,28 @@ static int convert_status(ConvertState *s, int64_t offset, int64_t max,
             status = bdrv_block_status(blk_bs(s->src[i]), so, *n, &pnum,
                                        &map, &file);
         } else {
-            status = bdrv_block_status_above(blk_bs(s->src[i]), NULL, so, *n,
-                                             &pnum, &map, &file, &depth);
+            status = bdrv_block_status_above(blk_bs(s->src[i]), NULL, so,
+                                             *n, &pnum, &map, &file, &depth);
         }
-        if (status >= 0 || !s->salvage) {
+        if (status >= 0) {
             break;
         }
+        if (!s->salvage) {
+            error_report("error while reading block status at offset %"
+                         PRId64 ": %s", offset, strerror(-status));
+            return status;
+        }
         if (*n > BDRV_SECTOR_SIZE) {
-            /* As QEMU: retry on a quarter of the range */
-            *n = DIV_ROUND_UP(DIV_ROUND_UP(*n, BDRV_SECTOR_SIZE), 4) *
-                 BDRV_SECTOR_SIZE;
+            /* --salvage: narrow down to the sector that fails... */
+            *n = QEMU_ALIGN_UP(DIV_ROUND_UP(*n, 4), BDRV_SECTOR_SIZE);
             continue;
         }
+        /* ...and try to read its data. */
         if (!s->o.quiet) {
             warn_report("error while reading block status at offset %"
                         PRId64 ": %s", so, strerror(-status));
         }
-        return 1;            /* then just try to read the sector */
-    }
-    if (status < 0) {
-        error_report("error while reading block status at offset %" PRId64
-                     ": %s", offset, strerror(-status));
-        return status;
+        return 1;
     }
     if (pnum > 0 && pnum < *n) {
         *n = pnum;
@@ -439,11 +442,11 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
         case IMG_OPT_ERROR:
             return 1;
         case 'h':
-            printf("usage: qemu-img convert [-c] [-p] [-q] [-n] [-f fmt] "
-                   "[-t cache] [-T src_cache] [-O output_fmt] [-B "
+            printf("usage: qemu-img convert [-C] [-c] [-p] [-q] [-n] "
+                   "[-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B "
                    "backing_file [-F backing_fmt]] [-o options] [-S "
-                   "sparse_size] [-U] filename [filename2 [...]] "
-                   "output_filename\n");
+                   "sparse_size] [-U] [--salvage] filename [filename2 "
+                   "[...]] output_filename\n");
             return 0;
         case 'O':
             s->out_fmt = optarg;
@@ -457,8 +460,16 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
         case 'c':
             s->compressed = true;
             break;
+        case 'C':
+            s->copy_range = true;
+            break;
+        case OPTION_SALVAGE:
+            s->salvage = true;
+            break;
         case 'o':
-            s->options = accumulate_options(s->options, optarg);
+            if (accumulate_options(&s->options, optarg) < 0) {
+                return 1;
+            }
             break;
         case 'l':
             if (img_parse_snapshot_param(optarg, &s->snapshot_id,
@@ -470,6 +481,7 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
             if (convert_parse_sparse(optarg, &s->min_sparse) < 0) {
                 return 1;
             }
+            s->explicit_sparse = true;
             break;
         case 'n':
             s->skip_create = true;
@@ -477,10 +489,10 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
         case OPTION_TARGET_IMAGE_OPTS:
             s->tgt_image_opts = true;
             break;
-        case OPTION_SALVAGE:
-            s->salvage = true;
-            break;
-        /* -C (copy offloading), -m, -W, -r: the result is the same. */
+        /*
+         * -C (copy offloading; our copy loop never offloads), -m, -W, -r:
+         * the result is the same.
+         */
         }
     }
     return -1;
@@ -497,12 +509,25 @@ static int convert_parse_args(ConvertState *s, int argc, char **argv)
     if (!s->out_fmt && !s->tgt_image_opts) {
         s->out_fmt = "raw";
     }
-    if (s->skip_create && s->options) {
-        error_report("-o has no effect when skipping image creation");
+    /* QEMU's order of checks. */
+    if (s->compressed && s->copy_range) {
+        error_report("Cannot enable copy offloading when -c is used");
+        return 1;
+    }
+    if (s->explicit_sparse && s->copy_range) {
+        error_report("Cannot enable copy offloading when -S is used");
+        return 1;
+    }
+    if (s->copy_range && s->salvage) {
+        error_report("Cannot use copy offloading in salvaging mode");
         return 1;
     }
     if (s->tgt_image_opts && !s->skip_create) {
         error_report("--target-image-opts requires use of -n flag");
+        return 1;
+    }
+    if (s->skip_create && s->options) {
+        error_report("-o has no effect when skipping image creation");
         return 1;
     }
     s->src_num = argc - optind - 1;

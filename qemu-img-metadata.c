@@ -250,7 +250,10 @@ int img_create(int argc, char **argv)
             base_filename = optarg;
             break;
         case 'o':
-            options = accumulate_options(options, optarg);
+            if (accumulate_options(&options, optarg) < 0) {
+                free(options);
+                return 1;
+            }
             break;
         case 'u':
             unsafe = true;
@@ -422,6 +425,35 @@ out:
 
 /* ---- amend ------------------------------------------------------------ */
 
+static void amend_status_cb(BlockDriverState *bs, int64_t offset,
+                            int64_t total_work_size, void *opaque)
+{
+    (void)bs;
+    (void)opaque;
+    qemu_progress_print(100.f * offset / total_work_size, 0);
+}
+
+/*
+ * Are @opts all amend options of @drv?  If not, say so, adding (as QEMU
+ * does) when they would be valid at creation.
+ */
+static int amend_validate(const BlockDriver *drv, const QDict *opts)
+{
+    const QemuOptDesc *lists[3] = { drv->amend_opts, NULL, NULL };
+    Error *err = NULL;
+
+    if (qemu_opts_validate(opts, lists, &err) == 0) {
+        return 0;
+    }
+    lists[1] = bdrv_create_opts(drv);
+    if (lists[1] && qemu_opts_validate(opts, lists, NULL) == 0) {
+        error_append_hint(&err, "This option is only supported for image "
+                          "creation\n");
+    }
+    error_report_err(err);
+    return -1;
+}
+
 int img_amend(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -453,7 +485,10 @@ int img_amend(int argc, char **argv)
                    "[--force] -o options filename\n");
             return 0;
         case 'o':
-            options = accumulate_options(options, optarg);
+            if (accumulate_options(&options, optarg) < 0) {
+                free(options);
+                return 1;
+            }
             break;
         case OPTION_FORCE:
             force = true;
@@ -491,42 +526,26 @@ int img_amend(int argc, char **argv)
         ret = print_amend_option_help(fmt) ? -1 : 0;
         goto out;
     }
+    if (!bs->drv->bdrv_amend_options) {
+        error_report("Format driver '%s' does not support option amendment",
+                     fmt);
+        ret = -1;
+        goto out;
+    }
     if (qdict_parse_keyval(&opts, options, NULL, &err) < 0) {
         error_report_err(err);
         ret = -1;
         goto out;
     }
-    {
-        const BlockDriver *drv = bdrv_find_format(fmt);
-        const QemuOptDesc *lists[3] = { NULL, NULL, NULL };
-
-        if (drv && drv->amend_opts &&
-            !(lists[0] = drv->amend_opts,
-              qemu_opts_validate(opts, lists, &err) == 0)) {
-            /* Known at creation only?  Say so, as QEMU does. */
-            lists[1] = bdrv_create_opts(drv);
-            if (lists[1] && qemu_opts_validate(opts, lists, NULL) == 0) {
-                error_append_hint(&err, "This option is only supported for "
-                                  "image creation\n");
-            }
-            error_report_err(err);
-            ret = -1;
-            goto out;
-        }
+    ret = amend_validate(bs->drv, opts);
+    if (ret < 0) {
+        goto out;
     }
+    /* In case the driver reports no progress. */
     qemu_progress_print(0.f, 0);
-    ret = bdrv_amend_options(bs, opts, force, &err);
+    ret = bdrv_amend_options(bs, opts, amend_status_cb, NULL, force, &err);
     qemu_progress_print(100.f, 0);
-    if (ret == -ENOTSUP &&
-        (!err || strstr(error_get_pretty(err),
-                        "does not support option amendment"))) {
-        if (err) {
-            error_free(err);
-            err = NULL;
-        }
-        error_report("Format driver '%s' does not support option amendment",
-                     fmt);
-    } else if (ret < 0) {
+    if (ret < 0) {
         if (err) {
             error_report_err(err);
         } else {

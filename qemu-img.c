@@ -137,44 +137,72 @@ int64_t cvtnum(const char *name, const char *value)
 }
 
 /*
- * True if an element of the comma-separated option string is "help" or
- * "?".  ",," is a comma inside an element ("backing_file=a,,help" is one
- * element), as in QEMU's get_opt_value().
+ * True if a flag of the option string is "help" or "?".  As in QEMU's
+ * get_opt_name_value(): a flag (an element without '=') ends at the next
+ * comma, while a value takes ",," as a comma ("backing_file=a,,help" is
+ * one element, "help,,x" is the flag "help" and more).
  */
 bool has_help_option(const char *opts)
 {
     const char *p = opts;
 
     while (p && *p) {
-        const char *start = p;
-        size_t len;
+        size_t len = strcspn(p, "=,");
 
-        while (*p && !(*p == ',' && p[1] != ',')) {
-            p += (*p == ',') ? 2 : 1;
+        if (p[len] != '=') {
+            if ((len == 4 && !strncmp(p, "help", 4)) ||
+                (len == 1 && p[0] == '?')) {
+                return true;
+            }
+            p += len;
+        } else {
+            p += len + 1;
+            while (*p && !(*p == ',' && p[1] != ',')) {
+                p += (*p == ',') ? 2 : 1;
+            }
         }
-        len = (size_t)(p - start);
-        if ((len == 4 && !strncmp(start, "help", 4)) ||
-            (len == 1 && start[0] == '?')) {
-            return true;
-        }
-        if (*p) {
+        if (*p == ',') {
             p++;
         }
     }
     return false;
 }
 
+/*
+ * Can @arg be joined to other -o arguments with ','?  Not when it is
+ * empty or starts with ',' (the joining comma would be escaped), nor when
+ * it ends in an odd number of commas (same, the other side).
+ */
+static bool is_valid_option_list(const char *arg)
+{
+    size_t len = strlen(arg), i = len;
+
+    if (!arg[0] || arg[0] == ',') {
+        return false;
+    }
+    while (i > 0 && arg[i - 1] == ',') {
+        i--;
+    }
+    return (len - i) % 2 == 0;
+}
+
 /* Append "-o" arguments the way QEMU accumulates them ("a,b"). */
-char *accumulate_options(char *options, const char *value)
+int accumulate_options(char **options, const char *arg)
 {
     char *joined;
 
-    if (!options) {
-        return qemu_xstrdup(value);
+    if (!is_valid_option_list(arg)) {
+        error_report("Invalid option list: %s", arg);
+        return -1;
     }
-    joined = qemu_xasprintf("%s,%s", options, value);
-    free(options);
-    return joined;
+    if (!*options) {
+        *options = qemu_xstrdup(arg);
+        return 0;
+    }
+    joined = qemu_xasprintf("%s,%s", *options, arg);
+    free(*options);
+    *options = joined;
+    return 0;
 }
 
 /*
@@ -594,12 +622,12 @@ int print_amend_option_help(const char *fmt)
         error_report("Unknown file format '%s'", fmt);
         return 1;
     }
-    lists[0] = drv->amend_opts ? drv->amend_opts : bdrv_create_opts(drv);
-    if (!lists[0]) {
+    if (!drv->bdrv_amend_options) {
         error_report("Format driver '%s' does not support option amendment",
                      fmt);
         return 1;
     }
+    lists[0] = drv->amend_opts;
     printf("Amend options for '%s':\n", fmt);
     print_opts_help(lists, 1);
     return 0;
@@ -690,10 +718,10 @@ static void help(void)
            "  compare [--object objectdef] [--image-opts] [-f fmt] [-F fmt] "
            "[-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2\n"
            "  convert [--object objectdef] [--image-opts] "
-           "[--target-image-opts] [-U] [-c] [-p] [-q] [-n] [-f fmt] "
+           "[--target-image-opts] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] "
            "[-t cache] [-T src_cache] [-O output_fmt] [-B backing_file "
-           "[-F backing_fmt]] [-o options] [-S sparse_size] filename "
-           "[filename2 [...]] output_filename\n"
+           "[-F backing_fmt]] [-o options] [-S sparse_size] [--salvage] "
+           "filename [filename2 [...]] output_filename\n"
            "  create [--object objectdef] [-q] [-f fmt] [-b backing_file "
            "[-F backing_fmt]] [-u] [-o options] filename [size]\n"
            "  dd [--image-opts] [-U] [-f fmt] [-O output_fmt] "

@@ -85,7 +85,7 @@ int64_t cvtnum_full(const char *name, const char *value, int64_t min,
                     int64_t max);
 int64_t cvtnum(const char *name, const char *value);
 bool has_help_option(const char *opts);
-char *accumulate_options(char *options, const char *value);
+int accumulate_options(char **options, const char *arg);
 
 /* Buffer comparison (qemu-img.c). */
 int compare_buffers(const uint8_t *buf1, const uint8_t *buf2,

@@ -8,6 +8,46 @@
 #include "qemu/cutils.h"
 #include "block/qcow2.h"
 
+/* ---- progress --------------------------------------------------------- */
+
+/*
+ * The amend steps (version change, ...) each report their own progress;
+ * this turns that into one figure for the whole amend, the way QEMU's
+ * qcow2_amend_helper_cb() does: steps done count with their full size,
+ * steps still to come are estimated as large as the average so far.
+ */
+typedef struct AmendProgress {
+    BlockDriverAmendStatusCB *cb;
+    void *opaque;
+    int nb_steps;        /* set once, before the first step */
+    int step;            /* the step now reporting, 1-based (0: none) */
+    int last_step;       /* the step that reported last */
+    int steps_done;
+    int64_t work_done;   /* total size of the steps done */
+    int64_t last_size;   /* size the last reporting step announced */
+} AmendProgress;
+
+static void amend_progress(AmendProgress *p, BlockDriverState *bs,
+                           int64_t offset, int64_t size)
+{
+    int64_t total;
+
+    if (!p || !p->cb || !p->nb_steps) {
+        return;
+    }
+    if (p->step != p->last_step) {
+        if (p->last_step) {
+            p->work_done += p->last_size;
+            p->steps_done++;
+        }
+        p->last_step = p->step;
+    }
+    p->last_size = size;
+    total = p->work_done + size;
+    total += total * (p->nb_steps - p->steps_done - 1) / (p->steps_done + 1);
+    p->cb(bs, p->work_done + offset, total, p->opaque);
+}
+
 /* ---- v3 -> v2: zero clusters become data or unallocated ---------------- */
 
 static int write_zero_cluster(BlockDriverState *bs, uint64_t off)
@@ -166,8 +206,16 @@ out:
     return ret;
 }
 
+/* Where expand_zero_clusters() is: L1 entries done of all L1 tables'. */
+typedef struct ExpandProgress {
+    AmendProgress *amend;
+    int64_t done;
+    int64_t total;
+} ExpandProgress;
+
+/* Progress is reported after each L1 entry, allocated or not (QEMU's). */
 static int expand_l1(BlockDriverState *bs, const uint64_t *l1,
-                     uint32_t l1_size)
+                     uint32_t l1_size, ExpandProgress *prog)
 {
     BDRVQcow2State *s = bs->opaque;
     uint8_t *l2 = qemu_xmalloc(s->cluster_size);
@@ -177,6 +225,9 @@ static int expand_l1(BlockDriverState *bs, const uint64_t *l1,
         uint64_t l2_off = l1[i] & L1E_OFFSET_MASK;
         if (l2_off) {
             ret = expand_l2(bs, l2_off, i, l2);
+        }
+        if (ret == 0) {
+            amend_progress(prog->amend, bs, ++prog->done, prog->total);
         }
     }
     free(l2);
@@ -188,18 +239,22 @@ static int expand_l1(BlockDriverState *bs, const uint64_t *l1,
  * read and written on disk: the L2 cache is written back and emptied
  * first, so that tables shared by several L1 tables are expanded once.
  */
-static int expand_zero_clusters(BlockDriverState *bs)
+static int expand_zero_clusters(BlockDriverState *bs, AmendProgress *amend)
 {
     BDRVQcow2State *s = bs->opaque;
+    ExpandProgress prog = { .amend = amend, .total = s->l1_size };
     uint64_t *l1 = NULL;
     int ret = qcow2_flush_caches(bs);
 
     if (ret < 0) {
         return ret;
     }
+    for (uint32_t i = 0; i < s->nb_snapshots; i++) {
+        prog.total += s->snapshots[i].l1_size;
+    }
     qcow2_cache_clear(s->l2_cache);
     s->cluster_cache_offset = UINT64_MAX;
-    ret = expand_l1(bs, s->l1_table, s->l1_size);
+    ret = expand_l1(bs, s->l1_table, s->l1_size, &prog);
     for (uint32_t i = 0; ret == 0 && i < s->nb_snapshots; i++) {
         Qcow2Snapshot *sn = &s->snapshots[i];
         Error *err = NULL;
@@ -223,7 +278,7 @@ static int expand_zero_clusters(BlockDriverState *bs)
         }
         free(buf);
         if (ret == 0) {
-            ret = expand_l1(bs, l1, sn->l1_size);
+            ret = expand_l1(bs, l1, sn->l1_size, &prog);
         }
     }
     free(l1);
@@ -289,7 +344,8 @@ static int has_compressed_clusters(BlockDriverState *bs)
     return ret;
 }
 
-static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
+static int qcow2_downgrade(BlockDriverState *bs, AmendProgress *prog,
+                           Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t old_incompat;
@@ -344,7 +400,7 @@ static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
     s->compatible_features = 0;
     s->autoclear_features = 0;
     s->has_bitmaps_ext = false;
-    ret = expand_zero_clusters(bs);
+    ret = expand_zero_clusters(bs, prog);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Failed to turn zero into data "
                          "clusters");
@@ -373,11 +429,14 @@ static int qcow2_downgrade(BlockDriverState *bs, Error **errp)
 
 /* ---- v2 -> v3 ---------------------------------------------------------- */
 
-static int qcow2_upgrade(BlockDriverState *bs, Error **errp)
+/* Progress in QEMU's three steps: start, snapshot table, header. */
+static int qcow2_upgrade(BlockDriverState *bs, AmendProgress *prog,
+                         Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     int ret;
 
+    amend_progress(prog, bs, 0, 2);
     /* v3 snapshots must record the VM state size and the disk size. */
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         if (s->snapshots[i].extra_data_size < 16) {
@@ -390,13 +449,16 @@ static int qcow2_upgrade(BlockDriverState *bs, Error **errp)
             break;
         }
     }
+    amend_progress(prog, bs, 1, 2);
     s->qcow_version = 3;
     ret = qcow2_update_header(bs);
     if (ret < 0) {
         s->qcow_version = 2;
         error_setg_errno(errp, -ret, "Failed to update the image header");
+        return ret;
     }
-    return ret;
+    amend_progress(prog, bs, 2, 2);
+    return 0;
 }
 
 /* ---- amend ------------------------------------------------------------ */
@@ -414,18 +476,10 @@ typedef struct AmendOpts {
 
 static int check_amend_keys(const QDict *opts, Error **errp)
 {
-    static const char *const known[] = {
-        "size", "compat", "backing_file", "backing_fmt", "data_file",
-        "data_file_raw", "lazy_refcounts", "refcount_bits",
-    };
-
     for (const QDictEntry *e = qdict_first(opts); e; e = qdict_next(opts, e)) {
         const char *k = qdict_entry_key(e);
-        bool ok = false;
-        for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
-            ok |= !strcmp(k, known[i]);
-        }
-        if (ok) {
+
+        if (qemu_opt_find_desc(qcow2_amend_opts, k)) {
             continue;
         }
         error_setg(errp, "Invalid parameter '%s'", k);
@@ -581,11 +635,13 @@ static int amend_data_file(BlockDriverState *bs, const AmendOpts *o,
     return 0;
 }
 
-int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
-                        Error **errp)
+int qcow2_amend_options(BlockDriverState *bs, QDict *opts,
+                        BlockDriverAmendStatusCB *status_cb, void *cb_opaque,
+                        bool force, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     int old_version = s->qcow_version;
+    AmendProgress prog = { .cb = status_cb, .opaque = cb_opaque };
     AmendOpts o;
     int ret;
 
@@ -594,9 +650,12 @@ int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
     if (ret < 0) {
         return ret;
     }
+    /* The steps that report progress (refcount width changes would). */
+    prog.nb_steps = o.version != old_version;
     /* Upgrade first: the other changes may need v3. */
     if (o.version > old_version) {
-        ret = qcow2_upgrade(bs, errp);
+        prog.step = 1;
+        ret = qcow2_upgrade(bs, &prog, errp);
         if (ret < 0) {
             return ret;
         }
@@ -635,7 +694,8 @@ int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
     }
     /* Downgrade last, once the other changes are done. */
     if (o.version < old_version) {
-        ret = qcow2_downgrade(bs, errp);
+        prog.step = 1;
+        ret = qcow2_downgrade(bs, &prog, errp);
         if (ret < 0) {
             return ret;
         }

@@ -9,6 +9,22 @@
 
 /* ---- create ----------------------------------------------------------- */
 
+/* The options creation and amend share, in QEMU's order. */
+#define QCOW2_COMMON_OPTS                                                   \
+    { "size", QEMU_OPT_SIZE, "Virtual disk size", NULL },                  \
+    { "compat", QEMU_OPT_STRING,                                           \
+      "Compatibility level (v2 [0.10] or v3 [1.1])", NULL },               \
+    { "backing_file", QEMU_OPT_STRING, "File name of a base image", NULL }, \
+    { "backing_fmt", QEMU_OPT_STRING, "Image format of the base image",    \
+      NULL },                                                              \
+    { "data_file", QEMU_OPT_STRING, "File name of an external data file",  \
+      NULL },                                                              \
+    { "data_file_raw", QEMU_OPT_BOOL,                                      \
+      "The external data file must stay valid as a raw image", NULL },     \
+    { "lazy_refcounts", QEMU_OPT_BOOL, "Postpone refcount updates", "off" }, \
+    { "refcount_bits", QEMU_OPT_NUMBER,                                    \
+      "Width of a reference count entry in bits", "16" }
+
 const QemuOptDesc qcow2_create_opts[] = {
     { "encryption", QEMU_OPT_BOOL,
       "Encrypt the image with format 'aes'. (Deprecated in favor of "
@@ -22,19 +38,13 @@ const QemuOptDesc qcow2_create_opts[] = {
       NULL },
     { "compression_type", QEMU_OPT_STRING,
       "Compression method used for image cluster compression", "zlib" },
-    { "size", QEMU_OPT_SIZE, "Virtual disk size", NULL },
-    { "compat", QEMU_OPT_STRING,
-      "Compatibility level (v2 [0.10] or v3 [1.1])", NULL },
-    { "backing_file", QEMU_OPT_STRING, "File name of a base image", NULL },
-    { "backing_fmt", QEMU_OPT_STRING, "Image format of the base image",
-      NULL },
-    { "data_file", QEMU_OPT_STRING, "File name of an external data file",
-      NULL },
-    { "data_file_raw", QEMU_OPT_BOOL,
-      "The external data file must stay valid as a raw image", NULL },
-    { "lazy_refcounts", QEMU_OPT_BOOL, "Postpone refcount updates", "off" },
-    { "refcount_bits", QEMU_OPT_NUMBER,
-      "Width of a reference count entry in bits", "16" },
+    QCOW2_COMMON_OPTS,
+    { NULL, 0, NULL, NULL },
+};
+
+/* QEMU's also has the LUKS keyslot options (encryption: not supported). */
+const QemuOptDesc qcow2_amend_opts[] = {
+    QCOW2_COMMON_OPTS,
     { NULL, 0, NULL, NULL },
 };
 

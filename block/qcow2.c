@@ -1573,6 +1573,7 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_get_specific_info = qcow2_get_specific_info,
     .bdrv_check = qcow2_check_cb,
     .bdrv_amend_options = qcow2_amend_options,
+    .amend_opts = qcow2_amend_opts,
     .bdrv_make_empty = qcow2_make_empty,
     .bdrv_change_backing_file = qcow2_change_backing_file,
     .bdrv_snapshot_create = qcow2_snapshot_create,

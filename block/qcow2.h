@@ -334,6 +334,8 @@ void qcow2_join_options(QDict *options, QDict *old);
 
 /* qcow2-create.c */
 extern const QemuOptDesc qcow2_create_opts[];
+/* What qemu-img amend accepts: a subset of the creation options. */
+extern const QemuOptDesc qcow2_amend_opts[];
 /* Create the image file @filename and format it as qcow2 from @opts. */
 int qcow2_create(const char *filename, QDict *opts, Error **errp);
 /* qemu-img measure for a qcow2 target (QEMU 7.2's figures). */
@@ -345,8 +347,9 @@ int qcow2_measure(QDict *opts, BlockDriverState *in_bs,
  * qemu-img amend: compat (upgrade first, downgrade last), lazy refcounts,
  * size; refcount width and backing file changes are refused.
  */
-int qcow2_amend_options(BlockDriverState *bs, QDict *opts, bool force,
-                        Error **errp);
+int qcow2_amend_options(BlockDriverState *bs, QDict *opts,
+                        BlockDriverAmendStatusCB *status_cb, void *cb_opaque,
+                        bool force, Error **errp);
 
 /* qcow2-resize.c */
 /*

@@ -322,8 +322,16 @@ int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix);
  */
 typedef void BdrvCheckReportFn(const char *line, void *opaque);
 void bdrv_check_set_report_fn(BdrvCheckReportFn *fn, void *opaque);
-int bdrv_amend_options(BlockDriverState *bs, QDict *opts, bool force,
-                       Error **errp);
+/*
+ * Progress of an amend: @offset of @total_work_size units are done (both
+ * may change between calls; qemu-img prints 100 * offset / total).
+ */
+typedef void BlockDriverAmendStatusCB(BlockDriverState *bs, int64_t offset,
+                                      int64_t total_work_size, void *opaque);
+/* @status_cb may be NULL. */
+int bdrv_amend_options(BlockDriverState *bs, QDict *opts,
+                       BlockDriverAmendStatusCB *status_cb, void *cb_opaque,
+                       bool force, Error **errp);
 int bdrv_make_empty(BlockDriverState *bs, Error **errp);
 int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
                              const char *backing_fmt, Error **errp);

@@ -171,8 +171,9 @@ struct BlockDriver {
     QObject *(*bdrv_get_specific_info)(BlockDriverState *bs, Error **errp);
     int (*bdrv_check)(BlockDriverState *bs, BdrvCheckResult *res,
                       BdrvCheckMode fix);
-    int (*bdrv_amend_options)(BlockDriverState *bs, QDict *opts, bool force,
-                              Error **errp);
+    int (*bdrv_amend_options)(BlockDriverState *bs, QDict *opts,
+                              BlockDriverAmendStatusCB *status_cb,
+                              void *cb_opaque, bool force, Error **errp);
     int (*bdrv_make_empty)(BlockDriverState *bs, Error **errp);
     int (*bdrv_change_backing_file)(BlockDriverState *bs,
                                     const char *backing_file,
@@ -227,9 +228,9 @@ struct BlockDriver {
     int (*bdrv_invalidate_cache)(BlockDriverState *bs, Error **errp);
 
     /*
-     * Options `qemu-img amend` accepts (NULL-terminated; NULL: the tool
-     * passes every option through to bdrv_amend_options).  Options valid
-     * only at creation are reported as such by the tool.
+     * Options `qemu-img amend` accepts (NULL-terminated); required when
+     * bdrv_amend_options is set.  Options valid only at creation are
+     * reported as such by the tool.
      */
     const QemuOptDesc *amend_opts;
 
@@ -305,6 +306,7 @@ int bdrv_copy_on_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
 extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_qcow2;
+extern const BlockDriver bdrv_bochs;
 /* Test drivers: fault injection and write recording (crash replay). */
 extern const BlockDriver bdrv_blkdebug;
 extern const BlockDriver bdrv_blkrecord;

@@ -76,4 +76,17 @@ static inline void stbe64(void *p, uint64_t v)
     stbe32((uint8_t *)p + 4, (uint32_t)v);
 }
 
+/* Little-endian load. */
+static inline uint32_t ldle32(const void *p)
+{
+    const uint8_t *b = p;
+    return ((uint32_t)b[3] << 24) | ((uint32_t)b[2] << 16) |
+           ((uint32_t)b[1] << 8) | b[0];
+}
+static inline uint64_t ldle64(const void *p)
+{
+    const uint8_t *b = p;
+    return ((uint64_t)ldle32(b + 4) << 32) | ldle32(b);
+}
+
 #endif /* QEMU_CUTILS_H */
