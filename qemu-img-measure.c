@@ -58,7 +58,9 @@ static int measure_parse(MeasureArgs *a, int argc, char **argv)
             a->out_fmt = optarg;
             break;
         case 'o':
-            a->options = accumulate_options(a->options, optarg);
+            if (accumulate_options(&a->options, optarg) < 0) {
+                return 1;
+            }
             break;
         case 'l':
             if (img_parse_snapshot_param(optarg, &a->snapshot_id,
