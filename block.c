@@ -663,6 +663,12 @@ static BlockDriverState *open_format(const BlockDriver *drv,
     bs->file = bdrv_attach_child(bs, file, "file",
                                  BDRV_CHILD_IMAGE | BDRV_CHILD_PRIMARY);
     file = NULL;
+    /*
+     * As QEMU's bdrv_refresh_limits: a node passes requests no larger
+     * than its child takes (the driver may lower it).  The alignments
+     * stay the node's own: each node pads and cuts its requests itself.
+     */
+    bs->bl.max_transfer = bs->file->bs->bl.max_transfer;
 
     ret = drv->bdrv_open ? drv->bdrv_open(bs, opts, bs->open_flags, errp) : 0;
     if (ret < 0) {
