@@ -1335,6 +1335,14 @@ BlockDriverState *bdrv_backing_bs(const BlockDriverState *bs)
     return bs->backing ? bs->backing->bs : NULL;
 }
 
+BlockDriverState *bdrv_skip_filters(BlockDriverState *bs)
+{
+    while (bs && bs->drv->is_filter && bs->file) {
+        bs = bs->file->bs;
+    }
+    return bs;
+}
+
 const char *bdrv_get_backing_filename(const BlockDriverState *bs)
 {
     return bs->backing_file;

@@ -328,6 +328,7 @@ static int64_t blkdebug_getlength(BlockDriverState *bs)
 const BlockDriver bdrv_blkdebug = {
     .format_name = "blkdebug",
     .instance_size = sizeof(BDRVBlkdebugState),
+    .is_filter = true,
     .is_format = true,
     .protocol_name = "blkdebug",
     .file_child_alias = "image",

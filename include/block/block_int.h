@@ -128,6 +128,12 @@ struct BlockDriver {
      * "<alias>.x" options are then the child's, like "file.x".
      */
     const char *file_child_alias;
+    /*
+     * A filter (QEMU's is_filter): its file child holds its data, so
+     * backing chains (bdrv_block_status_above(), `qemu-img map`) are
+     * followed through it (bdrv_skip_filters()).
+     */
+    bool is_filter;
     /* Takes BDRV_REQ_WRITE_COMPRESSED writes (the compress filter's need). */
     bool supports_compressed_writes;
     /* Protocol drivers: prefix such as "file" (filenames "file:x"). */
