@@ -681,6 +681,12 @@ static BlockDriverState *open_format(const BlockDriver *drv,
     bs->file = bdrv_attach_child(bs, file, "file",
                                  BDRV_CHILD_IMAGE | BDRV_CHILD_PRIMARY);
     file = NULL;
+    /*
+     * As QEMU's bdrv_refresh_limits: a node passes requests no larger
+     * than its child takes (the driver may lower it).  The alignments
+     * stay the node's own: each node pads and cuts its requests itself.
+     */
+    bs->bl.max_transfer = bs->file->bs->bl.max_transfer;
 
     ret = drv->bdrv_open ? drv->bdrv_open(bs, opts, bs->open_flags, errp) : 0;
     if (ret < 0) {
@@ -1401,6 +1407,14 @@ BlockDriverState *bdrv_file_bs(const BlockDriverState *bs)
 BlockDriverState *bdrv_backing_bs(const BlockDriverState *bs)
 {
     return bs->backing ? bs->backing->bs : NULL;
+}
+
+BlockDriverState *bdrv_skip_filters(BlockDriverState *bs)
+{
+    while (bs && bs->drv->is_filter && bs->file) {
+        bs = bs->file->bs;
+    }
+    return bs;
 }
 
 const char *bdrv_get_backing_filename(const BlockDriverState *bs)

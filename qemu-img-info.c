@@ -616,6 +616,8 @@ static int get_block_status(BlockDriverState *bs, int64_t offset,
     int depth = 0, ret;
 
     for (;;) {
+        /* As QEMU: filters above an overlay hide none of its backing. */
+        bs = bdrv_skip_filters(bs);
         file = NULL;
         ret = bdrv_block_status(bs, offset, bytes, &pnum, &map, &file);
         if (ret < 0) {

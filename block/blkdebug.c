@@ -10,8 +10,11 @@
  * json:{...} lists flatten; blkdebug-config.c): an inject-error rule is
  * armed when a driver above fires its event (bdrv_debug_event(), e.g.
  * qcow2's "l2_update" or "write_aio") and then fails the requests that
- * pass here.  The file child may be named "image" as in QEMU ("image.x"
- * options).  Everything else passes through to the file child.
+ * pass here.  QEMU's align, max-transfer, opt-/max-write-zero and
+ * opt-/max-discard options set the node's request limits, and every
+ * request is checked against them (blkdebug-limits.c).  The file child
+ * may be named "image" as in QEMU ("image.x" options).  Everything else
+ * passes through to the file child.
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
@@ -125,41 +128,6 @@ static int blkdebug_rule_check(BlockDriverState *bs, int64_t offset,
     return 0;
 }
 
-/* "align": the request alignment the block layer must meet above us. */
-static int blkdebug_take_align(BlockDriverState *bs, QDict *options,
-                               Error **errp)
-{
-    uint64_t align;
-
-    if (qdict_get_size(options, "align", 0, &align, errp) < 0) {
-        return -EINVAL;
-    }
-    qdict_del(options, "align");
-    if (align && (align >= INT_MAX || (align & (align - 1)))) {
-        error_setg(errp, "Cannot meet constraints with align %" PRIu64,
-                   align);
-        return -EINVAL;
-    }
-    bs->request_alignment = (uint32_t)align;
-    return 0;
-}
-
-/*
- * The core pads requests to our alignment; one that is not padded is a
- * block-layer bug, and the test must stop there (QEMU asserts).
- */
-static void blkdebug_assert_aligned(BlockDriverState *bs, int64_t offset,
-                                    int64_t bytes)
-{
-    int64_t a = bs->request_alignment;
-
-    if (a > 1 && ((offset | bytes) & (a - 1))) {
-        fprintf(stderr, "blkdebug: request at %" PRId64 " of %" PRId64
-                " bytes is not aligned to %" PRId64 "\n", offset, bytes, a);
-        abort();
-    }
-}
-
 /*
  * QEMU's name for the node: "blkdebug:CONFIG:IMAGE" when nothing but a
  * config file was given (QEMU names other configurations in JSON; they
@@ -242,7 +210,7 @@ static int blkdebug_open(BlockDriverState *bs, QDict *options, int flags,
         goto out;
     }
     qdict_del(options, "once");
-    if (blkdebug_take_align(bs, options, errp) < 0) {
+    if (blkdebug_take_limits(bs, options, errp) < 0) {
         goto out;
     }
     /* Rules for the event "none" are armed from the start. */
@@ -287,7 +255,7 @@ static int blkdebug_pread(BlockDriverState *bs, int64_t offset,
 {
     int ret;
 
-    blkdebug_assert_aligned(bs, offset, bytes);
+    blkdebug_check_rw(bs, false, offset, bytes);
     ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_READ);
     return ret ? ret : bdrv_child_pread(bs->file, offset, bytes, buf);
 }
@@ -297,7 +265,7 @@ static int blkdebug_pwrite(BlockDriverState *bs, int64_t offset,
 {
     int ret;
 
-    blkdebug_assert_aligned(bs, offset, bytes);
+    blkdebug_check_rw(bs, true, offset, bytes);
     ret = blkdebug_fault(bs, BLKDEBUG_WRITE);
     if (!ret) {
         ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_WRITE);
@@ -310,7 +278,9 @@ static int blkdebug_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
 {
     int ret;
 
-    blkdebug_assert_aligned(bs, offset, bytes);
+    if (!blkdebug_check_zeroes(bs, offset, bytes)) {
+        return -ENOTSUP;
+    }
     ret = blkdebug_fault(bs, BLKDEBUG_WRITE);
     if (!ret) {
         ret = blkdebug_rule_check(bs, offset, bytes,
@@ -324,7 +294,9 @@ static int blkdebug_pdiscard(BlockDriverState *bs, int64_t offset,
 {
     int ret;
 
-    blkdebug_assert_aligned(bs, offset, bytes);
+    if (!blkdebug_check_discard(bs, offset, bytes)) {
+        return -ENOTSUP;
+    }
     ret = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_DISCARD);
     return ret ? ret : bdrv_pdiscard(bs->file->bs, offset, bytes);
 }
@@ -370,6 +342,7 @@ static int blkdebug_block_status(BlockDriverState *bs, int64_t offset,
 const BlockDriver bdrv_blkdebug = {
     .format_name = "blkdebug",
     .instance_size = sizeof(BDRVBlkdebugState),
+    .is_filter = true,
     .is_format = true,
     .protocol_name = "blkdebug",
     .file_child_alias = "image",

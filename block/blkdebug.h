@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * blkdebug.h: blkdebug's rules, read from a QEMU-style config file
- * (blkdebug-config.c) and applied by the driver (blkdebug.c).
+ * (blkdebug-config.c) and applied by the driver (blkdebug.c), and its
+ * request limits (blkdebug-limits.c).
  */
 #ifndef BLOCK_BLKDEBUG_H
 #define BLOCK_BLKDEBUG_H
@@ -57,6 +58,27 @@ int blkdebug_read_config(const char *path, BlkdebugRule **rules,
  */
 int blkdebug_take_option_rules(QDict *options, BlkdebugRule **rules,
                                size_t *n_rules, Error **errp);
+
+/*
+ * Take the limit options (align, max-transfer, opt-write-zero,
+ * max-write-zero, opt-discard, max-discard) out of @options, check them
+ * as QEMU does ("Cannot meet constraints with max-transfer 1000") and set
+ * @bs->bl from those given (blkdebug-limits.c).  0 or -EINVAL.
+ */
+int blkdebug_take_limits(BlockDriverState *bs, QDict *options, Error **errp);
+
+/*
+ * Checks of a request against @bs->bl; a violation is a block-layer bug:
+ * a message on stderr, then abort() (QEMU asserts).  The zero-write and
+ * discard checks return false for a piece below the alignment that the
+ * driver refuses with -ENOTSUP, as QEMU's blkdebug does.
+ */
+void blkdebug_check_rw(const BlockDriverState *bs, bool write,
+                       int64_t offset, int64_t bytes);
+bool blkdebug_check_zeroes(const BlockDriverState *bs, int64_t offset,
+                           int64_t bytes);
+bool blkdebug_check_discard(const BlockDriverState *bs, int64_t offset,
+                            int64_t bytes);
 
 /* "l2_update" for BLKDBG_L2_UPDATE (QEMU's names). */
 const char *blkdebug_event_name(BlkdebugEvent event);

@@ -153,7 +153,7 @@ static int bochs_open(BlockDriverState *bs, QDict *options, int flags,
         s->catalog[i] = ldle32(raw + (size_t)i * 4);
     }
     free(raw);
-    bs->request_alignment = BDRV_SECTOR_SIZE;
+    bs->bl.request_alignment = BDRV_SECTOR_SIZE;
     return 0;
 
 fail:

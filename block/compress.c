@@ -142,6 +142,7 @@ static int compress_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 const BlockDriver bdrv_compress = {
     .format_name = "compress",
     .instance_size = sizeof(BDRVCompressState),
+    .is_filter = true,
     .is_format = true,
     .bdrv_open = compress_open,
     .bdrv_pread = compress_pread,

@@ -70,6 +70,7 @@ static void cor_child_perm(BlockDriverState *bs, BdrvChild *c,
 
 const BlockDriver bdrv_cor_filter = {
     .format_name = "copy-on-read",
+    .is_filter = true,
     .is_format = true,
     .bdrv_open = cor_open,
     .bdrv_pread = cor_pread,

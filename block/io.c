@@ -3,8 +3,9 @@
  * io.c: requests on nodes.  Reads, writes, zero writes, discards and
  * flushes, with the fallbacks the drivers may leave to the core (zeroes
  * as buffers, requests forwarded to the file child), padding of requests
- * to a node's request alignment (read-modify-write), truncation, length,
- * block status through backing chains, and debug events.
+ * to a node's request alignment (read-modify-write) and splitting them at
+ * its other limits (BlockLimits), truncation, length, block status
+ * through backing chains, and debug events.
  */
 #include "qemu/osdep.h"
 #include "qemu/error.h"
@@ -26,9 +27,25 @@ static int check_request(int64_t offset, int64_t bytes)
 static bool is_aligned(const BlockDriverState *bs, int64_t offset,
                        int64_t bytes)
 {
-    uint32_t a = bs->request_alignment;
+    uint32_t a = bs->bl.request_alignment;
 
     return a <= 1 || ((offset | bytes) & (int64_t)(a - 1)) == 0;
+}
+
+static int64_t request_alignment(const BlockDriverState *bs)
+{
+    return MAX(bs->bl.request_alignment, 1);
+}
+
+/* The largest read or write @bs takes at once, a multiple of its alignment. */
+static int64_t max_transfer(const BlockDriverState *bs)
+{
+    int64_t a = request_alignment(bs);
+
+    if (!bs->bl.max_transfer) {
+        return INT64_MAX;
+    }
+    return MAX(QEMU_ALIGN_DOWN((int64_t)bs->bl.max_transfer, a), a);
 }
 
 /*
@@ -38,7 +55,7 @@ static bool is_aligned(const BlockDriverState *bs, int64_t offset,
 static int padded_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
                         void *buf)
 {
-    int64_t a = bs->request_alignment;
+    int64_t a = bs->bl.request_alignment;
     int64_t start = offset & ~(a - 1);
     int64_t end = QEMU_ALIGN_UP(offset + bytes, a);
     uint8_t *bounce = qemu_xmalloc((size_t)(end - start));
@@ -58,7 +75,7 @@ static int padded_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
 static int padded_rmw(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       const void *buf, int flags)
 {
-    int64_t a = bs->request_alignment;
+    int64_t a = bs->bl.request_alignment;
     int64_t start = offset & ~(a - 1);
     int64_t end = QEMU_ALIGN_UP(offset + bytes, a);
     int64_t len = end - start;
@@ -93,7 +110,7 @@ static int padded_rmw(BlockDriverState *bs, int64_t offset, int64_t bytes,
 static int padded_pwrite(BlockDriverState *bs, int64_t offset,
                          int64_t bytes, const void *buf, int flags)
 {
-    int64_t a = bs->request_alignment;
+    int64_t a = bs->bl.request_alignment;
     int64_t head_end = MIN(QEMU_ALIGN_UP(offset, a), offset + bytes);
     int64_t tail_start = MAX((offset + bytes) & ~(a - 1), head_end);
     int ret = 0;
@@ -136,53 +153,107 @@ int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return do_pread(bs, offset, bytes, buf);
 }
 
+/* An aligned read, in pieces of at most max_transfer. */
 static int do_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
                     void *buf)
 {
+    int64_t max = max_transfer(bs);
+    int ret = 0;
+
     if (!is_aligned(bs, offset, bytes)) {
         return padded_pread(bs, offset, bytes, buf);
     }
-    if (!bs->drv->bdrv_pread) {
-        if (bs->file) {
-            return bdrv_pread(bs->file->bs, offset, bytes, buf);
-        }
+    if (!bs->drv->bdrv_pread && !bs->file) {
         return -ENOTSUP;
     }
-    return bs->drv->bdrv_pread(bs, offset, bytes, buf);
-}
-
-static int write_zero_buffers(BlockDriverState *bs, int64_t offset,
-                              int64_t bytes)
-{
-    const int64_t chunk = 1 * MiB;
-    void *zero = qemu_xzalloc((size_t)MIN(bytes, chunk));
-    int ret = 0;
-
     while (bytes > 0 && ret == 0) {
-        int64_t n = MIN(bytes, chunk);
-        ret = bs->drv->bdrv_pwrite(bs, offset, n, zero, 0);
+        int64_t n = MIN(bytes, max);
+
+        ret = bs->drv->bdrv_pread ?
+              bs->drv->bdrv_pread(bs, offset, n, buf) :
+              bdrv_pread(bs->file->bs, offset, n, buf);
         offset += n;
         bytes -= n;
+        buf = (uint8_t *)buf + n;
     }
-    free(zero);
     return ret;
 }
 
+/* An aligned data write, in pieces of at most max_transfer. */
+static int driver_pwrite(BlockDriverState *bs, int64_t offset,
+                         int64_t bytes, const void *buf, int flags)
+{
+    int64_t max = max_transfer(bs);
+    int ret = 0;
+
+    if (!bs->drv->bdrv_pwrite) {
+        return -ENOTSUP;
+    }
+    while (bytes > 0 && ret == 0) {
+        int64_t n = MIN(bytes, max);
+
+        ret = bs->drv->bdrv_pwrite(bs, offset, n, buf, flags);
+        offset += n;
+        bytes -= n;
+        buf = (const uint8_t *)buf + n;
+    }
+    return ret;
+}
+
+/* The largest zeroed buffer a refused zero write falls back to. */
+#define ZERO_BOUNCE_MAX (1 * MiB)
+
+/*
+ * An aligned zero write, as QEMU's bdrv_co_do_pwrite_zeroes: a head up to
+ * the zero-write alignment in small pieces (no larger than max_transfer),
+ * then the bulk in aligned pieces of at most max_pwrite_zeroes, then the
+ * tail.  Each piece the driver refuses with -ENOTSUP is written as a
+ * zeroed buffer instead, in pieces of at most max_transfer.
+ */
 static int do_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                             int64_t bytes, int flags)
 {
-    int ret;
+    int64_t ra = request_alignment(bs);
+    int64_t align = MAX((int64_t)bs->bl.pwrite_zeroes_alignment, ra);
+    int64_t max_zeroes = bs->bl.max_pwrite_zeroes ?
+                         bs->bl.max_pwrite_zeroes : INT64_MAX;
+    int64_t max_bounce = MIN(max_transfer(bs),
+                             MAX(QEMU_ALIGN_DOWN(ZERO_BOUNCE_MAX, ra), ra));
+    int64_t head = offset % align;
+    int64_t tail = (offset + bytes) % align;
+    uint8_t *zero = NULL;
+    int ret = 0;
 
-    if (bs->drv->bdrv_pwrite_zeroes) {
-        ret = bs->drv->bdrv_pwrite_zeroes(bs, offset, bytes, flags);
-        if (ret != -ENOTSUP) {
-            return ret;
+    max_zeroes = MAX(QEMU_ALIGN_DOWN(max_zeroes, align), align);
+    while (bytes > 0 && ret == 0) {
+        int64_t num = bytes;
+
+        if (head) {
+            /* Up to the first aligned offset. */
+            num = MIN(MIN(bytes, max_bounce), align - head);
+            head = (head + num) % align;
+        } else if (tail && num > align) {
+            /* Up to the last aligned offset. */
+            num -= tail;
         }
+        num = MIN(num, max_zeroes);
+
+        ret = bs->drv->bdrv_pwrite_zeroes ?
+              bs->drv->bdrv_pwrite_zeroes(bs, offset, num, flags) :
+              -ENOTSUP;
+        if (ret == -ENOTSUP && bs->drv->bdrv_pwrite &&
+            !(flags & BDRV_REQ_NO_FALLBACK)) {
+            num = MIN(num, max_bounce);
+            if (!zero) {
+                zero = qemu_xzalloc((size_t)MIN(bytes, max_bounce));
+            }
+            ret = bs->drv->bdrv_pwrite(bs, offset, num, zero, 0);
+        }
+        offset += num;
+        bytes -= num;
     }
-    if (!bs->drv->bdrv_pwrite || (flags & BDRV_REQ_NO_FALLBACK)) {
-        return -ENOTSUP;
-    }
-    return write_zero_buffers(bs, offset, bytes);
+    free(zero);
+    return ret;
 }
 
 int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
@@ -217,11 +288,13 @@ int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
                                    ~BDRV_REQ_FUA) : -ENOTSUP;
     } else if ((flags & BDRV_REQ_ZERO_WRITE) || !buf) {
         ret = do_pwrite_zeroes(bs, offset, bytes, flags & ~BDRV_REQ_FUA);
-    } else if (!bs->drv->bdrv_pwrite) {
-        ret = -ENOTSUP;
+    } else if (flags & BDRV_REQ_WRITE_COMPRESSED) {
+        /* One cluster, never split. */
+        ret = bs->drv->bdrv_pwrite ?
+              bs->drv->bdrv_pwrite(bs, offset, bytes, buf,
+                                   flags & ~BDRV_REQ_FUA) : -ENOTSUP;
     } else {
-        ret = bs->drv->bdrv_pwrite(bs, offset, bytes, buf,
-                                   flags & ~BDRV_REQ_FUA);
+        ret = driver_pwrite(bs, offset, bytes, buf, flags & ~BDRV_REQ_FUA);
     }
     if (ret == 0 && (flags & BDRV_REQ_FUA)) {
         ret = bdrv_flush(bs);
@@ -235,8 +308,19 @@ int bdrv_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return bdrv_pwrite(bs, offset, bytes, NULL, flags | BDRV_REQ_ZERO_WRITE);
 }
 
+/*
+ * As QEMU's bdrv_co_pdiscard: discard is advisory, so nothing is rounded
+ * away here; the request goes down in pieces that do not cross the
+ * node's discard alignment (and, below that, its request alignment),
+ * each at most max_pdiscard.  A driver ignores the pieces it cannot use
+ * (-ENOTSUP, not an error).
+ */
 int bdrv_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
 {
+    int64_t ra = request_alignment(bs);
+    int64_t align = MAX((int64_t)bs->bl.pdiscard_alignment, ra);
+    int64_t max = bs->bl.max_pdiscard ? bs->bl.max_pdiscard : INT64_MAX;
+    int64_t head, tail;
     int ret = check_request(offset, bytes);
 
     if (ret < 0) {
@@ -245,24 +329,41 @@ int bdrv_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
     if (bs->read_only) {
         return -EPERM;
     }
-    if (bs->request_alignment > 1) {
-        /* Discard is advisory: only the aligned part is passed on. */
-        int64_t a = bs->request_alignment;
-        int64_t start = QEMU_ALIGN_UP(offset, a);
-        int64_t end = (offset + bytes) & ~(a - 1);
-
-        if (end <= start) {
-            return 0;
-        }
-        offset = start;
-        bytes = end - start;
-    }
-    if (!(bs->open_flags & BDRV_O_UNMAP) || !bytes ||
-        !bs->drv->bdrv_pdiscard) {
+    if (!(bs->open_flags & BDRV_O_UNMAP) || !bs->drv->bdrv_pdiscard) {
         return 0;
     }
-    ret = bs->drv->bdrv_pdiscard(bs, offset, bytes);
-    return ret == -ENOTSUP ? 0 : ret;
+    head = offset % align;
+    tail = (offset + bytes) % align;
+    max = MAX(QEMU_ALIGN_DOWN(max, align), align);
+    while (bytes > 0) {
+        int64_t num = bytes;
+
+        if (head) {
+            /* Small pieces up to the alignment boundaries. */
+            num = MIN(bytes, align - head);
+            if (num % ra) {
+                num %= ra;
+            }
+            head = (head + num) % align;
+        } else if (tail) {
+            if (num > align) {
+                /* Up to the last aligned offset. */
+                num -= tail;
+            } else if (tail % ra && tail > ra) {
+                tail %= ra;
+                num -= tail;
+            }
+        }
+        num = MIN(num, max);
+
+        ret = bs->drv->bdrv_pdiscard(bs, offset, num);
+        if (ret < 0 && ret != -ENOTSUP) {
+            return ret;
+        }
+        offset += num;
+        bytes -= num;
+    }
+    return 0;
 }
 
 int bdrv_flush(BlockDriverState *bs)

@@ -358,6 +358,8 @@ const char *bdrv_get_filename(const BlockDriverState *bs);
 bool bdrv_is_read_only(const BlockDriverState *bs);
 BlockDriverState *bdrv_file_bs(const BlockDriverState *bs);    /* or NULL */
 BlockDriverState *bdrv_backing_bs(const BlockDriverState *bs); /* or NULL */
+/* The first node at or below @bs that is not a filter (may be NULL). */
+BlockDriverState *bdrv_skip_filters(BlockDriverState *bs);
 /* Backing file name as recorded in the image ("" if none). */
 const char *bdrv_get_backing_filename(const BlockDriverState *bs);
 const char *bdrv_get_backing_format(const BlockDriverState *bs);

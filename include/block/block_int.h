@@ -86,6 +86,38 @@ typedef enum BlkdebugEvent {
     BLKDBG__MAX,
 } BlkdebugEvent;
 
+/*
+ * What a node asks of the requests it receives, QEMU's BlockLimits (0: no
+ * limit).  The core (block/io.c) pads and splits every request on the
+ * node to meet them before the driver sees it; a driver sets them in its
+ * bdrv_open.  A format node starts with its file child's max_transfer
+ * (block.c); the other limits belong to the node alone.
+ */
+typedef struct BlockLimits {
+    /*
+     * Offsets and lengths are multiples of this (a power of two; 0 or 1:
+     * any).  Reads and writes are padded by read-modify-write; discards
+     * are cut at it.
+     */
+    uint32_t request_alignment;
+    /* Largest read or write (a multiple of request_alignment). */
+    uint32_t max_transfer;
+    /*
+     * Zero writes: the alignment the bulk is split at (a multiple of
+     * request_alignment, not necessarily a power of two) and the largest
+     * one (a multiple of that alignment).  Pieces the driver refuses
+     * (-ENOTSUP) become writes of a zeroed buffer.
+     */
+    uint32_t pwrite_zeroes_alignment;
+    int64_t max_pwrite_zeroes;
+    /*
+     * Discards: the same pair.  Discard is advisory: the unaligned head
+     * and tail go down as small pieces the driver may ignore.
+     */
+    uint32_t pdiscard_alignment;
+    int64_t max_pdiscard;
+} BlockLimits;
+
 struct BlockDriver {
     const char *format_name;
     int instance_size;
@@ -96,6 +128,12 @@ struct BlockDriver {
      * "<alias>.x" options are then the child's, like "file.x".
      */
     const char *file_child_alias;
+    /*
+     * A filter (QEMU's is_filter): its file child holds its data, so
+     * backing chains (bdrv_block_status_above(), `qemu-img map`) are
+     * followed through it (bdrv_skip_filters()).
+     */
+    bool is_filter;
     /* Takes BDRV_REQ_WRITE_COMPRESSED writes (the compress filter's need). */
     bool supports_compressed_writes;
     /* Protocol drivers: prefix such as "file" (filenames "file:x"). */
@@ -278,11 +316,8 @@ struct BlockDriverState {
 
     /* The format was guessed by probing (raw then guards block 0). */
     bool probed;
-    /*
-     * Requests must be multiples of this at aligned offsets (a power of
-     * two; 0 or 1: any).  The core pads others by read-modify-write.
-     */
-    uint32_t request_alignment;
+    /* What the requests this node receives must respect (block/io.c). */
+    BlockLimits bl;
 };
 
 /* Registration: the one place every driver is listed is block.c. */
