@@ -291,9 +291,7 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
         ret = qcow2_decompress(s, s->cluster_cache, s->cluster_size,
                                in, csize);
         if (ret == -ENOTSUP) {
-            qemu_warn_raw("qcow2: this build of the qcow2 driver cannot "
-                          "decompress clusters of the image's compression "
-                          "type");
+            qcow2_warn_no_compression(s);
         }
     }
     free(in);
@@ -937,9 +935,7 @@ int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
     }
     if (clen < 0) {
         if (clen == -ENOTSUP) {
-            qemu_warn_raw("qcow2: this build of the qcow2 driver cannot "
-                          "compress clusters of the image's compression "
-                          "type");
+            qcow2_warn_no_compression(s);
         }
         ret = clen;
         goto out;

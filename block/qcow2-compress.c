@@ -18,6 +18,14 @@
 #include <zstd_errors.h>
 #endif
 
+void qcow2_warn_no_compression(BDRVQcow2State *s)
+{
+    qemu_warn_raw("qcow2: compressed clusters need %s, which this build of "
+                  "the qcow2 driver lacks",
+                  s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD
+                  ? "zstd" : "zlib");
+}
+
 bool qcow2_compression_type_supported(unsigned type)
 {
     switch (type) {

@@ -512,6 +512,8 @@ int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
 int64_t qcow2_bitmaps_size(BlockDriverState *bs, int64_t cluster_size);
 
 /* qcow2-compress.c */
+/* "compressed clusters need zlib, which this build ... lacks" */
+void qcow2_warn_no_compression(BDRVQcow2State *s);
 /* Whether this build can compress and decompress clusters of @type. */
 bool qcow2_compression_type_supported(unsigned type);
 /*
