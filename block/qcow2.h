@@ -11,6 +11,7 @@
  *                     clusters
  *   qcow2-compress.c  the compression types (zlib, zstd)
  *   qcow2-bitmap.c    persistent dirty bitmaps (sizes only)
+ *   qcow2-data-file.c opening the external data file
  *   qcow2-zero.c      zero writes
  *   qcow2-cache.c     the L2 and refcount-block caches
  *   qcow2-refcount.c  refcounts, cluster allocation, overlap checks
@@ -503,6 +504,15 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
  */
 int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
                       uint64_t new_length, PreallocMode mode);
+
+/* qcow2-data-file.c */
+/*
+ * Open the external data file (data-file.* options, else the header's
+ * name) or refuse data-file.* for an image without one; s->data_file is
+ * bs->file then, NULL without I/O.
+ */
+int qcow2_open_data_file(BlockDriverState *bs, QDict *options, int flags,
+                         Error **errp);
 
 /* qcow2-bitmap.c */
 /*

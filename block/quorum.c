@@ -307,36 +307,40 @@ out:
 }
 
 /*
- * Run @op on every child: success if at least the threshold succeed,
- * else the error most of them returned.
+ * A write (@buf) or a zero write (@buf NULL) on every child: success if
+ * at least the threshold succeed, else the error most of them returned.
  */
-#define QUORUM_ALL(bs, call)                                            \
-    do {                                                                \
-        BDRVQuorumState *s_ = (bs)->opaque;                             \
-        QuorumRead *r_ = qemu_xnew0(QuorumRead, s_->num_children);      \
-        int ok_ = 0, ret_ = 0;                                          \
-        for (int i = 0; i < s_->num_children; i++) {                    \
-            BdrvChild *child = s_->children[i];                         \
-            r_[i].ret = (call);                                         \
-            ok_ += !r_[i].ret;                                          \
-        }                                                               \
-        if (ok_ < s_->threshold) {                                      \
-            ret_ = most_common_error(r_, s_->num_children);             \
-        }                                                               \
-        free(r_);                                                       \
-        return ret_;                                                    \
-    } while (0)
+static int quorum_write_all(BlockDriverState *bs, int64_t offset,
+                            int64_t bytes, const void *buf, int flags)
+{
+    BDRVQuorumState *s = bs->opaque;
+    QuorumRead *r = qemu_xnew0(QuorumRead, s->num_children);
+    int ok = 0, ret = 0;
+
+    for (int i = 0; i < s->num_children; i++) {
+        BdrvChild *child = s->children[i];
+
+        r[i].ret = buf ? bdrv_child_pwrite(child, offset, bytes, buf, flags)
+                       : bdrv_pwrite_zeroes(child->bs, offset, bytes, flags);
+        ok += !r[i].ret;
+    }
+    if (ok < s->threshold) {
+        ret = most_common_error(r, s->num_children);
+    }
+    free(r);
+    return ret;
+}
 
 static int quorum_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
                          const void *buf, int flags)
 {
-    QUORUM_ALL(bs, bdrv_child_pwrite(child, offset, bytes, buf, flags));
+    return quorum_write_all(bs, offset, bytes, buf, flags);
 }
 
 static int quorum_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                                 int64_t bytes, int flags)
 {
-    QUORUM_ALL(bs, bdrv_pwrite_zeroes(child->bs, offset, bytes, flags));
+    return quorum_write_all(bs, offset, bytes, NULL, flags);
 }
 
 static int64_t quorum_getlength(BlockDriverState *bs)
