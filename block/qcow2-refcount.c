@@ -536,13 +536,19 @@ int64_t qcow2_alloc_bytes(BlockDriverState *bs, int size)
     return offset;
 }
 
+/*
+ * Drop one reference to the clusters of [offset, offset + size).  A failure
+ * only leaks them (check -r leaks repairs that), so it is reported, in
+ * QEMU's words, and not returned.
+ */
 void qcow2_free_clusters(BlockDriverState *bs, int64_t offset, int64_t size)
 {
-    int ret = qcow2_update_refcount(bs, offset, size, -1);
+    int ret;
 
+    bdrv_debug_event(bs->file->bs, BLKDBG_CLUSTER_FREE);
+    ret = qcow2_update_refcount(bs, offset, size, -1);
     if (ret < 0) {
-        qemu_warn("qcow2: Could not free clusters at %#" PRIx64 ": %s",
-                  (uint64_t)offset, strerror(-ret));
+        qemu_warn_raw("qcow2_free_clusters failed: %s", strerror(-ret));
     }
 }
 
