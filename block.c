@@ -389,18 +389,6 @@ static int check_leftover(const BlockDriver *drv, QDict *opts, Error **errp)
     return -EINVAL;
 }
 
-/* QEMU's path_has_protocol(): a ':' before any separator ("nbd:x"). */
-static bool path_has_protocol(const char *path)
-{
-    const char *p = path + strcspn(path, ":/\\");
-
-#ifdef _WIN32
-    if (p == path + 1 && p[0] == ':') {
-        return false;           /* a drive letter */
-    }
-#endif
-    return *p == ':';
-}
 
 static BlockDriverState *open_protocol(const BlockDriver *drv,
                                        const char *filename, QDict *opts,
@@ -459,65 +447,6 @@ open:
         return NULL;
     }
     return bs;
-}
-
-static bool path_is_absolute(const char *path)
-{
-#ifdef _WIN32
-    if (path[0] && path[1] == ':') {
-        return true;
-    }
-    return path[0] == '/' || path[0] == '\\';
-#else
-    return path[0] == '/';
-#endif
-}
-
-/* QEMU's path_combine(): @name after the directory part of @base. */
-static char *path_combine(const char *base, const char *name)
-{
-    const char *dir_end = base, *p = strrchr(base, '/');
-
-#ifdef _WIN32
-    const char *bslash = strrchr(base, '\\');
-
-    if (bslash && (!p || bslash > p)) {
-        p = bslash;
-    }
-#endif
-    if (path_has_protocol(base)) {
-        dir_end = strchr(base, ':') + 1;
-    }
-    if (p && p + 1 > dir_end) {
-        dir_end = p + 1;
-    }
-    return qemu_xasprintf("%.*s%s", (int)(dir_end - base), base, name);
-}
-
-/* See block.h. */
-char *bdrv_get_full_backing_filename_from_filename(const char *backed,
-                                                   const char *backing,
-                                                   Error **errp)
-{
-    if (!backing[0] || path_has_protocol(backing) ||
-        path_is_absolute(backing)) {
-        return qemu_xstrdup(backing);
-    }
-    if (!backed[0] || strstart(backed, "json:", NULL)) {
-        error_setg(errp, "Cannot use relative backing file names for '%s'",
-                   backed);
-        return NULL;
-    }
-    return path_combine(backed, backing);
-}
-
-char *bdrv_make_absolute_filename(const BlockDriverState *relative_to,
-                                  const char *name)
-{
-    char *full = bdrv_get_full_backing_filename_from_filename(
-                     relative_to->filename, name, NULL);
-
-    return full ? full : qemu_xstrdup(name);
 }
 
 static BlockDriverState *open_inherit(const char *filename, QDict *opts,
@@ -680,6 +609,9 @@ static BlockDriverState *open_format(const BlockDriver *drv,
     bs->probed = probed;
     bs->file = bdrv_attach_child(bs, file, "file",
                                  BDRV_CHILD_IMAGE | BDRV_CHILD_PRIMARY);
+    if (strstart(bs->filename, "json:", NULL)) {
+        bdrv_set_json_filename(bs, NULL);
+    }
     file = NULL;
     /*
      * As QEMU's bdrv_refresh_limits: a node passes requests no larger

@@ -87,8 +87,7 @@ static QObject *collect_image_info(BlockDriverState *bs, const char *fmtname,
 
         if (backing && backing[0]) {
             /* As QEMU: omitted when the image cannot anchor a relative name. */
-            char *full = bdrv_get_full_backing_filename_from_filename(
-                             bdrv_get_filename(bs), backing, NULL);
+            char *full = bdrv_make_absolute_filename_err(bs, backing, NULL);
 
             qobj_dict_put(info, "backing-filename", qobj_str(backing));
             if (full) {

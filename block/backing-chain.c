@@ -5,22 +5,7 @@
  */
 #include "qemu/osdep.h"
 
-#include <ctype.h>
-
 #include "block/block_int.h"
-
-/* QEMU's rule: "proto:rest" when a ':' comes before any path separator. */
-static bool path_has_protocol(const char *path)
-{
-#ifdef _WIN32
-    if (isalpha((unsigned char)path[0]) && path[1] == ':') {
-        return false; /* a drive letter */
-    }
-    return path[strcspn(path, ":/\\")] == ':';
-#else
-    return path[strcspn(path, ":/")] == ':';
-#endif
-}
 
 /* Whether two paths name the same existing file (canonical paths equal). */
 static bool same_file(const char *a, const char *b)

@@ -130,8 +130,7 @@ static int blkdebug_rule_check(BlockDriverState *bs, int64_t offset,
 
 /*
  * QEMU's name for the node: "blkdebug:CONFIG:IMAGE" when nothing but a
- * config file was given (QEMU names other configurations in JSON; they
- * keep the image's name here).
+ * config file was given, else its options as json:{...}.
  */
 static void blkdebug_set_filename(BlockDriverState *bs, const QDict *options)
 {
@@ -141,6 +140,7 @@ static void blkdebug_set_filename(BlockDriverState *bs, const QDict *options)
 
     for (e = qdict_first(options); e; e = qdict_next(options, e)) {
         if (strcmp(qdict_entry_key(e), "config")) {
+            bdrv_set_json_filename(bs, options);
             return;
         }
     }

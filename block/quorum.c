@@ -152,9 +152,19 @@ static int quorum_open(BlockDriverState *bs, QDict *options, int flags,
     BDRVQuorumState *s = bs->opaque;
     int cflags = flags & ~(BDRV_O_PROTOCOL | BDRV_O_SNAPSHOT |
                            BDRV_O_NO_BACKING | BDRV_O_CHECK);
-    int ret = quorum_parse(bs, options, errp);
+    QDict *own = qdict_new();
+    const QDictEntry *e;
+    int ret;
 
+    /* Its own options, for its json:{} name (the children add theirs). */
+    for (e = qdict_first(options); e; e = qdict_next(options, e)) {
+        if (!strstart(qdict_entry_key(e), "children.", NULL)) {
+            qdict_put_str(own, qdict_entry_key(e), qdict_entry_value(e));
+        }
+    }
+    ret = quorum_parse(bs, options, errp);
     if (ret < 0) {
+        qdict_free(own);
         return ret;
     }
     s->children = qemu_xnew0(BdrvChild *, s->num_children);
@@ -166,10 +176,13 @@ static int quorum_open(BlockDriverState *bs, QDict *options, int flags,
                                          BDRV_CHILD_DATA, cflags, errp);
         if (!s->children[i]) {
             quorum_close(bs);
+            qdict_free(own);
             return -EINVAL;
         }
     }
-    snprintf(bs->filename, sizeof(bs->filename), "quorum");
+    /* As QEMU: no filename reopens a quorum; it is named by its options. */
+    bdrv_set_json_filename(bs, own);
+    qdict_free(own);
     return 0;
 }
 

@@ -466,7 +466,7 @@ TPMNvram *tpm_nvram_open_opts(BlockBackend *blk, const TPMNvramKey *key,
     }
     flags = opts->flags;
     nv->blk = blk;
-    nv->filename = qemu_xstrdup(bdrv_get_filename(blk_bs(blk)));
+    nv->filename = qemu_xstrdup(bdrv_get_image_filename(blk_bs(blk)));
     nv->flags = flags;
     nv->lock_timeout_ms = opts->lock_timeout_ms;
     nv->cur = -1;

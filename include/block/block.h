@@ -187,6 +187,24 @@ const char *bdrv_protocol_driver_name(const char *filename, Error **errp);
 char *bdrv_get_full_backing_filename_from_filename(const char *backed,
                                                    const char *backing,
                                                    Error **errp);
+
+/*
+ * @name resolved as the block layer resolves backing file names: relative
+ * names are taken relative to bdrv_dirname(@relative_to), absolute and
+ * "proto:" names are kept.  Free with free().  The _err form gives NULL
+ * (and @errp) when there is no directory; the other then keeps @name.
+ */
+char *bdrv_make_absolute_filename_err(const BlockDriverState *relative_to,
+                                      const char *name, Error **errp);
+char *bdrv_make_absolute_filename(const BlockDriverState *relative_to,
+                                  const char *name);
+
+/*
+ * The directory relative names of @bs's image are taken from, ending in a
+ * separator (QEMU's bdrv_dirname): its file child's, down to a node with
+ * an exact filename.  NULL and @errp for nodes with neither (quorum).
+ */
+char *bdrv_dirname(const BlockDriverState *bs, Error **errp);
 void bdrv_ref(BlockDriverState *bs);
 /* Drop a reference; the last one closes the node and its children. */
 void bdrv_unref(BlockDriverState *bs);
@@ -355,6 +373,12 @@ int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn);
 /* ---- accessors -------------------------------------------------------- */
 
 const char *bdrv_get_filename(const BlockDriverState *bs);
+/*
+ * The image file's name for messages about its contents: the node's
+ * filename, or when that is a json:{...} name (a test filter with rules in
+ * the chain), the first plain name down its file children.
+ */
+const char *bdrv_get_image_filename(const BlockDriverState *bs);
 bool bdrv_is_read_only(const BlockDriverState *bs);
 BlockDriverState *bdrv_file_bs(const BlockDriverState *bs);    /* or NULL */
 BlockDriverState *bdrv_backing_bs(const BlockDriverState *bs); /* or NULL */

@@ -290,7 +290,11 @@ struct BlockDriverState {
     bool force_share;
     int refcnt;
 
-    char filename[PATH_MAX];
+    /*
+     * Its name: an exact filename, or json:{...} (4096 everywhere, so such
+     * names fit on Windows too, where PATH_MAX is 260).
+     */
+    char filename[4096];
     /* As recorded in the image header, and its format ("" if none). */
     char backing_file[PATH_MAX];
     char backing_format[32];
@@ -380,13 +384,17 @@ BlockDriverState *bdrv_open_temp_snapshot(const char *filename,
 /* Tell @bs (a driver's file child, may be NULL) that @event happened. */
 void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event);
 
+
 /*
- * @name resolved as the block layer resolves backing file names: relative
- * names are taken relative to the directory of @relative_to's filename,
- * absolute and "proto:" names are kept.  Free with free().
+ * Name @bs as QEMU names a node no plain filename reopens:
+ * "json:{"driver": ..., @options..., "CHILD.x": ...}", with each child's
+ * own options under the child's name.  Keys stay flat (dotted): json:
+ * filenames are read back the same way.
  */
-char *bdrv_make_absolute_filename(const BlockDriverState *relative_to,
-                                  const char *name);
+void bdrv_set_json_filename(BlockDriverState *bs, const QDict *options);
+
+/* QEMU's path_has_protocol(): a ':' before any separator ("nbd:x"). */
+bool path_has_protocol(const char *path);
 
 /* Set BDRV_O_INACTIVE on every node again (blk_activate()'s rollback). */
 void bdrv_inactivate_flags(BlockDriverState *bs);
