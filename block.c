@@ -27,6 +27,7 @@ static const BlockDriver *const block_drivers[] = {
     &bdrv_null_aio,
     &bdrv_quorum,
     &bdrv_blkverify,
+    &bdrv_throttle,
 };
 
 #define PROBE_BUF_SIZE 2048

@@ -11,6 +11,7 @@
 
 #include "qemu/cutils.h"
 #include "block/block_int.h" /* BlockDriver.amend_opts */
+#include "block/throttle-groups.h"
 #include "config-host.h"
 #include "qemu-img.h"
 
@@ -333,9 +334,15 @@ int img_getopt(int argc, char **argv, const char *optstring,
                 return IMG_OPT_ERROR;
             }
             break;
-        case OPTION_OBJECT:
-            error_report("--object is not supported");
-            return IMG_OPT_ERROR;
+        case OPTION_OBJECT: {
+            Error *err = NULL;
+
+            if (bdrv_object_add(optarg, &err) < 0) {
+                error_report_err(err);
+                return IMG_OPT_ERROR;
+            }
+            break;
+        }
         default:
             return c;
         }

@@ -12,6 +12,7 @@
 #include "qemu/qdict.h"
 #include "block/block.h"
 #include "block/block-backend.h"
+#include "block/throttle-groups.h"
 #include "config-host.h"
 #include "qemu-io.h"
 
@@ -533,9 +534,15 @@ int main(int argc, char **argv)
         case 'h':
             usage(error_get_progname());
             exit(0);
-        case 'O':
-            error_report("--object is not supported");
-            exit(1);
+        case 'O': {
+            Error *err = NULL;
+
+            if (bdrv_object_add(optarg, &err) < 0) {
+                error_report_err(err);
+                exit(1);
+            }
+            break;
+        }
         case 'I':
             qemuio_image_opts = true;
             break;

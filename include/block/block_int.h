@@ -356,6 +356,8 @@ extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_null_aio;
 extern const BlockDriver bdrv_quorum;
 extern const BlockDriver bdrv_blkverify;
+/* QEMU's "throttle" filter, limited by a throttle group. */
+extern const BlockDriver bdrv_throttle;
 
 /*
  * Open a child node of @parent named @name ("file", "backing",
