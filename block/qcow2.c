@@ -936,10 +936,11 @@ static int qcow2_inactivate(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
     int ret, bitmaps;
 
-    if (!s->writable) {
-        return 0;
-    }
+    /* Read-only bitmaps are dropped too: an activation loads them anew. */
     bitmaps = store_bitmaps_at_close(bs);
+    if (!s->writable) {
+        return bitmaps;
+    }
     ret = qcow2_flush_caches(bs);
     if (ret == 0) {
         ret = bitmaps;
