@@ -10,6 +10,7 @@
 #include "qemu/error.h"
 #include "qemu/cutils.h"
 #include "block/block_int.h"
+#include "block/dirty-bitmap.h"
 
 /* ---- driver registry ------------------------------------------------- */
 
@@ -200,6 +201,7 @@ static BlockDriverState *bdrv_new_node(const BlockDriver *drv, int flags,
 
 static void bdrv_free_node(BlockDriverState *bs)
 {
+    bdrv_release_all_dirty_bitmaps(bs);
     qemu_cond_destroy(&bs->lock_cond);
     qemu_mutex_destroy(&bs->lock_mutex);
     free(bs->opaque);
@@ -1270,6 +1272,11 @@ int bdrv_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn,
 int bdrv_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
                        Error **errp)
 {
+    /* As QEMU: reverting the data would leave the bitmaps meaningless. */
+    if (bs->dirty_bitmaps) {
+        error_setg(errp, "Device has active dirty bitmaps");
+        return -EBUSY;
+    }
     if (!bs->drv->bdrv_snapshot_goto) {
         error_setg(errp, "Block format '%s' used by device '' does not "
                    "support feature 'internal snapshots'",

@@ -8,6 +8,7 @@
 #include <getopt.h>
 
 #include "qemu/cutils.h"
+#include "block/dirty-bitmap.h"
 #include "qemu-img.h"
 
 /* Largest sparse-detection granularity of convert -S, in sectors. */
@@ -42,6 +43,8 @@ typedef struct ConvertState {
     bool compressed;         /* -c */
     bool copy_range;         /* -C: no effect but its checks */
     bool salvage;            /* --salvage: unreadable sectors read as zeroes */
+    bool bitmaps;            /* --bitmaps: copy the persistent bitmaps */
+    bool skip_broken;        /* --skip-broken-bitmaps: but inconsistent ones */
     bool explicit_sparse;    /* -S given */
     char *snapshot_id;       /* -l snapshot.id=... */
     char *snapshot_name;     /* -l NAME or snapshot.name=... */
@@ -432,6 +435,8 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { "target-image-opts", no_argument, NULL, OPTION_TARGET_IMAGE_OPTS },
         { "salvage", no_argument, NULL, OPTION_SALVAGE },
+        { "bitmaps", no_argument, NULL, OPTION_BITMAPS },
+        { "skip-broken-bitmaps", no_argument, NULL, OPTION_SKIP_BROKEN },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -445,7 +450,8 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
             printf("usage: qemu-img convert [-C] [-c] [-p] [-q] [-n] "
                    "[-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B "
                    "backing_file [-F backing_fmt]] [-o options] [-S "
-                   "sparse_size] [-U] [--salvage] filename [filename2 "
+                   "sparse_size] [-U] [--salvage] [--bitmaps "
+                   "[--skip-broken-bitmaps]] filename [filename2 "
                    "[...]] output_filename\n");
             return 0;
         case 'O':
@@ -465,6 +471,12 @@ static int convert_parse_opts(ConvertState *s, int argc, char **argv)
             break;
         case OPTION_SALVAGE:
             s->salvage = true;
+            break;
+        case OPTION_BITMAPS:
+            s->bitmaps = true;
+            break;
+        case OPTION_SKIP_BROKEN:
+            s->skip_broken = true;
             break;
         case 'o':
             if (accumulate_options(&s->options, optarg) < 0) {
@@ -510,6 +522,10 @@ static int convert_parse_args(ConvertState *s, int argc, char **argv)
         s->out_fmt = "raw";
     }
     /* QEMU's order of checks. */
+    if (s->skip_broken && !s->bitmaps) {
+        error_report("Use of --skip-broken-bitmaps requires --bitmaps");
+        return 1;
+    }
     if (s->compressed && s->copy_range) {
         error_report("Cannot enable copy offloading when -c is used");
         return 1;
@@ -652,6 +668,12 @@ static int convert_open_target(ConvertState *s)
     if (!s->target) {
         return -1;
     }
+    if (s->bitmaps &&
+        !bdrv_supports_persistent_dirty_bitmap(blk_bs(s->target))) {
+        error_report("Format driver '%s' does not support bitmaps",
+                     bdrv_get_format_name(blk_bs(s->target)));
+        return -1;
+    }
     if (s->skip_create) {
         int64_t out_size = blk_getlength(s->target);
 
@@ -712,6 +734,15 @@ int img_convert(int argc, char **argv)
     qemu_progress_init(s.o.progress, 1.0);
     qemu_progress_print(0, 100);
     ret = convert_open_sources(&s);
+    if (!ret && s.bitmaps) {
+        /* Only the top layer of a single source has bitmaps to copy. */
+        if (s.src_num > 1) {
+            error_report("Copying bitmaps only possible with single source");
+            ret = -1;
+        } else {
+            ret = img_check_bitmaps(blk_bs(s.src[0]), s.skip_broken);
+        }
+    }
     if (!ret && !s.skip_create) {
         ret = convert_create_target(&s);
     }
@@ -720,6 +751,10 @@ int img_convert(int argc, char **argv)
     }
     if (!ret) {
         ret = convert_copy(&s);
+    }
+    if (!ret && s.bitmaps) {
+        ret = img_copy_bitmaps(blk_bs(s.src[0]), blk_bs(s.target),
+                               s.skip_broken);
     }
     qemu_progress_end();
     convert_close(&s);

@@ -647,7 +647,14 @@ static int snapshot_apply(BlockDriverState *bs, const char *name)
     if (!ret) {
         return 0;
     }
-    /* QEMU's words: its own for formats without snapshots, else errno. */
+    /*
+     * QEMU's words: the core's own refusal (active bitmaps) as it is, its
+     * own for formats without snapshots, else errno.
+     */
+    if (ret == -EBUSY && err) {
+        error_reportf_err(err, "Could not apply snapshot '%s': ", name);
+        return ret;
+    }
     error_free(err);
     err = NULL;
     if (ret == -ENOTSUP) {

@@ -680,6 +680,7 @@ typedef struct ImgCmd {
 static const ImgCmd img_cmds[] = {
     { "amend", img_amend },
     { "bench", img_bench },
+    { "bitmap", img_bitmap },
     { "check", img_check },
     { "commit", img_commit },
     { "compare", img_compare },
@@ -717,6 +718,10 @@ static void help(void)
            "[--flush-interval=flush_interval] [-n] [--no-drain] [-o offset] "
            "[--pattern=pattern] [-q] [-s buffer_size] [-S step_size] "
            "[-t cache] [-w] [-U] filename\n"
+           "  bitmap (--merge SOURCE | --add | --remove | --clear | "
+           "--enable | --disable)... [-b source_file [-F source_fmt]] "
+           "[-g granularity] [--object objectdef] [--image-opts | -f fmt] "
+           "filename bitmap\n"
            "  check [--object objectdef] [--image-opts] [-q] [-f fmt] "
            "[--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] "
            "filename\n"
@@ -728,6 +733,7 @@ static void help(void)
            "[--target-image-opts] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] "
            "[-t cache] [-T src_cache] [-O output_fmt] [-B backing_file "
            "[-F backing_fmt]] [-o options] [-S sparse_size] [--salvage] "
+           "[--bitmaps [--skip-broken-bitmaps]] "
            "filename [filename2 [...]] output_filename\n"
            "  create [--object objectdef] [-q] [-f fmt] [-b backing_file "
            "[-F backing_fmt]] [-u] [-o options] filename [size]\n"

@@ -31,6 +31,8 @@ enum {
     OPTION_MAX_LENGTH,
     OPTION_FORCE,
     OPTION_SALVAGE,
+    OPTION_BITMAPS,
+    OPTION_SKIP_BROKEN,
 };
 
 typedef enum OutputFormat {
@@ -60,6 +62,7 @@ typedef struct ImgOpts {
 /* Subcommands: argv[0] is the command name; return the exit code. */
 int img_amend(int argc, char **argv);
 int img_bench(int argc, char **argv);
+int img_bitmap(int argc, char **argv);
 int img_check(int argc, char **argv);
 int img_commit(int argc, char **argv);
 int img_compare(int argc, char **argv);
@@ -141,6 +144,14 @@ bool opt_listed_before(const QemuOptDesc *const *lists, size_t li,
                        size_t di);
 int print_amend_option_help(const char *fmt);
 int print_block_option_help(const char *filename, const char *fmt);
+
+/*
+ * convert --bitmaps (qemu-img-bitmap.c): whether @src's bitmaps can be
+ * copied, then the copy into @dst; -1 after QEMU's messages.
+ */
+int img_check_bitmaps(BlockDriverState *src, bool skip_broken);
+int img_copy_bitmaps(BlockDriverState *src, BlockDriverState *dst,
+                     bool skip_broken);
 
 /* One line of the snapshot table (qemu-img-info.c). */
 void snapshot_dump(const QEMUSnapshotInfo *sn);

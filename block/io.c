@@ -11,6 +11,7 @@
 #include "qemu/error.h"
 #include "qemu/cutils.h"
 #include "block/block_int.h"
+#include "block/dirty-bitmap.h"
 
 /* ---- I/O ---------------------------------------------------------------- */
 
@@ -274,6 +275,11 @@ int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     if (!bytes && !(flags & BDRV_REQ_WRITE_COMPRESSED)) {
         return 0;
     }
+    /* As QEMU, whether or not the write then succeeds. */
+    if (bs->dirty_bitmaps && !(flags & BDRV_REQ_WRITE_UNCHANGED)) {
+        bdrv_set_dirty(bs, offset, bytes);
+    }
+    flags &= ~BDRV_REQ_WRITE_UNCHANGED;
     if (bytes && !is_aligned(bs, offset, bytes) &&
         !(flags & BDRV_REQ_WRITE_COMPRESSED)) {
         return padded_pwrite(bs, offset, bytes, buf, flags);
@@ -331,6 +337,9 @@ int bdrv_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
     }
     if (!(bs->open_flags & BDRV_O_UNMAP) || !bs->drv->bdrv_pdiscard) {
         return 0;
+    }
+    if (bs->dirty_bitmaps) {
+        bdrv_set_dirty(bs, offset, bytes);
     }
     head = offset % align;
     tail = (offset + bytes) % align;
@@ -433,6 +442,8 @@ static int truncate_over_backing(BlockDriverState *bs, int64_t offset,
 int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                   PreallocMode prealloc, Error **errp)
 {
+    int ret;
+
     if (offset < 0) {
         error_setg(errp, "Image size cannot be negative");
         return -EINVAL;
@@ -446,9 +457,17 @@ int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
         return -ENOTSUP;
     }
     if (!bs->backing) {
-        return bs->drv->bdrv_truncate(bs, offset, exact, prealloc, errp);
+        ret = bs->drv->bdrv_truncate(bs, offset, exact, prealloc, errp);
+    } else {
+        ret = truncate_over_backing(bs, offset, exact, prealloc, errp);
     }
-    return truncate_over_backing(bs, offset, exact, prealloc, errp);
+    if (bs->dirty_bitmaps) {
+        int64_t len = bdrv_getlength(bs);
+        if (len >= 0) {
+            bdrv_dirty_bitmap_truncate(bs, len);
+        }
+    }
+    return ret;
 }
 
 /*
@@ -740,8 +759,11 @@ int bdrv_copy_on_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
             if (ret == 0) {
                 bdrv_debug_event(bs, BLKDBG_COR_WRITE);
                 ret = buffer_is_zero(bounce, (size_t)pnum) ?
-                      bdrv_pwrite(bs, pos, pnum, NULL, BDRV_REQ_ZERO_WRITE) :
-                      bdrv_pwrite(bs, pos, pnum, bounce, 0);
+                      bdrv_pwrite(bs, pos, pnum, NULL,
+                                  BDRV_REQ_ZERO_WRITE |
+                                  BDRV_REQ_WRITE_UNCHANGED) :
+                      bdrv_pwrite(bs, pos, pnum, bounce,
+                                  BDRV_REQ_WRITE_UNCHANGED);
             }
             if (ret == 0 && hi > lo) {
                 memcpy((uint8_t *)buf + (lo - offset), bounce + (lo - pos),

@@ -398,8 +398,8 @@ static int qcow2_downgrade(BlockDriverState *bs, AmendProgress *prog,
         }
     }
     s->compatible_features = 0;
+    /* As QEMU: the bitmaps stay, and a v2 reader will distrust them. */
     s->autoclear_features = 0;
-    s->has_bitmaps_ext = false;
     ret = expand_zero_clusters(bs, prog);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Failed to turn zero into data "

@@ -233,6 +233,20 @@ static int check_refblocks(BlockDriverState *bs, CheckState *cs,
                            BdrvCheckResult *res, BdrvCheckMode fix,
                            bool *rebuild);
 
+/* The bitmaps' structures, counted through qcow2-bitmap.c. */
+typedef struct BitmapRefs {
+    BlockDriverState *bs;
+    CheckState *cs;
+    BdrvCheckResult *res;
+} BitmapRefs;
+
+static void bitmap_inc_refs(void *opaque, int64_t offset, int64_t size)
+{
+    BitmapRefs *br = opaque;
+
+    inc_refs(br->bs, br->cs, br->res, offset, size);
+}
+
 static int calculate_refs(BlockDriverState *bs, CheckState *cs,
                           BdrvCheckResult *res, BdrvCheckMode fix,
                           bool *rebuild)
@@ -271,6 +285,13 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
     inc_refs(bs, cs, res, s->snapshots_offset, s->snapshots_size);
     inc_refs(bs, cs, res, s->refcount_table_offset,
              s->refcount_table_size * 8);
+    {
+        BitmapRefs br = { bs, cs, res };
+        ret = qcow2_check_bitmaps_refcounts(bs, res, bitmap_inc_refs, &br);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     return check_refblocks(bs, cs, res, fix, rebuild);
 }
 

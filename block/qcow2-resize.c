@@ -180,6 +180,11 @@ int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
         error_setg(errp, "Can't resize a v2 image which has snapshots");
         return -ENOTSUP;
     }
+    /* As QEMU: bitmaps follow the size only when all are loaded and sane. */
+    ret = qcow2_truncate_bitmaps_check(bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
     if ((uint64_t)offset < old) {
         if (prealloc != PREALLOC_MODE_OFF) {
             error_setg(errp, "Preallocation can't be used for shrinking an "

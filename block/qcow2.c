@@ -5,6 +5,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
+#include "block/dirty-bitmap.h"
 #include "block/qcow2.h"
 #include "config-host.h"
 
@@ -242,9 +243,11 @@ int qcow2_update_header(BlockDriverState *bs)
             goto out;
         }
     }
-    if (s->has_bitmaps_ext) {
-        if (add_ext(buf, &pos, len, QCOW2_EXT_BITMAPS, s->bitmaps_ext,
-                    sizeof(s->bitmaps_ext)) < 0) {
+    if (s->nb_bitmaps > 0) {
+        uint8_t ext[QCOW2_BITMAPS_EXT_LEN];
+
+        qcow2_bitmaps_ext_bytes(s, ext);
+        if (add_ext(buf, &pos, len, QCOW2_EXT_BITMAPS, ext, sizeof(ext)) < 0) {
             goto out;
         }
     }
@@ -376,7 +379,8 @@ static const uint8_t *find_feature_table(const uint8_t *hdr, uint64_t start,
  * can be read and refused).
  */
 static int read_extensions(BlockDriverState *bs, const uint8_t *hdr,
-                           uint64_t start, uint64_t end, Error **errp)
+                           uint64_t start, uint64_t end, bool *drop_bitmaps,
+                           Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t off = start;
@@ -406,14 +410,14 @@ static int read_extensions(BlockDriverState *bs, const uint8_t *hdr,
         case QCOW2_EXT_FEATURE_TABLE:
             s->has_feature_table = true;
             break;
-        case QCOW2_EXT_BITMAPS:
-            if (len != sizeof(s->bitmaps_ext)) {
-                error_setg(errp, "bitmaps_ext: Invalid extension length");
-                return -EINVAL;
+        case QCOW2_EXT_BITMAPS: {
+            int ret = qcow2_read_bitmaps_ext(bs, hdr + off, len,
+                                             drop_bitmaps, errp);
+            if (ret < 0) {
+                return ret;
             }
-            memcpy(s->bitmaps_ext, hdr + off, len);
-            s->has_bitmaps_ext = true;
             break;
+        }
         case QCOW2_EXT_DATA_FILE:
             free(s->image_data_file);
             s->image_data_file = qemu_xmalloc(len + 1);
@@ -661,31 +665,45 @@ static int read_l1_table(BlockDriverState *bs, int64_t file_len,
 }
 
 /*
- * What a writable open does to the header: clear the autoclear bits (we
- * maintain none of those features but raw external data) and repair a
- * dirty image.
+ * The end of an open, as QEMU's: a writable node repairs a dirty image
+ * and clears the autoclear bits it does not know; every active node loads
+ * the persistent bitmaps (a writable one marks them in use on disk); the
+ * header is rewritten if that left it stale (@drop_bitmaps: an extension
+ * a program without bitmap support left behind).
  */
-static int open_writable(BlockDriverState *bs, int flags, Error **errp)
+static int open_finish(BlockDriverState *bs, int flags, bool drop_bitmaps,
+                       Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
+    bool can_write = s->writable && !(flags & BDRV_O_INACTIVE);
+    bool update_header = can_write && drop_bitmaps;
+    bool header_updated = false;
     int ret;
 
-    if (s->autoclear_features & ~QCOW2_AUTOCLEAR_DATA_RAW) {
-        s->autoclear_features &= QCOW2_AUTOCLEAR_DATA_RAW;
-        s->has_bitmaps_ext = false;
-        ret = qcow2_update_header(bs);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Could not update qcow2 header");
-            return ret;
-        }
-    }
-    if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+    if (can_write && (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
         !(flags & BDRV_O_CHECK)) {
         BdrvCheckResult res;
         ret = qcow2_check(bs, &res, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
         if (ret < 0 || res.check_errors) {
             ret = ret < 0 ? ret : -EIO;
             error_setg_errno(errp, -ret, "Could not repair dirty image");
+            return ret;
+        }
+    }
+    if (can_write && (s->autoclear_features & ~QCOW2_AUTOCLEAR_MASK)) {
+        s->autoclear_features &= QCOW2_AUTOCLEAR_MASK;
+        update_header = true;
+    }
+    if (!(flags & BDRV_O_INACTIVE)) {
+        ret = qcow2_load_dirty_bitmaps(bs, can_write, &header_updated, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (update_header && !header_updated) {
+        ret = qcow2_update_header(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not update qcow2 header");
             return ret;
         }
     }
@@ -796,6 +814,7 @@ static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
     uint8_t *cluster0 = NULL;
     uint64_t backing_off, ext_end;
     int64_t file_len;
+    bool drop_bitmaps = false;
     int ret;
 
     file_len = bdrv_getlength(bs->file->bs);
@@ -849,7 +868,8 @@ static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
     s->cluster_cache_offset = UINT64_MAX;
 
     bs->backing_format[0] = 0;
-    ret = read_extensions(bs, cluster0, s->header_length, ext_end, errp);
+    ret = read_extensions(bs, cluster0, s->header_length, ext_end,
+                          &drop_bitmaps, errp);
     if (ret < 0) {
         goto fail;
     }
@@ -872,11 +892,9 @@ static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
     if (!s->use_lazy_refcounts) {
         s->l2_cache->depends = s->refcount_cache;
     }
-    if (s->writable && !(flags & BDRV_O_INACTIVE)) {
-        ret = open_writable(bs, flags, errp);
-        if (ret < 0) {
-            goto fail;
-        }
+    ret = open_finish(bs, flags, drop_bitmaps, errp);
+    if (ret < 0) {
+        goto fail;
     }
     free(cluster0);
     return 0;
@@ -894,16 +912,39 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
     return qcow2_do_open(bs, options, flags, errp);
 }
 
-/* Hand-over: every cache written, the image left clean. */
+/*
+ * Store the bitmaps before a hand-over or close; a failure is reported as
+ * QEMU does (the bitmaps are lost, the rest goes on).
+ */
+static int store_bitmaps_at_close(BlockDriverState *bs)
+{
+    Error *err = NULL;
+
+    if (qcow2_store_persistent_dirty_bitmaps(bs, true, &err) < 0) {
+        qemu_warn_raw("%s: Lost persistent bitmaps during inactivation of "
+                      "node '%s': %s", error_get_progname(),
+                      bdrv_get_node_name(bs), error_get_pretty(err));
+        error_free(err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Hand-over: bitmaps stored, every cache written, the image left clean. */
 static int qcow2_inactivate(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
-    int ret;
+    int ret, bitmaps;
 
+    /* Read-only bitmaps are dropped too: an activation loads them anew. */
+    bitmaps = store_bitmaps_at_close(bs);
     if (!s->writable) {
-        return 0;
+        return bitmaps;
     }
     ret = qcow2_flush_caches(bs);
+    if (ret == 0) {
+        ret = bitmaps;
+    }
     if (ret == 0) {
         ret = qcow2_mark_clean(bs);
     }
@@ -934,6 +975,7 @@ static void qcow2_close(BlockDriverState *bs)
     /* An inactive image belongs to someone else: write nothing. */
     if (s->writable && !(bs->open_flags & BDRV_O_INACTIVE)) {
         /* Lost metadata is reported as QEMU's qcow2_inactivate() does. */
+        int bm = store_bitmaps_at_close(bs);
         int l2 = qcow2_cache_flush(bs, s->l2_cache);
         int rc = qcow2_cache_flush(bs, s->refcount_cache);
 
@@ -945,7 +987,7 @@ static void qcow2_close(BlockDriverState *bs)
             qemu_warn_raw("%s: Failed to flush the refcount block cache: %s",
                           error_get_progname(), strerror(-rc));
         }
-        if (l2 == 0 && rc == 0) {
+        if (bm == 0 && l2 == 0 && rc == 0) {
             (void)qcow2_mark_clean(bs);
         }
     }
@@ -1245,16 +1287,24 @@ static QObject *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
     BDRVQcow2State *s = bs->opaque;
     QObject *d = qobj_dict();
 
-    (void)errp;
     qobj_dict_put(d, "compat", qobj_str(s->qcow_version == 2 ? "0.10"
                                                              : "1.1"));
     qobj_dict_put(d, "compression-type",
                   qobj_str(s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD
                            ? "zstd" : "zlib"));
     if (s->qcow_version >= 3) {
+        QObject *bitmaps;
+
+        if (qcow2_bitmap_info_list(bs, &bitmaps, errp) < 0) {
+            qobj_free(d);
+            return NULL;
+        }
         qobj_dict_put(d, "lazy-refcounts",
                       qobj_bool(s->compatible_features &
                                 QCOW2_COMPAT_LAZY_REFCOUNTS));
+        if (bitmaps) {
+            qobj_dict_put(d, "bitmaps", bitmaps);
+        }
     }
     qobj_dict_put(d, "refcount-bits", qobj_int(s->refcount_bits));
     if (s->image_data_file) {
@@ -1414,7 +1464,7 @@ static int qcow2_make_empty(BlockDriverState *bs, Error **errp)
                                         s->cluster_size);
     int ret;
 
-    if (s->qcow_version >= 3 && !s->nb_snapshots && !s->has_bitmaps_ext &&
+    if (s->qcow_version >= 3 && !s->nb_snapshots && !s->nb_bitmaps &&
         3 + l1_clusters <= (uint64_t)s->refcount_block_size) {
         return make_completely_empty(bs);
     }
@@ -1468,6 +1518,11 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_get_info = qcow2_get_info,
     .bdrv_measure = qcow2_measure,
     .bdrv_bitmaps_size = qcow2_bitmaps_size,
+    .bdrv_supports_persistent_dirty_bitmap =
+        qcow2_supports_persistent_dirty_bitmap,
+    .bdrv_can_store_new_dirty_bitmap = qcow2_can_store_new_dirty_bitmap,
+    .bdrv_remove_persistent_dirty_bitmap =
+        qcow2_remove_persistent_dirty_bitmap,
     .bdrv_get_specific_info = qcow2_get_specific_info,
     .bdrv_check = qcow2_check_cb,
     .bdrv_amend_options = qcow2_amend_options,

@@ -10,7 +10,10 @@
  *   qcow2-cluster.c   L1/L2 mapping, read and write paths, compressed
  *                     clusters
  *   qcow2-compress.c  the compression types (zlib, zstd)
- *   qcow2-bitmap.c    persistent dirty bitmaps (sizes only)
+ *   qcow2-bitmap.c    persistent dirty bitmaps on disk: extension,
+ *                     directory, tables; info, check, measure
+ *   qcow2-bitmap-sync.c  loading them into memory at open, storing them
+ *                     back at close, removing one
  *   qcow2-data-file.c opening the external data file
  *   qcow2-zero.c      zero writes
  *   qcow2-cache.c     the L2 and refcount-block caches
@@ -45,6 +48,19 @@
 #define QCOW2_MAX_BACKING_NAME 1023
 #define QCOW2_MAX_HOST_OFFSET ((INT64_C(1) << 56) - 1)
 
+/* Persistent bitmaps (docs/specs/qcow2.rst), QEMU 7.2's limits. */
+#define QCOW2_BITMAPS_EXT_LEN 24
+#define QCOW2_MAX_BITMAPS 65535
+#define QCOW2_MAX_BITMAP_DIRECTORY_SIZE (1024 * QCOW2_MAX_BITMAPS)
+#define QCOW2_BITMAP_ENTRY_LEN 24        /* before extra data and name */
+#define QCOW2_BME_MAX_TABLE_SIZE 0x8000000
+#define QCOW2_BME_MAX_PHYS_SIZE 0x20000000
+#define QCOW2_BME_MAX_GRANULARITY_BITS 31
+#define QCOW2_BME_MIN_GRANULARITY_BITS 9
+#define QCOW2_BME_MAX_NAME_SIZE 1023
+#define QCOW2_BME_FLAG_IN_USE (1U << 0)
+#define QCOW2_BME_FLAG_AUTO (1U << 1)
+
 /* Header extension types */
 #define QCOW2_EXT_END            0x00000000U
 #define QCOW2_EXT_BACKING_FORMAT 0xe2792acaU
@@ -70,6 +86,8 @@
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS     (1ULL << 0)
 #define QCOW2_AUTOCLEAR_DATA_RAW    (1ULL << 1)
+#define QCOW2_AUTOCLEAR_MASK \
+    (QCOW2_AUTOCLEAR_BITMAPS | QCOW2_AUTOCLEAR_DATA_RAW)
 
 /* L1/L2/refcount-table entry bits */
 #define QCOW_OFLAG_COPIED     (1ULL << 63)
@@ -170,8 +188,14 @@ typedef struct BDRVQcow2State {
 
     Qcow2UnknownExt *unknown_ext;
     int nb_unknown_ext;
-    bool has_bitmaps_ext;
-    uint8_t bitmaps_ext[24];
+    /*
+     * The bitmap directory the bitmaps extension names; no bitmaps (and
+     * no extension written) when it is absent or not to be trusted
+     * (autoclear bit 0 clear).
+     */
+    uint32_t nb_bitmaps;
+    uint64_t bitmap_directory_offset;
+    uint64_t bitmap_directory_size;
     bool has_feature_table;
 
     uint32_t nb_snapshots;
@@ -515,11 +539,98 @@ int qcow2_open_data_file(BlockDriverState *bs, QDict *options, int flags,
                          Error **errp);
 
 /* qcow2-bitmap.c */
+/* One entry of the bitmap directory. */
+typedef struct Qcow2Bitmap {
+    uint64_t table_offset;
+    uint32_t table_size;          /* entries */
+    uint32_t flags;               /* QCOW2_BME_FLAG_* */
+    uint8_t granularity_bits;
+    char *name;
+    /* The in-memory bitmap a store writes here, or NULL. */
+    struct BdrvDirtyBitmap *dirty_bitmap;
+} Qcow2Bitmap;
+/*
+ * The bitmaps header extension (@len bytes of @data), checked as QEMU
+ * does, into s->nb_bitmaps and the directory's place.  When autoclear bit
+ * 0 is clear it is ignored with QEMU's warning and *@drop is set (a
+ * writable open rewrites the header without it).
+ */
+int qcow2_read_bitmaps_ext(BlockDriverState *bs, const uint8_t *data,
+                           uint32_t len, bool *drop, Error **errp);
+/* The extension's 24 bytes as the header carries them. */
+void qcow2_bitmaps_ext_bytes(BDRVQcow2State *s, uint8_t *buf);
+/* Bytes the directory entry of a bitmap named @name takes. */
+uint64_t qcow2_bitmap_entry_size(const char *name);
+/*
+ * Read and validate the directory (QEMU's messages: "Bitmap 'x' doesn't
+ * satisfy the constraints", "Broken bitmap directory", ...) into a new
+ * array *@plist of *@pnb entries.
+ */
+int qcow2_bitmap_list_load(BlockDriverState *bs, Qcow2Bitmap **plist,
+                           uint32_t *pnb, Error **errp);
+void qcow2_bitmap_list_free(Qcow2Bitmap *list, uint32_t nb);
+/*
+ * Write the directory of @list: over the old one (@in_place, same size)
+ * or into new clusters, whose place goes to *@offset and *@size.
+ */
+int qcow2_bitmap_list_store(BlockDriverState *bs, const Qcow2Bitmap *list,
+                            uint32_t nb, uint64_t *offset, uint64_t *size,
+                            bool in_place);
+/* -EINVAL if a bitmap table entry breaks the spec. */
+int qcow2_bitmap_check_table_entry(BDRVQcow2State *s, uint64_t entry);
+/* Read and check @bm's table (host-endian) into a new *@ptable. */
+int qcow2_bitmap_table_load(BlockDriverState *bs, const Qcow2Bitmap *bm,
+                            uint64_t **ptable);
+/* Free the data clusters @table points to, zeroing its entries. */
+void qcow2_bitmap_table_free_clusters(BlockDriverState *bs, uint64_t *table,
+                                      uint32_t size);
+/* Free @bm's data clusters and table; its table fields become 0. */
+int qcow2_bitmap_free_clusters(BlockDriverState *bs, Qcow2Bitmap *bm);
+/*
+ * qemu-img info's "bitmaps" list as read from the directory (flags
+ * in-use/auto, name, granularity); *@plist NULL when there are none.
+ */
+int qcow2_bitmap_info_list(BlockDriverState *bs, QObject **plist,
+                           Error **errp);
+/* qemu-img check: each structure of the bitmaps, as (offset, bytes). */
+typedef void Qcow2CheckIncFn(void *opaque, int64_t offset, int64_t size);
+int qcow2_check_bitmaps_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
+                                  Qcow2CheckIncFn *inc, void *opaque);
 /*
  * Bytes a copy of @bs's persistent bitmaps takes in clusters of
  * @cluster_size; -ENOTSUP for v2 images, which keep none.
  */
 int64_t qcow2_bitmaps_size(BlockDriverState *bs, int64_t cluster_size);
+bool qcow2_supports_persistent_dirty_bitmap(BlockDriverState *bs);
+/* QEMU's check_constraints_on_bitmap(): granularity, size, name. */
+int qcow2_bitmap_check_constraints(BlockDriverState *bs, const char *name,
+                                   uint32_t granularity, Error **errp);
+/* Whether a new persistent bitmap fits (-1 with QEMU's message). */
+int qcow2_can_store_new_dirty_bitmap(BlockDriverState *bs, const char *name,
+                                     uint32_t granularity, Error **errp);
+
+/* qcow2-bitmap-sync.c */
+/*
+ * At open: every bitmap of the directory becomes an in-memory persistent
+ * bitmap (disabled without the auto flag; inconsistent if found in use;
+ * read-only on a read-only node).  A writable node marks the consistent
+ * ones in use on disk (*@header_updated then says the header was
+ * written).
+ */
+int qcow2_load_dirty_bitmaps(BlockDriverState *bs, bool can_write,
+                             bool *header_updated, Error **errp);
+/*
+ * At close or hand-over: write every changed persistent bitmap back to
+ * new clusters, rewrite the directory with their in-use flags clear and
+ * free the old clusters; @release drops the in-memory bitmaps written.
+ */
+int qcow2_store_persistent_dirty_bitmaps(BlockDriverState *bs, bool release,
+                                         Error **errp);
+/* Remove bitmap @name from the image now (absent: 0). */
+int qcow2_remove_persistent_dirty_bitmap(BlockDriverState *bs,
+                                         const char *name, Error **errp);
+/* Whether a resize may go ahead (every bitmap loaded and consistent). */
+int qcow2_truncate_bitmaps_check(BlockDriverState *bs, Error **errp);
 
 /* qcow2-compress.c */
 /* "compressed clusters need zlib, which this build ... lacks" */

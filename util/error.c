@@ -273,3 +273,19 @@ void qemu_warn_raw(const char *fmt, ...)
     }
     free(msg);
 }
+
+void qemu_warn_raw_nonl(const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = qemu_xvasprintf(fmt, ap);
+    va_end(ap);
+    if (raw_sink) {
+        raw_sink(msg, raw_sink_opaque);
+    } else {
+        fputs(msg, stderr);
+    }
+    free(msg);
+}

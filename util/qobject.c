@@ -413,9 +413,8 @@ static void json_write(StrBuf *sb, const QObject *o, bool pretty, int level)
             sb_puts(sb, ": ");
             json_write(sb, o->u.dict.ents[i].val, pretty, level + 1);
         }
-        if (n) {
-            json_newline(sb, pretty, level);
-        }
+        /* As QEMU's writer: even an empty one closes on its own line. */
+        json_newline(sb, pretty, level);
         sb_putc(sb, '}');
         break;
     case QTYPE_QLIST:
@@ -431,9 +430,8 @@ static void json_write(StrBuf *sb, const QObject *o, bool pretty, int level)
             json_newline(sb, pretty, level + 1);
             json_write(sb, o->u.list.items[i], pretty, level + 1);
         }
-        if (n) {
-            json_newline(sb, pretty, level);
-        }
+        /* As QEMU's writer: even an empty one closes on its own line. */
+        json_newline(sb, pretty, level);
         sb_putc(sb, ']');
         break;
     }

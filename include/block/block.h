@@ -61,6 +61,8 @@ char *bdrv_perm_names(uint64_t perm);
 #define BDRV_REQ_MAY_UNMAP  0x4 /* zeroes may be written by deallocating */
 #define BDRV_REQ_FUA        0x10 /* durable on return */
 #define BDRV_REQ_WRITE_COMPRESSED 0x20 /* one whole cluster, compressed */
+/* Copy-on-read: the data does not change (dirty bitmaps stay clean). */
+#define BDRV_REQ_WRITE_UNCHANGED 0x40
 /* Zero writes: -ENOTSUP rather than writing zero buffers (QEMU's value). */
 #define BDRV_REQ_NO_FALLBACK 0x100
 

@@ -178,6 +178,19 @@ struct BlockDriver {
     /* The space @bs's persistent dirty bitmaps take, in clusters of
      * @cluster_size; -ENOTSUP if the format keeps none. */
     int64_t (*bdrv_bitmaps_size)(BlockDriverState *bs, int64_t cluster_size);
+    /*
+     * Persistent dirty bitmaps (include/block/dirty-bitmap.h): whether the
+     * image can keep them, whether a new one @name fits (-1 with QEMU's
+     * message), and removing one from the image at once.  NULL: none.
+     */
+    bool (*bdrv_supports_persistent_dirty_bitmap)(BlockDriverState *bs);
+    int (*bdrv_can_store_new_dirty_bitmap)(BlockDriverState *bs,
+                                           const char *name,
+                                           uint32_t granularity,
+                                           Error **errp);
+    int (*bdrv_remove_persistent_dirty_bitmap)(BlockDriverState *bs,
+                                               const char *name,
+                                               Error **errp);
 
     int (*bdrv_pread)(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       void *buf);
@@ -322,6 +335,10 @@ struct BlockDriverState {
     bool probed;
     /* What the requests this node receives must respect (block/io.c). */
     BlockLimits bl;
+    /* Dirty bitmaps, in creation order (block/dirty-bitmap.c). */
+    struct BdrvDirtyBitmap *dirty_bitmaps;
+    /* QEMU's auto node name, given when a message first needs it. */
+    char node_name[32];
 };
 
 /* Registration: the one place every driver is listed is block.c. */

@@ -61,5 +61,10 @@ void qemu_warn(const char *fmt, ...) QEMU_PRINTF(1, 2);
  */
 void warn_set_raw_sink(WarningSink sink, void *opaque);
 void qemu_warn_raw(const char *fmt, ...) QEMU_PRINTF(1, 2);
+/*
+ * The same without the newline, for QEMU texts printed that way (the next
+ * output then follows on the same line).
+ */
+void qemu_warn_raw_nonl(const char *fmt, ...) QEMU_PRINTF(1, 2);
 
 #endif /* QEMU_ERROR_H */

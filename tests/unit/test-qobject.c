@@ -126,6 +126,10 @@ static void test_pretty_raw_info(void)
     qobj_free(d);
 }
 
+/*
+ * As QEMU 7.2's JSON writer (qemu-img info of a bitmap without flags):
+ * an empty list or object still closes on a line of its own.
+ */
 static void test_pretty_nested_and_empty(void)
 {
     QObject *outer = qobj_list();
@@ -146,9 +150,11 @@ static void test_pretty_nested_and_empty(void)
                     "        \"flags\": [\n"
                     "            \"auto\"\n"
                     "        ],\n"
-                    "        \"empty\": {}\n"
+                    "        \"empty\": {\n"
+                    "        }\n"
                     "    },\n"
-                    "    [],\n"
+                    "    [\n"
+                    "    ],\n"
                     "    null\n"
                     "]");
     free(s);
