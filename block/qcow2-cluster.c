@@ -855,7 +855,8 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     if (ret < 0) {
         goto out;
     }
-    host = qcow2_alloc_data_clusters(bs, offset - in_cluster, k << s->cluster_bits);
+    host = qcow2_alloc_data_clusters(bs, offset - in_cluster,
+                                     k << s->cluster_bits);
     if (host < 0) {
         ret = host;
         goto out;
