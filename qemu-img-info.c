@@ -790,9 +790,8 @@ int img_map(int argc, char **argv)
             goto out;
         }
         if (entry_mergeable(&curr, &next)) {
-            next.start = curr.start;
-            next.length += curr.length;
-            curr = next;
+            /* The merged entry starts (and is mapped) where curr is. */
+            curr.length += next.length;
             continue;
         }
         if (curr.length > 0) {

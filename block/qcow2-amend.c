@@ -170,7 +170,7 @@ static int expand_l2(BlockDriverState *bs, uint64_t l2_off, int l1_index,
         return ret;
     }
     for (int j = 0; j < s->l2_size; j++) {
-        uint64_t e = ldbe64(l2 + j * 8);
+        uint64_t e = ldbe64(l2 + j * s->l2_entry_size);
         Qcow2ClusterType t = qcow2_get_cluster_type(s, e);
 
         if (t != QCOW2_CLUSTER_ZERO_PLAIN && t != QCOW2_CLUSTER_ZERO_ALLOC) {
@@ -182,9 +182,10 @@ static int expand_l2(BlockDriverState *bs, uint64_t l2_off, int l1_index,
         }
         if (ret == 1) {
             dropped = qemu_xrealloc(dropped, (nb_dropped + 1) * 8);
-            dropped[nb_dropped++] = ldbe64(l2 + j * 8) & L2E_OFFSET_MASK;
+            dropped[nb_dropped++] = ldbe64(l2 + j * s->l2_entry_size) &
+                                    L2E_OFFSET_MASK;
         }
-        stbe64(l2 + j * 8, e);
+        stbe64(l2 + j * s->l2_entry_size, e);
         dirty = true;
     }
     ret = 0;
@@ -303,7 +304,7 @@ static int l1_has_compressed(BlockDriverState *bs, const uint64_t *l1,
             return ret;
         }
         for (int64_t j = 0; j < s->l2_size; j++) {
-            if (be64toh_q(l2[j]) & QCOW_OFLAG_COMPRESSED) {
+            if (qcow2_l2_entry(s, l2, j) & QCOW_OFLAG_COMPRESSED) {
                 return 1;
             }
         }

@@ -40,6 +40,7 @@ typedef struct CheckState {
     uint64_t *refs;        /* computed references per cluster */
     uint64_t nb_clusters;  /* entries in refs */
     int64_t file_len;
+    BdrvCheckMode fix;
 } CheckState;
 
 static void grow_refs(CheckState *cs, uint64_t n)
@@ -87,6 +88,49 @@ static void inc_refs(BlockDriverState *bs, CheckState *cs,
     }
 }
 
+/*
+ * QEMU's fix_l2_entry_by_zero(): an unaligned entry that holds no data
+ * becomes a zero cluster (with subclusters: its allocated subclusters
+ * become zero ones), written to disk at once.  0 when repaired.
+ */
+static int zero_bad_entry(BlockDriverState *bs, BdrvCheckResult *res,
+                          uint64_t l2_off, uint8_t *l2, int i)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t *ent = l2 + (size_t)i * s->l2_entry_size;
+    uint64_t pos = l2_off + (uint64_t)i * s->l2_entry_size;
+    int ret;
+
+    if (qcow2_has_subclusters(s)) {
+        uint64_t b = ldbe64(ent + 8);
+        b = (b | (b << 32)) & QCOW_L2_BITMAP_ALL_ZEROES;
+        stbe64(ent, 0);
+        stbe64(ent + 8, b);
+    } else {
+        stbe64(ent, QCOW_OFLAG_ZERO);
+    }
+    if (qcow2_overlaps_metadata(bs, pos, s->l2_entry_size) &&
+        pos < (uint64_t)s->cluster_size) {
+        qcow2_check_report("ERROR: Overlap check failed");
+        res->check_errors++;
+        return -EIO;
+    }
+    ret = bdrv_child_pwrite(bs->file, pos, s->l2_entry_size, ent, 0);
+    if (ret == 0) {
+        ret = qcow2_file_flush(bs);
+    }
+    if (ret < 0) {
+        qcow2_check_report("ERROR: Failed to overwrite L2 table entry: %s",
+                           strerror(-ret));
+        res->check_errors++;
+        return ret;
+    }
+    qcow2_cache_discard(s->l2_cache, l2_off);
+    res->corruptions--;
+    res->corruptions_fixed++;
+    return 0;
+}
+
 static int check_l2(BlockDriverState *bs, CheckState *cs,
                     BdrvCheckResult *res, uint64_t l2_off, bool active)
 {
@@ -107,7 +151,9 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
         return ret;
     }
     for (int i = 0; i < s->l2_size; i++) {
-        uint64_t e = ldbe64(l2 + i * 8);
+        uint64_t e = ldbe64(l2 + (size_t)i * s->l2_entry_size);
+        uint64_t b = qcow2_has_subclusters(s)
+                     ? ldbe64(l2 + (size_t)i * s->l2_entry_size + 8) : 0;
         Qcow2ClusterType t = qcow2_get_cluster_type(s, e);
 
         if (t != QCOW2_CLUSTER_COMPRESSED && (e & L2E_STD_RESERVED_MASK)) {
@@ -120,17 +166,24 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
             uint64_t off, n;
 
             qcow2_compressed_entry(s, e, &off, &n);
+            if (e & QCOW_OFLAG_COPIED) {
+                qcow2_check_report("ERROR: coffset=0x%" PRIx64 ": copied "
+                                   "flag must never be set for compressed "
+                                   "clusters", off);
+                res->corruptions++;
+            }
             if (qcow2_has_data_file(s)) {
                 qcow2_check_report("ERROR compressed cluster %d with data "
                                    "file, entry=0x%" PRIx64, i, e);
                 res->corruptions++;
                 break;
             }
-            if (e & QCOW_OFLAG_COPIED) {
-                qcow2_check_report("ERROR: coffset=0x%" PRIx64 ": copied "
-                                   "flag must never be set for compressed "
-                                   "clusters", off);
+            if (b) {
+                qcow2_check_report("ERROR compressed cluster %d with "
+                                   "non-zero subcluster allocation bitmap, "
+                                   "entry=0x%" PRIx64, i, e);
                 res->corruptions++;
+                break;
             }
             inc_refs(bs, cs, res, off, n * BDRV_SECTOR_SIZE -
                      (off & (BDRV_SECTOR_SIZE - 1)));
@@ -142,13 +195,32 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
         case QCOW2_CLUSTER_NORMAL:
         case QCOW2_CLUSTER_ZERO_ALLOC: {
             uint64_t off = e & L2E_OFFSET_MASK;
-            if (qcow2_offset_into_cluster(s, off)) {
+            if ((b >> 32) & b) {
                 res->corruptions++;
-                if (t == QCOW2_CLUSTER_ZERO_ALLOC) {
-                    qcow2_check_report("ERROR offset=%" PRIx64 ": "
+                qcow2_check_report("ERROR offset=%" PRIx64 ": Allocated "
+                                   "cluster has corrupted subcluster "
+                                   "allocation bitmap", off);
+            }
+            if (qcow2_offset_into_cluster(s, off)) {
+                bool has_data = qcow2_has_subclusters(s)
+                                ? (b & QCOW_L2_BITMAP_ALL_ALLOC) != 0
+                                : t != QCOW2_CLUSTER_ZERO_ALLOC;
+                bool repair = cs->fix & BDRV_FIX_ERRORS;
+
+                res->corruptions++;
+                if (!has_data) {
+                    qcow2_check_report("%s offset=%" PRIx64 ": "
                                        "Preallocated cluster is not "
                                        "properly aligned; L2 entry "
-                                       "corrupted.", off);
+                                       "corrupted.",
+                                       repair ? "Repairing" : "ERROR", off);
+                    if (repair) {
+                        ret = zero_bad_entry(bs, res, l2_off, l2, i);
+                        if (ret == 0) {
+                            continue;   /* the cluster is unused now */
+                        }
+                        ret = 0;
+                    }
                 } else {
                     qcow2_check_report("ERROR offset=%" PRIx64 ": Data "
                                        "cluster is not properly aligned; L2 "
@@ -168,6 +240,13 @@ static int check_l2(BlockDriverState *bs, CheckState *cs,
             }
             break;
         }
+        case QCOW2_CLUSTER_UNALLOCATED:
+            if (b & QCOW_L2_BITMAP_ALL_ALLOC) {
+                res->corruptions++;
+                qcow2_check_report("ERROR: Unallocated cluster has non-zero "
+                                   "subcluster allocation map");
+            }
+            break;
         default:
             break;
         }
@@ -254,6 +333,7 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
     BDRVQcow2State *s = bs->opaque;
     int ret;
 
+    cs->fix = fix;
     inc_refs(bs, cs, res, 0, s->cluster_size);
     ret = check_l1(bs, cs, res, s->l1_table_offset, s->l1_size, true);
     if (ret < 0) {
@@ -647,7 +727,7 @@ static int check_oflag_copied(BlockDriverState *bs, BdrvCheckResult *res,
             }
         }
         for (int j = 0; j < s->l2_size; j++) {
-            uint64_t le = ldbe64(l2 + j * 8);
+            uint64_t le = ldbe64(l2 + (size_t)j * s->l2_entry_size);
             Qcow2ClusterType t = qcow2_get_cluster_type(s, le);
             uint64_t drc;
 
@@ -666,7 +746,8 @@ static int check_oflag_copied(BlockDriverState *bs, BdrvCheckResult *res,
                                    PRIx64 " refcount=%" PRIu64,
                                    repair ? "Repairing" : "ERROR", le, drc);
                 if (repair) {
-                    stbe64(l2 + j * 8, drc == 1 ? le | QCOW_OFLAG_COPIED
+                    stbe64(l2 + (size_t)j * s->l2_entry_size,
+                           drc == 1 ? le | QCOW_OFLAG_COPIED
                                                 : le & ~QCOW_OFLAG_COPIED);
                     dirty++;
                 }

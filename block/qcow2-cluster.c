@@ -12,7 +12,7 @@ Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s, uint64_t e)
     if (e & QCOW_OFLAG_COMPRESSED) {
         return QCOW2_CLUSTER_COMPRESSED;
     }
-    if (e & QCOW_OFLAG_ZERO) {
+    if ((e & QCOW_OFLAG_ZERO) && !qcow2_has_subclusters(s)) {
         return (e & L2E_OFFSET_MASK) ? QCOW2_CLUSTER_ZERO_ALLOC
                                      : QCOW2_CLUSTER_ZERO_PLAIN;
     }
@@ -145,9 +145,64 @@ static int check_l2_offset(BlockDriverState *bs, uint64_t l2_off, int l1_idx)
     return 0;
 }
 
+/*
+ * QEMU's count_contiguous_subclusters(): subclusters from @sc of the entry
+ * at @l2_index with the same type (and, allocated, contiguous in the
+ * file) over at most @nb clusters.  -EIO for an invalid entry, whose
+ * index is then in *@bad.
+ */
+static int count_contiguous(BDRVQcow2State *s, uint64_t *l2,
+                            uint64_t l2_index, uint64_t nb, int sc,
+                            uint64_t *bad)
+{
+    Qcow2SubclusterType want = QCOW2_SUBCLUSTER_NORMAL, t;
+    uint64_t e0 = qcow2_l2_entry(s, l2, l2_index);
+    uint64_t expected = e0 & L2E_OFFSET_MASK;
+    bool check_offset = false;
+    int count = 0;
+
+    for (uint64_t i = 0; i < nb; i++) {
+        int first = i == 0 ? sc : 0;
+        uint64_t e = qcow2_l2_entry(s, l2, l2_index + i);
+        uint64_t b = qcow2_l2_bitmap(s, l2, l2_index + i);
+        int n = qcow2_subcluster_range(s, e, b, first, &t);
+
+        if (n < 0) {
+            *bad = l2_index + i;
+            return -EIO;
+        }
+        if (i == 0) {
+            if (t == QCOW2_SUBCLUSTER_COMPRESSED) {
+                return n;
+            }
+            want = t;
+            check_offset = t == QCOW2_SUBCLUSTER_NORMAL ||
+                           t == QCOW2_SUBCLUSTER_ZERO_ALLOC ||
+                           t == QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC;
+        } else if (t != want) {
+            break;
+        } else if (check_offset) {
+            expected += s->cluster_size;
+            if ((e & L2E_OFFSET_MASK) != expected) {
+                break;
+            }
+            /* Without subclusters, runs also keep one COPIED state. */
+            if (!qcow2_has_subclusters(s) &&
+                (e & QCOW_OFLAG_COPIED) != (e0 & QCOW_OFLAG_COPIED)) {
+                break;
+            }
+        }
+        count += n;
+        if (first + n < s->subclusters_per_cluster) {
+            break;
+        }
+    }
+    return count;
+}
+
 int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
                           uint64_t *bytes, uint64_t *host_offset,
-                          Qcow2ClusterType *type, uint64_t *l2_entry)
+                          Qcow2SubclusterType *type, uint64_t *l2_entry)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t in_cluster = qcow2_offset_into_cluster(s, offset);
@@ -156,13 +211,14 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
     uint64_t avail = ((uint64_t)(s->l2_size - l2_index) << s->cluster_bits)
                      - in_cluster;
     uint64_t want = MIN(*bytes, avail);
-    uint64_t l2_off, e, n, nb_clusters;
+    uint64_t l2_off, e, b, nb_clusters, bad = 0;
+    int sc = qcow2_sc_index(s, offset);
     uint64_t *l2;
-    int ret;
+    int ret, n;
 
     *host_offset = 0;
     *l2_entry = 0;
-    *type = QCOW2_CLUSTER_UNALLOCATED;
+    *type = QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN;
     if (l1_index >= s->l1_size) {
         *bytes = want;
         return 0;
@@ -180,13 +236,14 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
     if (ret < 0) {
         return ret;
     }
-    e = be64toh_q(l2[l2_index]);
+    e = qcow2_l2_entry(s, l2, l2_index);
+    b = qcow2_l2_bitmap(s, l2, l2_index);
     *l2_entry = e;
-    *type = qcow2_get_cluster_type(s, e);
+    *type = qcow2_get_subcluster_type(s, e, b, sc);
     nb_clusters = qcow2_size_to_clusters(s, in_cluster + want);
 
     switch (*type) {
-    case QCOW2_CLUSTER_COMPRESSED:
+    case QCOW2_SUBCLUSTER_COMPRESSED:
         if (qcow2_has_data_file(s)) {
             qcow2_signal_corruption(bs, true, "Compressed cluster entry "
                                     "found in image with external data file "
@@ -195,10 +252,10 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
             return -EIO;
         }
         *host_offset = e & s->cluster_offset_mask;
-        n = 1;
         break;
-    case QCOW2_CLUSTER_NORMAL:
-    case QCOW2_CLUSTER_ZERO_ALLOC: {
+    case QCOW2_SUBCLUSTER_NORMAL:
+    case QCOW2_SUBCLUSTER_ZERO_ALLOC:
+    case QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC: {
         uint64_t host = e & L2E_OFFSET_MASK;
         if (qcow2_offset_into_cluster(s, host)) {
             qcow2_signal_corruption(bs, true, "Cluster allocation offset %#"
@@ -217,26 +274,21 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
             return -EIO;
         }
         *host_offset = host + in_cluster;
-        for (n = 1; n < nb_clusters; n++) {
-            uint64_t f = be64toh_q(l2[l2_index + n]);
-            if (qcow2_get_cluster_type(s, f) != *type ||
-                (f & L2E_OFFSET_MASK) != host + (n << s->cluster_bits) ||
-                (f & QCOW_OFLAG_COPIED) != (e & QCOW_OFLAG_COPIED)) {
-                break;
-            }
-        }
         break;
     }
     default:
-        for (n = 1; n < nb_clusters; n++) {
-            uint64_t f = be64toh_q(l2[l2_index + n]);
-            if (qcow2_get_cluster_type(s, f) != *type) {
-                break;
-            }
-        }
         break;
     }
-    *bytes = MIN(want, (n << s->cluster_bits) - in_cluster);
+    n = count_contiguous(s, l2, l2_index, nb_clusters, sc, &bad);
+    if (n < 0) {
+        /* QEMU's message has the double space too. */
+        qcow2_signal_corruption(bs, true, "Invalid cluster entry found  (L2 "
+                                "offset: %#" PRIx64 ", L2 index: %#x)",
+                                l2_off, (int)bad);
+        return -EIO;
+    }
+    avail = ((uint64_t)n + sc) << s->subcluster_bits;
+    *bytes = MIN(want + in_cluster, avail) - in_cluster;
     return 0;
 }
 
@@ -337,21 +389,22 @@ int qcow2_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
 
     while (bytes > 0) {
         uint64_t cur = bytes, host, e;
-        Qcow2ClusterType type;
+        Qcow2SubclusterType type;
         int ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type, &e);
 
         if (ret < 0) {
             return ret;
         }
         switch (type) {
-        case QCOW2_CLUSTER_UNALLOCATED:
+        case QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN:
+        case QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC:
             ret = read_backing(bs, offset, cur, buf);
             break;
-        case QCOW2_CLUSTER_ZERO_PLAIN:
-        case QCOW2_CLUSTER_ZERO_ALLOC:
+        case QCOW2_SUBCLUSTER_ZERO_PLAIN:
+        case QCOW2_SUBCLUSTER_ZERO_ALLOC:
             memset(buf, 0, cur);
             break;
-        case QCOW2_CLUSTER_NORMAL:
+        case QCOW2_SUBCLUSTER_NORMAL:
             if (!qcow2_has_data_file(s) &&
                 qcow2_offset_into_cluster(s, host) == 0 &&
                 host < (uint64_t)s->cluster_size) {
@@ -365,7 +418,7 @@ int qcow2_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
             bdrv_debug_event(bs->file->bs, BLKDBG_READ_AIO);
             ret = bdrv_child_pread(s->data_file, host, cur, buf);
             break;
-        case QCOW2_CLUSTER_COMPRESSED: {
+        default: {
             uint8_t *tmp = qemu_xmalloc(s->cluster_size);
             ret = qcow2_decompress_cluster(bs, e, tmp);
             if (ret == 0) {
@@ -430,7 +483,7 @@ static bool reads_as_zero_fast(BlockDriverState *bs, uint64_t offset,
  * Get a writable L2 table (refcount 1) for @offset, allocating it or
  * copying a shared one.  Returns the table's host offset.
  */
-static int64_t get_writable_l2(BlockDriverState *bs, uint64_t offset)
+int64_t qcow2_get_writable_l2(BlockDriverState *bs, uint64_t offset)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t l1_index = offset >> (s->l2_bits + s->cluster_bits);
@@ -547,7 +600,7 @@ fail:
 }
 
 /* Free old L2 entries after the tables that dropped them are on disk. */
-static int free_old_entries(BlockDriverState *bs, uint64_t *old, int n)
+int qcow2_free_old_entries(BlockDriverState *bs, uint64_t *old, int n)
 {
     BDRVQcow2State *s = bs->opaque;
     bool any = false;
@@ -589,7 +642,7 @@ static bool entry_writable_in_place(BDRVQcow2State *s, uint64_t e)
            (e & QCOW_OFLAG_COPIED);
 }
 
-static int write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,
+int qcow2_write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,
                       const uint8_t *buf)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -612,7 +665,7 @@ static int write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,
  * in the image file, or in an external data file the guest offsets
  * themselves (those have no refcounts).
  */
-static int64_t alloc_data_clusters(BlockDriverState *bs, uint64_t vstart,
+int64_t qcow2_alloc_data_clusters(BlockDriverState *bs, uint64_t vstart,
                                    uint64_t bytes)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -628,7 +681,7 @@ static int64_t alloc_data_clusters(BlockDriverState *bs, uint64_t vstart,
  * data file: its clusters have no refcounts, and those of the image file
  * at the same offsets are metadata (QEMU's iotest 289).
  */
-static void free_data_clusters(BlockDriverState *bs, int64_t host,
+void qcow2_free_data_clusters(BlockDriverState *bs, int64_t host,
                                uint64_t bytes)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -669,12 +722,12 @@ static int write_in_place(BlockDriverState *bs, int64_t l2_off,
     }
     bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
     if (start == in_cluster && end == in_cluster + bytes) {
-        ret = write_data(bs, host + in_cluster, bytes, buf);
+        ret = qcow2_write_data(bs, host + in_cluster, bytes, buf);
     } else {
         uint8_t *cow = qemu_xzalloc(end - start);
 
         memcpy(cow + (in_cluster - start), buf, bytes);
-        ret = write_data(bs, host + start, end - start, cow);
+        ret = qcow2_write_data(bs, host + start, end - start, cow);
         free(cow);
     }
     if (ret < 0) {
@@ -747,7 +800,7 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     int ret;
 
     nb = MIN(max_clusters, qcow2_size_to_clusters(s, in_cluster + bytes));
-    l2_off = get_writable_l2(bs, offset);
+    l2_off = qcow2_get_writable_l2(bs, offset);
     if (l2_off < 0) {
         return l2_off;
     }
@@ -802,7 +855,8 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     if (ret < 0) {
         goto out;
     }
-    host = alloc_data_clusters(bs, offset - in_cluster, k << s->cluster_bits);
+    host = qcow2_alloc_data_clusters(bs, offset - in_cluster,
+                                     k << s->cluster_bits);
     if (host < 0) {
         ret = host;
         goto out;
@@ -814,13 +868,13 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     }
     if (ret == 0) {
         /* The clusters read as zeros: write just the data. */
-        ret = write_data(bs, host + in_cluster, bytes, buf);
+        ret = qcow2_write_data(bs, host + in_cluster, bytes, buf);
         if (ret < 0) {
-            free_data_clusters(bs, host, k << s->cluster_bits);
+            qcow2_free_data_clusters(bs, host, k << s->cluster_bits);
             goto out;
         }
     } else if (ret != -ENOTSUP) {
-        free_data_clusters(bs, host, k << s->cluster_bits);
+        qcow2_free_data_clusters(bs, host, k << s->cluster_bits);
         goto out;
     } else {
         uint64_t end = in_cluster + bytes;
@@ -846,11 +900,11 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
             ret = read_old_cluster(bs, vstart, old[0], cbuf);
             if (ret == 0) {
                 memcpy(cbuf + in_cluster, buf, n);
-                ret = write_data(bs, host, s->cluster_size, cbuf);
+                ret = qcow2_write_data(bs, host, s->cluster_size, cbuf);
             }
         }
         if (ret == 0 && mid_end > mid_start) {
-            ret = write_data(bs, host + mid_start, mid_end - mid_start,
+            ret = qcow2_write_data(bs, host + mid_start, mid_end - mid_start,
                              buf + (mid_start - in_cluster));
         }
         if (ret == 0 && tail_partial) {
@@ -859,13 +913,13 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                                    cbuf);
             if (ret == 0) {
                 memcpy(cbuf, buf + (tail_start - in_cluster), n);
-                ret = write_data(bs, host + tail_start, s->cluster_size,
+                ret = qcow2_write_data(bs, host + tail_start, s->cluster_size,
                                  cbuf);
             }
         }
         free(cbuf);
         if (ret < 0) {
-            free_data_clusters(bs, host, k << s->cluster_bits);
+            qcow2_free_data_clusters(bs, host, k << s->cluster_bits);
             goto out;
         }
     }
@@ -879,7 +933,7 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                                      QCOW_OFLAG_COPIED);
     }
     qcow2_cache_mark_dirty(s->l2_cache, l2);
-    ret = free_old_entries(bs, old, k);
+    ret = qcow2_free_old_entries(bs, old, k);
 out:
     free(old);
     return ret;
@@ -893,7 +947,9 @@ int qcow2_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
     s->cluster_cache_offset = UINT64_MAX;
     while (bytes > 0) {
         uint64_t done = 0;
-        int ret = write_in_l2(bs, offset, bytes, buf, &done);
+        int ret = qcow2_has_subclusters(s)
+                  ? qcow2_subcluster_write(bs, offset, bytes, buf, &done)
+                  : write_in_l2(bs, offset, bytes, buf, &done);
         if (ret < 0) {
             return ret;
         }
@@ -940,7 +996,7 @@ int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
         ret = clen;
         goto out;
     }
-    l2_off = get_writable_l2(bs, offset);
+    l2_off = qcow2_get_writable_l2(bs, offset);
     if (l2_off < 0) {
         ret = l2_off;
         goto out;
@@ -950,7 +1006,7 @@ int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
     if (ret < 0) {
         goto out;
     }
-    e = be64toh_q(l2[l2_index]);
+    e = qcow2_l2_entry(s, l2, l2_index);
     if (qcow2_get_cluster_type(s, e) != QCOW2_CLUSTER_UNALLOCATED) {
         ret = -EIO;
         goto out;
@@ -973,7 +1029,7 @@ int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
         int64_t padded = QEMU_ALIGN_UP(coff + clen, 512) - coff;
         memset(out + clen, 0, padded - clen);
         bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_COMPRESSED);
-        ret = write_data(bs, coff, padded, out);
+        ret = qcow2_write_data(bs, coff, padded, out);
     }
     if (ret < 0) {
         goto out;
@@ -986,7 +1042,8 @@ int qcow2_write_compressed(BlockDriverState *bs, int64_t offset,
     if (ret < 0) {
         goto out;
     }
-    l2[l2_index] = htobe64_q(e);
+    qcow2_set_l2_entry(s, l2, l2_index, e);
+    qcow2_set_l2_bitmap(s, l2, l2_index, 0);  /* unused: always 0 */
     qcow2_cache_mark_dirty(s->l2_cache, l2);
     ret = 0;
 out:
@@ -1024,7 +1081,7 @@ static int zero_or_discard(BlockDriverState *bs, int64_t offset,
             bytes -= nb << s->cluster_bits;
             continue;
         }
-        l2_off = get_writable_l2(bs, offset);
+        l2_off = qcow2_get_writable_l2(bs, offset);
         if (l2_off < 0) {
             return l2_off;
         }
@@ -1034,46 +1091,51 @@ static int zero_or_discard(BlockDriverState *bs, int64_t offset,
         }
         old = qemu_xnew0(uint64_t, nb);
         for (uint64_t i = 0; i < nb; i++) {
-            uint64_t e = be64toh_q(l2[l2_index + i]);
+            uint64_t e = qcow2_l2_entry(s, l2, l2_index + i);
+            uint64_t b = qcow2_l2_bitmap(s, l2, l2_index + i);
             Qcow2ClusterType t = qcow2_get_cluster_type(s, e);
-            uint64_t ne;
+            bool ext = qcow2_has_subclusters(s);
+            uint64_t ne = e, nbm = b;
 
             if (zero) {
                 /*
                  * As QEMU's zero_in_l2_slice(): compressed clusters are
                  * always dropped, others only with may_unmap; a kept
-                 * host cluster (shared ones too) becomes ZERO_ALLOC and
-                 * is reused by the next write if its refcount is 1.
+                 * host cluster (shared ones too) becomes ZERO_ALLOC (all
+                 * subclusters zero) and is reused by the next write if
+                 * its refcount is 1.
                  */
                 bool unmap = t == QCOW2_CLUSTER_COMPRESSED ||
                              (may_unmap && t != QCOW2_CLUSTER_UNALLOCATED &&
                               t != QCOW2_CLUSTER_ZERO_PLAIN);
-                ne = (unmap ? 0 : e) | QCOW_OFLAG_ZERO;
-                if (unmap) {
-                    old[i] = e;
-                }
-            } else {
-                if (full_discard) {
-                    ne = 0;
-                } else if (bs->backing || t != QCOW2_CLUSTER_UNALLOCATED) {
-                    ne = s->qcow_version >= 3 ? QCOW_OFLAG_ZERO : 0;
+                ne = unmap ? 0 : e;
+                if (ext) {
+                    nbm = QCOW_L2_BITMAP_ALL_ZEROES;
                 } else {
-                    ne = e;
+                    ne |= QCOW_OFLAG_ZERO;
                 }
-                if (t == QCOW2_CLUSTER_UNALLOCATED && !full_discard &&
-                    !bs->backing) {
-                    ne = e;
-                }
-                if (ne != e) {
-                    old[i] = e;
+            } else if (full_discard) {
+                ne = nbm = 0;
+            } else if (bs->backing || t != QCOW2_CLUSTER_UNALLOCATED) {
+                /* As QEMU's discard_in_l2_slice(): it reads as zeros. */
+                if (ext) {
+                    ne = 0;
+                    nbm = QCOW_L2_BITMAP_ALL_ZEROES;
+                } else if (t != QCOW2_CLUSTER_ZERO_PLAIN) {
+                    ne = s->qcow_version >= 3 ? QCOW_OFLAG_ZERO : 0;
                 }
             }
-            if (ne != e) {
-                l2[l2_index + i] = htobe64_q(ne);
+            if ((ne & L2E_OFFSET_MASK) != (e & L2E_OFFSET_MASK) ||
+                ((e & QCOW_OFLAG_COMPRESSED) && ne != e)) {
+                old[i] = e;
+            }
+            if (ne != e || nbm != b) {
+                qcow2_set_l2_entry(s, l2, l2_index + i, ne);
+                qcow2_set_l2_bitmap(s, l2, l2_index + i, nbm);
                 qcow2_cache_mark_dirty(s->l2_cache, l2);
             }
         }
-        ret = free_old_entries(bs, old, nb);
+        ret = qcow2_free_old_entries(bs, old, nb);
         free(old);
         if (ret < 0) {
             return ret;
@@ -1139,7 +1201,7 @@ int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
         uint64_t *l2, k;
         int64_t l2_off, host;
 
-        l2_off = get_writable_l2(bs, offset);
+        l2_off = qcow2_get_writable_l2(bs, offset);
         if (l2_off < 0) {
             return l2_off;
         }
@@ -1149,7 +1211,8 @@ int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
         }
         /* Count the unallocated run at the start. */
         for (k = 0; k < nb; k++) {
-            if (qcow2_get_cluster_type(s, be64toh_q(l2[l2_index + k])) !=
+            if (qcow2_get_cluster_type(s, qcow2_l2_entry(s, l2,
+                                                         l2_index + k)) !=
                 QCOW2_CLUSTER_UNALLOCATED) {
                 break;
             }
@@ -1158,7 +1221,7 @@ int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
             offset += s->cluster_size;
             continue;
         }
-        host = alloc_data_clusters(bs, offset, k << s->cluster_bits);
+        host = qcow2_alloc_data_clusters(bs, offset, k << s->cluster_bits);
         if (host < 0) {
             return host;
         }
@@ -1167,8 +1230,10 @@ int qcow2_preallocate(BlockDriverState *bs, uint64_t offset,
             return ret;
         }
         for (uint64_t i = 0; i < k; i++) {
-            l2[l2_index + i] = htobe64_q((host + (i << s->cluster_bits)) |
-                                         QCOW_OFLAG_COPIED);
+            /* The bitmap stays: metadata allocates no subcluster. */
+            qcow2_set_l2_entry(s, l2, l2_index + i,
+                               (host + (i << s->cluster_bits)) |
+                               QCOW_OFLAG_COPIED);
         }
         qcow2_cache_mark_dirty(s->l2_cache, l2);
         if (!qcow2_has_data_file(s)) {

@@ -60,6 +60,7 @@ typedef struct Qcow2CreateOpts {
     const char *backing_fmt;
     const char *data_file;
     bool data_file_raw;
+    bool extended_l2;
 } Qcow2CreateOpts;
 
 static int parse_create_opts(const char *filename, QDict *opts,
@@ -94,6 +95,23 @@ static int parse_create_opts(const char *filename, QDict *opts,
         o->version = 2;
     } else {
         error_setg(errp, "Parameter 'version' does not accept value '%s'", v);
+        return -EINVAL;
+    }
+    ret = qdict_get_bool(opts, "extended_l2", false, &o->extended_l2, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (o->extended_l2 && o->version < 3) {
+        error_setg(errp, "Extended L2 entries are only supported with "
+                   "compatibility level 1.1 and above (use version=v3 or "
+                   "greater)");
+        return -EINVAL;
+    }
+    if (o->extended_l2 &&
+        o->cluster_size < (1u << QCOW2_MIN_CLUSTER_BITS) * QCOW2_SUBCLUSTERS) {
+        error_setg(errp, "Extended L2 entries are only supported with "
+                   "cluster sizes of at least %u bytes",
+                   (1u << QCOW2_MIN_CLUSTER_BITS) * QCOW2_SUBCLUSTERS);
         return -EINVAL;
     }
     ret = qdict_get_bool(opts, "lazy_refcounts", false, &o->lazy_refcounts,
@@ -138,19 +156,11 @@ static int parse_create_opts(const char *filename, QDict *opts,
                    "file");
         return -EINVAL;
     }
-    if (o->backing_file && o->prealloc != PREALLOC_MODE_OFF) {
+    if (o->backing_file && o->prealloc != PREALLOC_MODE_OFF &&
+        !o->extended_l2) {
         error_setg(errp, "Backing file and preallocation can only be used at "
                    "the same time if extended_l2 is on");
         return -EINVAL;
-    }
-    ret = qdict_get_bool(opts, "extended_l2", false, &b, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    if (b) {
-        error_setg(errp, "Extended L2 entries are not supported by this "
-                   "qcow2 driver");
-        return -ENOTSUP;
     }
     v = qdict_get_str(opts, "compression_type");
     if (v && !strcmp(v, "zstd") &&
@@ -206,7 +216,8 @@ static int parse_create_opts(const char *filename, QDict *opts,
             cb++;
         }
         if (DIV_ROUND_UP(o->size, (uint64_t)o->cluster_size *
-                         (o->cluster_size / 8)) > QCOW2_MAX_L1_BYTES / 8) {
+                         (o->cluster_size / (o->extended_l2 ? 16 : 8))) >
+            QCOW2_MAX_L1_BYTES / 8) {
             error_setg(errp, "The image size is too large for file format "
                        "'qcow2' (try using a larger cluster size)");
             return -EFBIG;
@@ -319,7 +330,8 @@ int qcow2_create(const char *filename, QDict *opts, Error **errp)
         stbe64(buf + 72,
                (o.compression_type != QCOW2_COMPRESSION_TYPE_ZLIB
                 ? QCOW2_INCOMPAT_COMPRESSION : 0) |
-               (o.data_file ? QCOW2_INCOMPAT_DATA_FILE : 0));
+               (o.data_file ? QCOW2_INCOMPAT_DATA_FILE : 0) |
+               (o.extended_l2 ? QCOW2_INCOMPAT_EXTL2 : 0));
         stbe64(buf + 80, o.lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0);
         stbe64(buf + 88, o.data_file_raw ? QCOW2_AUTOCLEAR_DATA_RAW : 0);
         stbe32(buf + 96, order);
@@ -426,14 +438,15 @@ static int64_t refcount_metadata_size(int64_t clusters, int64_t cluster_size,
 
 /* Header, L1, L2 and refcount metadata for @size, plus the data. */
 static int64_t fully_allocated_size(int64_t size, int64_t cluster_size,
-                                    int refcount_order)
+                                    int refcount_order, bool extended_l2)
 {
+    int64_t l2e = extended_l2 ? 16 : 8;
     int64_t aligned = QEMU_ALIGN_UP(size, cluster_size);
     int64_t meta = cluster_size;
-    uint64_t nl2e = QEMU_ALIGN_UP(aligned / cluster_size, cluster_size / 8);
-    uint64_t nl1e = QEMU_ALIGN_UP(nl2e * 8 / cluster_size, cluster_size / 8);
+    uint64_t nl2e = QEMU_ALIGN_UP(aligned / cluster_size, cluster_size / l2e);
+    uint64_t nl1e = QEMU_ALIGN_UP(nl2e * l2e / cluster_size, cluster_size / 8);
 
-    meta += nl2e * 8 + nl1e * 8;
+    meta += nl2e * l2e + nl1e * 8;
     meta += refcount_metadata_size((meta + aligned) / cluster_size,
                                    cluster_size, refcount_order);
     return meta + aligned;
@@ -498,7 +511,8 @@ int qcow2_measure(QDict *opts, BlockDriverState *in_bs,
         order++;
     }
     size = QEMU_ALIGN_UP(vsize, o.cluster_size);
-    if (DIV_ROUND_UP(size, o.cluster_size * (int64_t)(o.cluster_size / 8))
+    if (DIV_ROUND_UP(size, o.cluster_size *
+                     (int64_t)(o.cluster_size / (o.extended_l2 ? 16 : 8)))
         > QCOW2_MAX_L1_BYTES / 8) {
         error_setg(errp, "The image size is too large (try using a larger "
                    "cluster size)");
@@ -531,7 +545,8 @@ int qcow2_measure(QDict *opts, BlockDriverState *in_bs,
         o.prealloc == PREALLOC_MODE_FALLOC) {
         required = size;
     }
-    info->fully_allocated = fully_allocated_size(size, o.cluster_size, order);
+    info->fully_allocated = fully_allocated_size(size, o.cluster_size, order,
+                                                 o.extended_l2);
     /* The metadata of a fully allocated image stays counted, as QEMU's. */
     info->required = info->fully_allocated - size + required;
     info->has_bitmaps = o.version >= 3 && in_bs &&

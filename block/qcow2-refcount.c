@@ -648,7 +648,7 @@ int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
             goto out;
         }
         for (int j = 0; j < s->l2_size; j++) {
-            uint64_t e = be64toh_q(l2[j]);
+            uint64_t e = qcow2_l2_entry(s, l2, j);
             uint64_t ne = e;
 
             switch (qcow2_get_cluster_type(s, e)) {
@@ -699,7 +699,7 @@ int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
                 if (ret < 0) {
                     goto out;
                 }
-                l2[j] = htobe64_q(ne);
+                qcow2_set_l2_entry(s, l2, j, ne);
                 qcow2_cache_mark_dirty(s->l2_cache, l2);
             }
         }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qcow2-zero.c: zero writes as QEMU 7.2 does them.  The request is cut at
- * cluster boundaries (QEMU's generic bdrv_co_do_pwrite_zeroes() with the
- * cluster size as alignment); each piece becomes ZERO clusters when it
- * can (qcow2_co_pwrite_zeroes()), and zeros are written as data when not.
+ * subcluster boundaries (QEMU's generic bdrv_co_do_pwrite_zeroes() with
+ * the subcluster size as alignment); each piece becomes ZERO (sub)clusters
+ * when it can (qcow2_co_pwrite_zeroes()), and zeros are written when not.
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
@@ -39,8 +39,8 @@ static bool is_zero(BlockDriverState *bs, int64_t offset, int64_t bytes)
 }
 
 /*
- * QEMU's qcow2_subcluster_zeroize(): make whole clusters read as zeros.
- * v2 has no zero flag; without a backing file, discarding does the job.
+ * QEMU's qcow2_subcluster_zeroize(): make whole (sub)clusters read as
+ * zeros.  v2 has no zero flag; without a backing file, discarding does.
  */
 static int zeroize(BlockDriverState *bs, int64_t offset, int64_t bytes,
                    int flags)
@@ -56,6 +56,8 @@ static int zeroize(BlockDriverState *bs, int64_t offset, int64_t bytes,
     s->discard_on_free = unmap;
     if (s->qcow_version < 3) {
         ret = qcow2_cluster_discard(bs, offset, len, false);
+    } else if (qcow2_has_subclusters(s)) {
+        ret = qcow2_subcluster_zeroize(bs, offset, bytes, unmap);
     } else {
         ret = qcow2_cluster_zeroize(bs, offset, len, unmap);
     }
@@ -65,24 +67,24 @@ static int zeroize(BlockDriverState *bs, int64_t offset, int64_t bytes,
 
 /*
  * QEMU's qcow2_co_pwrite_zeroes() for a piece that is either aligned or
- * inside one cluster.  A partial cluster becomes a zero cluster only if
- * the rest of it already reads as zeros and it holds no data; otherwise
- * -ENOTSUP tells the caller to write zeros.
+ * inside one subcluster.  A partial one becomes zero only if the rest of
+ * it already reads as zeros and it holds no data; otherwise -ENOTSUP
+ * tells the caller to write zeros.
  */
 static int zero_piece(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       int flags)
 {
     BDRVQcow2State *s = bs->opaque;
-    int64_t head = qcow2_offset_into_cluster(s, offset);
-    int64_t tail = QEMU_ALIGN_UP(offset + bytes, s->cluster_size) -
+    int64_t head = qcow2_offset_into_subcluster(s, offset);
+    int64_t tail = QEMU_ALIGN_UP(offset + bytes, s->subcluster_size) -
                    (offset + bytes);
 
     if ((uint64_t)(offset + bytes) == s->size) {
         tail = 0;
     }
     if (head || tail) {
-        uint64_t n = s->cluster_size, host, e;
-        Qcow2ClusterType type;
+        uint64_t n = s->subcluster_size, host, e;
+        Qcow2SubclusterType type;
         int ret;
 
         if (!is_zero(bs, offset - head, head) ||
@@ -90,14 +92,15 @@ static int zero_piece(BlockDriverState *bs, int64_t offset, int64_t bytes,
             return -ENOTSUP;
         }
         offset -= head;
-        bytes = s->cluster_size;
+        bytes = s->subcluster_size;
         ret = qcow2_get_host_offset(bs, offset, &n, &host, &type, &e);
         if (ret < 0) {
             return ret;
         }
-        if (type != QCOW2_CLUSTER_UNALLOCATED &&
-            type != QCOW2_CLUSTER_ZERO_PLAIN &&
-            type != QCOW2_CLUSTER_ZERO_ALLOC) {
+        if (type != QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN &&
+            type != QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC &&
+            type != QCOW2_SUBCLUSTER_ZERO_PLAIN &&
+            type != QCOW2_SUBCLUSTER_ZERO_ALLOC) {
             return -ENOTSUP;
         }
     }
@@ -126,8 +129,8 @@ int qcow2_zero_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
                      int flags)
 {
     BDRVQcow2State *s = bs->opaque;
-    int64_t head = qcow2_offset_into_cluster(s, offset);
-    int64_t tail = qcow2_offset_into_cluster(s, offset + bytes);
+    int64_t head = qcow2_offset_into_subcluster(s, offset);
+    int64_t tail = qcow2_offset_into_subcluster(s, offset + bytes);
     int ret = 0;
 
     if (qcow2_data_file_is_raw(s) && s->data_file) {
@@ -142,11 +145,11 @@ int qcow2_zero_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
         int64_t n = bytes;
 
         if (head) {
-            /* Up to the first cluster boundary. */
-            n = MIN(bytes, s->cluster_size - head);
+            /* Up to the first subcluster boundary. */
+            n = MIN(bytes, s->subcluster_size - head);
             head = 0;
-        } else if (tail && n > s->cluster_size) {
-            /* The aligned bulk, without the partial last cluster. */
+        } else if (tail && n > s->subcluster_size) {
+            /* The aligned bulk, without the partial last subcluster. */
             n -= tail;
         }
         ret = zero_piece(bs, offset, n, flags);

@@ -570,6 +570,12 @@ static int check_features(BlockDriverState *bs, const uint8_t *cluster0,
                                     ~QCOW2_INCOMPAT_SUPPORTED, NULL, 0, errp);
         return -ENOTSUP;
     }
+    if (qcow2_has_subclusters(s) &&
+        (s->cluster_size / QCOW2_SUBCLUSTERS) < (1 << QCOW2_MIN_CLUSTER_BITS)) {
+        error_setg(errp, "Unsupported subcluster size: %d",
+                   s->cluster_size / QCOW2_SUBCLUSTERS);
+        return -EINVAL;
+    }
     if (s->refcount_order > 6) {
         error_setg(errp, "Reference count entry width too large; may not "
                    "exceed 64 bits");
@@ -718,7 +724,12 @@ static void set_geometry(BDRVQcow2State *s, const uint8_t *hdr)
                       : (UINT64_C(1) << s->refcount_bits) - 1;
     s->refcount_block_bits = s->cluster_bits - (s->refcount_order - 3);
     s->refcount_block_size = 1 << s->refcount_block_bits;
-    s->l2_bits = s->cluster_bits - 3;
+    s->subclusters_per_cluster = qcow2_has_subclusters(s) ?
+                                 QCOW2_SUBCLUSTERS : 1;
+    s->subcluster_size = s->cluster_size / s->subclusters_per_cluster;
+    s->subcluster_bits = ctz32(s->subcluster_size);
+    s->l2_entry_size = qcow2_has_subclusters(s) ? 16 : 8;
+    s->l2_bits = s->cluster_bits - ctz32(s->l2_entry_size);
     s->l2_size = 1 << s->l2_bits;
     s->csize_shift = 62 - (s->cluster_bits - 8);
     s->csize_mask = (1ULL << (s->cluster_bits - 8)) - 1;
@@ -1185,7 +1196,7 @@ static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t cur, host, e;
-    Qcow2ClusterType t;
+    Qcow2SubclusterType t;
     int ret, status = 0;
 
     if ((uint64_t)offset >= s->size) {
@@ -1199,17 +1210,21 @@ static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
     }
     *pnum = cur;
     switch (t) {
-    case QCOW2_CLUSTER_COMPRESSED:
+    case QCOW2_SUBCLUSTER_COMPRESSED:
         status = BDRV_BLOCK_DATA | BDRV_BLOCK_COMPRESSED;
         break;
-    case QCOW2_CLUSTER_NORMAL:
+    case QCOW2_SUBCLUSTER_NORMAL:
         status = BDRV_BLOCK_DATA | BDRV_BLOCK_OFFSET_VALID;
         break;
-    case QCOW2_CLUSTER_ZERO_ALLOC:
+    case QCOW2_SUBCLUSTER_ZERO_ALLOC:
         status = BDRV_BLOCK_ZERO | BDRV_BLOCK_OFFSET_VALID;
         break;
-    case QCOW2_CLUSTER_ZERO_PLAIN:
+    case QCOW2_SUBCLUSTER_ZERO_PLAIN:
         status = BDRV_BLOCK_ZERO;
+        break;
+    case QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC:
+        /* Mapped but unallocated: the backing file shows through. */
+        status = BDRV_BLOCK_OFFSET_VALID;
         break;
     default:
         status = 0;
@@ -1318,7 +1333,7 @@ static QObject *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
         qobj_dict_put(d, "corrupt",
                       qobj_bool(s->incompatible_features &
                                 QCOW2_INCOMPAT_CORRUPT));
-        qobj_dict_put(d, "extended-l2", qobj_bool(false));
+        qobj_dict_put(d, "extended-l2", qobj_bool(qcow2_has_subclusters(s)));
     }
     return d;
 }

@@ -16,6 +16,8 @@
  *                     back at close, removing one
  *   qcow2-data-file.c opening the external data file
  *   qcow2-zero.c      zero writes
+ *   qcow2-subcluster.c extended L2 entries: subcluster types, writes and
+ *                     zeroing at subcluster granularity
  *   qcow2-cache.c     the L2 and refcount-block caches
  *   qcow2-refcount.c  refcounts, cluster allocation, overlap checks
  *   qcow2-snapshot.c  internal snapshots
@@ -82,7 +84,8 @@
  */
 #define QCOW2_INCOMPAT_SUPPORTED \
     (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | \
-     QCOW2_INCOMPAT_DATA_FILE | QCOW2_INCOMPAT_COMPRESSION)
+     QCOW2_INCOMPAT_DATA_FILE | QCOW2_INCOMPAT_COMPRESSION | \
+     QCOW2_INCOMPAT_EXTL2)
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS     (1ULL << 0)
 #define QCOW2_AUTOCLEAR_DATA_RAW    (1ULL << 1)
@@ -100,6 +103,22 @@
 #define REFT_OFFSET_MASK      0xfffffffffffffe00ULL
 #define REFT_RESERVED_MASK    0x1ffULL
 
+/*
+ * Extended L2 entries (incompatible bit 4): 128 bits, the usual entry
+ * (whose bit 0 is unused) and a bitmap of 32 subclusters: bit x says
+ * subcluster x is allocated, bit 32 + x that it reads as zeros.
+ */
+#define QCOW2_SUBCLUSTERS 32
+#define QCOW2_EXTL2_MIN_CLUSTER_BITS 14
+#define QCOW_OFLAG_SUB_ALLOC(x)   (1ULL << (x))
+#define QCOW_OFLAG_SUB_ZERO(x)    (QCOW_OFLAG_SUB_ALLOC(x) << 32)
+/* Subclusters [x, y), 0 <= x <= y <= 32 */
+#define QCOW_OFLAG_SUB_ALLOC_RANGE(x, y) \
+    (QCOW_OFLAG_SUB_ALLOC(y) - QCOW_OFLAG_SUB_ALLOC(x))
+#define QCOW_OFLAG_SUB_ZERO_RANGE(x, y) (QCOW_OFLAG_SUB_ALLOC_RANGE(x, y) << 32)
+#define QCOW_L2_BITMAP_ALL_ALLOC  QCOW_OFLAG_SUB_ALLOC_RANGE(0, 32)
+#define QCOW_L2_BITMAP_ALL_ZEROES QCOW_OFLAG_SUB_ZERO_RANGE(0, 32)
+
 typedef enum Qcow2ClusterType {
     QCOW2_CLUSTER_UNALLOCATED,
     QCOW2_CLUSTER_ZERO_PLAIN,
@@ -107,6 +126,21 @@ typedef enum Qcow2ClusterType {
     QCOW2_CLUSTER_NORMAL,
     QCOW2_CLUSTER_COMPRESSED,
 } Qcow2ClusterType;
+
+/*
+ * What one subcluster is (QEMU's QCow2SubclusterType).  Without extended
+ * L2 entries a cluster is its only subcluster and UNALLOCATED_ALLOC never
+ * happens.  INVALID: the entry and its bitmap contradict each other.
+ */
+typedef enum Qcow2SubclusterType {
+    QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN,
+    QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC,
+    QCOW2_SUBCLUSTER_ZERO_PLAIN,
+    QCOW2_SUBCLUSTER_ZERO_ALLOC,
+    QCOW2_SUBCLUSTER_NORMAL,
+    QCOW2_SUBCLUSTER_COMPRESSED,
+    QCOW2_SUBCLUSTER_INVALID,
+} Qcow2SubclusterType;
 
 /* A small write-back cache of cluster-sized tables (L2 or refcount). */
 typedef struct Qcow2Cache {
@@ -149,6 +183,10 @@ typedef struct BDRVQcow2State {
     int cluster_size;
     int l2_bits;
     int l2_size;             /* entries per L2 table */
+    int l2_entry_size;       /* bytes: 8, or 16 with extended L2 entries */
+    int subcluster_bits;     /* = cluster_bits without extended L2 */
+    int subcluster_size;
+    int subclusters_per_cluster;
     int csize_shift;
     uint64_t csize_mask;
     uint64_t cluster_offset_mask;
@@ -242,6 +280,28 @@ static inline bool qcow2_data_file_is_raw(const BDRVQcow2State *s)
     return s->autoclear_features & QCOW2_AUTOCLEAR_DATA_RAW;
 }
 
+/* Bit counts of 32-bit words (32 for a word with no such bit). */
+static inline int ctz32(uint32_t v)
+{
+    return v ? __builtin_ctz(v) : 32;
+}
+
+static inline int clz32(uint32_t v)
+{
+    return v ? __builtin_clz(v) : 32;
+}
+
+static inline int cto32(uint32_t v)
+{
+    return ctz32(~v);
+}
+
+/* Whether L2 entries are extended (128 bits, with subclusters). */
+static inline bool qcow2_has_subclusters(const BDRVQcow2State *s)
+{
+    return s->incompatible_features & QCOW2_INCOMPAT_EXTL2;
+}
+
 /* Entries of cached L2 tables stay big-endian, as on disk. */
 static inline uint64_t be64toh_q(uint64_t v)
 {
@@ -253,6 +313,47 @@ static inline uint64_t htobe64_q(uint64_t v)
     uint64_t r;
     stbe64(&r, v);
     return r;
+}
+
+/* Entry @i of an L2 table (as in the cache or on disk), host-endian. */
+static inline uint64_t qcow2_l2_entry(const BDRVQcow2State *s,
+                                      const uint64_t *l2, uint64_t i)
+{
+    return be64toh_q(l2[i * (s->l2_entry_size / 8)]);
+}
+
+/* The subcluster bitmap of entry @i (0 without extended L2 entries). */
+static inline uint64_t qcow2_l2_bitmap(const BDRVQcow2State *s,
+                                       const uint64_t *l2, uint64_t i)
+{
+    return qcow2_has_subclusters(s) ? be64toh_q(l2[i * 2 + 1]) : 0;
+}
+
+static inline void qcow2_set_l2_entry(const BDRVQcow2State *s, uint64_t *l2,
+                                      uint64_t i, uint64_t e)
+{
+    l2[i * (s->l2_entry_size / 8)] = htobe64_q(e);
+}
+
+/* Ignored without extended L2 entries. */
+static inline void qcow2_set_l2_bitmap(const BDRVQcow2State *s,
+                                       uint64_t *l2, uint64_t i, uint64_t b)
+{
+    if (qcow2_has_subclusters(s)) {
+        l2[i * 2 + 1] = htobe64_q(b);
+    }
+}
+
+static inline int64_t qcow2_offset_into_subcluster(BDRVQcow2State *s,
+                                                   int64_t off)
+{
+    return off & (s->subcluster_size - 1);
+}
+
+/* The index of the subcluster @off is in, inside its cluster. */
+static inline int qcow2_sc_index(BDRVQcow2State *s, uint64_t off)
+{
+    return (off >> s->subcluster_bits) & (s->subclusters_per_cluster - 1);
 }
 
 static inline int64_t qcow2_start_of_cluster(BDRVQcow2State *s, int64_t off)
@@ -293,7 +394,10 @@ static inline void qcow2_compressed_entry(const BDRVQcow2State *s,
     *sectors = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
 }
 
-/* The kind of cluster an L2 entry (host-endian) describes. */
+/*
+ * The kind of cluster an L2 entry (host-endian) describes; with extended
+ * L2 entries the ZERO flag is unused (never ZERO_*).
+ */
 Qcow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s,
                                         uint64_t l2_entry);
 
@@ -474,13 +578,32 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
 /* Write s->l1_table[@l1_index] to its place on disk (no flush). */
 int qcow2_write_l1_entry(BlockDriverState *bs, int l1_index);
 /*
- * Map guest @offset: *@bytes (in: wanted, out: the run of the same type
- * and contiguous host clusters, within one L2 table), *@host_offset (0
- * if none), *@type and the raw *@l2_entry.
+ * Map guest @offset: *@bytes (in: wanted, out: the run of subclusters of
+ * the same type and contiguous host clusters, within one L2 table),
+ * *@host_offset (0 if none), *@type and the raw *@l2_entry.  An invalid
+ * subcluster bitmap marks the image corrupt (-EIO).
  */
 int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
                           uint64_t *bytes, uint64_t *host_offset,
-                          Qcow2ClusterType *type, uint64_t *l2_entry);
+                          Qcow2SubclusterType *type, uint64_t *l2_entry);
+/*
+ * A writable L2 table (refcount 1) for @offset, allocated or copied from
+ * a shared one: its host offset, or a negative errno.
+ */
+int64_t qcow2_get_writable_l2(BlockDriverState *bs, uint64_t offset);
+/* Free @n old L2 entries after the tables that dropped them are written. */
+int qcow2_free_old_entries(BlockDriverState *bs, uint64_t *old, int n);
+/* Write guest data at @host of the data file, after the overlap check. */
+int qcow2_write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,
+                     const uint8_t *buf);
+/*
+ * Host clusters for @bytes of guest clusters from @vstart (in an external
+ * data file: the guest offsets themselves); undone by the free below.
+ */
+int64_t qcow2_alloc_data_clusters(BlockDriverState *bs, uint64_t vstart,
+                                  uint64_t bytes);
+void qcow2_free_data_clusters(BlockDriverState *bs, int64_t host,
+                              uint64_t bytes);
 /*
  * Read guest [@offset, @offset+@bytes) into @buf: data, zeros, the
  * backing file, or decompressed clusters.  The caller clips to the size.
@@ -656,6 +779,38 @@ int qcow2_decompress(BDRVQcow2State *s, uint8_t *out, size_t out_size,
 /* Write zeroes (BDRV_REQ_MAY_UNMAP honoured) to a checked, writable range. */
 int qcow2_zero_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
                      int flags);
+
+/* qcow2-subcluster.c */
+/*
+ * The type of subcluster @sc of the cluster with entry @e and bitmap @b
+ * (INVALID checks the whole bitmap, as QEMU's).
+ */
+Qcow2SubclusterType qcow2_get_subcluster_type(BDRVQcow2State *s, uint64_t e,
+                                              uint64_t b, int sc);
+/*
+ * The number of subclusters from @sc on that have its type (*@type);
+ * -EINVAL for an invalid entry.  Compressed clusters count to their end.
+ */
+int qcow2_subcluster_range(BDRVQcow2State *s, uint64_t e, uint64_t b,
+                           int sc, Qcow2SubclusterType *type);
+/*
+ * Write into a run of clusters inside one L2 table of an image with
+ * extended L2 entries, as QEMU 7.2 does: new clusters, or clusters only
+ * this entry references, get the written subclusters allocated, with
+ * copy-on-write only to the subcluster boundaries that need it.  *@done
+ * is how many bytes from @offset were written.
+ */
+int qcow2_subcluster_write(BlockDriverState *bs, uint64_t offset,
+                           uint64_t bytes, const uint8_t *buf,
+                           uint64_t *done);
+/*
+ * QEMU's qcow2_subcluster_zeroize() for v3 images: subcluster-aligned
+ * [@offset, @offset+@bytes) (or ending at the image end) reads as zeros;
+ * whole clusters through qcow2_cluster_zeroize(), partial ones by their
+ * zero bits.  -ENOTSUP for part of a compressed cluster.
+ */
+int qcow2_subcluster_zeroize(BlockDriverState *bs, int64_t offset,
+                             int64_t bytes, bool may_unmap);
 
 /* qcow2-snapshot.c */
 /* Read and validate the snapshot table into s->snapshots. */
