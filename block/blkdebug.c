@@ -320,11 +320,6 @@ static int blkdebug_truncate(BlockDriverState *bs, int64_t offset,
     return bdrv_truncate(bs->file->bs, offset, exact, prealloc, errp);
 }
 
-static int64_t blkdebug_getlength(BlockDriverState *bs)
-{
-    return bdrv_getlength(bs->file->bs);
-}
-
 /* Block status passes through, unless a block-status rule fails it. */
 static int blkdebug_block_status(BlockDriverState *bs, int64_t offset,
                                  int64_t bytes, int64_t *pnum, int64_t *map,
@@ -356,6 +351,6 @@ const BlockDriver bdrv_blkdebug = {
     .bdrv_pdiscard = blkdebug_pdiscard,
     .bdrv_flush_to_os = blkdebug_flush_to_os,
     .bdrv_truncate = blkdebug_truncate,
-    .bdrv_getlength = blkdebug_getlength,
+    .bdrv_getlength = bdrv_filter_getlength,
     .bdrv_block_status = blkdebug_block_status,
 };

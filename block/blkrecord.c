@@ -112,11 +112,6 @@ static int blkrecord_truncate(BlockDriverState *bs, int64_t offset,
     return bdrv_truncate(bs->file->bs, offset, exact, prealloc, errp);
 }
 
-static int64_t blkrecord_getlength(BlockDriverState *bs)
-{
-    return bdrv_getlength(bs->file->bs);
-}
-
 const BlockDriver bdrv_blkrecord = {
     .format_name = "blkrecord",
     .instance_size = sizeof(BDRVBlkrecordState),
@@ -128,5 +123,5 @@ const BlockDriver bdrv_blkrecord = {
     .bdrv_pwrite_zeroes = blkrecord_pwrite_zeroes,
     .bdrv_flush_to_os = blkrecord_flush_to_os,
     .bdrv_truncate = blkrecord_truncate,
-    .bdrv_getlength = blkrecord_getlength,
+    .bdrv_getlength = bdrv_filter_getlength,
 };

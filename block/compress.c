@@ -93,23 +93,6 @@ static int compress_pwrite(BlockDriverState *bs, int64_t offset,
     return ret;
 }
 
-static int compress_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                                  int64_t bytes, int flags)
-{
-    return bdrv_pwrite_zeroes(bs->file->bs, offset, bytes, flags);
-}
-
-static int compress_pdiscard(BlockDriverState *bs, int64_t offset,
-                             int64_t bytes)
-{
-    return bdrv_pdiscard(bs->file->bs, offset, bytes);
-}
-
-static int64_t compress_getlength(BlockDriverState *bs)
-{
-    return bdrv_getlength(bs->file->bs);
-}
-
 /*
  * QEMU's rule for nodes with a request alignment (one cluster here): a
  * writer that may not resize needs a size that is a multiple of it.
@@ -147,9 +130,9 @@ const BlockDriver bdrv_compress = {
     .bdrv_open = compress_open,
     .bdrv_pread = compress_pread,
     .bdrv_pwrite = compress_pwrite,
-    .bdrv_pwrite_zeroes = compress_pwrite_zeroes,
-    .bdrv_pdiscard = compress_pdiscard,
-    .bdrv_getlength = compress_getlength,
+    .bdrv_pwrite_zeroes = bdrv_filter_pwrite_zeroes,
+    .bdrv_pdiscard = bdrv_filter_pdiscard,
+    .bdrv_getlength = bdrv_filter_getlength,
     .bdrv_block_status = bdrv_block_status_from_file,
     .bdrv_get_info = compress_get_info,
     .bdrv_check_perm = compress_check_perm,

@@ -33,28 +33,6 @@ static int cor_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return bdrv_child_pwrite(bs->file, offset, bytes, buf, flags);
 }
 
-static int cor_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                             int64_t bytes, int flags)
-{
-    return bdrv_pwrite_zeroes(bs->file->bs, offset, bytes, flags);
-}
-
-static int cor_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
-{
-    return bdrv_pdiscard(bs->file->bs, offset, bytes);
-}
-
-static int cor_truncate(BlockDriverState *bs, int64_t offset, bool exact,
-                        PreallocMode prealloc, Error **errp)
-{
-    return bdrv_truncate(bs->file->bs, offset, exact, prealloc, errp);
-}
-
-static int64_t cor_getlength(BlockDriverState *bs)
-{
-    return bdrv_getlength(bs->file->bs);
-}
-
 /* A filter: what the parent needs and shares, nothing more. */
 static void cor_child_perm(BlockDriverState *bs, BdrvChild *c,
                            BdrvChildRole role, uint64_t parent_perm,
@@ -75,10 +53,10 @@ const BlockDriver bdrv_cor_filter = {
     .bdrv_open = cor_open,
     .bdrv_pread = cor_pread,
     .bdrv_pwrite = cor_pwrite,
-    .bdrv_pwrite_zeroes = cor_pwrite_zeroes,
-    .bdrv_pdiscard = cor_pdiscard,
-    .bdrv_truncate = cor_truncate,
-    .bdrv_getlength = cor_getlength,
+    .bdrv_pwrite_zeroes = bdrv_filter_pwrite_zeroes,
+    .bdrv_pdiscard = bdrv_filter_pdiscard,
+    .bdrv_truncate = bdrv_filter_truncate,
+    .bdrv_getlength = bdrv_filter_getlength,
     .bdrv_block_status = bdrv_block_status_from_file,
     .bdrv_child_perm = cor_child_perm,
 };

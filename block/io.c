@@ -591,6 +591,29 @@ out:
 }
 
 /* See block_int.h. */
+/* See block_int.h: a filter's pass-through entries. */
+int bdrv_filter_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                              int64_t bytes, int flags)
+{
+    return bdrv_pwrite_zeroes(bs->file->bs, offset, bytes, flags);
+}
+
+int bdrv_filter_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
+{
+    return bdrv_pdiscard(bs->file->bs, offset, bytes);
+}
+
+int bdrv_filter_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                         PreallocMode prealloc, Error **errp)
+{
+    return bdrv_truncate(bs->file->bs, offset, exact, prealloc, errp);
+}
+
+int64_t bdrv_filter_getlength(BlockDriverState *bs)
+{
+    return bdrv_getlength(bs->file->bs);
+}
+
 int bdrv_block_status_from_file(BlockDriverState *bs, int64_t offset,
                                 int64_t bytes, int64_t *pnum, int64_t *map,
                                 BlockDriverState **file)
@@ -610,6 +633,20 @@ int bdrv_is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
         return ret;
     }
     return !!(ret & BDRV_BLOCK_ALLOCATED);
+}
+
+/* See block.h. */
+bool bdrv_is_zero_fast(BlockDriverState *bs, int64_t offset, int64_t bytes)
+{
+    int64_t pnum = 0;
+    int ret;
+
+    if (!bytes) {
+        return true;
+    }
+    ret = bdrv_block_status_above(bs, NULL, offset, bytes, &pnum, NULL,
+                                  NULL, NULL);
+    return ret >= 0 && pnum == bytes && (ret & BDRV_BLOCK_ZERO);
 }
 
 int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,

@@ -459,24 +459,6 @@ static int read_old_cluster(BlockDriverState *bs, uint64_t voff, uint64_t e,
     }
 }
 
-/*
- * Does [offset, offset+bytes) read as zeros by the block status of the
- * whole chain, in one piece (QEMU's bdrv_co_is_zero_fast())?
- */
-static bool reads_as_zero_fast(BlockDriverState *bs, uint64_t offset,
-                               uint64_t bytes)
-{
-    int64_t pnum = 0;
-    int ret;
-
-    if (!bytes) {
-        return true;
-    }
-    ret = bdrv_block_status_above(bs, NULL, offset, bytes, &pnum, NULL,
-                                  NULL, NULL);
-    return ret >= 0 && (uint64_t)pnum == bytes && (ret & BDRV_BLOCK_ZERO);
-}
-
 /* ---- L2 allocation ---------------------------------------------------- */
 
 /*
@@ -770,8 +752,8 @@ static int zero_new_clusters(BlockDriverState *bs, uint64_t vstart,
     if (start == 0 && end == aligned_end) {
         return -ENOTSUP;
     }
-    if (!reads_as_zero_fast(bs, vstart, start) ||
-        !reads_as_zero_fast(bs, vstart + end, aligned_end - end)) {
+    if (!bdrv_is_zero_fast(bs, vstart, start) ||
+        !bdrv_is_zero_fast(bs, vstart + end, aligned_end - end)) {
         return -ENOTSUP;
     }
     what = qcow2_has_data_file(s) ? NULL

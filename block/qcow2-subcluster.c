@@ -199,21 +199,6 @@ static int plan_write(BlockDriverState *bs, int64_t l2_off, uint64_t *l2,
     return 0;
 }
 
-/* Does the guest range read as zeros by block status, in one piece? */
-static bool reads_as_zero_fast(BlockDriverState *bs, uint64_t offset,
-                               uint64_t bytes)
-{
-    int64_t pnum = 0;
-    int ret;
-
-    if (!bytes) {
-        return true;
-    }
-    ret = bdrv_block_status_above(bs, NULL, offset, bytes, &pnum, NULL,
-                                  NULL, NULL);
-    return ret >= 0 && (uint64_t)pnum == bytes && (ret & BDRV_BLOCK_ZERO);
-}
-
 /*
  * Write [@w->cow_from, @w->cow_to) of the clusters at @host (guest
  * clusters from @vstart): the copy-on-write areas from the guest view
@@ -235,8 +220,8 @@ static int write_with_cow(BlockDriverState *bs, uint64_t vstart,
         bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
         return qcow2_write_data(bs, host + from, bytes, buf);
     }
-    if (reads_as_zero_fast(bs, vstart + w->cow_from, head) &&
-        reads_as_zero_fast(bs, vstart + from + bytes, tail)) {
+    if (bdrv_is_zero_fast(bs, vstart + w->cow_from, head) &&
+        bdrv_is_zero_fast(bs, vstart + from + bytes, tail)) {
         const char *what = qcow2_has_data_file(s) ? NULL
                            : qcow2_overlaps_metadata(bs, host + w->cow_from,
                                                      len);

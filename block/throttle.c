@@ -79,17 +79,6 @@ static int throttle_pdiscard(BlockDriverState *bs, int64_t offset,
     return bdrv_pdiscard(bs->file->bs, offset, bytes);
 }
 
-static int throttle_truncate(BlockDriverState *bs, int64_t offset,
-                             bool exact, PreallocMode prealloc, Error **errp)
-{
-    return bdrv_truncate(bs->file->bs, offset, exact, prealloc, errp);
-}
-
-static int64_t throttle_getlength(BlockDriverState *bs)
-{
-    return bdrv_getlength(bs->file->bs);
-}
-
 /* A filter: what the parent needs and shares, nothing more. */
 static void throttle_child_perm(BlockDriverState *bs, BdrvChild *c,
                                 BdrvChildRole role, uint64_t parent_perm,
@@ -112,8 +101,8 @@ const BlockDriver bdrv_throttle = {
     .bdrv_pwrite = throttle_pwrite,
     .bdrv_pwrite_zeroes = throttle_pwrite_zeroes,
     .bdrv_pdiscard = throttle_pdiscard,
-    .bdrv_truncate = throttle_truncate,
-    .bdrv_getlength = throttle_getlength,
+    .bdrv_truncate = bdrv_filter_truncate,
+    .bdrv_getlength = bdrv_filter_getlength,
     .bdrv_block_status = bdrv_block_status_from_file,
     .bdrv_child_perm = throttle_child_perm,
 };

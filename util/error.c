@@ -258,34 +258,33 @@ void warn_set_raw_sink(WarningSink sink, void *opaque)
     raw_sink_opaque = opaque;
 }
 
-void qemu_warn_raw(const char *fmt, ...)
+/* A raw warning, with or without the newline QEMU ends it with. */
+static void warn_raw_v(bool newline, const char *fmt, va_list ap)
 {
-    va_list ap;
-    char *msg;
+    char *msg = qemu_xvasprintf(fmt, ap);
 
-    va_start(ap, fmt);
-    msg = qemu_xvasprintf(fmt, ap);
-    va_end(ap);
     if (raw_sink) {
         raw_sink(msg, raw_sink_opaque);
     } else {
-        fprintf(stderr, "%s\n", msg);
+        fprintf(stderr, "%s%s", msg, newline ? "\n" : "");
     }
     free(msg);
+}
+
+void qemu_warn_raw(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    warn_raw_v(true, fmt, ap);
+    va_end(ap);
 }
 
 void qemu_warn_raw_nonl(const char *fmt, ...)
 {
     va_list ap;
-    char *msg;
 
     va_start(ap, fmt);
-    msg = qemu_xvasprintf(fmt, ap);
+    warn_raw_v(false, fmt, ap);
     va_end(ap);
-    if (raw_sink) {
-        raw_sink(msg, raw_sink_opaque);
-    } else {
-        fputs(msg, stderr);
-    }
-    free(msg);
 }

@@ -328,6 +328,12 @@ int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
                             int64_t offset, int64_t bytes, int64_t *pnum,
                             int64_t *map, BlockDriverState **file,
                             int *depth);
+/*
+ * Does [offset, offset+bytes) read as zeros by the block status of the
+ * whole chain, in one piece (QEMU's bdrv_co_is_zero_fast())?  Reads no
+ * data: false may still be zeros.
+ */
+bool bdrv_is_zero_fast(BlockDriverState *bs, int64_t offset, int64_t bytes);
 
 int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
 /* The "data" member of format-specific info (NULL if none). */

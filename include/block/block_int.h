@@ -349,6 +349,16 @@ struct BlockDriverState {
 int bdrv_block_status_from_file(BlockDriverState *bs, int64_t offset,
                                 int64_t bytes, int64_t *pnum, int64_t *map,
                                 BlockDriverState **file);
+/*
+ * A filter's table entries for what it passes to its file child as it is:
+ * zero writes, discards, truncation, length.
+ */
+int bdrv_filter_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                              int64_t bytes, int flags);
+int bdrv_filter_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes);
+int bdrv_filter_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                         PreallocMode prealloc, Error **errp);
+int64_t bdrv_filter_getlength(BlockDriverState *bs);
 
 /*
  * A read of @bs that first copies whatever @bs does not hold itself
