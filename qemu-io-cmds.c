@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <signal.h>
 
+#include "qemu/coroutine.h"
 #include "qemu/cutils.h"
 #include "qemu/error.h"
 #include "qemu/qdict.h"
@@ -786,13 +787,14 @@ static int writev_f(BlockBackend *blk, int argc, char **argv)
 
 /* ---- aio_read, aio_write, aio_flush ------------------------------------ */
 /*
- * Our block layer completes every request before it returns, so these
- * run their request at once.  What qemu-io 7.2 prints when a request
- * completes waits, as there, until something polls for completions:
- * aio_flush, any command but aio_read/aio_write/sigraise/abort, and the
- * end of the session (qemuio_complete_aio).  As there, the command
- * succeeds once the request is made: an I/O error or a pattern mismatch
- * is printed, not returned.
+ * Each request runs in a coroutine of its own, entered at once: it runs
+ * to its end unless a blkdebug breakpoint suspends it (or it waits for
+ * one that is), and then the next command comes while it is in flight.
+ * What qemu-io 7.2 prints when a request completes waits, as there,
+ * until something polls for completions: aio_flush, any command but
+ * aio_read/aio_write/sigraise/abort and the breakpoint commands
+ * (CmdInfo.no_poll), and the end of the session (qemuio_complete_aio).  As there, the command succeeds once the request
+ * is made: an I/O error or a pattern mismatch is printed, not returned.
  */
 
 typedef struct AioDone {
@@ -843,12 +845,14 @@ static int aio_write_f(BlockBackend *blk, int argc, char **argv);
 static int aio_flush_f(BlockBackend *blk, int argc, char **argv);
 
 static const CmdInfo aio_read_cmd = {
+    .no_poll = true,
     .name = "aio_read", .cfunc = aio_read_f, .argmin = 2, .argmax = -1,
     .args = "[-Ciqv] [-P pattern] off len [len..]",
     .oneline = "asynchronously reads a number of bytes",
 };
 
 static const CmdInfo aio_write_cmd = {
+    .no_poll = true,
     .name = "aio_write", .cfunc = aio_write_f, .argmin = 2, .argmax = -1,
     .perm = BLK_PERM_WRITE,
     .args = "[-Cfiquz] [-P pattern] off len [len..]",
@@ -865,40 +869,155 @@ static bool is_read_cmd(const CmdInfo *ci)
     return ci == &readv_cmd || ci == &aio_read_cmd;
 }
 
+/* Requests started and not yet completed (suspended, or behind one). */
+static int aio_in_flight;
+
+typedef struct AioReq {
+    BlockBackend *blk;
+    bool is_read;
+    VecReq v;
+} AioReq;
+
+static void aio_co_entry(void *opaque)
+{
+    AioReq *req = opaque;
+    uint8_t *buf = NULL;
+    int64_t ns;
+    int ret;
+
+    if (req->is_read) {
+        ret = read_run(req->blk, &req->v.rq, &buf, &ns);
+    } else {
+        ret = vec_write(req->blk, &req->v, &ns);
+    }
+    aio_queue(req->is_read, &req->v.rq, buf, ret, ns);
+    aio_in_flight--;
+    free(req);
+}
+
+static void aio_start(BlockBackend *blk, bool is_read, const VecReq *v)
+{
+    AioReq *req = qemu_xmalloc(sizeof(*req));
+
+    *req = (AioReq){ .blk = blk, .is_read = is_read, .v = *v };
+    aio_in_flight++;
+    qemu_coroutine_enter(qemu_coroutine_create(aio_co_entry, req));
+}
+
 static int aio_read_f(BlockBackend *blk, int argc, char **argv)
 {
     VecReq v = { 0 };
-    int64_t ns;
-    uint8_t *buf;
     int ret = parse_vec_request(argc, argv, &aio_read_cmd, "CP:iqv", &v);
 
     if (ret < 0 || v.invalid) {
         return ret;
     }
-    ret = read_run(blk, &v.rq, &buf, &ns);
-    aio_queue(true, &v.rq, buf, ret, ns);
+    aio_start(blk, true, &v);
     return 0;
 }
 
 static int aio_write_f(BlockBackend *blk, int argc, char **argv)
 {
     VecReq v = { 0 };
-    int64_t ns;
     int ret = parse_vec_request(argc, argv, &aio_write_cmd, "CfiqP:uz", &v);
 
     if (ret < 0 || v.invalid) {
         return ret;
     }
-    ret = vec_write(blk, &v, &ns);
-    aio_queue(false, &v.rq, NULL, ret, ns);
+    aio_start(blk, false, &v);
     return 0;
 }
 
+/*
+ * run_command has printed every completion already.  Whatever is still
+ * in flight waits for a suspended request, and only a resume can move
+ * it: QEMU's aio_flush would wait forever, ours says so.
+ */
 static int aio_flush_f(BlockBackend *blk, int argc, char **argv)
 {
-    /* run_command has printed every completion already */
+    if (aio_in_flight) {
+        error_report("aio_flush: %d request%s wait%s for a suspended request "
+                     "(resume it first)", aio_in_flight,
+                     aio_in_flight == 1 ? "" : "s",
+                     aio_in_flight == 1 ? "s" : "");
+        return -EBUSY;
+    }
     return 0;
 }
+
+/* ---- break, remove_break, resume, wait_break -------------------------- */
+
+static int break_f(BlockBackend *blk, int argc, char **argv)
+{
+    int ret = bdrv_debug_breakpoint(blk_bs(blk), argv[1], argv[2]);
+
+    if (ret < 0) {
+        printf("Could not set breakpoint: %s\n", strerror(-ret));
+    }
+    return ret;
+}
+
+static const CmdInfo break_cmd = {
+    .no_poll = true,
+    .name = "break", .cfunc = break_f, .argmin = 2, .argmax = 2,
+    .args = "event tag",
+    .oneline = "sets a breakpoint on event and tags the stopped request as "
+               "tag",
+};
+
+static int remove_break_f(BlockBackend *blk, int argc, char **argv)
+{
+    int ret = bdrv_debug_remove_breakpoint(blk_bs(blk), argv[1]);
+
+    if (ret < 0) {
+        printf("Could not remove breakpoint %s: %s\n", argv[1],
+               strerror(-ret));
+    }
+    return ret;
+}
+
+static const CmdInfo remove_break_cmd = {
+    .no_poll = true,
+    .name = "remove_break", .cfunc = remove_break_f, .argmin = 1,
+    .argmax = 1, .args = "tag", .oneline = "remove a breakpoint by tag",
+};
+
+static int resume_f(BlockBackend *blk, int argc, char **argv)
+{
+    int ret = bdrv_debug_resume(blk_bs(blk), argv[1]);
+
+    if (ret < 0) {
+        printf("Could not resume request: %s\n", strerror(-ret));
+    }
+    return ret;
+}
+
+static const CmdInfo resume_cmd = {
+    .no_poll = true,
+    .name = "resume", .cfunc = resume_f, .argmin = 1, .argmax = 1,
+    .args = "tag", .oneline = "resumes the request tagged as tag",
+};
+
+/*
+ * A request reaches its breakpoint before the command that started it
+ * returns (our I/O completes in place), so if none is suspended as the
+ * tag now, none will be: QEMU's wait_break would wait forever.
+ */
+static int wait_break_f(BlockBackend *blk, int argc, char **argv)
+{
+    if (!bdrv_debug_is_suspended(blk_bs(blk), argv[1])) {
+        error_report("wait_break: no request is suspended as '%s'",
+                     argv[1]);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+static const CmdInfo wait_break_cmd = {
+    .no_poll = true,
+    .name = "wait_break", .cfunc = wait_break_f, .argmin = 1, .argmax = 1,
+    .args = "tag", .oneline = "waits for the suspension of a request",
+};
 
 /* ---- flush, truncate, length, discard, info, map ---------------------- */
 
@@ -1268,6 +1387,7 @@ static void sigraise_help(void)
 }
 
 static const CmdInfo sigraise_cmd = {
+    .no_poll = true,
     .name = "sigraise", .cfunc = sigraise_f, .argmin = 1, .argmax = 1,
     .nofile_ok = true, .args = "signal", .oneline = "raises a signal",
     .help = sigraise_help,
@@ -1279,6 +1399,7 @@ static int abort_f(BlockBackend *blk, int argc, char **argv)
 }
 
 static const CmdInfo abort_cmd = {
+    .no_poll = true,
     .name = "abort", .cfunc = abort_f, .argmin = 0, .argmax = 0,
     .nofile_ok = true, .oneline = "simulate a program crash using abort(3)",
 };
@@ -1298,6 +1419,7 @@ static const CmdInfo *const builtin_cmds[] = {
     &readv_cmd, &sleep_cmd, &truncate_cmd, &qemuio_lock_cmds[1],
     &qemuio_lock_cmds[2], &write_cmd, &writev_cmd, &aio_read_cmd,
     &aio_write_cmd, &aio_flush_cmd, &sigraise_cmd, &abort_cmd,
+    &break_cmd, &remove_break_cmd, &resume_cmd, &wait_break_cmd,
 };
 
 /* All commands, sorted by name as "help" lists them. */
@@ -1414,8 +1536,7 @@ static int run_command(BlockBackend *blk, const CmdInfo *ct, int argc,
             }
         }
     }
-    if (ct != &aio_read_cmd && ct != &aio_write_cmd && ct != &sigraise_cmd &&
-        ct != &abort_cmd) {
+    if (!ct->no_poll) {
         qemuio_complete_aio();
     }
     optind = 0;

@@ -20,6 +20,11 @@ typedef struct CmdInfo {
     int argmin;
     int argmax;   /* -1: unlimited */
     bool nofile_ok; /* runs without an open image (blk may be NULL) */
+    /*
+     * Does not poll: aio completions are not printed before it runs (as
+     * in QEMU, where only the commands that wait for I/O run them).
+     */
+    bool no_poll;
     uint64_t perm; /* extra permission the command needs */
     const char *args;
     const char *oneline;

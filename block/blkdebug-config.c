@@ -101,6 +101,11 @@ static int lookup(const char *const *names, int n, const char *s)
     return -1;
 }
 
+int blkdebug_event_by_name(const char *name)
+{
+    return lookup(event_names, BLKDBG__MAX, name);
+}
+
 /* Remove @key from @d as a number (@def when absent). */
 static int take_number(QDict *d, const char *key, int64_t def, int64_t *out,
                        Error **errp)

@@ -12,13 +12,23 @@
  * qcow2's "l2_update" or "write_aio") and then fails the requests that
  * pass here.  QEMU's align, max-transfer, opt-/max-write-zero and
  * opt-/max-discard options set the node's request limits, and every
- * request is checked against them (blkdebug-limits.c).  The file child
- * may be named "image" as in QEMU ("image.x" options).  Everything else
- * passes through to the file child.
+ * request is checked against them (blkdebug-limits.c).  Breakpoints
+ * (qemu-io's break/resume) suspend the request that fires an event until
+ * it is resumed; that needs the request to run in a coroutine
+ * (qemu-io's aio_read/aio_write).  The file child may be named "image"
+ * as in QEMU ("image.x" options).  Everything else passes through to the
+ * file child.
  */
 #include "qemu/osdep.h"
+#include "qemu/coroutine.h"
 #include "qemu/cutils.h"
 #include "block/blkdebug.h"
+
+typedef struct BlkdebugSuspended {
+    Coroutine *co;
+    char *tag;
+    struct BlkdebugSuspended *next;
+} BlkdebugSuspended;
 
 enum {
     BLKDEBUG_NONE,
@@ -37,6 +47,7 @@ typedef struct BDRVBlkdebugState {
     BlkdebugRule *rules;
     size_t n_rules;
     int state;
+    BlkdebugSuspended *suspended; /* newest first */
 } BDRVBlkdebugState;
 
 /* "blkdebug:CONFIG:IMAGE" (CONFIG may be empty) into options. */
@@ -67,6 +78,53 @@ static int blkdebug_parse_filename(const char *filename, QDict *options,
     return 0;
 }
 
+/*
+ * Suspend the running request as @tag until blkdebug_resume_tag(); a
+ * request outside a coroutine (a synchronous one) cannot wait, and goes
+ * on with a warning where QEMU's would hang.
+ */
+static void suspend_request(BlockDriverState *bs, const char *tag)
+{
+    BDRVBlkdebugState *s = bs->opaque;
+    BlkdebugSuspended *r;
+
+    if (!qemu_in_coroutine()) {
+        fprintf(stderr, "blkdebug: cannot suspend request '%s': it is not "
+                "asynchronous\n", tag);
+        return;
+    }
+    r = qemu_xzalloc(sizeof(*r));
+    r->co = qemu_coroutine_self();
+    r->tag = qemu_xstrdup(tag);
+    r->next = s->suspended;
+    s->suspended = r;
+    printf("blkdebug: Suspended request '%s'\n", tag);
+    qemu_coroutine_yield();
+}
+
+/* Breakpoints on @event, newest first as in QEMU: each fires once. */
+static void fire_breakpoints(BlockDriverState *bs, BlkdebugEvent event)
+{
+    BDRVBlkdebugState *s = bs->opaque;
+    size_t i = s->n_rules;
+
+    while (i-- > 0) {
+        BlkdebugRule *r = &s->rules[i];
+        char *tag;
+
+        if (r->removed || r->action != BLKDEBUG_SUSPEND ||
+            r->event != event) {
+            continue;
+        }
+        tag = r->tag;
+        r->tag = NULL;
+        r->removed = true;
+        suspend_request(bs, tag);
+        free(tag);
+        i = MIN(i, s->n_rules); /* rules may have come and gone */
+    }
+}
+
 static void blkdebug_debug_event(BlockDriverState *bs, BlkdebugEvent event)
 {
     BDRVBlkdebugState *s = bs->opaque;
@@ -78,6 +136,7 @@ static void blkdebug_debug_event(BlockDriverState *bs, BlkdebugEvent event)
         BlkdebugRule *r = &s->rules[i];
 
         if (r->removed || r->event != event ||
+            r->action == BLKDEBUG_SUSPEND ||
             (r->state && r->state != s->state)) {
             continue;
         }
@@ -97,6 +156,90 @@ static void blkdebug_debug_event(BlockDriverState *bs, BlkdebugEvent event)
         r->active = true;
     }
     s->state = new_state;
+    fire_breakpoints(bs, event);
+}
+
+static int blkdebug_debug_breakpoint(BlockDriverState *bs, const char *event,
+                                     const char *tag)
+{
+    BDRVBlkdebugState *s = bs->opaque;
+    int ev = blkdebug_event_by_name(event);
+
+    if (ev < 0) {
+        return -ENOENT;
+    }
+    s->rules = qemu_xrealloc(s->rules, (s->n_rules + 1) * sizeof(*s->rules));
+    s->rules[s->n_rules++] = (BlkdebugRule){
+        .event = ev, .action = BLKDEBUG_SUSPEND, .offset = -1,
+        .tag = qemu_xstrdup(tag),
+    };
+    return 0;
+}
+
+/* Resume the newest request suspended as @tag (every one if @all). */
+static int resume_tag(BlockDriverState *bs, const char *tag, bool all)
+{
+    BDRVBlkdebugState *s = bs->opaque;
+    int ret = -ENOENT;
+    BlkdebugSuspended **p = &s->suspended;
+
+    while (*p) {
+        BlkdebugSuspended *r = *p;
+        Coroutine *co = r->co;
+
+        if (strcmp(r->tag, tag)) {
+            p = &r->next;
+            continue;
+        }
+        printf("blkdebug: Resuming request '%s'\n", r->tag);
+        *p = r->next;
+        free(r->tag);
+        free(r);
+        ret = 0;
+        qemu_coroutine_enter(co);
+        if (!all) {
+            break;
+        }
+        p = &s->suspended; /* the list may have changed meanwhile */
+    }
+    return ret;
+}
+
+static int blkdebug_debug_resume(BlockDriverState *bs, const char *tag)
+{
+    return resume_tag(bs, tag, false);
+}
+
+static int blkdebug_debug_remove_breakpoint(BlockDriverState *bs,
+                                            const char *tag)
+{
+    BDRVBlkdebugState *s = bs->opaque;
+    int ret = -ENOENT;
+
+    for (size_t i = 0; i < s->n_rules; i++) {
+        BlkdebugRule *r = &s->rules[i];
+
+        if (!r->removed && r->action == BLKDEBUG_SUSPEND &&
+            !strcmp(r->tag, tag)) {
+            r->removed = true;
+            free(r->tag);
+            r->tag = NULL;
+            ret = 0;
+        }
+    }
+    return resume_tag(bs, tag, true) == 0 ? 0 : ret;
+}
+
+static bool blkdebug_debug_is_suspended(BlockDriverState *bs, const char *tag)
+{
+    BDRVBlkdebugState *s = bs->opaque;
+
+    for (BlkdebugSuspended *r = s->suspended; r; r = r->next) {
+        if (!strcmp(r->tag, tag)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* The error an armed rule injects into this request, or 0. */
@@ -231,6 +374,17 @@ static void blkdebug_close(BlockDriverState *bs)
 {
     BDRVBlkdebugState *s = bs->opaque;
 
+    /* Requests still suspended are abandoned (QEMU's drain would hang). */
+    while (s->suspended) {
+        BlkdebugSuspended *r = s->suspended;
+
+        s->suspended = r->next;
+        free(r->tag);
+        free(r);
+    }
+    for (size_t i = 0; i < s->n_rules; i++) {
+        free(s->rules[i].tag);
+    }
     free(s->rules);
     s->rules = NULL;
 }
@@ -343,6 +497,10 @@ const BlockDriver bdrv_blkdebug = {
     .file_child_alias = "image",
     .bdrv_parse_filename = blkdebug_parse_filename,
     .bdrv_debug_event = blkdebug_debug_event,
+    .bdrv_debug_breakpoint = blkdebug_debug_breakpoint,
+    .bdrv_debug_remove_breakpoint = blkdebug_debug_remove_breakpoint,
+    .bdrv_debug_resume = blkdebug_debug_resume,
+    .bdrv_debug_is_suspended = blkdebug_debug_is_suspended,
     .bdrv_open = blkdebug_open,
     .bdrv_close = blkdebug_close,
     .bdrv_pread = blkdebug_pread,

@@ -23,6 +23,7 @@ enum {
 typedef enum BlkdebugAction {
     BLKDEBUG_INJECT_ERROR, /* [inject-error] */
     BLKDEBUG_SET_STATE,    /* [set-state] */
+    BLKDEBUG_SUSPEND,      /* qemu-io's break: suspend the request */
 } BlkdebugAction;
 
 typedef struct BlkdebugRule {
@@ -36,6 +37,8 @@ typedef struct BlkdebugRule {
     unsigned iotype_mask;  /* 1 << BLKDEBUG_IO_* */
     /* set-state */
     int new_state;
+    /* suspend: the tag the suspended request gets (malloc'ed) */
+    char *tag;
     /* run time */
     bool active;           /* its event fired: it fails requests now */
     bool removed;          /* a "once" rule that has fired */
@@ -80,7 +83,8 @@ bool blkdebug_check_zeroes(const BlockDriverState *bs, int64_t offset,
 bool blkdebug_check_discard(const BlockDriverState *bs, int64_t offset,
                             int64_t bytes);
 
-/* "l2_update" for BLKDBG_L2_UPDATE (QEMU's names). */
+/* "l2_update" for BLKDBG_L2_UPDATE (QEMU's names), and back (-1). */
 const char *blkdebug_event_name(BlkdebugEvent event);
+int blkdebug_event_by_name(const char *name);
 
 #endif /* BLOCK_BLKDEBUG_H */

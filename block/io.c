@@ -69,69 +69,6 @@ static int padded_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return ret;
 }
 
-/*
- * Read-modify-write of [offset, offset + bytes) (within the aligned range
- * that covers it) with @buf's data, or zeroes when @buf is NULL.
- */
-static int padded_rmw(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                      const void *buf, int flags)
-{
-    int64_t a = bs->bl.request_alignment;
-    int64_t start = offset & ~(a - 1);
-    int64_t end = QEMU_ALIGN_UP(offset + bytes, a);
-    int64_t len = end - start;
-    uint8_t *bounce = qemu_xmalloc((size_t)len);
-    int ret = 0;
-
-    /* Only the partial blocks at either end need reading. */
-    if (start < offset) {
-        ret = bdrv_pread(bs, start, a, bounce);
-    }
-    if (ret == 0 && offset + bytes < end) {
-        ret = bdrv_pread(bs, end - a, a, bounce + len - a);
-    }
-    if (ret == 0) {
-        if (buf) {
-            memcpy(bounce + (offset - start), buf, (size_t)bytes);
-        } else {
-            memset(bounce + (offset - start), 0, (size_t)bytes);
-        }
-        ret = bdrv_pwrite(bs, start, len, bounce,
-                          flags & ~(BDRV_REQ_ZERO_WRITE | BDRV_REQ_MAY_UNMAP));
-    }
-    free(bounce);
-    return ret;
-}
-
-/*
- * A write on an aligned node: data through one read-modify-write; zeroes
- * as partial head and tail blocks written whole, and an aligned middle
- * that stays a zero write.
- */
-static int padded_pwrite(BlockDriverState *bs, int64_t offset,
-                         int64_t bytes, const void *buf, int flags)
-{
-    int64_t a = bs->bl.request_alignment;
-    int64_t head_end = MIN(QEMU_ALIGN_UP(offset, a), offset + bytes);
-    int64_t tail_start = MAX((offset + bytes) & ~(a - 1), head_end);
-    int ret = 0;
-
-    if (buf && !(flags & BDRV_REQ_ZERO_WRITE)) {
-        return padded_rmw(bs, offset, bytes, buf, flags);
-    }
-    if (head_end > offset) {
-        ret = padded_rmw(bs, offset, head_end - offset, NULL, flags);
-    }
-    if (ret == 0 && tail_start > head_end) {
-        ret = bdrv_pwrite(bs, head_end, tail_start - head_end, NULL, flags);
-    }
-    if (ret == 0 && offset + bytes > tail_start) {
-        ret = padded_rmw(bs, tail_start, offset + bytes - tail_start, NULL,
-                         flags);
-    }
-    return ret;
-}
-
 /* ---- requests ------------------------------------------------------------ */
 
 static int do_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
@@ -140,6 +77,7 @@ static int do_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
 int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
                void *buf)
 {
+    BdrvTrackedRequest req;
     int ret = check_request(offset, bytes);
 
     if (ret < 0) {
@@ -148,10 +86,15 @@ int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
     if (!bytes) {
         return 0;
     }
+    bdrv_tracked_request_begin(&req, bs, offset, bytes);
+    bdrv_wait_serialising_requests(&req);
     if ((bs->open_flags & BDRV_O_COPY_ON_READ) && !bs->read_only) {
-        return bdrv_copy_on_read(bs, offset, bytes, buf);
+        ret = bdrv_copy_on_read(bs, offset, bytes, buf);
+    } else {
+        ret = do_pread(bs, offset, bytes, buf);
     }
-    return do_pread(bs, offset, bytes, buf);
+    bdrv_tracked_request_end(&req);
+    return ret;
 }
 
 /* An aligned read, in pieces of at most max_transfer. */
@@ -257,9 +200,153 @@ static int do_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
     return ret;
 }
 
+/*
+ * An aligned write of @req's: data, zeroes (@buf NULL or a zero write)
+ * or one compressed cluster, between QEMU's pwritev events.  It waits
+ * first for serialising requests it overlaps.
+ */
+static int aligned_pwrite(BlockDriverState *bs, BdrvTrackedRequest *req,
+                          int64_t offset, int64_t bytes, const void *buf,
+                          int flags)
+{
+    int ret;
+
+    bdrv_wait_serialising_requests(req);
+    if ((flags & BDRV_REQ_ZERO_WRITE) || !buf) {
+        bdrv_debug_event(bs, BLKDBG_PWRITEV_ZERO);
+        ret = do_pwrite_zeroes(bs, offset, bytes, flags & ~BDRV_REQ_FUA);
+    } else if (flags & BDRV_REQ_WRITE_COMPRESSED) {
+        /* One cluster, never split. */
+        ret = bs->drv->bdrv_pwrite ?
+              bs->drv->bdrv_pwrite(bs, offset, bytes, buf,
+                                   flags & ~BDRV_REQ_FUA) : -ENOTSUP;
+    } else {
+        bdrv_debug_event(bs, BLKDBG_PWRITEV);
+        ret = driver_pwrite(bs, offset, bytes, buf, flags & ~BDRV_REQ_FUA);
+    }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV_DONE);
+    if (ret == 0 && (flags & BDRV_REQ_FUA)) {
+        ret = bdrv_flush(bs);
+    }
+    return ret;
+}
+
+/*
+ * The read half of a padded write (QEMU's bdrv_padding_rmw_read): the
+ * aligned block of [@start, @end) that holds its first byte (when
+ * @head), and the one that holds its last (when @tail), into the first
+ * and last @a bytes of @bounce; one read when they are the same block.
+ */
+static int padding_read(BlockDriverState *bs, BdrvTrackedRequest *req,
+                        int64_t start, int64_t end, bool head, bool tail,
+                        uint8_t *bounce, int64_t bounce_len)
+{
+    int64_t a = request_alignment(bs);
+    int ret = 0;
+
+    bdrv_wait_serialising_requests(req);
+    if (end - start == a) {
+        if (head) {
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_HEAD);
+        }
+        if (tail) {
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_TAIL);
+        }
+        ret = do_pread(bs, start, a, bounce);
+        if (ret == 0 && head) {
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_HEAD);
+        }
+        if (ret == 0 && tail) {
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_TAIL);
+        }
+        return ret;
+    }
+    if (head) {
+        bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_HEAD);
+        ret = do_pread(bs, start, a, bounce);
+        if (ret < 0) {
+            return ret;
+        }
+        bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_HEAD);
+    }
+    if (tail) {
+        bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_TAIL);
+        ret = do_pread(bs, end - a, a, bounce + bounce_len - a);
+        if (ret < 0) {
+            return ret;
+        }
+        bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_TAIL);
+    }
+    return 0;
+}
+
+/*
+ * A write on a node that takes only aligned requests: the covering
+ * aligned range, read-modify-written with the request serialising (so
+ * no overlapping request slips in between the read and the write).
+ * Data goes in one write of the whole range; zeroes as whole head and
+ * tail blocks with the aligned middle a zero write, as QEMU's
+ * bdrv_co_do_zero_pwritev.
+ */
+static int padded_pwrite(BlockDriverState *bs, BdrvTrackedRequest *req,
+                         int64_t offset, int64_t bytes, const void *buf,
+                         int flags)
+{
+    int64_t a = request_alignment(bs);
+    int64_t start = QEMU_ALIGN_DOWN(offset, a);
+    int64_t end = QEMU_ALIGN_UP(offset + bytes, a);
+    bool head = start < offset, tail = offset + bytes < end;
+    bool zero = (flags & BDRV_REQ_ZERO_WRITE) || !buf;
+    int data_flags = flags & ~(BDRV_REQ_ZERO_WRITE | BDRV_REQ_MAY_UNMAP);
+    int64_t len = zero ? MIN(end - start, 2 * a) : end - start;
+    uint8_t *bounce = qemu_xmalloc((size_t)len);
+    int ret;
+
+    bdrv_make_request_serialising(req, a);
+    ret = padding_read(bs, req, start, end, head, tail, bounce, len);
+    if (ret < 0) {
+        goto out;
+    }
+    if (!zero) {
+        memcpy(bounce + (offset - start), buf, (size_t)bytes);
+        ret = aligned_pwrite(bs, req, start, len, bounce, data_flags);
+        goto out;
+    }
+    if (end - start == a) {
+        memset(bounce + (offset - start), 0, (size_t)bytes);
+        ret = aligned_pwrite(bs, req, start, a, bounce, data_flags);
+        goto out;
+    }
+    if (head) {
+        memset(bounce + (offset - start), 0, (size_t)(a - (offset - start)));
+        ret = aligned_pwrite(bs, req, start, a, bounce, data_flags);
+        if (ret < 0) {
+            goto out;
+        }
+        start += a;
+    }
+    if (tail) {
+        end -= a;
+    }
+    if (end > start) {
+        ret = aligned_pwrite(bs, req, start, end - start, NULL, flags);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    if (tail) {
+        memset(bounce + len - a, 0, (size_t)(offset + bytes - end));
+        ret = aligned_pwrite(bs, req, end, a, bounce + len - a, data_flags);
+    }
+out:
+    free(bounce);
+    return ret;
+}
+
 int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
                 const void *buf, int flags)
 {
+    BdrvTrackedRequest req;
     int ret = check_request(offset, bytes);
 
     if (ret < 0) {
@@ -280,31 +367,23 @@ int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
         bdrv_set_dirty(bs, offset, bytes);
     }
     flags &= ~BDRV_REQ_WRITE_UNCHANGED;
-    if (bytes && !is_aligned(bs, offset, bytes) &&
-        !(flags & BDRV_REQ_WRITE_COMPRESSED)) {
-        return padded_pwrite(bs, offset, bytes, buf, flags);
-    }
     if (!bytes) {
         /*
          * The end of a compressed stream (QEMU's convert -c sends it): the
          * driver may align the file's end.
          */
-        ret = bs->drv->bdrv_pwrite ?
-              bs->drv->bdrv_pwrite(bs, offset, 0, buf, flags &
-                                   ~BDRV_REQ_FUA) : -ENOTSUP;
-    } else if ((flags & BDRV_REQ_ZERO_WRITE) || !buf) {
-        ret = do_pwrite_zeroes(bs, offset, bytes, flags & ~BDRV_REQ_FUA);
-    } else if (flags & BDRV_REQ_WRITE_COMPRESSED) {
-        /* One cluster, never split. */
-        ret = bs->drv->bdrv_pwrite ?
-              bs->drv->bdrv_pwrite(bs, offset, bytes, buf,
-                                   flags & ~BDRV_REQ_FUA) : -ENOTSUP;
+        return bs->drv->bdrv_pwrite ?
+               bs->drv->bdrv_pwrite(bs, offset, 0, buf, flags &
+                                    ~BDRV_REQ_FUA) : -ENOTSUP;
+    }
+    bdrv_tracked_request_begin(&req, bs, offset, bytes);
+    if (!is_aligned(bs, offset, bytes) &&
+        !(flags & BDRV_REQ_WRITE_COMPRESSED)) {
+        ret = padded_pwrite(bs, &req, offset, bytes, buf, flags);
     } else {
-        ret = driver_pwrite(bs, offset, bytes, buf, flags & ~BDRV_REQ_FUA);
+        ret = aligned_pwrite(bs, &req, offset, bytes, buf, flags);
     }
-    if (ret == 0 && (flags & BDRV_REQ_FUA)) {
-        ret = bdrv_flush(bs);
-    }
+    bdrv_tracked_request_end(&req);
     return ret;
 }
 
@@ -699,6 +778,40 @@ void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event)
     if (bs && bs->drv && bs->drv->bdrv_debug_event) {
         bs->drv->bdrv_debug_event(bs, event);
     }
+}
+
+/* The node that takes breakpoints: @bs or the first below it by file. */
+static BlockDriverState *debug_node(BlockDriverState *bs)
+{
+    while (bs && bs->drv && !bs->drv->bdrv_debug_breakpoint) {
+        bs = bs->file ? bs->file->bs : NULL;
+    }
+    return bs && bs->drv ? bs : NULL;
+}
+
+int bdrv_debug_breakpoint(BlockDriverState *bs, const char *event,
+                          const char *tag)
+{
+    bs = debug_node(bs);
+    return bs ? bs->drv->bdrv_debug_breakpoint(bs, event, tag) : -ENOTSUP;
+}
+
+int bdrv_debug_remove_breakpoint(BlockDriverState *bs, const char *tag)
+{
+    bs = debug_node(bs);
+    return bs ? bs->drv->bdrv_debug_remove_breakpoint(bs, tag) : -ENOTSUP;
+}
+
+int bdrv_debug_resume(BlockDriverState *bs, const char *tag)
+{
+    bs = debug_node(bs);
+    return bs ? bs->drv->bdrv_debug_resume(bs, tag) : -ENOTSUP;
+}
+
+bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag)
+{
+    bs = debug_node(bs);
+    return bs && bs->drv->bdrv_debug_is_suspended(bs, tag);
 }
 
 /* ---- child I/O --------------------------------------------------------- */

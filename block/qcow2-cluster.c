@@ -390,6 +390,7 @@ int qcow2_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
     while (bytes > 0) {
         uint64_t cur = bytes, host, e;
         Qcow2SubclusterType type;
+        bool dropped;
         int ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type, &e);
 
         if (ret < 0) {
@@ -415,8 +416,10 @@ int qcow2_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
             if (!s->data_file) {
                 return -EIO;
             }
+            dropped = qcow2_data_io_begin(bs);
             bdrv_debug_event(bs->file->bs, BLKDBG_READ_AIO);
             ret = bdrv_child_pread(s->data_file, host, cur, buf);
+            qcow2_data_io_end(bs, dropped);
             break;
         default: {
             uint8_t *tmp = qemu_xmalloc(s->cluster_size);
@@ -687,7 +690,7 @@ static int write_in_place(BlockDriverState *bs, int64_t l2_off,
     BDRVQcow2State *s = bs->opaque;
     uint64_t first, last, start = in_cluster, end = in_cluster + bytes;
     uint64_t *l2;
-    bool any_zero = false;
+    bool any_zero = false, dropped;
     int ret;
 
     ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);
@@ -702,6 +705,7 @@ static int write_in_place(BlockDriverState *bs, int64_t l2_off,
     if (qcow2_get_cluster_type(s, last) == QCOW2_CLUSTER_ZERO_ALLOC) {
         end = QEMU_ALIGN_UP(end, s->cluster_size);
     }
+    dropped = qcow2_data_io_begin(bs);
     bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
     if (start == in_cluster && end == in_cluster + bytes) {
         ret = qcow2_write_data(bs, host + in_cluster, bytes, buf);
@@ -712,6 +716,7 @@ static int write_in_place(BlockDriverState *bs, int64_t l2_off,
         ret = qcow2_write_data(bs, host + start, end - start, cow);
         free(cow);
     }
+    qcow2_data_io_end(bs, dropped);
     if (ret < 0) {
         return ret;
     }
@@ -768,6 +773,74 @@ static int zero_new_clusters(BlockDriverState *bs, uint64_t vstart,
     return ret == -EAGAIN ? -ENOTSUP : ret;
 }
 
+/*
+ * The guest data of a write into @k new clusters at @host: @bytes from
+ * @buf at @in_cluster, and the rest of a partial first and last cluster
+ * copied from what the guest saw there (the @old L2 entries); or, when
+ * that reads as zeros, the clusters zeroed and only the data written.
+ * No metadata changes here: the caller has dropped its lock.
+ */
+static int write_new_clusters(BlockDriverState *bs, uint64_t vstart,
+                              int64_t host, uint64_t k, uint64_t in_cluster,
+                              uint64_t bytes, const uint8_t *buf,
+                              const uint64_t *old)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t end = in_cluster + bytes;
+    uint64_t tail_start = (k - 1) << s->cluster_bits;
+    bool head_partial, tail_partial;
+    uint64_t mid_start, mid_end;
+    uint8_t *cbuf;
+    int ret = zero_new_clusters(bs, vstart, host, in_cluster, end);
+
+    if (ret == 0 || ret == -ENOTSUP) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
+    }
+    if (ret == 0) {
+        /* The clusters read as zeros: write just the data. */
+        return qcow2_write_data(bs, host + in_cluster, bytes, buf);
+    }
+    if (ret != -ENOTSUP) {
+        return ret;
+    }
+    head_partial = in_cluster != 0 ||
+                   (k == 1 && end < (uint64_t)s->cluster_size);
+    tail_partial = (end & (s->cluster_size - 1)) != 0 &&
+                   (k > 1 || !head_partial);
+    mid_start = head_partial ? s->cluster_size : 0;
+    mid_end = tail_partial ? tail_start : (k << s->cluster_bits);
+    if (k == 1 && (in_cluster != 0 || end < (uint64_t)s->cluster_size)) {
+        head_partial = true;
+        tail_partial = false;
+        mid_start = mid_end = s->cluster_size;
+    }
+    cbuf = qemu_xmalloc(s->cluster_size);
+    ret = 0;
+    if (head_partial) {
+        uint64_t n = MIN(bytes, s->cluster_size - in_cluster);
+        ret = read_old_cluster(bs, vstart, old[0], cbuf);
+        if (ret == 0) {
+            memcpy(cbuf + in_cluster, buf, n);
+            ret = qcow2_write_data(bs, host, s->cluster_size, cbuf);
+        }
+    }
+    if (ret == 0 && mid_end > mid_start) {
+        ret = qcow2_write_data(bs, host + mid_start, mid_end - mid_start,
+                               buf + (mid_start - in_cluster));
+    }
+    if (ret == 0 && tail_partial) {
+        uint64_t n = end - tail_start;
+        ret = read_old_cluster(bs, vstart + tail_start, old[k - 1], cbuf);
+        if (ret == 0) {
+            memcpy(cbuf, buf + (tail_start - in_cluster), n);
+            ret = qcow2_write_data(bs, host + tail_start, s->cluster_size,
+                                   cbuf);
+        }
+    }
+    free(cbuf);
+    return ret;
+}
+
 /* Write into a run of clusters inside one L2 table. */
 static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                        const uint8_t *buf, uint64_t *done)
@@ -778,7 +851,7 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     uint64_t max_clusters = s->l2_size - l2_index;
     uint64_t nb, k, *l2, *old = NULL;
     int64_t l2_off, host;
-    bool in_place;
+    bool in_place, dropped;
     int ret;
 
     nb = MIN(max_clusters, qcow2_size_to_clusters(s, in_cluster + bytes));
@@ -843,67 +916,13 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
         ret = host;
         goto out;
     }
-    ret = zero_new_clusters(bs, offset - in_cluster, host, in_cluster,
-                            in_cluster + bytes);
-    if (ret == 0 || ret == -ENOTSUP) {
-        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
-    }
-    if (ret == 0) {
-        /* The clusters read as zeros: write just the data. */
-        ret = qcow2_write_data(bs, host + in_cluster, bytes, buf);
-        if (ret < 0) {
-            qcow2_free_data_clusters(bs, host, k << s->cluster_bits);
-            goto out;
-        }
-    } else if (ret != -ENOTSUP) {
+    dropped = qcow2_data_io_begin(bs);
+    ret = write_new_clusters(bs, offset - in_cluster, host, k, in_cluster,
+                             bytes, buf, old);
+    qcow2_data_io_end(bs, dropped);
+    if (ret < 0) {
         qcow2_free_data_clusters(bs, host, k << s->cluster_bits);
         goto out;
-    } else {
-        uint64_t end = in_cluster + bytes;
-        uint64_t vstart = offset - in_cluster;
-        uint64_t tail_start = (k - 1) << s->cluster_bits;
-        bool head_partial = in_cluster != 0 ||
-                            (k == 1 && end < (uint64_t)s->cluster_size);
-        bool tail_partial = (end & (s->cluster_size - 1)) != 0 &&
-                            (k > 1 || !head_partial);
-        uint8_t *cbuf = qemu_xmalloc(s->cluster_size);
-        uint64_t mid_start = head_partial ? s->cluster_size : 0;
-        uint64_t mid_end = tail_partial ? tail_start : (k << s->cluster_bits);
-
-        ret = 0;
-
-        if (k == 1 && (in_cluster != 0 || end < (uint64_t)s->cluster_size)) {
-            head_partial = true;
-            tail_partial = false;
-            mid_start = mid_end = s->cluster_size;
-        }
-        if (head_partial) {
-            uint64_t n = MIN(bytes, s->cluster_size - in_cluster);
-            ret = read_old_cluster(bs, vstart, old[0], cbuf);
-            if (ret == 0) {
-                memcpy(cbuf + in_cluster, buf, n);
-                ret = qcow2_write_data(bs, host, s->cluster_size, cbuf);
-            }
-        }
-        if (ret == 0 && mid_end > mid_start) {
-            ret = qcow2_write_data(bs, host + mid_start, mid_end - mid_start,
-                             buf + (mid_start - in_cluster));
-        }
-        if (ret == 0 && tail_partial) {
-            uint64_t n = end - tail_start;
-            ret = read_old_cluster(bs, vstart + tail_start, old[k - 1],
-                                   cbuf);
-            if (ret == 0) {
-                memcpy(cbuf, buf + (tail_start - in_cluster), n);
-                ret = qcow2_write_data(bs, host + tail_start, s->cluster_size,
-                                 cbuf);
-            }
-        }
-        free(cbuf);
-        if (ret < 0) {
-            qcow2_free_data_clusters(bs, host, k << s->cluster_bits);
-            goto out;
-        }
     }
     /* Data is written; now point the L2 entries at it. */
     ret = qcow2_cache_get(bs, s->l2_cache, l2_off, (void **)&l2);

@@ -203,7 +203,8 @@ static int plan_write(BlockDriverState *bs, int64_t l2_off, uint64_t *l2,
  * Write [@w->cow_from, @w->cow_to) of the clusters at @host (guest
  * clusters from @vstart): the copy-on-write areas from the guest view
  * (zeroed in the file instead if they read as zeros, QEMU's
- * handle_alloc_space()), the data at @from.
+ * handle_alloc_space()), the data at @from.  Called with the metadata
+ * lock dropped (qcow2_data_io_begin()).
  */
 static int write_with_cow(BlockDriverState *bs, uint64_t vstart,
                           uint64_t host, const SubclusterWrite *w,
@@ -242,10 +243,12 @@ static int write_with_cow(BlockDriverState *bs, uint64_t vstart,
     }
     cow = qemu_xmalloc(len);
     bdrv_debug_event(bs->file->bs, BLKDBG_COW_READ);
+    qcow2_lock(bs); /* the lookups; the reads drop it again */
     ret = qcow2_read(bs, vstart + w->cow_from, head, cow);
     if (ret == 0) {
         ret = qcow2_read(bs, vstart + from + bytes, tail, cow + head + bytes);
     }
+    qcow2_unlock(bs);
     if (ret == 0) {
         memcpy(cow + head, buf, bytes);
         bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
@@ -266,7 +269,7 @@ int qcow2_subcluster_write(BlockDriverState *bs, uint64_t offset,
     uint64_t nb, k, e0, host, *l2, *old = NULL;
     SubclusterWrite w;
     int64_t l2_off, h;
-    bool keep;
+    bool keep, dropped;
     int ret;
 
     nb = MIN((uint64_t)s->l2_size - l2_index,
@@ -318,8 +321,11 @@ int qcow2_subcluster_write(BlockDriverState *bs, uint64_t offset,
         return ret;
     }
     if (w.skip) {
+        dropped = qcow2_data_io_begin(bs);
         bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
-        return qcow2_write_data(bs, host + in_cluster, bytes, buf);
+        ret = qcow2_write_data(bs, host + in_cluster, bytes, buf);
+        qcow2_data_io_end(bs, dropped);
+        return ret;
     }
     k = qcow2_size_to_clusters(s, w.cow_to);
     if (!keep) {
@@ -338,7 +344,9 @@ int qcow2_subcluster_write(BlockDriverState *bs, uint64_t offset,
         }
         host = h;
     }
+    dropped = qcow2_data_io_begin(bs);
     ret = write_with_cow(bs, vstart, host, &w, in_cluster, bytes, buf);
+    qcow2_data_io_end(bs, dropped);
     if (ret < 0) {
         if (!keep) {
             qcow2_free_data_clusters(bs, host, k << s->cluster_bits);

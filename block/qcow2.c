@@ -1008,8 +1008,8 @@ static void qcow2_close(BlockDriverState *bs)
 
 /* ---- I/O entry points ------------------------------------------------- */
 
-static int qcow2_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                       void *buf)
+static int do_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                    void *buf)
 {
     BDRVQcow2State *s = bs->opaque;
 
@@ -1038,11 +1038,11 @@ static int check_writable(BlockDriverState *bs, int64_t offset,
     return 0;
 }
 
-static int qcow2_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                               int64_t bytes, int flags);
+static int do_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                            int64_t bytes, int flags);
 
-static int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                        const void *buf, int flags)
+static int do_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                     const void *buf, int flags)
 {
     int ret = check_writable(bs, offset, bytes);
 
@@ -1050,7 +1050,7 @@ static int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
         return ret;
     }
     if (flags & BDRV_REQ_ZERO_WRITE) {
-        return qcow2_pwrite_zeroes(bs, offset, bytes, flags);
+        return do_pwrite_zeroes(bs, offset, bytes, flags);
     }
     if (flags & BDRV_REQ_WRITE_COMPRESSED) {
         BDRVQcow2State *s = bs->opaque;
@@ -1089,16 +1089,16 @@ static int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return ret;
 }
 
-static int qcow2_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                               int64_t bytes, int flags)
+static int do_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                            int64_t bytes, int flags)
 {
     int ret = check_writable(bs, offset, bytes);
 
     return ret < 0 ? ret : qcow2_zero_write(bs, offset, bytes, flags);
 }
 
-static int qcow2_pdiscard(BlockDriverState *bs, int64_t offset,
-                          int64_t bytes)
+static int do_pdiscard(BlockDriverState *bs, int64_t offset,
+                       int64_t bytes)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t start = QEMU_ALIGN_UP(offset, s->cluster_size);
@@ -1129,7 +1129,7 @@ static int qcow2_pdiscard(BlockDriverState *bs, int64_t offset,
     return ret;
 }
 
-static int qcow2_flush_to_os(BlockDriverState *bs)
+static int do_flush_to_os(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
@@ -1190,9 +1190,9 @@ static int detect_metadata_prealloc(BlockDriverState *bs)
     return 0;
 }
 
-static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
-                              int64_t bytes, int64_t *pnum, int64_t *map,
-                              BlockDriverState **file)
+static int do_block_status(BlockDriverState *bs, int64_t offset,
+                           int64_t bytes, int64_t *pnum, int64_t *map,
+                           BlockDriverState **file)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t cur, host, e;
@@ -1252,6 +1252,85 @@ static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
     return status;
 }
 
+/*
+ * The entry points proper: each takes the metadata lock, and those that
+ * change guest data own their clusters meanwhile (qcow2-lock.c).
+ */
+static int qcow2_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       void *buf)
+{
+    int ret;
+
+    qcow2_lock(bs);
+    ret = do_pread(bs, offset, bytes, buf);
+    qcow2_unlock(bs);
+    return ret;
+}
+
+static int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                        const void *buf, int flags)
+{
+    Qcow2Range r;
+    int ret;
+
+    qcow2_lock(bs);
+    qcow2_range_lock(bs, &r, offset, bytes);
+    ret = do_pwrite(bs, offset, bytes, buf, flags);
+    qcow2_range_unlock(bs, &r);
+    qcow2_unlock(bs);
+    return ret;
+}
+
+static int qcow2_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                               int64_t bytes, int flags)
+{
+    Qcow2Range r;
+    int ret;
+
+    qcow2_lock(bs);
+    qcow2_range_lock(bs, &r, offset, bytes);
+    ret = do_pwrite_zeroes(bs, offset, bytes, flags);
+    qcow2_range_unlock(bs, &r);
+    qcow2_unlock(bs);
+    return ret;
+}
+
+static int qcow2_pdiscard(BlockDriverState *bs, int64_t offset,
+                          int64_t bytes)
+{
+    Qcow2Range r;
+    int ret;
+
+    qcow2_lock(bs);
+    qcow2_range_lock(bs, &r, offset, bytes);
+    ret = do_pdiscard(bs, offset, bytes);
+    qcow2_range_unlock(bs, &r);
+    qcow2_unlock(bs);
+    return ret;
+}
+
+static int qcow2_flush_to_os(BlockDriverState *bs)
+{
+    int ret;
+
+    qcow2_lock(bs);
+    ret = do_flush_to_os(bs);
+    qcow2_unlock(bs);
+    return ret;
+}
+
+static int qcow2_block_status(BlockDriverState *bs, int64_t offset,
+                              int64_t bytes, int64_t *pnum, int64_t *map,
+                              BlockDriverState **file)
+{
+    int ret;
+
+    qcow2_lock(bs);
+    ret = do_block_status(bs, offset, bytes, pnum, map, file);
+    qcow2_unlock(bs);
+    return ret;
+}
+
 /* The VM state starts at the first L1 entry past the guest disk. */
 static int64_t vm_state_offset(BDRVQcow2State *s)
 {
@@ -1267,8 +1346,8 @@ static int64_t vm_state_at(BDRVQcow2State *s, int64_t pos, int64_t size)
     return pos > INT64_MAX - start - size ? -EINVAL : start + pos;
 }
 
-static int qcow2_save_vmstate(BlockDriverState *bs, const void *buf,
-                              int64_t pos, int64_t size)
+static int do_save_vmstate(BlockDriverState *bs, const void *buf,
+                           int64_t pos, int64_t size)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t off = vm_state_at(s, pos, size);
@@ -1279,12 +1358,51 @@ static int qcow2_save_vmstate(BlockDriverState *bs, const void *buf,
     return off < 0 ? (int)off : qcow2_write(bs, off, size, buf);
 }
 
-static int qcow2_load_vmstate(BlockDriverState *bs, void *buf, int64_t pos,
-                              int64_t size)
+static int do_load_vmstate(BlockDriverState *bs, void *buf, int64_t pos,
+                           int64_t size)
 {
     int64_t off = vm_state_at(bs->opaque, pos, size);
 
     return off < 0 ? (int)off : qcow2_read(bs, off, size, buf);
+}
+
+/* A resize waits for every write in flight: all of the disk is its. */
+static int qcow2_truncate_entry(BlockDriverState *bs, int64_t offset,
+                                bool exact, PreallocMode prealloc,
+                                Error **errp)
+{
+    Qcow2Range r;
+    int ret;
+
+    qcow2_lock(bs);
+    qcow2_range_lock(bs, &r, 0, UINT64_MAX);
+    ret = qcow2_truncate(bs, offset, exact, prealloc, errp);
+    qcow2_range_unlock(bs, &r);
+    qcow2_unlock(bs);
+    return ret;
+}
+
+/* The VM state lies past the guest disk: no guest range to own. */
+static int qcow2_save_vmstate(BlockDriverState *bs, const void *buf,
+                              int64_t pos, int64_t size)
+{
+    int ret;
+
+    qcow2_lock(bs);
+    ret = do_save_vmstate(bs, buf, pos, size);
+    qcow2_unlock(bs);
+    return ret;
+}
+
+static int qcow2_load_vmstate(BlockDriverState *bs, void *buf, int64_t pos,
+                              int64_t size)
+{
+    int ret;
+
+    qcow2_lock(bs);
+    ret = do_load_vmstate(bs, buf, pos, size);
+    qcow2_unlock(bs);
+    return ret;
 }
 
 static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
@@ -1526,7 +1644,7 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_save_vmstate = qcow2_save_vmstate,
     .bdrv_load_vmstate = qcow2_load_vmstate,
     .bdrv_join_options = qcow2_join_options,
-    .bdrv_truncate = qcow2_truncate,
+    .bdrv_truncate = qcow2_truncate_entry,
     .bdrv_getlength = qcow2_getlength,
     .bdrv_get_allocated_file_size = qcow2_get_allocated_file_size,
     .bdrv_block_status = qcow2_block_status,

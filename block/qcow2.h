@@ -27,6 +27,7 @@
 #define BLOCK_QCOW2_H
 
 #include "block/block_int.h"
+#include "qemu/coroutine.h"
 #include "qemu/cutils.h"
 
 #define QCOW_MAGIC 0x514649fbU
@@ -266,6 +267,16 @@ typedef struct BDRVQcow2State {
     bool overlap_inactive_l2;
     bool corrupt_reported;
     bool signaled_corruption;
+
+    /*
+     * Requests in coroutines (qcow2-lock.c): the metadata lock, held by
+     * a request except while its guest data moves, and the guest ranges
+     * that writes, zero writes and discards are working on.
+     */
+    CoMutex lock;
+    Coroutine *lock_owner;         /* NULL: the main context */
+    unsigned lock_depth;
+    struct Qcow2Range *ranges;
 } BDRVQcow2State;
 
 /* Whether data clusters live in an external data file. */
@@ -862,5 +873,41 @@ int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
                 BdrvCheckMode fix);
 /* One line of check output: to the report hook if set, else a warning. */
 void qcow2_check_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
+
+/*
+ * qcow2-lock.c: what lets requests in coroutines (qemu-io's aio_read and
+ * aio_write) stop halfway, at a blkdebug breakpoint, while others run.
+ *
+ * qcow2_lock() is QEMU's s->lock: taken at every I/O entry point and held
+ * while the metadata (L1/L2 tables and caches, refcounts, the header)
+ * changes, so no request sees another's half-done update.  It nests (the
+ * write path asks its own node for block status).  A request drops it
+ * while its guest data is read or written (qcow2_data_io_begin/end), so
+ * a request suspended there holds up nobody but the requests on the same
+ * clusters.
+ *
+ * Those wait through the range lock, QEMU's handle_dependencies(): a
+ * write, zero write or discard owns the guest clusters it touches until
+ * it has linked them into the L2 tables, and an overlapping one waits
+ * until then, so it never allocates a second cluster for the same guest
+ * cluster or copies data that is about to change.  Reads do not wait,
+ * and read the old data, as in QEMU.
+ */
+typedef struct Qcow2Range {
+    uint64_t start, end;        /* guest bytes, whole clusters */
+    Coroutine *owner;
+    CoQueue waiters;
+    struct Qcow2Range *next;
+} Qcow2Range;
+
+void qcow2_lock(BlockDriverState *bs);
+void qcow2_unlock(BlockDriverState *bs);
+/* Drop the lock for guest data I/O: true if it was dropped. */
+bool qcow2_data_io_begin(BlockDriverState *bs);
+void qcow2_data_io_end(BlockDriverState *bs, bool dropped);
+/* With the lock held: own [offset, offset + bytes) (@r is the caller's). */
+void qcow2_range_lock(BlockDriverState *bs, Qcow2Range *r, uint64_t offset,
+                      uint64_t bytes);
+void qcow2_range_unlock(BlockDriverState *bs, Qcow2Range *r);
 
 #endif /* BLOCK_QCOW2_H */

@@ -79,3 +79,31 @@ bool qemu_cond_timedwait(QemuCond *c, QemuMutex *m, int64_t ms)
     check(r, "pthread_cond_timedwait");
     return true;
 }
+
+typedef struct ThreadStart {
+    void (*fn)(void *);
+    void *opaque;
+} ThreadStart;
+
+static void *thread_start(void *arg)
+{
+    ThreadStart start = *(ThreadStart *)arg;
+
+    free(arg);
+    start.fn(start.opaque);
+    return NULL;
+}
+
+void qemu_thread_create(QemuThread *t, void (*fn)(void *), void *opaque)
+{
+    ThreadStart *start = qemu_xmalloc(sizeof(*start));
+
+    *start = (ThreadStart){ .fn = fn, .opaque = opaque };
+    check(pthread_create(&t->thread, NULL, thread_start, start),
+          "pthread_create");
+}
+
+void qemu_thread_join(QemuThread *t)
+{
+    check(pthread_join(t->thread, NULL), "pthread_join");
+}

@@ -52,3 +52,36 @@ bool qemu_cond_timedwait(QemuCond *c, QemuMutex *m, int64_t ms)
 
     return SleepConditionVariableSRW(&c->cond, &m->lock, wait, 0) != 0;
 }
+
+typedef struct ThreadStart {
+    void (*fn)(void *);
+    void *opaque;
+} ThreadStart;
+
+static DWORD WINAPI thread_start(LPVOID arg)
+{
+    ThreadStart start = *(ThreadStart *)arg;
+
+    free(arg);
+    start.fn(start.opaque);
+    return 0;
+}
+
+void qemu_thread_create(QemuThread *t, void (*fn)(void *), void *opaque)
+{
+    ThreadStart *start = qemu_xmalloc(sizeof(*start));
+
+    *start = (ThreadStart){ .fn = fn, .opaque = opaque };
+    t->handle = CreateThread(NULL, 0, thread_start, start, 0, NULL);
+    if (!t->handle) {
+        fprintf(stderr, "CreateThread: error %lu\n",
+                (unsigned long)GetLastError());
+        abort();
+    }
+}
+
+void qemu_thread_join(QemuThread *t)
+{
+    WaitForSingleObject(t->handle, INFINITE);
+    CloseHandle(t->handle);
+}

@@ -430,4 +430,15 @@ int bdrv_unlock(BlockDriverState *bs, Error **errp);
 /* Current nesting depth of @bs's serialization lock (0: not held). */
 unsigned bdrv_lock_depth(BlockDriverState *bs);
 
+/*
+ * qemu-io's break, remove_break, resume and wait_break: the first node
+ * from @bs down its file children whose driver
+ * has breakpoints takes them; -ENOTSUP (false) if none does.
+ */
+int bdrv_debug_breakpoint(BlockDriverState *bs, const char *event,
+                          const char *tag);
+int bdrv_debug_remove_breakpoint(BlockDriverState *bs, const char *tag);
+int bdrv_debug_resume(BlockDriverState *bs, const char *tag);
+bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag);
+
 #endif /* BLOCK_BLOCK_H */

@@ -7,6 +7,7 @@
 #define BLOCK_BLOCK_INT_H
 
 #include "block/block.h"
+#include "qemu/coroutine.h"
 #include "qemu/thread.h"
 
 /* Roles of a child node, as QEMU's BdrvChildRole. */
@@ -153,6 +154,18 @@ struct BlockDriver {
                                Error **errp);
     /* A test filter's reaction to bdrv_debug_event(); may be NULL. */
     void (*bdrv_debug_event)(BlockDriverState *bs, BlkdebugEvent event);
+    /*
+     * Breakpoints (blkdebug): suspend the next request that fires @event
+     * (by name) as @tag; drop @tag's breakpoints and resume its requests;
+     * resume one request suspended as @tag; is one suspended as @tag?
+     * -ENOENT for an unknown event or tag.
+     */
+    int (*bdrv_debug_breakpoint)(BlockDriverState *bs, const char *event,
+                                 const char *tag);
+    int (*bdrv_debug_remove_breakpoint)(BlockDriverState *bs,
+                                        const char *tag);
+    int (*bdrv_debug_resume)(BlockDriverState *bs, const char *tag);
+    bool (*bdrv_debug_is_suspended)(BlockDriverState *bs, const char *tag);
 
     /* Score 0..100 that @buf (first bytes of the file) is this format. */
     int (*bdrv_probe)(const uint8_t *buf, int buf_size, const char *filename);
@@ -339,6 +352,13 @@ struct BlockDriverState {
     struct BdrvDirtyBitmap *dirty_bitmaps;
     /* QEMU's auto node name, given when a message first needs it. */
     char node_name[32];
+    /*
+     * Requests in flight on this node (block/io.c), so that one which
+     * reads and writes back more than it was given (read-modify-write to
+     * the request alignment) keeps overlapping ones out meanwhile.
+     */
+    struct BdrvTrackedRequest *tracked_requests;
+    int serialising_in_flight;
 };
 
 /* Registration: the one place every driver is listed is block.c. */
@@ -409,6 +429,29 @@ void bdrv_set_backing_hd(BlockDriverState *bs, BlockDriverState *backing);
 BlockDriverState *bdrv_open_temp_snapshot(const char *filename,
                                           QDict *options, int flags,
                                           Error **errp);
+
+/*
+ * A request in flight on a node (block/tracked-requests.c): [offset,
+ * offset + bytes), widened to the alignment once it is serialising.
+ */
+typedef struct BdrvTrackedRequest {
+    BlockDriverState *bs;
+    int64_t offset, bytes;
+    bool serialising;
+    Coroutine *co;                       /* its context; NULL: main */
+    struct BdrvTrackedRequest *waiting_for;
+    CoQueue wait_queue;                  /* requests waiting for it */
+    struct BdrvTrackedRequest *next;
+} BdrvTrackedRequest;
+
+void bdrv_tracked_request_begin(BdrvTrackedRequest *req,
+                                BlockDriverState *bs, int64_t offset,
+                                int64_t bytes);
+void bdrv_tracked_request_end(BdrvTrackedRequest *req);
+/* Wait until no serialising request of another context overlaps @req. */
+void bdrv_wait_serialising_requests(BdrvTrackedRequest *req);
+/* Widen @req to @align, make it serialising, and wait as above. */
+void bdrv_make_request_serialising(BdrvTrackedRequest *req, int64_t align);
 
 /* Tell @bs (a driver's file child, may be NULL) that @event happened. */
 void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event);

@@ -2,7 +2,8 @@
 /*
  * thread.h: a mutex and a condition variable that work on POSIX (pthreads)
  * and Windows (SRW locks, condition variables), for the few places of the
- * portable core that need thread safety.
+ * portable core that need thread safety, and a joinable thread (the
+ * stacks of util/coroutine.c).
  */
 #ifndef QEMU_THREAD_H
 #define QEMU_THREAD_H
@@ -16,6 +17,9 @@ typedef struct QemuMutex {
 typedef struct QemuCond {
     CONDITION_VARIABLE cond;
 } QemuCond;
+typedef struct QemuThread {
+    HANDLE handle;
+} QemuThread;
 #else
 #include <pthread.h>
 typedef struct QemuMutex {
@@ -24,6 +28,9 @@ typedef struct QemuMutex {
 typedef struct QemuCond {
     pthread_cond_t cond; /* waits measured on CLOCK_MONOTONIC */
 } QemuCond;
+typedef struct QemuThread {
+    pthread_t thread;
+} QemuThread;
 #endif
 
 void qemu_mutex_init(QemuMutex *m);
@@ -38,5 +45,10 @@ void qemu_cond_broadcast(QemuCond *c);
 void qemu_cond_wait(QemuCond *c, QemuMutex *m);
 /* Same, giving up after @ms milliseconds: false on timeout. */
 bool qemu_cond_timedwait(QemuCond *c, QemuMutex *m, int64_t ms);
+
+/* Run @fn(@opaque) in a new thread; failure to create one aborts. */
+void qemu_thread_create(QemuThread *t, void (*fn)(void *), void *opaque);
+/* Wait for the thread to return and release it. */
+void qemu_thread_join(QemuThread *t);
 
 #endif /* QEMU_THREAD_H */
