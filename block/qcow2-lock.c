@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qcow2-lock.c: the metadata lock and the guest range lock of qcow2
- * requests (what each is for: qcow2.h).  In the main context, with no
- * coroutine about, both cost a few tests and never wait.
+ * requests (what each is for: qcow2.h).  In a process that has made no
+ * coroutine (qemu_coroutines_in_use()), both do nothing; one that has
+ * makes them only from qemu-io's command loop, never inside a request,
+ * so a lock and its unlock always see the same answer.
  */
 #include "qemu/osdep.h"
 #include "qcow2.h"
@@ -12,6 +14,9 @@ void qcow2_lock(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
     Coroutine *self = qemu_coroutine_self();
 
+    if (!qemu_coroutines_in_use()) {
+        return;
+    }
     if (s->lock_depth && s->lock_owner == self) {
         s->lock_depth++;
         return;
@@ -25,6 +30,9 @@ void qcow2_unlock(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
+    if (!qemu_coroutines_in_use()) {
+        return;
+    }
     if (--s->lock_depth == 0) {
         s->lock_owner = NULL;
         qemu_co_mutex_unlock(&s->lock);
@@ -39,7 +47,7 @@ bool qcow2_data_io_begin(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
-    if (s->lock_depth != 1) {
+    if (!qemu_coroutines_in_use() || s->lock_depth != 1) {
         return false;
     }
     qcow2_unlock(bs);
@@ -75,6 +83,11 @@ void qcow2_range_lock(BlockDriverState *bs, Qcow2Range *r, uint64_t offset,
                    : QEMU_ALIGN_UP(offset + bytes, (uint64_t)s->cluster_size);
     Qcow2Range *other;
 
+    r->owner = NULL;
+    r->next = r; /* not in the list (see qcow2_range_unlock) */
+    if (!qemu_coroutines_in_use()) {
+        return;
+    }
     if (!end && bytes) {
         end = UINT64_MAX; /* rounded up past the top */
     }
@@ -99,6 +112,9 @@ void qcow2_range_unlock(BlockDriverState *bs, Qcow2Range *r)
 {
     BDRVQcow2State *s = bs->opaque;
 
+    if (r->next == r) {
+        return; /* taken while no coroutine existed */
+    }
     for (Qcow2Range **p = &s->ranges; *p; p = &(*p)->next) {
         if (*p == r) {
             *p = r->next;

@@ -11,7 +11,9 @@
  * Waiting only happens between coroutines (qemu-io's aio requests, when
  * a blkdebug breakpoint suspends one); requests of one context never
  * wait for each other, which also lets a request make nested ones on its
- * own node.
+ * own node.  Until the process makes a coroutine, nothing is tracked
+ * (qemu_coroutines_in_use()): requests cannot wait then, and threads
+ * that do I/O side by side (qemu-vtpm) never share the lists.
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
@@ -31,6 +33,10 @@ void bdrv_tracked_request_begin(BdrvTrackedRequest *req,
         .co = qemu_coroutine_self(), .next = bs->tracked_requests,
     };
     qemu_co_queue_init(&req->wait_queue);
+    if (!qemu_coroutines_in_use()) {
+        req->bs = NULL; /* untracked */
+        return;
+    }
     bs->tracked_requests = req;
 }
 
@@ -38,6 +44,9 @@ void bdrv_tracked_request_end(BdrvTrackedRequest *req)
 {
     BlockDriverState *bs = req->bs;
 
+    if (!bs) {
+        return;
+    }
     for (BdrvTrackedRequest **p = &bs->tracked_requests; *p;
          p = &(*p)->next) {
         if (*p == req) {
@@ -76,7 +85,7 @@ void bdrv_wait_serialising_requests(BdrvTrackedRequest *self)
 {
     BdrvTrackedRequest *r;
 
-    if (!self->bs->serialising_in_flight) {
+    if (!self->bs || !self->bs->serialising_in_flight) {
         return;
     }
     while ((r = find_conflict(self))) {
@@ -94,7 +103,7 @@ void bdrv_make_request_serialising(BdrvTrackedRequest *req, int64_t align)
 
     req->offset = MIN(req->offset, start);
     req->bytes = MAX(req->offset + req->bytes, end) - req->offset;
-    if (!req->serialising) {
+    if (!req->serialising && req->bs) {
         req->serialising = true;
         req->bs->serialising_in_flight++;
     }

@@ -144,6 +144,11 @@ void qemu_coroutine_yield(void)
     co_switch(self, to);
 }
 
+bool qemu_coroutines_in_use(void)
+{
+    return co_inited;
+}
+
 Coroutine *qemu_coroutine_self(void)
 {
     return co_running;

@@ -40,6 +40,14 @@ void qemu_coroutine_enter(Coroutine *co);
 /* Hand control back to whoever entered this coroutine. */
 void qemu_coroutine_yield(void);
 
+/*
+ * Has this process made a coroutine?  Until it has, nothing can wait, and
+ * the request bookkeeping that only coroutines need (qcow2's locks, the
+ * tracked requests) is skipped: processes that never make one (qemu-img,
+ * qemu-vtpm's threads) run as before.
+ */
+bool qemu_coroutines_in_use(void);
+
 /* The running coroutine, or NULL in the main context. */
 Coroutine *qemu_coroutine_self(void);
 bool qemu_in_coroutine(void);
