@@ -442,10 +442,21 @@ int qcow2_read(BlockDriverState *bs, int64_t offset, int64_t bytes,
 }
 
 /* Current contents of the guest cluster at @voff, whose L2 entry is @e. */
+/*
+ * What the guest saw in the cluster at @voff (L2 entry @e), for copy on
+ * write: QEMU's do_perform_cow_read(), with its event, and its refusal
+ * once the image was marked corrupt meanwhile (QEMU drops the node's
+ * driver then: -ENOMEDIUM), which a request suspended at the event sees.
+ */
 static int read_old_cluster(BlockDriverState *bs, uint64_t voff, uint64_t e,
                             uint8_t *buf)
 {
     BDRVQcow2State *s = bs->opaque;
+
+    bdrv_debug_event(bs->file->bs, BLKDBG_COW_READ);
+    if (s->signaled_corruption) {
+        return -ENOMEDIUM;
+    }
 
     switch (qcow2_get_cluster_type(s, e)) {
     case QCOW2_CLUSTER_UNALLOCATED:
