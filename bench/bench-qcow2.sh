@@ -125,6 +125,19 @@ r=$(_time sh -c "'$REAL_IO' -t writeback '$D/real.qcow2' < '$D/rand.cmds'")
 _report "qemu-io 4 KiB random writes (x4000)" "$o" "$r"
 rm -f "$D/ours.qcow2" "$D/real.qcow2"
 
+# The same as aio requests: ours runs each in a coroutine (a thread that
+# takes its turn), the real one in its own coroutines.
+sed 's/^write /aio_write /' "$D/rand.cmds" > "$D/aio.cmds"
+echo aio_flush >> "$D/aio.cmds"
+for t in ours real; do
+    if [ $t = ours ]; then IMG=$OUR_IMG; else IMG=$REAL_IMG; fi
+    "$IMG" create -f qcow2 "$D/$t.qcow2" 1G > /dev/null
+done
+o=$(_time sh -c "'$OUR_IO' -t writeback '$D/ours.qcow2' < '$D/aio.cmds'")
+r=$(_time sh -c "'$REAL_IO' -t writeback '$D/real.qcow2' < '$D/aio.cmds'")
+_report "qemu-io 4 KiB random aio_writes (x4000)" "$o" "$r"
+rm -f "$D/ours.qcow2" "$D/real.qcow2"
+
 for t in ours real; do
     if [ $t = ours ]; then IMG=$OUR_IMG; else IMG=$REAL_IMG; fi
     "$IMG" create -f qcow2 "$D/$t.qcow2" 1G > /dev/null
