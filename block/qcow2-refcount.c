@@ -576,6 +576,13 @@ void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry)
             }
             break;
         }
+        if (qcow2_offset_into_cluster(s, l2_entry & L2E_OFFSET_MASK)) {
+            /* As QEMU: reported (not fatal), and nothing is freed. */
+            qcow2_signal_corruption(bs, false, "Cannot free unaligned "
+                                    "cluster %#" PRIx64,
+                                    (uint64_t)(l2_entry & L2E_OFFSET_MASK));
+            break;
+        }
         qcow2_free_clusters(bs, l2_entry & L2E_OFFSET_MASK, s->cluster_size);
         break;
     default:
