@@ -55,6 +55,7 @@ static const struct {
     { ECONNREFUSED, "Connection refused" },
     { EADDRINUSE, "Address already in use" },
     { ENOTSOCK, "Socket operation on non-socket" },
+    { ENOMEDIUM, "No medium found" },
 };
 
 char *qemu_strerror(int errnum)

@@ -30,6 +30,10 @@
  */
 char *qemu_strerror(int errnum);
 #define strerror(errnum) qemu_strerror(errnum)
+/* Linux's "No medium found" (a node without a driver, as QEMU's). */
+#ifndef ENOMEDIUM
+#define ENOMEDIUM 4000
+#endif
 #endif
 
 #ifndef PATH_MAX
