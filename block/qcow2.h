@@ -874,6 +874,28 @@ int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
 /* One line of check output: to the report hook if set, else a warning. */
 void qcow2_check_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
 
+/* qcow2-io.c: the driver table's request entry points. */
+int qcow2_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                void *buf);
+int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                 const void *buf, int flags);
+int qcow2_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                        int flags);
+int qcow2_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes);
+int qcow2_flush_to_os(BlockDriverState *bs);
+int qcow2_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       int64_t *pnum, int64_t *map, BlockDriverState **file);
+int64_t qcow2_getlength(BlockDriverState *bs);
+int64_t qcow2_get_allocated_file_size(BlockDriverState *bs);
+int qcow2_truncate_entry(BlockDriverState *bs, int64_t offset, bool exact,
+                         PreallocMode prealloc, Error **errp);
+int qcow2_save_vmstate(BlockDriverState *bs, const void *buf, int64_t pos,
+                       int64_t size);
+int qcow2_load_vmstate(BlockDriverState *bs, void *buf, int64_t pos,
+                       int64_t size);
+/* The VM state starts at the first L1 entry past the guest disk. */
+int64_t qcow2_vm_state_offset(BDRVQcow2State *s);
+
 /*
  * qcow2-lock.c: what lets requests in coroutines (qemu-io's aio_read and
  * aio_write) stop halfway, at a blkdebug breakpoint, while others run.
