@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qemu-io-cmds.c: qemu-io's command table (read, write, aio, flush, ...;
- * the lock commands are in qemu-io-lock-cmds.c) with qemu-io 7.2's
+ * the lock commands are in qemu-io-lock-cmds.c, the breakpoint ones in
+ * qemu-io-break-cmds.c) with qemu-io 7.2's
  * argument rules and report lines.
  */
 #include "qemu/osdep.h"
@@ -793,8 +794,9 @@ static int writev_f(BlockBackend *blk, int argc, char **argv)
  * What qemu-io 7.2 prints when a request completes waits, as there,
  * until something polls for completions: aio_flush, any command but
  * aio_read/aio_write/sigraise/abort and the breakpoint commands
- * (CmdInfo.no_poll), and the end of the session (qemuio_complete_aio).  As there, the command succeeds once the request
- * is made: an I/O error or a pattern mismatch is printed, not returned.
+ * (CmdInfo.no_poll), and the end of the session (qemuio_complete_aio).
+ * As there, the command succeeds once the request is made: an I/O error
+ * or a pattern mismatch is printed, not returned.
  */
 
 typedef struct AioDone {
@@ -944,80 +946,6 @@ static int aio_flush_f(BlockBackend *blk, int argc, char **argv)
     }
     return 0;
 }
-
-/* ---- break, remove_break, resume, wait_break -------------------------- */
-
-static int break_f(BlockBackend *blk, int argc, char **argv)
-{
-    int ret = bdrv_debug_breakpoint(blk_bs(blk), argv[1], argv[2]);
-
-    if (ret < 0) {
-        printf("Could not set breakpoint: %s\n", strerror(-ret));
-    }
-    return ret;
-}
-
-static const CmdInfo break_cmd = {
-    .no_poll = true,
-    .name = "break", .cfunc = break_f, .argmin = 2, .argmax = 2,
-    .args = "event tag",
-    .oneline = "sets a breakpoint on event and tags the stopped request as "
-               "tag",
-};
-
-static int remove_break_f(BlockBackend *blk, int argc, char **argv)
-{
-    int ret = bdrv_debug_remove_breakpoint(blk_bs(blk), argv[1]);
-
-    if (ret < 0) {
-        printf("Could not remove breakpoint %s: %s\n", argv[1],
-               strerror(-ret));
-    }
-    return ret;
-}
-
-static const CmdInfo remove_break_cmd = {
-    .no_poll = true,
-    .name = "remove_break", .cfunc = remove_break_f, .argmin = 1,
-    .argmax = 1, .args = "tag", .oneline = "remove a breakpoint by tag",
-};
-
-static int resume_f(BlockBackend *blk, int argc, char **argv)
-{
-    int ret = bdrv_debug_resume(blk_bs(blk), argv[1]);
-
-    if (ret < 0) {
-        printf("Could not resume request: %s\n", strerror(-ret));
-    }
-    return ret;
-}
-
-static const CmdInfo resume_cmd = {
-    .no_poll = true,
-    .name = "resume", .cfunc = resume_f, .argmin = 1, .argmax = 1,
-    .args = "tag", .oneline = "resumes the request tagged as tag",
-};
-
-/*
- * A request reaches its breakpoint before the command that started it
- * returns (our I/O completes in place), so if none is suspended as the
- * tag now, none will be: QEMU's wait_break would wait forever.
- */
-static int wait_break_f(BlockBackend *blk, int argc, char **argv)
-{
-    if (!bdrv_debug_is_suspended(blk_bs(blk), argv[1])) {
-        error_report("wait_break: no request is suspended as '%s'",
-                     argv[1]);
-        return -ENOENT;
-    }
-    return 0;
-}
-
-static const CmdInfo wait_break_cmd = {
-    .no_poll = true,
-    .name = "wait_break", .cfunc = wait_break_f, .argmin = 1, .argmax = 1,
-    .args = "tag", .oneline = "waits for the suspension of a request",
-};
 
 /* ---- flush, truncate, length, discard, info, map ---------------------- */
 
@@ -1419,7 +1347,8 @@ static const CmdInfo *const builtin_cmds[] = {
     &readv_cmd, &sleep_cmd, &truncate_cmd, &qemuio_lock_cmds[1],
     &qemuio_lock_cmds[2], &write_cmd, &writev_cmd, &aio_read_cmd,
     &aio_write_cmd, &aio_flush_cmd, &sigraise_cmd, &abort_cmd,
-    &break_cmd, &remove_break_cmd, &resume_cmd, &wait_break_cmd,
+    &qemuio_break_cmds[0], &qemuio_break_cmds[1], &qemuio_break_cmds[2],
+    &qemuio_break_cmds[3],
 };
 
 /* All commands, sorted by name as "help" lists them. */

@@ -37,6 +37,8 @@ extern bool qemuio_quit;
 /* Add a command to the table (kept sorted by name for "help"). */
 /* lock, trylock and unlock (qemu-io-lock-cmds.c). */
 extern const CmdInfo qemuio_lock_cmds[3];
+/* break, remove_break, resume, wait_break (qemu-io-break-cmds.c). */
+extern const CmdInfo qemuio_break_cmds[4];
 
 void qemuio_add_command(const CmdInfo *ci);
 
