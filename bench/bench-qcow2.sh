@@ -109,6 +109,14 @@ r=$(_time "$REAL_IMG" check "$D/frag.qcow2")
 _report "check, fragmented 1 GiB (12000 clusters)" "$o" "$r"
 rm -f "$D/frag.qcow2"
 
+# _fresh_pair: empty 1 GiB images $D/ours.qcow2 and $D/real.qcow2, each
+# made by its own qemu-img.
+_fresh_pair()
+{
+    "$OUR_IMG" create -f qcow2 "$D/ours.qcow2" 1G > /dev/null
+    "$REAL_IMG" create -f qcow2 "$D/real.qcow2" 1G > /dev/null
+}
+
 # -- qemu-io: 4 KiB random writes, 1 MiB sequential writes ------------------
 "$PY" -c "
 import random
@@ -116,10 +124,7 @@ r = random.Random(11)
 for i in range(4000):
     print('write -P 0x5a %d 4k' % (r.randrange(262144) * 4096))
 " > "$D/rand.cmds"
-for t in ours real; do
-    if [ $t = ours ]; then IMG=$OUR_IMG; else IMG=$REAL_IMG; fi
-    "$IMG" create -f qcow2 "$D/$t.qcow2" 1G > /dev/null
-done
+_fresh_pair
 o=$(_time sh -c "'$OUR_IO' -t writeback '$D/ours.qcow2' < '$D/rand.cmds'")
 r=$(_time sh -c "'$REAL_IO' -t writeback '$D/real.qcow2' < '$D/rand.cmds'")
 _report "qemu-io 4 KiB random writes (x4000)" "$o" "$r"
@@ -129,19 +134,13 @@ rm -f "$D/ours.qcow2" "$D/real.qcow2"
 # takes its turn), the real one in its own coroutines.
 sed 's/^write /aio_write /' "$D/rand.cmds" > "$D/aio.cmds"
 echo aio_flush >> "$D/aio.cmds"
-for t in ours real; do
-    if [ $t = ours ]; then IMG=$OUR_IMG; else IMG=$REAL_IMG; fi
-    "$IMG" create -f qcow2 "$D/$t.qcow2" 1G > /dev/null
-done
+_fresh_pair
 o=$(_time sh -c "'$OUR_IO' -t writeback '$D/ours.qcow2' < '$D/aio.cmds'")
 r=$(_time sh -c "'$REAL_IO' -t writeback '$D/real.qcow2' < '$D/aio.cmds'")
 _report "qemu-io 4 KiB random aio_writes (x4000)" "$o" "$r"
 rm -f "$D/ours.qcow2" "$D/real.qcow2"
 
-for t in ours real; do
-    if [ $t = ours ]; then IMG=$OUR_IMG; else IMG=$REAL_IMG; fi
-    "$IMG" create -f qcow2 "$D/$t.qcow2" 1G > /dev/null
-done
+_fresh_pair
 o=$(_time "$OUR_IO" -t writeback -c "write -P 0x33 0 512M" "$D/ours.qcow2")
 r=$(_time "$REAL_IO" -t writeback -c "write -P 0x33 0 512M" "$D/real.qcow2")
 _report "qemu-io sequential 1 MiB writes, 512 MiB" "$o" "$r"
@@ -150,10 +149,7 @@ for i in range(512):
     print('write -P 0x44 %d 1M' % (i << 20))
 " > "$D/seq.cmds"
 rm -f "$D/ours.qcow2" "$D/real.qcow2"
-for t in ours real; do
-    if [ $t = ours ]; then IMG=$OUR_IMG; else IMG=$REAL_IMG; fi
-    "$IMG" create -f qcow2 "$D/$t.qcow2" 1G > /dev/null
-done
+_fresh_pair
 o=$(_time sh -c "'$OUR_IO' '$D/ours.qcow2' < '$D/seq.cmds'")
 r=$(_time sh -c "'$REAL_IO' '$D/real.qcow2' < '$D/seq.cmds'")
 _report "qemu-io 512 x 1 MiB writes (writethrough)" "$o" "$r"
