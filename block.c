@@ -1210,6 +1210,9 @@ QObject *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)
 int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix)
 {
     memset(res, 0, sizeof(*res));
+    if (bs->drv_dropped) {
+        return -ENOMEDIUM;
+    }
     if (!bs->drv->bdrv_check) {
         return -ENOTSUP;
     }

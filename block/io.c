@@ -83,6 +83,9 @@ int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
     if (ret < 0) {
         return ret;
     }
+    if (bs->drv_dropped) {
+        return -ENOMEDIUM;
+    }
     if (!bytes) {
         return 0;
     }
@@ -352,6 +355,9 @@ int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     if (ret < 0) {
         return ret;
     }
+    if (bs->drv_dropped) {
+        return -ENOMEDIUM;
+    }
     if (bs->read_only) {
         return -EPERM;
     }
@@ -444,6 +450,10 @@ int bdrv_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
         }
         num = MIN(num, max);
 
+        /* As QEMU, each piece: an earlier one may have dropped the driver. */
+        if (bs->drv_dropped) {
+            return -ENOMEDIUM;
+        }
         ret = bs->drv->bdrv_pdiscard(bs, offset, num);
         if (ret < 0 && ret != -ENOTSUP) {
             return ret;
@@ -458,7 +468,7 @@ int bdrv_flush(BlockDriverState *bs)
 {
     int ret = 0, r;
 
-    if (!bs || !bs->drv) {
+    if (!bs || !bs->drv || bs->drv_dropped) {
         return 0;
     }
     if (bs->drv->bdrv_flush_to_os) {
@@ -523,6 +533,10 @@ int bdrv_truncate(BlockDriverState *bs, int64_t offset, bool exact,
 {
     int ret;
 
+    if (bs->drv_dropped) {
+        error_setg(errp, "No medium inserted");
+        return -ENOMEDIUM;
+    }
     if (offset < 0) {
         error_setg(errp, "Image size cannot be negative");
         return -EINVAL;
@@ -557,6 +571,9 @@ int64_t bdrv_getlength(BlockDriverState *bs)
 {
     int64_t len;
 
+    if (bs->drv_dropped) {
+        return -ENOMEDIUM;
+    }
     if (bs->drv->bdrv_getlength) {
         len = bs->drv->bdrv_getlength(bs);
     } else if (bs->file) {

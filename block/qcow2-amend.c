@@ -414,8 +414,10 @@ static int qcow2_downgrade(BlockDriverState *bs, AmendProgress *prog,
     s->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
     s->qcow_version = 2;
     s->use_lazy_refcounts = false;
-    s->l2_cache->depends = s->refcount_cache;
-    ret = qcow2_flush_caches(bs);
+    ret = qcow2_cache_set_dependency(bs, s->l2_cache, s->refcount_cache);
+    if (ret == 0) {
+        ret = qcow2_flush_caches(bs);
+    }
     if (ret == 0) {
         ret = qcow2_update_header(bs);
     }
@@ -594,8 +596,15 @@ static int set_lazy_refcounts(BlockDriverState *bs, bool lazy, int version,
         return ret;
     }
     s->use_lazy_refcounts = lazy;
-    s->l2_cache->depends = lazy ? NULL : s->refcount_cache;
-    return 0;
+    if (lazy) {
+        s->l2_cache->depends = NULL;
+        return 0;
+    }
+    ret = qcow2_cache_set_dependency(bs, s->l2_cache, s->refcount_cache);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to flush the refcount cache");
+    }
+    return ret;
 }
 
 /*

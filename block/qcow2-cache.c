@@ -49,8 +49,8 @@ static int check_inactive_l1_tables(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
-    for (uint32_t i = 0; s->overlap_inactive_l2 && s->snapshots &&
-         i < s->nb_snapshots; i++) {
+    for (uint32_t i = 0; (s->overlap_check & QCOW2_OL_INACTIVE_L2) &&
+         s->snapshots && i < s->nb_snapshots; i++) {
         int ret = qcow2_validate_table(bs, s->snapshots[i].l1_table_offset,
                                        s->snapshots[i].l1_size, 8,
                                        QCOW2_MAX_L1_BYTES, "", NULL);
@@ -61,8 +61,30 @@ static int check_inactive_l1_tables(BlockDriverState *bs)
     return 0;
 }
 
+/*
+ * Write the tables @c waits for and flush the file (a barrier, even if
+ * they had been written already: a plain flush of theirs may not have
+ * reached the disk yet); then @c waits for nothing more.
+ */
+static int flush_dependency(BlockDriverState *bs, Qcow2Cache *c)
+{
+    Qcow2Cache *dependency = c->depends;
+    int ret;
+
+    c->depends = NULL;
+    ret = qcow2_cache_flush(bs, dependency);
+    if (ret == 0) {
+        ret = qcow2_file_flush(bs);
+    }
+    if (ret < 0) {
+        c->depends = dependency;
+    }
+    return ret;
+}
+
 static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
 {
+    BDRVQcow2State *s = bs->opaque;
     int ret;
 
     if (!c->dirty[i]) {
@@ -75,38 +97,30 @@ static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
         c->dirty[i] = false;
         return -EIO;
     }
-    if (((BDRVQcow2State *)bs->opaque)->signaled_corruption) {
+    if (s->signaled_corruption) {
         /* After a corruption was found nothing more is written. */
         return -EIO;
     }
     if (c->depends) {
-        bool had_dirty = false;
-        for (int j = 0; j < c->depends->size; j++) {
-            had_dirty |= c->depends->dirty[j];
-        }
-        if (had_dirty) {
-            ret = qcow2_cache_flush(bs, c->depends);
-            if (ret < 0) {
-                return ret;
-            }
-            ret = qcow2_file_flush(bs);
-            if (ret < 0) {
-                return ret;
-            }
+        ret = flush_dependency(bs, c);
+        if (ret < 0) {
+            return ret;
         }
     }
-    if (c->offset[i] < c->cluster_size) {
-        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
-                                "metadata (overlaps with qcow2_header)");
-        return -EIO;
+    /* As QEMU's qcow2_cache_entry_flush(): anything but its own kind. */
+    ret = qcow2_pre_write_overlap_check(bs, c == s->l2_cache ?
+                                        QCOW2_OL_ACTIVE_L2 :
+                                        QCOW2_OL_REFCOUNT_BLOCK,
+                                        c->offset[i], c->cluster_size);
+    if (ret < 0) {
+        return ret;
     }
     ret = check_inactive_l1_tables(bs);
     if (ret < 0) {
         return ret;
     }
     /* As QEMU's qcow2_cache_entry_flush(), for blkdebug rules. */
-    bdrv_debug_event(bs->file->bs,
-                     c == ((BDRVQcow2State *)bs->opaque)->l2_cache ?
+    bdrv_debug_event(bs->file->bs, c == s->l2_cache ?
                      BLKDBG_L2_UPDATE : BLKDBG_REFBLOCK_UPDATE_PART);
     ret = bdrv_child_pwrite(bs->file, c->offset[i], c->cluster_size,
                             cache_table(c, i), 0);
@@ -128,6 +142,25 @@ int qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c)
         }
     }
     return result;
+}
+
+/*
+ * @c's tables may reach the disk only after @dependency's (QEMU's
+ * qcow2_cache_set_dependency()).  One the other way round is resolved
+ * first, by writing the tables it held back, so that the two caches never
+ * wait for each other.
+ */
+int qcow2_cache_set_dependency(BlockDriverState *bs, Qcow2Cache *c,
+                               Qcow2Cache *dependency)
+{
+    if (dependency->depends) {
+        int ret = flush_dependency(bs, dependency);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    c->depends = dependency;
+    return 0;
 }
 
 static int cache_find_slot(BlockDriverState *bs, Qcow2Cache *c,
@@ -168,7 +201,14 @@ static int cache_do_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
     bool hit;
     int i;
 
-    if (offset == 0 || (offset & (c->cluster_size - 1))) {
+    if (offset == 0) {
+        return -EIO;
+    }
+    if (offset & (c->cluster_size - 1)) {
+        qcow2_signal_corruption(bs, true, "Cannot get entry from %s cache: "
+                                "Offset %#" PRIx64 " is unaligned",
+                                c == ((BDRVQcow2State *)bs->opaque)->l2_cache
+                                ? "L2 table" : "refcount block", offset);
         return -EIO;
     }
     i = cache_find_slot(bs, c, offset, &hit);
@@ -251,8 +291,13 @@ void qcow2_cache_clear(Qcow2Cache *c)
 int qcow2_flush_caches(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
-    int ret = qcow2_cache_flush(bs, s->l2_cache);
+    int ret;
 
+    /* As QEMU: nothing flushes a dropped node (qcow2_signal_corruption). */
+    if (bs->drv_dropped) {
+        return 0;
+    }
+    ret = qcow2_cache_flush(bs, s->l2_cache);
     if (ret < 0) {
         return ret;
     }

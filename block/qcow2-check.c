@@ -376,11 +376,17 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
 }
 
 /*
+ * The most clusters a check counts (8 bytes each in memory: 1 GiB, a
+ * file of 8 TiB with 64 KiB clusters).  A refcount block further out is
+ * not reached by growing the file: that fails as QEMU's does when it
+ * cannot allocate its count, and the rebuild is the repair.
+ */
+#define CHECK_MAX_CLUSTERS (1ULL << 27)
+
+/*
  * A refcount block past the end of the file: with -r all the file grows
  * to hold it (QEMU's repair), otherwise, or if that fails, the refcount
- * structure needs a rebuild.  Unlike QEMU, the file only grows by what a lost tail can explain (up to
- * its double plus one refcount block's span): a pointer further out is
- * corrupt, and the rebuild, which recounts everything, is the repair.
+ * structure needs a rebuild.
  */
 static void repair_refblock_outside(BlockDriverState *bs, CheckState *cs,
                                     BdrvCheckResult *res, uint64_t off,
@@ -395,9 +401,8 @@ static void repair_refblock_outside(BlockDriverState *bs, CheckState *cs,
         ret = -EINVAL;
         goto fail;
     }
-    if ((off >> s->cluster_bits) >=
-        2 * cs->nb_clusters + s->refcount_block_size) {
-        ret = -EFBIG;
+    if ((off >> s->cluster_bits) >= CHECK_MAX_CLUSTERS) {
+        ret = -ENOMEM;
         goto fail;
     }
     ret = bdrv_truncate(bs->file->bs, off + s->cluster_size, false,
@@ -598,8 +603,13 @@ static int write_refblocks(BlockDriverState *bs, CheckState *cs,
             qcow2_set_refcount_ro(blk, k, cs->refs[start + k],
                                   s->refcount_order);
         }
-        ret = bdrv_child_pwrite(bs->file, off, s->cluster_size, blk, 0);
+        /* As QEMU: the old structures are still the image's metadata. */
+        ret = qcow2_pre_write_overlap_check(bs, 0, off, s->cluster_size);
+        if (ret == 0) {
+            ret = bdrv_child_pwrite(bs->file, off, s->cluster_size, blk, 0);
+        }
         if (ret < 0) {
+            qcow2_error_report("ERROR writing refblock: %s", strerror(-ret));
             break;
         }
         c = start + rbs - 1;
@@ -640,11 +650,18 @@ static int rebuild_refcounts(BlockDriverState *bs, CheckState *cs)
     for (uint64_t i = 0; i < entries; i++) {
         stbe64(buf + i * 8, reftable[i]);
     }
-    ret = bdrv_child_pwrite(bs->file, rt_start << s->cluster_bits,
-                            entries * 8, buf, 0);
+    ret = qcow2_pre_write_overlap_check(bs, 0, rt_start << s->cluster_bits,
+                                        entries * 8);
     if (ret == 0) {
-        ret = qcow2_file_flush(bs);
+        ret = bdrv_child_pwrite(bs->file, rt_start << s->cluster_bits,
+                                entries * 8, buf, 0);
     }
+    if (ret < 0) {
+        qcow2_error_report("ERROR writing reftable: %s", strerror(-ret));
+        free(buf);
+        goto out;
+    }
+    ret = qcow2_file_flush(bs);
     if (ret == 0) {
         stbe64(buf, rt_start << s->cluster_bits);
         stbe32(buf + 8, clusters);
@@ -788,7 +805,7 @@ static int check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
     CheckState cs;
     bool rebuild = false;
     int64_t highest = -1;
-    int old_read_errors, ret;
+    int ret;
 
     memset(&cs, 0, sizeof(cs));
     cs.file_len = bdrv_getlength(bs->file->bs);
@@ -809,7 +826,6 @@ static int check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
     }
     pre = *res;
     compare_refcounts(bs, &cs, res, 0, &rebuild, &highest);
-    old_read_errors = res->check_errors - pre.check_errors;
 
     if (rebuild && (fix & BDRV_FIX_ERRORS)) {
         BdrvCheckResult old = *res;
@@ -822,14 +838,11 @@ static int check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
             goto out;
         }
         /*
-         * Refcounts that could not be read, and the corruption that was
-         * signalled then (an unaligned refcount block), concerned the
-         * structure just replaced: they are no longer errors, and the leak
-         * repairs below may write again.  (QEMU's overlap checks make its
-         * rebuild fail in that case; ours completes it.)
+         * As QEMU: refcounts that could not be read stay errors, and a
+         * corruption signalled while reading them has dropped the node,
+         * so the leak repairs below stay in the cache, unwritten (the
+         * rebuilt structure itself went straight to the file).
          */
-        res->check_errors -= old_read_errors;
-        s->signaled_corruption = false;
         res->corruptions = 0;
         res->leaks = 0;
         rebuild = false;

@@ -595,12 +595,14 @@ fail:
     return ret;
 }
 
-/* Free old L2 entries after the tables that dropped them are on disk. */
+/*
+ * Free old L2 entries; their refcounts reach the disk only after the
+ * tables that dropped them (the caches' dependency, update_refcount()).
+ */
 int qcow2_free_old_entries(BlockDriverState *bs, uint64_t *old, int n)
 {
     BDRVQcow2State *s = bs->opaque;
     bool any = false;
-    int ret;
 
     for (int i = 0; i < n; i++) {
         Qcow2ClusterType t = qcow2_get_cluster_type(s, old[i]);
@@ -609,14 +611,6 @@ int qcow2_free_old_entries(BlockDriverState *bs, uint64_t *old, int n)
     }
     if (!any) {
         return 0;
-    }
-    ret = qcow2_cache_flush(bs, s->l2_cache);
-    if (ret < 0) {
-        return ret;
-    }
-    ret = qcow2_file_flush(bs);
-    if (ret < 0) {
-        return ret;
     }
     for (int i = 0; i < n; i++) {
         qcow2_free_any_cluster(bs, old[i]);
@@ -852,9 +846,37 @@ static int write_new_clusters(BlockDriverState *bs, uint64_t vstart,
     return ret;
 }
 
-/* Write into a run of clusters inside one L2 table. */
+/*
+ * New host clusters for @k guest clusters from @vstart: as QEMU's
+ * handle_alloc(), a write goes on where its previous part ended (@hint,
+ * 0 if none) with as many clusters as are free there (*@k is cut down to
+ * them), and only else takes the first free ones.
+ */
+static int64_t alloc_new_clusters(BlockDriverState *bs, uint64_t vstart,
+                                  uint64_t hint, uint64_t *k)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (hint && !qcow2_has_data_file(s) && hint < QCOW2_MAX_HOST_OFFSET) {
+        int64_t n = qcow2_alloc_clusters_at(bs, hint, *k);
+        if (n < 0) {
+            return n;
+        }
+        if (n > 0) {
+            *k = n;
+            return hint;
+        }
+    }
+    return qcow2_alloc_data_clusters(bs, vstart, *k << s->cluster_bits);
+}
+
+/*
+ * Write into a run of clusters inside one L2 table; *@hint: in, where
+ * the write's previous part ended in the file (0: none), out, where this
+ * one ends.
+ */
 static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
-                       const uint8_t *buf, uint64_t *done)
+                       const uint8_t *buf, uint64_t *done, uint64_t *hint)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t in_cluster = qcow2_offset_into_cluster(s, offset);
@@ -903,11 +925,15 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
             return -EIO;
         }
         if (qcow2_offset_into_cluster(s, h)) {
-            qcow2_signal_corruption(bs, true, "Data cluster offset %#"
+            qcow2_signal_corruption(bs, true, "%s cluster offset %#"
                                     PRIx64 " unaligned (guest offset: %#"
-                                    PRIx64 ")", h, offset - in_cluster);
+                                    PRIx64 ")",
+                                    be64toh_q(l2[l2_index]) & QCOW_OFLAG_ZERO
+                                    ? "Preallocated zero" : "Data",
+                                    h, offset - in_cluster);
             return -EIO;
         }
+        *hint = h + (k << s->cluster_bits);
         return write_in_place(bs, l2_off, l2_index, k, h, in_cluster, bytes,
                               buf);
     }
@@ -921,12 +947,14 @@ static int write_in_l2(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     if (ret < 0) {
         goto out;
     }
-    host = qcow2_alloc_data_clusters(bs, offset - in_cluster,
-                                     k << s->cluster_bits);
+    host = alloc_new_clusters(bs, offset - in_cluster, *hint, &k);
     if (host < 0) {
         ret = host;
         goto out;
     }
+    bytes = MIN(bytes, (k << s->cluster_bits) - in_cluster);
+    *done = bytes;
+    *hint = host + (k << s->cluster_bits);
     dropped = qcow2_data_io_begin(bs);
     ret = write_new_clusters(bs, offset - in_cluster, host, k, in_cluster,
                              bytes, buf, old);
@@ -956,12 +984,14 @@ int qcow2_write(BlockDriverState *bs, int64_t offset, int64_t bytes,
 {
     BDRVQcow2State *s = bs->opaque;
 
+    uint64_t hint = 0;
+
     s->cluster_cache_offset = UINT64_MAX;
     while (bytes > 0) {
         uint64_t done = 0;
         int ret = qcow2_has_subclusters(s)
                   ? qcow2_subcluster_write(bs, offset, bytes, buf, &done)
-                  : write_in_l2(bs, offset, bytes, buf, &done);
+                  : write_in_l2(bs, offset, bytes, buf, &done, &hint);
         if (ret < 0) {
             return ret;
         }
@@ -1066,15 +1096,14 @@ out:
 
 /* ---- zero and discard ------------------------------------------------- */
 
-static int zero_or_discard(BlockDriverState *bs, int64_t offset,
-                           int64_t bytes, bool zero, bool may_unmap,
-                           bool full_discard)
+static int zero_or_discard_slices(BlockDriverState *bs, int64_t offset,
+                                  int64_t bytes, bool zero, bool may_unmap,
+                                  bool full_discard)
 {
     BDRVQcow2State *s = bs->opaque;
 
     s->cluster_cache_offset = UINT64_MAX;
     while (bytes > 0) {
-        uint64_t l1_index = offset >> (s->l2_bits + s->cluster_bits);
         uint64_t l2_index = (offset >> s->cluster_bits) & (s->l2_size - 1);
         uint64_t nb = MIN((uint64_t)s->l2_size - l2_index,
                           (uint64_t)bytes >> s->cluster_bits);
@@ -1085,14 +1114,10 @@ static int zero_or_discard(BlockDriverState *bs, int64_t offset,
         if (nb == 0) {
             break;
         }
-        if (!zero && !bs->backing &&
-            (l1_index >= s->l1_size ||
-             !(s->l1_table[l1_index] & L1E_OFFSET_MASK))) {
-            /* Nothing allocated here; discard leaves it as it is. */
-            offset += nb << s->cluster_bits;
-            bytes -= nb << s->cluster_bits;
-            continue;
-        }
+        /*
+         * As QEMU's discard_in_l2_slice(), a range without an L2 table
+         * gets one, even for a discard.
+         */
         l2_off = qcow2_get_writable_l2(bs, offset);
         if (l2_off < 0) {
             return l2_off;
@@ -1156,6 +1181,28 @@ static int zero_or_discard(BlockDriverState *bs, int64_t offset,
         bytes -= nb << s->cluster_bits;
     }
     return 0;
+}
+
+/*
+ * As QEMU: the clusters a zero write or discard frees are punched out of
+ * the file together at its end, adjacent ones as one request.
+ */
+static int zero_or_discard(BlockDriverState *bs, int64_t offset,
+                           int64_t bytes, bool zero, bool may_unmap,
+                           bool full_discard)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool was_caching = s->cache_discards;
+    int ret;
+
+    s->cache_discards = true;
+    ret = zero_or_discard_slices(bs, offset, bytes, zero, may_unmap,
+                                 full_discard);
+    s->cache_discards = was_caching;
+    if (!was_caching) {
+        qcow2_process_discards(bs, ret);
+    }
+    return ret;
 }
 
 int qcow2_cluster_zeroize(BlockDriverState *bs, int64_t offset,

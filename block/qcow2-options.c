@@ -28,6 +28,9 @@ static const char *const bool_opts[] = {
     "overlap-check.bitmap-directory",
 };
 
+/* bool_opts[OVERLAP_OPTS_FIRST + k] is the option of QCOW2_OL_* bit k. */
+#define OVERLAP_OPTS_FIRST 4
+
 static const char *const size_opts[] = {
     "cache-size",
     "l2-cache-size",
@@ -53,12 +56,19 @@ bool qcow2_is_runtime_option(const char *name)
            !strcmp(name, "overlap-check.template");
 }
 
-/* Sets *all for the template "all". */
+/* The checks a template turns on (QCOW2_OL_*); default "cached". */
 static int check_overlap_template(const char *check, const char *tmpl,
-                                  bool *all, Error **errp)
+                                  int *mask, Error **errp)
 {
-    static const char *const names[] = { "none", "constant", "cached",
-                                         "all" };
+    static const struct {
+        const char *name;
+        int mask;
+    } templates[] = {
+        { "none", 0 },
+        { "constant", QCOW2_OL_CONSTANT },
+        { "cached", QCOW2_OL_CACHED },
+        { "all", QCOW2_OL_ALL },
+    };
 
     if (check && tmpl && strcmp(check, tmpl)) {
         error_setg(errp, "Conflicting values for qcow2 options "
@@ -69,13 +79,13 @@ static int check_overlap_template(const char *check, const char *tmpl,
     if (!check) {
         check = tmpl;
     }
-    *all = false;
+    *mask = QCOW2_OL_CACHED;
     if (!check) {
         return 0;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-        if (!strcmp(check, names[i])) {
-            *all = !strcmp(check, "all");
+    for (size_t i = 0; i < ARRAY_SIZE(templates); i++) {
+        if (!strcmp(check, templates[i].name)) {
+            *mask = templates[i].mask;
             return 0;
         }
     }
@@ -168,7 +178,8 @@ int qcow2_take_runtime_options(BlockDriverState *bs, QDict *options,
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t sizes[ARRAY_SIZE(size_opts)];
-    bool lazy = s->use_lazy_refcounts, all, b;
+    bool lazy = s->use_lazy_refcounts, b;
+    int mask;
     const char *v;
     int ret;
 
@@ -214,15 +225,26 @@ int qcow2_take_runtime_options(BlockDriverState *bs, QDict *options,
     ret = check_overlap_template(qdict_get_str(options, "overlap-check"),
                                  qdict_get_str(options,
                                                "overlap-check.template"),
-                                 &all, errp);
+                                 &mask, errp);
     if (ret < 0) {
         return ret;
     }
-    ret = qdict_get_bool(options, "overlap-check.inactive-l2", all,
-                         &s->overlap_inactive_l2, errp);
-    if (ret < 0) {
-        return ret;
+    /* Each overlap-check.<structure> overrides its template bit. */
+    for (size_t i = 0; i < ARRAY_SIZE(bool_opts); i++) {
+        const char *name;
+        int bit;
+
+        if (!strstart(bool_opts[i], "overlap-check.", &name)) {
+            continue;
+        }
+        bit = 1 << (i - OVERLAP_OPTS_FIRST);
+        ret = qdict_get_bool(options, bool_opts[i], mask & bit, &b, errp);
+        if (ret < 0) {
+            return ret;
+        }
+        mask = b ? mask | bit : mask & ~bit;
     }
+    s->overlap_check = mask;
     s->use_lazy_refcounts = lazy;
 
     for (size_t i = 0; i < ARRAY_SIZE(size_opts); i++) {

@@ -217,6 +217,14 @@ static int ensure_refblock(BlockDriverState *bs, uint64_t rt_index)
 
     if (rt_index < s->refcount_table_size &&
         (s->refcount_table[rt_index] & REFT_OFFSET_MASK)) {
+        uint64_t off = s->refcount_table[rt_index] & REFT_OFFSET_MASK;
+
+        if (qcow2_offset_into_cluster(s, off)) {
+            qcow2_signal_corruption(bs, true, "Refblock offset %#" PRIx64
+                                    " unaligned (reftable index: %#" PRIx64
+                                    ")", off, rt_index);
+            return -EIO;
+        }
         return 0;
     }
     if (rt_index >= s->refcount_table_size) {
@@ -231,6 +239,12 @@ static int ensure_refblock(BlockDriverState *bs, uint64_t rt_index)
     new_off = alloc_clusters_noref(bs, s->cluster_size);
     if (new_off < 0) {
         return new_off;
+    }
+    if (new_off == 0) {
+        /* Only a refcount structure that counts nothing hands it out. */
+        qcow2_signal_corruption(bs, true, "Preventing invalid allocation of "
+                                "refcount block at offset 0");
+        return -EIO;
     }
     new_idx = new_off >> s->cluster_bits;
     if ((new_idx >> s->refcount_block_bits) == rt_index) {
@@ -293,6 +307,15 @@ static int grow_reftable(BlockDriverState *bs, uint64_t min_index)
     uint8_t *blk = NULL, *hdr;
     int ret;
 
+    /*
+     * The new area is written directly: clusters freed there meanwhile
+     * must not be pointed at on disk any more (the tables a decrease held
+     * back go first).
+     */
+    ret = qcow2_cache_set_dependency(bs, s->l2_cache, s->refcount_cache);
+    if (ret < 0) {
+        return ret;
+    }
     while (new_entries <= min_index) {
         new_entries = QEMU_ALIGN_UP(new_entries * 3 / 2 + 1, per_cluster);
     }
@@ -422,14 +445,87 @@ out:
     return ret;
 }
 
-int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
-                          int64_t length, int64_t addend)
+/*
+ * Remember that [offset, offset+len), which nothing references any more,
+ * is to be punched out of the file; merged with the regions it touches
+ * (QEMU's update_refcount_discard()).
+ */
+static void queue_discard(BDRVQcow2State *s, uint64_t offset, uint64_t len)
+{
+    Qcow2DiscardRegion *d = NULL;
+
+    for (int i = 0; i < s->nb_discards && !d; i++) {
+        Qcow2DiscardRegion *r = &s->discards[i];
+        if (offset + len == r->offset || r->offset + r->bytes == offset) {
+            r->bytes += len;
+            r->offset = MIN(r->offset, offset);
+            d = r;
+        }
+    }
+    if (!d) {
+        if (s->nb_discards == s->discards_cap) {
+            s->discards_cap = MAX(8, s->discards_cap * 2);
+            s->discards = qemu_xrealloc(s->discards, s->discards_cap *
+                                        sizeof(*s->discards));
+        }
+        d = &s->discards[s->nb_discards++];
+        d->offset = offset;
+        d->bytes = len;
+        return;
+    }
+    /* The grown region may now touch another one: merge that in. */
+    for (int i = 0; i < s->nb_discards; i++) {
+        Qcow2DiscardRegion *p = &s->discards[i];
+        if (p == d || (p->offset != d->offset + d->bytes &&
+                       d->offset != p->offset + p->bytes)) {
+            continue;
+        }
+        d->offset = MIN(d->offset, p->offset);
+        d->bytes += p->bytes;
+        memmove(p, p + 1, (s->nb_discards - i - 1) * sizeof(*p));
+        s->nb_discards--;
+        break;
+    }
+}
+
+void qcow2_process_discards(BlockDriverState *bs, int ret)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    for (int i = 0; i < s->nb_discards; i++) {
+        if (ret >= 0) {
+            /* Nothing references them any more; a failure is harmless. */
+            (void)bdrv_pdiscard(bs->file->bs, s->discards[i].offset,
+                                s->discards[i].bytes);
+        }
+    }
+    s->nb_discards = 0;
+}
+
+static int update_refcount(BlockDriverState *bs, int64_t offset,
+                           int64_t length, int64_t addend)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t first, last;
 
     if (length <= 0) {
         return length < 0 ? -EINVAL : 0;
+    }
+    /*
+     * As QEMU: a cluster's lower refcount reaches the disk after the
+     * tables that dropped it (set before it drops), and its new references
+     * after its refcount (set once it is raised, as QEMU does when it
+     * links the L2 entries: a nested decrease, such as the old refcount
+     * table's after a growth, may have turned the dependency round
+     * meanwhile), unless lazy refcounts let the refcounts lag behind.
+     * Turning it round for an increase writes the tables a decrease held
+     * back first, so a cluster freed before is never handed out again
+     * while the disk still points at it.  A failure to write them does
+     * not fail the update, as in QEMU: the tables stay dirty, and the
+     * dependency the other way round stays until they are written.
+     */
+    if (addend < 0) {
+        (void)qcow2_cache_set_dependency(bs, s->refcount_cache, s->l2_cache);
     }
     first = offset >> s->cluster_bits;
     last = (offset + length - 1) >> s->cluster_bits;
@@ -474,13 +570,28 @@ int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
             qcow2_cache_discard(s->l2_cache, c << s->cluster_bits);
             qcow2_cache_discard(s->refcount_cache, c << s->cluster_bits);
             if (s->discard_on_free) {
-                /* Nothing references it any more; a failure is harmless. */
-                (void)bdrv_pdiscard(bs->file->bs, c << s->cluster_bits,
-                                    s->cluster_size);
+                queue_discard(s, c << s->cluster_bits, s->cluster_size);
             }
         }
     }
+    if (addend > 0 &&
+        qcow2_cache_set_dependency(bs, s->l2_cache, s->refcount_cache) == 0 &&
+        (s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
+        s->l2_cache->depends = NULL;
+    }
     return 0;
+}
+
+int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
+                          int64_t length, int64_t addend)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret = update_refcount(bs, offset, length, addend);
+
+    if (!s->cache_discards) {
+        qcow2_process_discards(bs, ret);
+    }
+    return ret;
 }
 
 int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size)
@@ -496,6 +607,28 @@ int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size)
         return ret;
     }
     return off;
+}
+
+int64_t qcow2_alloc_clusters_at(BlockDriverState *bs, uint64_t offset,
+                                int64_t nb_clusters)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t n;
+    int ret;
+
+    for (n = 0; n < nb_clusters; n++) {
+        uint64_t rc;
+
+        ret = qcow2_get_refcount(bs, (offset >> s->cluster_bits) + n, &rc);
+        if (ret < 0) {
+            return ret;
+        }
+        if (rc) {
+            break;
+        }
+    }
+    ret = qcow2_update_refcount(bs, offset, n << s->cluster_bits, 1);
+    return ret < 0 ? ret : n;
 }
 
 int64_t qcow2_alloc_bytes(BlockDriverState *bs, int size)
@@ -520,6 +653,11 @@ int64_t qcow2_alloc_bytes(BlockDriverState *bs, int size)
         int64_t nc = alloc_clusters_noref(bs, s->cluster_size);
         if (nc < 0) {
             return nc;
+        }
+        if (nc == 0) {
+            qcow2_signal_corruption(bs, true, "Preventing invalid allocation "
+                                    "of compressed cluster at offset 0");
+            return -EIO;
         }
         if (!offset || QEMU_ALIGN_UP(offset, s->cluster_size) != nc) {
             offset = nc;
@@ -811,43 +949,39 @@ static bool overlaps_inactive_l2(BlockDriverState *bs, int64_t offset,
     return hit;
 }
 
-const char *qcow2_overlaps_metadata(BlockDriverState *bs, int64_t offset,
-                                    int64_t size)
+const char *qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
+                                         int64_t offset, int64_t size)
 {
     BDRVQcow2State *s = bs->opaque;
+    int chk = s->overlap_check & ~ign;
 
     if (size <= 0) {
-        size = 1;
+        return NULL;
     }
-    if (ranges_overlap(offset, size, 0, s->cluster_size)) {
+    if ((chk & QCOW2_OL_MAIN_HEADER) && offset < s->cluster_size) {
         return "qcow2_header";
     }
-    if (s->l1_size && ranges_overlap(offset, size, s->l1_table_offset,
-                                     (int64_t)s->l1_size * 8)) {
+    /* The rest compares whole clusters. */
+    size = QEMU_ALIGN_UP(qcow2_offset_into_cluster(s, offset) + size,
+                         s->cluster_size);
+    offset = QEMU_ALIGN_DOWN(offset, s->cluster_size);
+    if ((chk & QCOW2_OL_ACTIVE_L1) && s->l1_size &&
+        ranges_overlap(offset, size, s->l1_table_offset,
+                       (int64_t)s->l1_size * 8)) {
         return "active L1 table";
     }
-    if (ranges_overlap(offset, size, s->refcount_table_offset,
-                       (int64_t)s->refcount_table_clusters *
-                       s->cluster_size)) {
+    if ((chk & QCOW2_OL_REFCOUNT_TABLE) && s->refcount_table_size &&
+        ranges_overlap(offset, size, s->refcount_table_offset,
+                       (int64_t)s->refcount_table_size * 8)) {
         return "refcount table";
     }
-    if (s->nb_snapshots && ranges_overlap(offset, size, s->snapshots_offset,
-                                          s->snapshots_size)) {
+    if ((chk & QCOW2_OL_SNAPSHOT_TABLE) && s->nb_snapshots &&
+        ranges_overlap(offset, size, s->snapshots_offset,
+                       s->snapshots_size)) {
         return "snapshot table";
     }
-    for (uint64_t i = 0; i < s->refcount_table_size; i++) {
-        uint64_t b = s->refcount_table[i] & REFT_OFFSET_MASK;
-        if (b && ranges_overlap(offset, size, b, s->cluster_size)) {
-            return "refcount block";
-        }
-    }
-    for (uint32_t i = 0; i < s->l1_size; i++) {
-        uint64_t b = s->l1_table[i] & L1E_OFFSET_MASK;
-        if (b && ranges_overlap(offset, size, b, s->cluster_size)) {
-            return "active L2 table";
-        }
-    }
-    for (uint32_t i = 0; s->snapshots && i < s->nb_snapshots; i++) {
+    for (uint32_t i = 0; (chk & QCOW2_OL_INACTIVE_L1) && s->snapshots &&
+         i < s->nb_snapshots; i++) {
         const Qcow2Snapshot *sn = &s->snapshots[i];
         /* Snapshot L1 tables are validated when used, not at open. */
         if (sn->l1_size &&
@@ -858,8 +992,48 @@ const char *qcow2_overlaps_metadata(BlockDriverState *bs, int64_t offset,
             return "inactive L1 table";
         }
     }
-    if (s->overlap_inactive_l2 && overlaps_inactive_l2(bs, offset, size)) {
+    for (uint32_t i = 0; (chk & QCOW2_OL_ACTIVE_L2) && s->l1_table &&
+         i < s->l1_size; i++) {
+        uint64_t b = s->l1_table[i] & L1E_OFFSET_MASK;
+        if (b && ranges_overlap(offset, size, b, s->cluster_size)) {
+            return "active L2 table";
+        }
+    }
+    for (uint64_t i = 0; (chk & QCOW2_OL_REFCOUNT_BLOCK) &&
+         s->refcount_table && i < s->refcount_table_size; i++) {
+        uint64_t b = s->refcount_table[i] & REFT_OFFSET_MASK;
+        if (b && ranges_overlap(offset, size, b, s->cluster_size)) {
+            return "refcount block";
+        }
+    }
+    if ((chk & QCOW2_OL_INACTIVE_L2) && overlaps_inactive_l2(bs, offset,
+                                                              size)) {
         return "inactive L2 table";
     }
+    if ((chk & QCOW2_OL_BITMAP_DIRECTORY) &&
+        (s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS) &&
+        ranges_overlap(offset, size, s->bitmap_directory_offset,
+                       s->bitmap_directory_size)) {
+        return "bitmap directory";
+    }
     return NULL;
+}
+
+const char *qcow2_overlaps_metadata(BlockDriverState *bs, int64_t offset,
+                                    int64_t size)
+{
+    return qcow2_check_metadata_overlap(bs, 0, offset, size);
+}
+
+int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
+                                  int64_t offset, int64_t size)
+{
+    const char *what = qcow2_check_metadata_overlap(bs, ign, offset, size);
+
+    if (what) {
+        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
+                                "metadata (overlaps with %s)", what);
+        return -EIO;
+    }
+    return 0;
 }

@@ -20,22 +20,104 @@ static int write_size(BlockDriverState *bs, uint64_t size)
     return qcow2_file_flush(bs);
 }
 
-/* Drop refcount blocks that count nothing but themselves. */
+/*
+ * Free the L2 tables past the first @new_size L1 entries, as QEMU's
+ * qcow2_shrink_l1_table(): those entries are zeroed on disk (flushed)
+ * first, then the tables are freed from the last one down.  The table
+ * keeps its size.
+ */
+static int shrink_l1_table(BlockDriverState *bs, uint64_t new_size)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (new_size >= s->l1_size) {
+        return 0;
+    }
+    ret = bdrv_pwrite_zeroes(bs->file->bs, s->l1_table_offset + new_size * 8,
+                             (s->l1_size - new_size) * 8, 0);
+    if (ret == 0) {
+        ret = qcow2_file_flush(bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    for (uint64_t i = s->l1_size; i-- > new_size;) {
+        uint64_t l2 = s->l1_table[i] & L1E_OFFSET_MASK;
+
+        if (!l2) {
+            continue;
+        }
+        qcow2_cache_discard(s->l2_cache, l2);
+        s->discard_on_free = true;
+        qcow2_free_clusters(bs, l2, s->cluster_size);
+        s->discard_on_free = false;
+        s->l1_table[i] = 0;
+    }
+    return 0;
+}
+
+/*
+ * Drop the refcount of the refcount block at @off from the block that
+ * covers it (QEMU's qcow2_discard_refcount_block()).
+ */
+static int discard_refblock(BlockDriverState *bs, uint64_t off)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t c = off >> s->cluster_bits;
+    uint64_t rt_index = c >> s->refcount_block_bits;
+    uint64_t idx = c & (s->refcount_block_size - 1);
+    uint64_t cover = rt_index < s->refcount_table_size ?
+                     s->refcount_table[rt_index] & REFT_OFFSET_MASK : 0;
+    uint64_t rc;
+    void *blk;
+    int ret;
+
+    if (!cover) {
+        qcow2_signal_corruption(bs, true, "Refblock at %#" PRIx64 " is not "
+                                "covered by the refcount structures", off);
+        return -EIO;
+    }
+    ret = qcow2_cache_get(bs, s->refcount_cache, cover, &blk);
+    if (ret < 0) {
+        return ret;
+    }
+    rc = qcow2_get_refcount_ro(blk, idx, s->refcount_order);
+    if (rc != 1) {
+        qcow2_signal_corruption(bs, true, "Invalid refcount: refblock offset "
+                                "%#" PRIx64 ", reftable index %u, block "
+                                "offset %#" PRIx64 ", refcount %#" PRIx64,
+                                cover, (unsigned)rt_index, off, rc);
+        return -EINVAL;
+    }
+    qcow2_set_refcount_ro(blk, idx, 0, s->refcount_order);
+    qcow2_cache_mark_dirty(s->refcount_cache, blk);
+    if (c < s->free_cluster_index) {
+        s->free_cluster_index = c;
+    }
+    qcow2_cache_discard(s->refcount_cache, off);
+    return 0;
+}
+
+/*
+ * Drop the refcount blocks that count nothing (a block that describes
+ * itself: nothing but itself), as QEMU's qcow2_shrink_reftable(): the
+ * table goes to disk without them, then each one's own refcount drops,
+ * and the file forgets them.  A block that cannot be read fails it with
+ * nothing written; a failure after the table was written leaves those
+ * blocks leaked, and the table in memory matches the one on disk.
+ */
 static int shrink_reftable(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t *freed = qemu_xnew0(uint64_t, s->refcount_table_size + 1);
-    uint64_t nfreed = 0;
-    uint8_t *buf;
-    int ret = qcow2_flush_caches(bs);
+    uint64_t *keep = qemu_xnew0(uint64_t, s->refcount_table_size);
+    uint8_t *buf = NULL;
+    int ret = 0;
 
-    if (ret < 0) {
-        free(freed);
-        return ret;
-    }
     for (uint64_t i = 0; i < s->refcount_table_size; i++) {
         uint64_t off = s->refcount_table[i] & REFT_OFFSET_MASK;
         uint64_t self = off >> s->cluster_bits;
+        bool own = (self >> s->refcount_block_bits) == i;
         bool unused = true;
         void *blk;
 
@@ -44,49 +126,41 @@ static int shrink_reftable(BlockDriverState *bs)
         }
         ret = qcow2_cache_get(bs, s->refcount_cache, off, &blk);
         if (ret < 0) {
-            free(freed);
-            return ret;
+            goto out;
         }
-        for (int k = 0; k < s->refcount_block_size && unused; k++) {
-            uint64_t c = (i << s->refcount_block_bits) + k;
-            uint64_t rc = qcow2_get_refcount_ro(blk, k, s->refcount_order);
-            unused = rc == 0 || (c == self && rc == 1);
+        for (uint64_t k = 0; k < (uint64_t)s->refcount_block_size && unused;
+             k++) {
+            unused = (own && k == (self & (s->refcount_block_size - 1))) ||
+                     !qcow2_get_refcount_ro(blk, k, s->refcount_order);
         }
-        if (unused && (self >> s->refcount_block_bits) == i) {
-            freed[nfreed++] = i;
-        }
-    }
-    if (!nfreed) {
-        free(freed);
-        return 0;
+        keep[i] = unused ? 0 : s->refcount_table[i];
     }
     buf = qemu_xmalloc(s->refcount_table_size * 8);
-    for (uint64_t i = 0, j = 0; i < s->refcount_table_size; i++) {
-        uint64_t e = s->refcount_table[i];
-        if (j < nfreed && freed[j] == i) {
-            e = 0;
-            j++;
-        }
-        stbe64(buf + i * 8, e);
+    for (uint64_t i = 0; i < s->refcount_table_size; i++) {
+        stbe64(buf + i * 8, keep[i]);
     }
     ret = bdrv_child_pwrite(bs->file, s->refcount_table_offset,
                             s->refcount_table_size * 8, buf, 0);
     if (ret == 0) {
         ret = qcow2_file_flush(bs);
     }
-    free(buf);
-    if (ret == 0) {
-        for (uint64_t j = 0; j < nfreed; j++) {
-            uint64_t off = s->refcount_table[freed[j]] & REFT_OFFSET_MASK;
-            qcow2_cache_discard(s->refcount_cache, off);
-            s->refcount_table[freed[j]] = 0;
-            (void)bdrv_pdiscard(bs->file->bs, off, s->cluster_size);
-            if ((off >> s->cluster_bits) < s->free_cluster_index) {
-                s->free_cluster_index = off >> s->cluster_bits;
+    for (uint64_t i = 0; i < s->refcount_table_size; i++) {
+        uint64_t off = s->refcount_table[i] & REFT_OFFSET_MASK;
+
+        if (!off || keep[i]) {
+            continue;
+        }
+        if (ret == 0) {
+            ret = discard_refblock(bs, off);
+            if (ret == 0) {
+                (void)bdrv_pdiscard(bs->file->bs, off, s->cluster_size);
             }
         }
+        s->refcount_table[i] = 0;
     }
-    free(freed);
+out:
+    free(buf);
+    free(keep);
     return ret;
 }
 
@@ -201,28 +275,16 @@ int qcow2_truncate(BlockDriverState *bs, int64_t offset, bool exact,
             error_setg_errno(errp, -ret, "Failed to discard cropped clusters");
             return ret;
         }
-        /* Free L2 tables that lie entirely beyond the new end. */
-        for (uint64_t i = qcow2_size_to_l1(s, offset); i < s->l1_size; i++) {
-            uint64_t l2 = s->l1_table[i] & L1E_OFFSET_MASK;
-            if (!l2) {
-                continue;
-            }
-            s->l1_table[i] = 0;
-            ret = qcow2_write_l1_entry(bs, i);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Failed to reduce the number of "
-                                 "L2 tables");
-                return ret;
-            }
-            qcow2_cache_discard(s->l2_cache, l2);
-            s->discard_on_free = true;
-            qcow2_free_clusters(bs, l2, s->cluster_size);
-            s->discard_on_free = false;
+        ret = shrink_l1_table(bs, qcow2_size_to_l1(s, offset));
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to reduce the number of "
+                             "L2 tables");
+            return ret;
         }
         ret = shrink_reftable(bs);
         if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to shrink the refcount "
-                             "table");
+            error_setg_errno(errp, -ret, "Failed to discard unused "
+                             "refblocks");
             return ret;
         }
         ret = truncate_file_tail(bs);

@@ -59,8 +59,9 @@ void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
             (void)bdrv_flush(bs->file->bs);
         }
         s->signaled_corruption = true;
-        /* Stop every further write. */
+        /* Stop every further write, and (as QEMU) every request at all. */
         s->writable = false;
+        bs->drv_dropped = true;
     }
     s->corrupt_reported = true;
     free(msg);
@@ -454,6 +455,9 @@ static void qcow2_free_state(BDRVQcow2State *s)
     s->refcount_cache = NULL;
     free(s->refcount_table);
     s->refcount_table = NULL;
+    free(s->discards);
+    s->discards = NULL;
+    s->nb_discards = s->discards_cap = 0;
     free(s->cluster_cache);
     s->cluster_cache = NULL;
     free(s->header_tail);
@@ -875,6 +879,8 @@ static int qcow2_do_open(BlockDriverState *bs, QDict *options, int flags,
         goto fail;
     }
     s->l2_cache = qcow2_cache_create(32, s->cluster_size);
+    /* As QEMU: discards come in pieces that do not cross a cluster. */
+    bs->bl.pdiscard_alignment = s->cluster_size;
     s->cluster_cache = qemu_xmalloc(s->cluster_size);
     s->cluster_cache_offset = UINT64_MAX;
 
@@ -919,6 +925,10 @@ fail:
 static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
                       Error **errp)
 {
+    BDRVQcow2State *s = bs->opaque;
+
+    /* Until the options say otherwise, QEMU's default overlap checks. */
+    s->overlap_check = QCOW2_OL_CACHED;
     /* The core opens our file with discard=unmap, as QEMU does. */
     return qcow2_do_open(bs, options, flags, errp);
 }
@@ -969,13 +979,13 @@ static int qcow2_inactivate(BlockDriverState *bs)
 static int qcow2_invalidate_cache(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    bool inactive_l2 = s->overlap_inactive_l2;
+    int overlap_check = s->overlap_check;
 
     qcow2_free_snapshots(bs);
     qcow2_free_state(s);
     memset(s, 0, sizeof(*s));
     /* The runtime options stay as they were given. */
-    s->overlap_inactive_l2 = inactive_l2;
+    s->overlap_check = overlap_check;
     return qcow2_do_open(bs, NULL, bs->open_flags, errp);
 }
 
@@ -983,8 +993,12 @@ static void qcow2_close(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
-    /* An inactive image belongs to someone else: write nothing. */
-    if (s->writable && !(bs->open_flags & BDRV_O_INACTIVE)) {
+    /*
+     * An inactive image belongs to someone else, and a dropped node's
+     * caches may hold what corrupted it: write nothing.
+     */
+    if (s->writable && !bs->drv_dropped &&
+        !(bs->open_flags & BDRV_O_INACTIVE)) {
         /* Lost metadata is reported as QEMU's qcow2_inactivate() does. */
         int bm = store_bitmaps_at_close(bs);
         int l2 = qcow2_cache_flush(bs, s->l2_cache);

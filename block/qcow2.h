@@ -178,6 +178,33 @@ typedef struct Qcow2Snapshot {
     uint8_t *unknown_extra;  /* bytes past the 24 we understand */
 } Qcow2Snapshot;
 
+
+/* The metadata overlap checks (the overlap-check.* options, in order). */
+enum {
+    QCOW2_OL_MAIN_HEADER     = 1 << 0,
+    QCOW2_OL_ACTIVE_L1       = 1 << 1,
+    QCOW2_OL_ACTIVE_L2       = 1 << 2,
+    QCOW2_OL_REFCOUNT_TABLE  = 1 << 3,
+    QCOW2_OL_REFCOUNT_BLOCK  = 1 << 4,
+    QCOW2_OL_SNAPSHOT_TABLE  = 1 << 5,
+    QCOW2_OL_INACTIVE_L1     = 1 << 6,
+    QCOW2_OL_INACTIVE_L2     = 1 << 7,
+    QCOW2_OL_BITMAP_DIRECTORY = 1 << 8,
+    QCOW2_OL_ALL             = (1 << 9) - 1,
+    /*
+     * The templates: "constant" needs no I/O, "cached" (the default) none
+     * beyond the caches, "all" reads the snapshots' L1 tables too.
+     */
+    QCOW2_OL_CONSTANT = QCOW2_OL_MAIN_HEADER | QCOW2_OL_ACTIVE_L1 |
+                        QCOW2_OL_REFCOUNT_TABLE | QCOW2_OL_SNAPSHOT_TABLE,
+    QCOW2_OL_CACHED   = QCOW2_OL_ALL & ~QCOW2_OL_INACTIVE_L2,
+};
+
+typedef struct Qcow2DiscardRegion {
+    uint64_t offset;
+    uint64_t bytes;
+} Qcow2DiscardRegion;
+
 typedef struct BDRVQcow2State {
     int qcow_version;
     int cluster_bits;
@@ -259,12 +286,19 @@ typedef struct BDRVQcow2State {
 
     /* Punch freed clusters out of the file (discard requests, repair). */
     bool discard_on_free;
+    /*
+     * Those clusters, merged into regions, until the operation that
+     * freed them ends (cache_discards) or, else, the refcount update.
+     */
+    Qcow2DiscardRegion *discards;
+    int nb_discards, discards_cap;
+    bool cache_discards;
     bool use_lazy_refcounts;
     /* -1 not yet known; 1: metadata preallocated (block status recurses) */
     int metadata_prealloc;
     bool writable;
-    /* Overlap checks also read the snapshots' L1 tables (QEMU's opt-in). */
-    bool overlap_inactive_l2;
+    /* The metadata overlap checks that are on (QCOW2_OL_*). */
+    int overlap_check;
     bool corrupt_reported;
     bool signaled_corruption;
 
@@ -438,7 +472,8 @@ int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
 void qcow2_error_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
 /*
  * Report corruption once.  @fatal on a writable image: set the corrupt bit
- * (v3) and refuse every later write; otherwise only warn.
+ * (v3) and drop the node (bs->drv_dropped: every later request fails with
+ * -ENOMEDIUM, nothing more is flushed); otherwise only warn.
  */
 void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
                              const char *fmt, ...) QEMU_PRINTF(3, 4);
@@ -520,6 +555,12 @@ void qcow2_cache_mark_dirty(Qcow2Cache *c, void *table);
  * all, returns the first error.
  */
 int qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c);
+/*
+ * From now on @c's tables reach the disk only after @dependency's; one
+ * the other way round is resolved first by writing (QEMU's function).
+ */
+int qcow2_cache_set_dependency(BlockDriverState *bs, Qcow2Cache *c,
+                               Qcow2Cache *dependency);
 /* Drop a table without writing it (the cluster was freed). */
 void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset);
 /* Empty @c, dropping dirty tables unwritten. */
@@ -548,10 +589,22 @@ int qcow2_get_refcount(BlockDriverState *bs, int64_t cluster_index,
 int qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
                           int64_t length, int64_t addend);
 /*
+ * Punch the queued freed regions out of the file if @ret (the result of
+ * the operation that freed them) is not an error; forget them either way.
+ */
+void qcow2_process_discards(BlockDriverState *bs, int ret);
+/*
  * Allocate contiguous clusters for @size bytes, refcount 1.  Returns the
  * host offset or a negative errno.
  */
 int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size);
+/*
+ * Allocate as many of the @nb_clusters clusters from @offset as are free
+ * in a row (QEMU's qcow2_alloc_clusters_at(), for a write that continues
+ * its host range); how many, 0 if the first one is taken.
+ */
+int64_t qcow2_alloc_clusters_at(BlockDriverState *bs, uint64_t offset,
+                                int64_t nb_clusters);
 /*
  * Allocate @size bytes (compressed data), packed after the previous
  * allocation when it fits.  Returns the host offset or a negative errno.
@@ -575,9 +628,24 @@ int qcow2_update_l1_refcount(BlockDriverState *bs, uint64_t *l1,
 int qcow2_update_snapshot_refcount(BlockDriverState *bs,
                                    int64_t l1_table_offset, int l1_size,
                                    int addend);
-/* The name of the metadata [offset, offset+size) overlaps, or NULL. */
+/*
+ * The name of the metadata that [offset, offset+size), widened to whole
+ * clusters past the header, overlaps, of those the overlap-check options
+ * turned on except @ign (QCOW2_OL_*: the kind of table being written);
+ * NULL if none.  QEMU's order, hence its names when several overlap.
+ */
+const char *qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
+                                         int64_t offset, int64_t size);
+/* The same, ignoring nothing: for guest data. */
 const char *qcow2_overlaps_metadata(BlockDriverState *bs, int64_t offset,
                                     int64_t size);
+/*
+ * Before writing metadata of kind @ign at [offset, offset+size): if it
+ * overlaps other metadata, mark the image corrupt ("Preventing invalid
+ * write on metadata (overlaps with ...)") and return -EIO.
+ */
+int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
+                                  int64_t offset, int64_t size);
 
 /* qcow2-cluster.c */
 /*
@@ -602,7 +670,7 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
  * a shared one: its host offset, or a negative errno.
  */
 int64_t qcow2_get_writable_l2(BlockDriverState *bs, uint64_t offset);
-/* Free @n old L2 entries after the tables that dropped them are written. */
+/* Free @n old L2 entries (refcounts drop after the tables reach disk). */
 int qcow2_free_old_entries(BlockDriverState *bs, uint64_t *old, int n);
 /* Write guest data at @host of the data file, after the overlap check. */
 int qcow2_write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,

@@ -346,6 +346,12 @@ struct BlockDriverState {
 
     /* The format was guessed by probing (raw then guards block 0). */
     bool probed;
+    /*
+     * The driver gave the node up (qcow2, on fatal corruption; QEMU sets
+     * bs->drv to NULL there): every later request fails with -ENOMEDIUM,
+     * flushes do nothing and close writes nothing (bdrv_drop_driver()).
+     */
+    bool drv_dropped;
     /* What the requests this node receives must respect (block/io.c). */
     BlockLimits bl;
     /* Dirty bitmaps, in creation order (block/dirty-bitmap.c). */
