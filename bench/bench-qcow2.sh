@@ -140,6 +140,28 @@ r=$(_time sh -c "'$REAL_IO' -t writeback '$D/real.qcow2' < '$D/aio.cmds'")
 _report "qemu-io 4 KiB random aio_writes (x4000)" "$o" "$r"
 rm -f "$D/ours.qcow2" "$D/real.qcow2"
 
+# Discards of written clusters, one request each: the clusters they free
+# go to the file as merged regions at the request's end, and the refcounts
+# wait for the L2 tables in the cache (no flush per discard).
+"$PY" -c "
+import random
+r = random.Random(13)
+cl = r.sample(range(16384), 2000)
+with open('$D/dwrite.cmds', 'w') as w, open('$D/discard.cmds', 'w') as d:
+    for c in cl:
+        w.write('write -P 0x6b %d 64k\\n' % (c * 65536))
+    r.shuffle(cl)
+    for c in cl:
+        d.write('discard %d 64k\\n' % (c * 65536))
+"
+"$REAL_IMG" create -f qcow2 "$D/ours.qcow2" 1G > /dev/null
+"$REAL_IO" -t writeback "$D/ours.qcow2" < "$D/dwrite.cmds" > /dev/null
+cp "$D/ours.qcow2" "$D/real.qcow2"
+o=$(_time sh -c "'$OUR_IO' -t writeback '$D/ours.qcow2' < '$D/discard.cmds'")
+r=$(_time sh -c "'$REAL_IO' -t writeback '$D/real.qcow2' < '$D/discard.cmds'")
+_report "qemu-io 64 KiB discards (x2000)" "$o" "$r"
+rm -f "$D/ours.qcow2" "$D/real.qcow2"
+
 _fresh_pair
 o=$(_time "$OUR_IO" -t writeback -c "write -P 0x33 0 512M" "$D/ours.qcow2")
 r=$(_time "$REAL_IO" -t writeback -c "write -P 0x33 0 512M" "$D/real.qcow2")
