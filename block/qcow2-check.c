@@ -376,12 +376,13 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
 }
 
 /*
- * The most clusters a check counts (8 bytes each in memory: 1 GiB, a
- * file of 8 TiB with 64 KiB clusters).  A refcount block further out is
- * not reached by growing the file: that fails as QEMU's does when it
- * cannot allocate its count, and the rebuild is the repair.
+ * The most clusters a check counts after growing the file (8 bytes each
+ * in memory: 128 MiB, a file of 1 TiB with 64 KiB clusters).  A refcount
+ * block further out is not reached by growing the file: that fails as
+ * QEMU's does when it cannot allocate its count, and the rebuild is the
+ * repair.
  */
-#define CHECK_MAX_CLUSTERS (1ULL << 27)
+#define CHECK_MAX_CLUSTERS (1ULL << 24)
 
 /*
  * A refcount block past the end of the file: with -r all the file grows
