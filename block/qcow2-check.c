@@ -376,13 +376,14 @@ static int calculate_refs(BlockDriverState *bs, CheckState *cs,
 }
 
 /*
- * The most clusters a check counts after growing the file (8 bytes each
- * in memory: 128 MiB, a file of 1 TiB with 64 KiB clusters).  A refcount
- * block further out is not reached by growing the file: that fails as
- * QEMU's does when it cannot allocate its count, and the rebuild is the
- * repair.
+ * How far the file may grow to reach a refcount block: to 2M clusters
+ * (counted in 16 MiB; 128 GiB with 64 KiB clusters), or to twice what is
+ * counted already, plus a refcount block's span, if that is more.  A
+ * block further out is not reached: that fails as QEMU's check does when
+ * it cannot allocate its count, and the rebuild is the repair.  (QEMU
+ * tries any size; a corrupt pointer must not cost gigabytes here.)
  */
-#define CHECK_MAX_CLUSTERS (1ULL << 24)
+#define CHECK_GROW_CLUSTERS (1ULL << 21)
 
 /*
  * A refcount block past the end of the file: with -r all the file grows
@@ -402,7 +403,9 @@ static void repair_refblock_outside(BlockDriverState *bs, CheckState *cs,
         ret = -EINVAL;
         goto fail;
     }
-    if ((off >> s->cluster_bits) >= CHECK_MAX_CLUSTERS) {
+    if ((off >> s->cluster_bits) >=
+        MAX(CHECK_GROW_CLUSTERS,
+            2 * cs->nb_clusters + s->refcount_block_size)) {
         ret = -ENOMEM;
         goto fail;
     }

@@ -159,7 +159,7 @@ exclude_tests=${WIN32_IOTESTS_EXCLUDE:-010 020 021 022 023}
 # locks, bad input, the temporary overlay.  `make check-win32` runs all.
 quick_skip=
 if [ "${WIN32_IOTESTS_QUICK:-}" = 1 ]; then
-    quick_skip="201 202 203 204 205 207 208 210 213 214 215 220 221 222"
+    quick_skip="201 202 203 204 205 207 208 210 213 214 215 220 221 222 223"
 fi
 # The golden output for test $1 in format $2, and its diff to the actual
 # output with the test directory shown as TEST_DIR.
