@@ -53,14 +53,10 @@ static void amend_progress(AmendProgress *p, BlockDriverState *bs,
 static int write_zero_cluster(BlockDriverState *bs, uint64_t off)
 {
     BDRVQcow2State *s = bs->opaque;
-    const char *what = qcow2_overlaps_metadata(bs, off, s->cluster_size);
+    int ret = qcow2_pre_write_overlap_check(bs, 0, off, s->cluster_size);
 
-    if (what) {
-        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
-                                "metadata (overlaps with %s)", what);
-        return -EIO;
-    }
-    return bdrv_pwrite_zeroes(bs->file->bs, off, s->cluster_size, 0);
+    return ret < 0 ? ret : bdrv_pwrite_zeroes(bs->file->bs, off,
+                                              s->cluster_size, 0);
 }
 
 /* A fresh zeroed cluster referenced @refs times (once per sharing L1). */

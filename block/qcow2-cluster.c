@@ -530,13 +530,10 @@ int64_t qcow2_get_writable_l2(BlockDriverState *bs, uint64_t offset)
                                 "L2 table at offset 0");
         return -EIO;
     }
-    if (qcow2_overlaps_metadata(bs, new_off, s->cluster_size)) {
+    ret = qcow2_pre_write_overlap_check(bs, 0, new_off, s->cluster_size);
+    if (ret < 0) {
         free(copy);
-        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
-                                "metadata (overlaps with %s)",
-                                qcow2_overlaps_metadata(bs, new_off,
-                                                        s->cluster_size));
-        return -EIO;
+        return ret;
     }
     /*
      * As QEMU: with lazy refcounts too, a new table's refcount reaches the
@@ -636,13 +633,11 @@ int qcow2_write_data(BlockDriverState *bs, uint64_t host, uint64_t bytes,
                       const uint8_t *buf)
 {
     BDRVQcow2State *s = bs->opaque;
-    const char *what = qcow2_has_data_file(s) ? NULL
-                       : qcow2_overlaps_metadata(bs, host, bytes);
+    int ret = qcow2_has_data_file(s) ? 0
+              : qcow2_pre_write_overlap_check(bs, 0, host, bytes);
 
-    if (what) {
-        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
-                                "metadata (overlaps with %s)", what);
-        return -EIO;
+    if (ret < 0) {
+        return ret;
     }
     if (!s->data_file) {
         return -EIO;
@@ -756,7 +751,6 @@ static int zero_new_clusters(BlockDriverState *bs, uint64_t vstart,
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t aligned_end = QEMU_ALIGN_UP(end, s->cluster_size);
-    const char *what;
     int ret;
 
     if (start == 0 && end == aligned_end) {
@@ -766,12 +760,10 @@ static int zero_new_clusters(BlockDriverState *bs, uint64_t vstart,
         !bdrv_is_zero_fast(bs, vstart + end, aligned_end - end)) {
         return -ENOTSUP;
     }
-    what = qcow2_has_data_file(s) ? NULL
-           : qcow2_overlaps_metadata(bs, host, aligned_end);
-    if (what) {
-        qcow2_signal_corruption(bs, true, "Preventing invalid write on "
-                                "metadata (overlaps with %s)", what);
-        return -EIO;
+    ret = qcow2_has_data_file(s) ? 0
+          : qcow2_pre_write_overlap_check(bs, 0, host, aligned_end);
+    if (ret < 0) {
+        return ret;
     }
     ret = bdrv_pwrite_zeroes(s->data_file->bs, host, aligned_end,
                              BDRV_REQ_NO_FALLBACK);

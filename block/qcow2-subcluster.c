@@ -223,13 +223,10 @@ static int write_with_cow(BlockDriverState *bs, uint64_t vstart,
     }
     if (bdrv_is_zero_fast(bs, vstart + w->cow_from, head) &&
         bdrv_is_zero_fast(bs, vstart + from + bytes, tail)) {
-        const char *what = qcow2_has_data_file(s) ? NULL
-                           : qcow2_overlaps_metadata(bs, host + w->cow_from,
-                                                     len);
-        if (what) {
-            qcow2_signal_corruption(bs, true, "Preventing invalid write on "
-                                    "metadata (overlaps with %s)", what);
-            return -EIO;
+        ret = qcow2_has_data_file(s) ? 0
+              : qcow2_pre_write_overlap_check(bs, 0, host + w->cow_from, len);
+        if (ret < 0) {
+            return ret;
         }
         ret = bdrv_pwrite_zeroes(s->data_file->bs, host + w->cow_from, len,
                                  BDRV_REQ_NO_FALLBACK);
